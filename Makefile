@@ -1,0 +1,63 @@
+# HealthWatch — the two commands a newcomer needs: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+# The integration suite's PostgreSQL and Redis (see .ci/run, which starts and prepares them).
+TEST_DATABASE_URL ?= postgres://healthwatch@127.0.0.1:5432/healthwatch
+TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: install run test lint typecheck migrations-check unit integration browser-deps bench services clean
+
+install: $(VENV)/.installed .env
+
+$(VENV)/.installed: requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	@touch $@
+
+.env: | $(VENV)/.installed
+	PYTHON=$(PY) scripts/make-secrets.sh .env
+
+run: install
+	scripts/run.sh
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: install
+	$(VENV)/bin/mypy .
+
+migrations-check: install
+	$(PY) manage.py makemigrations --check --dry-run
+
+# The whole suite but the integration tests, on the embedded SQLite default.
+unit: install browser-deps
+	$(PY) -m pytest --ignore=tests/integration -q
+
+# tests/integration on PostgreSQL + Redis + a real worker process started by the fixtures.
+integration: install
+	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
+		$(PY) -m pytest tests/integration -q
+
+test: lint typecheck migrations-check unit integration
+
+# Debian's Chromium for the browser tests (never a downloaded browser). Installed when we are
+# root with apt; otherwise the browser tests say what is missing (and fail when CI is set).
+browser-deps:
+	@if ! command -v chromium >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "Installing Debian's chromium for the browser tests…"; \
+		(apt-get install -y -qq chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)); \
+	fi
+
+# Starts PostgreSQL/Redis when not running and creates the test role (as root on Debian).
+services:
+	scripts/services.sh
+
+bench: install
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) var db.sqlite3 .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class HealthWatchConfig(AppConfig):
+    name = "healthwatch"
+    verbose_name = "HealthWatch core"
+    default_auto_field = "django.db.models.BigAutoField"

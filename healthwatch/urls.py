@@ -1,0 +1,27 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import URLPattern, URLResolver, include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from healthwatch import views
+
+api_v1: list[URLPattern | URLResolver] = [
+    path("me/", views.me, name="api-me"),
+    path("", include("surveys.api_urls")),
+    path("", include("analytics.api_urls")),
+    path("", include("reports.api_urls")),
+]
+
+urlpatterns = [
+    path("", include("reports.urls")),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("workspace/", views.workspace, name="workspace"),
+    path("system/", views.system, name="system"),
+    path("field/", include("surveys.urls")),
+    path("analysis/", include("analytics.urls")),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]

@@ -1,0 +1,9 @@
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from healthwatch.roles import Role, role_required
+
+
+@role_required(Role.HEALTH_WORKER, Role.ADMIN)
+def workspace(request: HttpRequest) -> HttpResponse:
+    return render(request, "surveys/workspace.html")

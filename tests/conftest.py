@@ -1,0 +1,68 @@
+"""The test world: a named cast, one per role, shared by every test module.
+
+- worker_a: health worker of area A (areas are assigned by the field-data fixtures)
+- worker_b: health worker of area B
+- epidemiologist, community_reviewer, admin_user
+- anonymous: the Django test client with nobody logged in
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.test import Client
+
+from healthwatch.roles import Role
+
+
+def make_user(username: str, *roles: Role) -> User:
+    user = User.objects.create_user(username=username, password="test-password-123")
+    for role in roles:
+        user.groups.add(Group.objects.get_or_create(name=role.value)[0])
+    if Role.ADMIN in roles:
+        user.is_staff = True
+        user.save(update_fields=["is_staff"])
+    return user
+
+
+@pytest.fixture
+def worker_a(db: None) -> User:
+    return make_user("worker_a", Role.HEALTH_WORKER)
+
+
+@pytest.fixture
+def worker_b(db: None) -> User:
+    return make_user("worker_b", Role.HEALTH_WORKER)
+
+
+@pytest.fixture
+def epidemiologist(db: None) -> User:
+    return make_user("epi", Role.EPIDEMIOLOGIST)
+
+
+@pytest.fixture
+def community_reviewer(db: None) -> User:
+    return make_user("reviewer", Role.COMMUNITY_REVIEWER)
+
+
+@pytest.fixture
+def admin_user(db: None) -> User:
+    return make_user("admin", Role.ADMIN)
+
+
+@pytest.fixture
+def anonymous() -> Client:
+    return Client()
+
+
+def client_for(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def in_ci() -> bool:
+    """CI sets CI=true: there, a missing service or browser is a failure, never a skip."""
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}

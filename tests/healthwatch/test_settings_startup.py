@@ -1,0 +1,57 @@
+"""Start-up refuses an unsafe configuration, in a fresh interpreter as a deployment would."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def start_django(**env: str) -> subprocess.CompletedProcess[str]:
+    environ = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"SECRET_KEY", "HEALTHWATCH_PSEUDONYM_KEY", "DEBUG", "DATABASE_URL"}
+    }
+    environ.update({"HEALTHWATCH_ENV_FILE": "/nonexistent/.env", **env})
+    return subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); print('started')"],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_without_debug_a_missing_secret_key_stops_start_up_saying_what_to_set() -> None:
+    result = start_django(DEBUG="false", HEALTHWATCH_PSEUDONYM_KEY="k")
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_without_debug_a_missing_pseudonym_key_stops_start_up_saying_what_to_set() -> None:
+    result = start_django(DEBUG="false", SECRET_KEY="s" * 50)
+    assert result.returncode != 0
+    assert "HEALTHWATCH_PSEUDONYM_KEY is not set" in result.stderr
+
+
+def test_with_both_secrets_set_start_up_succeeds() -> None:
+    result = start_django(DEBUG="false", SECRET_KEY="s" * 50, HEALTHWATCH_PSEUDONYM_KEY="k")
+    assert result.returncode == 0, result.stderr
+    assert "started" in result.stdout
+
+
+def test_a_malformed_setting_stops_start_up_naming_it() -> None:
+    result = start_django(DEBUG="true", API_PAGE_SIZE="lots")
+    assert result.returncode != 0
+    assert "API_PAGE_SIZE='lots' is not a whole number" in result.stderr
+
+
+def test_a_time_limit_below_the_soft_limit_is_refused() -> None:
+    result = start_django(
+        DEBUG="true", CELERY_TASK_SOFT_TIME_LIMIT="60", CELERY_TASK_TIME_LIMIT="30"
+    )
+    assert result.returncode != 0
+    assert "CELERY_TASK_TIME_LIMIT must be greater" in result.stderr
