@@ -10,7 +10,8 @@ who sees what lives in one place:
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser
+from django.contrib.auth.models import User as AuthUser
 from django.db.models import QuerySet
 
 from healthwatch.roles import Role, has_role
@@ -24,7 +25,7 @@ from surveys.models import (
     Visit,
 )
 
-User = AbstractBaseUser | AnonymousUser
+User = AuthUser | AnonymousUser
 
 
 def sees_all_records(user: User) -> bool:

@@ -1,0 +1,428 @@
+"""Writes of field data. Keyword-only, validating, one transaction each.
+
+Every service raises ValidationProblem with all the problems found (by field) and writes
+nothing when there is one. The CSV import validates in bulk with the same rules
+(surveys.validation) and writes with bulk operations.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AnonymousUser
+from django.contrib.auth.models import User as AuthUser
+from django.db import IntegrityError, transaction
+from simple_history.utils import update_change_reason
+
+from surveys.geo import coarse_location
+from surveys.models import (
+    Area,
+    Measurement,
+    MeasurementStatus,
+    Observation,
+    ProductionSite,
+    RecordAccess,
+    Resident,
+    Sex,
+    Smoking,
+    Station,
+    Visit,
+    VocabularyCode,
+)
+from surveys.pseudonyms import InvalidStudyId, pseudonymize
+from surveys.quality import flag_same_day_visits, flag_unusual_observations
+from surveys.selectors import (
+    areas_for_user,
+    may_record_field_data,
+    may_record_measurements,
+    residents_for_user,
+)
+from surveys.validation import (
+    CodedValue,
+    FieldError,
+    ValidationProblem,
+    ValueRuleError,
+    coded_value,
+    parse_date,
+)
+
+User = AuthUser | AnonymousUser
+
+
+class AccessDenied(PermissionError):
+    pass
+
+
+def _require(allowed: bool, message: str) -> None:
+    if not allowed:
+        raise AccessDenied(message)
+
+
+def resident_find(*, user: User, study_id: str) -> Resident | None:
+    """The resident with this study ID among those the user may see, or None.
+
+    The study ID is pseudonymized before the lookup and never stored or logged.
+    """
+    try:
+        pseudonym = pseudonymize(study_id)
+    except InvalidStudyId as error:
+        raise ValidationProblem([FieldError("study_id", str(error))]) from None
+    return residents_for_user(user).filter(pseudonym=pseudonym.value).first()
+
+
+def resident_register(
+    *,
+    user: User,
+    study_id: str,
+    area: Area,
+    birth_year: int,
+    sex: str,
+    enrolled_on: dt.date,
+    latitude: float | None,
+    longitude: float | None,
+    works_at_site: bool = False,
+    smoking: str = Smoking.UNKNOWN,
+    today: dt.date | None = None,
+) -> Resident:
+    """Enrol a resident. Coordinates are turned into distance and grid cell, then dropped."""
+    _require(may_record_field_data(user), "Only health workers and admins register residents.")
+    errors: list[FieldError] = []
+    today = today or dt.date.today()
+    try:
+        pseudonym = pseudonymize(study_id)
+    except InvalidStudyId as error:
+        errors.append(FieldError("study_id", str(error)))
+        pseudonym = None
+    if not areas_for_user(user).filter(pk=area.pk).exists():
+        errors.append(FieldError("area", f"You are not assigned to area {area.code}."))
+    if not 1900 <= birth_year <= today.year:
+        errors.append(
+            FieldError("birth_year", f"{birth_year} is not a birth year (1900–{today.year}).")
+        )
+    if sex not in Sex.values:
+        errors.append(FieldError("sex", f"{sex!r} is not one of {', '.join(Sex.values)}."))
+    if smoking not in Smoking.values:
+        errors.append(
+            FieldError("smoking", f"{smoking!r} is not one of {', '.join(Smoking.values)}.")
+        )
+    try:
+        parse_date(enrolled_on, today=today)
+    except ValueRuleError as error:
+        errors.append(FieldError("enrolled_on", str(error)))
+    if enrolled_on.year < birth_year:
+        errors.append(FieldError("enrolled_on", "Enrolment cannot be before the birth year."))
+    if (latitude is None) != (longitude is None):
+        errors.append(FieldError("longitude", "Give both latitude and longitude, or neither."))
+    if latitude is not None and not -90 <= latitude <= 90:
+        errors.append(FieldError("latitude", f"{latitude} is not a latitude (−90 to 90)."))
+    if longitude is not None and not -180 <= longitude <= 180:
+        errors.append(FieldError("longitude", f"{longitude} is not a longitude (−180 to 180)."))
+    if pseudonym and Resident.objects.filter(pseudonym=pseudonym.value).exists():
+        errors.append(FieldError("study_id", "This study ID is already registered."))
+    if errors:
+        raise ValidationProblem(errors)
+    assert pseudonym is not None
+    location = None
+    if latitude is not None and longitude is not None:
+        sites = ProductionSite.objects.values_list("pk", "latitude", "longitude")
+        location = coarse_location(latitude, longitude, list(sites))
+    with transaction.atomic():
+        try:
+            return Resident.objects.create(
+                pseudonym=pseudonym.value,
+                key_version=pseudonym.key_version,
+                area=area,
+                birth_year=birth_year,
+                sex=sex,
+                enrolled_on=enrolled_on,
+                nearest_site_id=location.nearest_site_id if location else None,
+                distance_to_site_km=location.distance_to_site_km if location else None,
+                grid_latitude=location.grid_latitude if location else None,
+                grid_longitude=location.grid_longitude if location else None,
+                works_at_site=works_at_site,
+                smoking=smoking,
+                created_by=user if user.is_authenticated else None,
+            )
+        except IntegrityError:
+            raise ValidationProblem(
+                [FieldError("study_id", "This study ID is already registered.")]
+            ) from None
+
+
+@dataclass(frozen=True)
+class ObservationInput:
+    """One observation as entered: strings, as a form or a CSV gives them."""
+
+    code: str
+    value: str
+    unit: str = ""
+    below_lod: str | bool = False
+    lod: str = ""
+
+
+def _validated_observations(
+    observations: list[ObservationInput],
+) -> tuple[list[tuple[VocabularyCode, CodedValue]], list[FieldError]]:
+    codes = {c.code: c for c in VocabularyCode.objects.filter(active=True)}
+    errors: list[FieldError] = []
+    ready: list[tuple[VocabularyCode, CodedValue]] = []
+    seen: set[str] = set()
+    for entry in observations:
+        prefix = f"{entry.code}."
+        code = codes.get(entry.code)
+        if code is None:
+            errors.append(FieldError(prefix + "code", f"unknown code {entry.code!r}.", entry.code))
+            continue
+        if entry.code in seen:
+            errors.append(FieldError(prefix + "code", f"{entry.code} is given twice.", entry.code))
+            continue
+        seen.add(entry.code)
+        value, problems = coded_value(
+            code,
+            value=entry.value,
+            unit=entry.unit,
+            below_lod=entry.below_lod,
+            lod=entry.lod,
+            prefix=prefix,
+        )
+        errors.extend(problems)
+        if value is not None:
+            ready.append((code, value))
+    return ready, errors
+
+
+def _write_observations(
+    visit: Visit, ready: list[tuple[VocabularyCode, CodedValue]]
+) -> list[Observation]:
+    created = []
+    for code, value in ready:
+        created.append(
+            Observation.objects.create(
+                visit=visit,
+                code=code,
+                value=value.value,
+                value_boolean=value.value_boolean,
+                entered_unit=value.entered_unit,
+                below_lod=value.below_lod,
+                lod=value.lod,
+            )
+        )
+    return created
+
+
+def visit_record(
+    *,
+    user: User,
+    resident: Resident,
+    visited_on: dt.date,
+    observations: list[ObservationInput],
+    today: dt.date | None = None,
+) -> Visit:
+    """Record a visit with its observations; flags unusual values and same-day visits."""
+    _require(may_record_field_data(user), "Only health workers and admins record visits.")
+    _require(
+        residents_for_user(user).filter(pk=resident.pk).exists(),
+        "This resident is not in an area you are assigned to.",
+    )
+    errors: list[FieldError] = []
+    try:
+        parse_date(visited_on, today=today)
+    except ValueRuleError as error:
+        errors.append(FieldError("visited_on", str(error)))
+    if visited_on < resident.enrolled_on:
+        errors.append(
+            FieldError("visited_on", f"The resident was enrolled on {resident.enrolled_on}.")
+        )
+    ready, problems = _validated_observations(observations)
+    errors.extend(problems)
+    if not observations:
+        errors.append(FieldError("observations", "Record at least one observation."))
+    if errors:
+        raise ValidationProblem(errors)
+    with transaction.atomic():
+        visit = Visit.objects.create(
+            resident=resident,
+            visited_on=visited_on,
+            health_worker=user if user.is_authenticated else None,
+        )
+        created = _write_observations(visit, ready)
+        flag_same_day_visits([visit])
+        flag_unusual_observations(created)
+    return visit
+
+
+def visit_edit(
+    *,
+    user: User,
+    visit: Visit,
+    visited_on: dt.date,
+    observations: list[ObservationInput],
+    reason: str,
+    today: dt.date | None = None,
+) -> Visit:
+    """Change a visit and replace its observations; the reason goes into the audit trail."""
+    _require(may_record_field_data(user), "Only health workers and admins edit visits.")
+    _require(
+        residents_for_user(user).filter(pk=visit.resident_id).exists(),
+        "This resident is not in an area you are assigned to.",
+    )
+    errors: list[FieldError] = []
+    if not reason.strip():
+        errors.append(FieldError("reason", "Say why the visit is being changed."))
+    try:
+        parse_date(visited_on, today=today)
+    except ValueRuleError as error:
+        errors.append(FieldError("visited_on", str(error)))
+    ready, problems = _validated_observations(observations)
+    errors.extend(problems)
+    if not observations:
+        errors.append(FieldError("observations", "Record at least one observation."))
+    if errors:
+        raise ValidationProblem(errors)
+    with transaction.atomic():
+        visit.visited_on = visited_on
+        visit._change_reason = reason  # type: ignore[attr-defined]
+        visit.save()
+        existing = {o.code_id: o for o in visit.observations.all()}
+        kept: list[Observation] = []
+        for code, value in ready:
+            observation = existing.pop(code.pk, None) or Observation(visit=visit, code=code)
+            fields = ("value", "value_boolean", "entered_unit", "below_lod", "lod")
+            changed = observation.pk is None or any(
+                getattr(observation, f) != getattr(value, f) for f in fields
+            )
+            if changed:
+                for f in fields:
+                    setattr(observation, f, getattr(value, f))
+                observation._change_reason = reason  # type: ignore[attr-defined]
+                observation.save()
+                kept.append(observation)
+        for observation in existing.values():
+            observation._change_reason = reason  # type: ignore[attr-defined]
+            observation.delete()
+        flag_same_day_visits([visit])
+        flag_unusual_observations(kept)
+    return visit
+
+
+def station_register(
+    *, user: User, code: str, name: str, medium: str, latitude: float, longitude: float
+) -> Station:
+    _require(may_record_measurements(user), "Only health workers and admins add stations.")
+    station = Station(
+        code=code.strip(), name=name.strip(), medium=medium, latitude=latitude, longitude=longitude
+    )
+    errors = [
+        FieldError(field, " ".join(messages)) for field, messages in _model_errors(station).items()
+    ]
+    if errors:
+        raise ValidationProblem(errors)
+    station.save()
+    return station
+
+
+def _model_errors(instance: object) -> dict[str, list[str]]:
+    from django.core.exceptions import ValidationError
+
+    try:
+        instance.full_clean()  # type: ignore[attr-defined]
+    except ValidationError as error:
+        return {k if k != "__all__" else "non_field": v for k, v in error.message_dict.items()}
+    return {}
+
+
+def measurement_record(
+    *,
+    user: User,
+    station: Station,
+    sampled_on: dt.date,
+    pollutant: str,
+    value: str,
+    unit: str,
+    below_lod: str | bool = False,
+    lod: str = "",
+    status: str = MeasurementStatus.PRELIMINARY,
+    today: dt.date | None = None,
+) -> Measurement:
+    _require(may_record_measurements(user), "Only health workers and admins record measurements.")
+    errors: list[FieldError] = []
+    code = VocabularyCode.objects.filter(code=pollutant, category="pollutant").first()
+    if code is None:
+        errors.append(FieldError("pollutant", f"unknown pollutant {pollutant!r}.", pollutant))
+    elif code.medium != station.medium:
+        errors.append(
+            FieldError(
+                "pollutant",
+                f"{pollutant} is measured in {code.medium}, "
+                f"but station {station.code} samples {station.medium}.",
+            )
+        )
+    try:
+        parse_date(sampled_on, today=today)
+    except ValueRuleError as error:
+        errors.append(FieldError("sampled_on", str(error)))
+    if status not in MeasurementStatus.values:
+        errors.append(
+            FieldError("status", f"{status!r} is not one of {', '.join(MeasurementStatus.values)}.")
+        )
+    coded = None
+    if code is not None:
+        coded, problems = coded_value(code, value=value, unit=unit, below_lod=below_lod, lod=lod)
+        errors.extend(problems)
+        if Measurement.objects.filter(
+            station=station, sampled_on=sampled_on, pollutant=code
+        ).exists():
+            errors.append(
+                FieldError(
+                    "sampled_on",
+                    f"{pollutant} at {station.code} on {sampled_on} is already recorded.",
+                )
+            )
+    if errors:
+        raise ValidationProblem(errors)
+    assert code is not None and coded is not None
+    return Measurement.objects.create(
+        station=station,
+        sampled_on=sampled_on,
+        pollutant=code,
+        value=coded.value,
+        entered_unit=coded.entered_unit,
+        below_lod=coded.below_lod,
+        lod=coded.lod,
+        status=status,
+        recorded_by=user if user.is_authenticated else None,
+    )
+
+
+def measurement_set_status(
+    *, user: User, measurement: Measurement, status: str, reason: str
+) -> Measurement:
+    """Mark a measurement validated or invalid. Invalid values are kept, never deleted."""
+    _require(may_record_measurements(user), "Only health workers and admins validate measurements.")
+    errors = []
+    if status not in MeasurementStatus.values:
+        errors.append(
+            FieldError("status", f"{status!r} is not one of {', '.join(MeasurementStatus.values)}.")
+        )
+    if not reason.strip():
+        errors.append(FieldError("reason", "Say why the status changes."))
+    if errors:
+        raise ValidationProblem(errors)
+    measurement.status = status
+    measurement.save(update_fields=["status"])
+    update_change_reason(measurement, reason)
+    return measurement
+
+
+def record_access_log(
+    *, user: User, action: str, resource: str, detail: str = "", row_count: int | None = None
+) -> RecordAccess:
+    """Log a record-level read or export by staff (who, when, what). Never logs study IDs."""
+    return RecordAccess.objects.create(
+        user=user if user.is_authenticated else None,
+        action=action,
+        resource=resource,
+        detail=detail[:500],
+        row_count=row_count,
+    )

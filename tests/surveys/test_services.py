@@ -1,0 +1,268 @@
+"""Writing field data through the services: validation, scoping, flags, audit trail."""
+
+import datetime as dt
+
+import pytest
+from django.contrib.auth.models import User
+
+from surveys.models import (
+    Area,
+    DataQualityFlag,
+    Measurement,
+    ProductionSite,
+    QualityFlagKind,
+    Resident,
+    Station,
+    Visit,
+)
+from surveys.services import (
+    AccessDenied,
+    ObservationInput,
+    measurement_record,
+    measurement_set_status,
+    resident_find,
+    resident_register,
+    visit_edit,
+    visit_record,
+)
+from surveys.validation import ValidationProblem
+
+TODAY = dt.date(2026, 11, 29)
+
+
+def register(user: User, area: Area, study_id: str = "HW-0001", **overrides: object) -> Resident:
+    fields: dict[str, object] = {
+        "user": user,
+        "study_id": study_id,
+        "area": area,
+        "birth_year": 1970,
+        "sex": "F",
+        "enrolled_on": dt.date(2025, 3, 1),
+        "latitude": 25.0102,
+        "longitude": 110.0003,
+        "smoking": "never",
+        "today": TODAY,
+    }
+    fields.update(overrides)
+    return resident_register(**fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.django_db
+def test_registering_keeps_distance_and_grid_cell_but_not_the_coordinates_or_study_id(
+    worker_a: User, area_a: Area, site: ProductionSite
+) -> None:
+    resident = register(worker_a, area_a)
+    assert resident.distance_to_site_km is not None
+    assert float(resident.distance_to_site_km) == pytest.approx(1.1, abs=0.05)
+    assert resident.nearest_site == site
+    stored = " ".join(str(v) for v in Resident.objects.values().get().values())
+    assert "HW-0001" not in stored and "25.0102" not in stored and "110.0003" not in stored
+
+
+@pytest.mark.django_db
+def test_the_same_study_id_finds_the_same_resident_at_the_next_visit(
+    worker_a: User, area_a: Area
+) -> None:
+    resident = register(worker_a, area_a, study_id="hw-0042")
+    assert resident_find(user=worker_a, study_id=" HW-0042 ") == resident
+
+
+@pytest.mark.django_db
+def test_a_health_worker_cannot_find_or_register_residents_outside_their_areas(
+    worker_a: User, worker_b: User, area_a: Area
+) -> None:
+    register(worker_a, area_a)
+    assert resident_find(user=worker_b, study_id="HW-0001") is None
+    with pytest.raises(ValidationProblem) as problem:
+        register(worker_b, area_a, study_id="HW-0002")
+    assert "You are not assigned to area A." in problem.value.by_field()["area"]
+
+
+@pytest.mark.django_db
+def test_registration_reports_every_bad_field_at_once(worker_a: User, area_a: Area) -> None:
+    with pytest.raises(ValidationProblem) as problem:
+        register(
+            worker_a, area_a, study_id="", birth_year=1800, sex="X", latitude=95.0, smoking="?"
+        )
+    assert set(problem.value.by_field()) == {"study_id", "birth_year", "sex", "latitude", "smoking"}
+    assert Resident.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_study_id_cannot_be_registered_twice(worker_a: User, area_a: Area) -> None:
+    register(worker_a, area_a)
+    with pytest.raises(ValidationProblem, match="already registered"):
+        register(worker_a, area_a, study_id="hw-0001")
+
+
+@pytest.mark.django_db
+def test_a_visit_with_one_bad_observation_writes_nothing_and_names_the_field(
+    worker_a: User, area_a: Area
+) -> None:
+    resident = register(worker_a, area_a)
+    with pytest.raises(ValidationProblem) as problem:
+        visit_record(
+            user=worker_a,
+            resident=resident,
+            visited_on=dt.date(2026, 1, 5),
+            observations=[
+                ObservationInput("symptom.cough", "true"),
+                ObservationInput("lab.blood_lead", "900", "µg/dL"),
+            ],
+            today=TODAY,
+        )
+    assert list(problem.value.by_field()) == ["lab.blood_lead.value"]
+    assert Visit.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_valid_visit_is_stored_in_canonical_units_and_unusual_values_are_queued(
+    worker_a: User, area_a: Area
+) -> None:
+    resident = register(worker_a, area_a)
+    visit = visit_record(
+        user=worker_a,
+        resident=resident,
+        visited_on=dt.date(2026, 1, 5),
+        observations=[
+            ObservationInput("symptom.cough", "true"),
+            ObservationInput("lab.blood_lead", "2", "µmol/L"),  # 41.44 µg/dL > 10 × 3.5
+        ],
+        today=TODAY,
+    )
+    lead = visit.observations.get(code__code="lab.blood_lead")
+    assert lead.value == pytest.approx(41.44) and lead.entered_unit == "µmol/L"
+    flag = DataQualityFlag.objects.get()
+    assert flag.kind == QualityFlagKind.ABOVE_REFERENCE and flag.observation == lead
+
+
+@pytest.mark.django_db
+def test_a_second_visit_on_the_same_day_is_flagged_not_refused(
+    worker_a: User, area_a: Area
+) -> None:
+    resident = register(worker_a, area_a)
+    for _ in range(2):
+        visit_record(
+            user=worker_a,
+            resident=resident,
+            visited_on=dt.date(2026, 1, 5),
+            observations=[ObservationInput("symptom.cough", "false")],
+            today=TODAY,
+        )
+    assert Visit.objects.count() == 2
+    assert DataQualityFlag.objects.filter(kind=QualityFlagKind.SAME_DAY_VISIT).count() >= 1
+
+
+@pytest.mark.django_db
+def test_a_value_far_from_its_age_band_is_queued_as_an_outlier(
+    worker_a: User, area_a: Area
+) -> None:
+    # 40 residents of the same age band with BMI around 24, then one at 60.
+    for i in range(40):
+        resident = register(worker_a, area_a, study_id=f"HW-{i:04d}", latitude=None, longitude=None)
+        visit_record(
+            user=worker_a,
+            resident=resident,
+            visited_on=dt.date(2026, 1, 5),
+            observations=[ObservationInput("vital.bmi", str(23 + (i % 5) * 0.5), "kg/m²")],
+            today=TODAY,
+        )
+    assert not DataQualityFlag.objects.filter(kind=QualityFlagKind.OUTLIER).exists()
+    odd = register(worker_a, area_a, study_id="HW-9999", latitude=None, longitude=None)
+    visit_record(
+        user=worker_a,
+        resident=odd,
+        visited_on=dt.date(2026, 1, 5),
+        observations=[ObservationInput("vital.bmi", "60", "kg/m²")],
+        today=TODAY,
+    )
+    flag = DataQualityFlag.objects.get(kind=QualityFlagKind.OUTLIER)
+    assert "age band 55-59" in flag.detail
+
+
+@pytest.mark.django_db
+def test_editing_a_visit_needs_a_reason_which_the_audit_trail_keeps(
+    worker_a: User, area_a: Area
+) -> None:
+    resident = register(worker_a, area_a)
+    visit = visit_record(
+        user=worker_a,
+        resident=resident,
+        visited_on=dt.date(2026, 1, 5),
+        observations=[ObservationInput("vital.bmi", "24", "kg/m²")],
+        today=TODAY,
+    )
+    with pytest.raises(ValidationProblem, match="reason"):
+        visit_edit(
+            user=worker_a,
+            visit=visit,
+            visited_on=visit.visited_on,
+            observations=[ObservationInput("vital.bmi", "25", "kg/m²")],
+            reason=" ",
+            today=TODAY,
+        )
+    visit_edit(
+        user=worker_a,
+        visit=visit,
+        visited_on=visit.visited_on,
+        observations=[ObservationInput("vital.bmi", "25", "kg/m²")],
+        reason="typo in BMI",
+        today=TODAY,
+    )
+    bmi = visit.observations.get()
+    assert bmi.value == 25
+    assert bmi.history.first().history_change_reason == "typo in BMI"  # type: ignore[union-attr]
+
+
+@pytest.mark.django_db
+def test_other_roles_cannot_record_visits(
+    worker_a: User, epidemiologist: User, community_reviewer: User, area_a: Area
+) -> None:
+    resident = register(worker_a, area_a)
+    with pytest.raises(AccessDenied):
+        visit_record(
+            user=community_reviewer,
+            resident=resident,
+            visited_on=dt.date(2026, 1, 5),
+            observations=[ObservationInput("symptom.cough", "true")],
+        )
+
+
+@pytest.mark.django_db
+def test_an_invalid_measurement_is_kept_and_marked_never_deleted(worker_a: User) -> None:
+    station = Station.objects.create(
+        code="W1", name="Well 1", medium="water", latitude=25.0, longitude=110.0
+    )
+    measurement = measurement_record(
+        user=worker_a,
+        station=station,
+        sampled_on=dt.date(2026, 2, 1),
+        pollutant="fluoride",
+        value="2100",
+        unit="µg/L",
+        today=TODAY,
+    )
+    assert measurement.value == pytest.approx(2.1)
+    measurement_set_status(
+        user=worker_a, measurement=measurement, status="invalid", reason="contaminated bottle"
+    )
+    kept = Measurement.objects.get()
+    assert kept.status == "invalid" and kept.value == pytest.approx(2.1)
+    assert kept.history.first().history_change_reason == "contaminated bottle"  # type: ignore[union-attr]
+
+
+@pytest.mark.django_db
+def test_a_pollutant_of_another_medium_is_refused_for_a_station(worker_a: User) -> None:
+    station = Station.objects.create(
+        code="A1", name="Air 1", medium="air", latitude=25.0, longitude=110.0
+    )
+    with pytest.raises(ValidationProblem, match="measured in water"):
+        measurement_record(
+            user=worker_a,
+            station=station,
+            sampled_on=dt.date(2026, 2, 1),
+            pollutant="fluoride",
+            value="1",
+            unit="mg/L",
+            today=TODAY,
+        )
