@@ -9,15 +9,24 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import pytest
-from django.contrib.auth.models import Group, User
-from django.test import Client
 
-from healthwatch.roles import Role
+# Django is imported lazily so that the pure suites (analytics/stats, reports/privacy) also run
+# without it: `pytest -p no:django tests/analytics/stats`.
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    from healthwatch.roles import Role
 
 
 def make_user(username: str, *roles: Role) -> User:
+    from django.contrib.auth.models import Group, User
+
+    from healthwatch.roles import Role
+
     user = User.objects.create_user(username=username, password="test-password-123")
     for role in roles:
         user.groups.add(Group.objects.get_or_create(name=role.value)[0])
@@ -29,35 +38,49 @@ def make_user(username: str, *roles: Role) -> User:
 
 @pytest.fixture
 def worker_a(db: None) -> User:
+    from healthwatch.roles import Role
+
     return make_user("worker_a", Role.HEALTH_WORKER)
 
 
 @pytest.fixture
 def worker_b(db: None) -> User:
+    from healthwatch.roles import Role
+
     return make_user("worker_b", Role.HEALTH_WORKER)
 
 
 @pytest.fixture
 def epidemiologist(db: None) -> User:
+    from healthwatch.roles import Role
+
     return make_user("epi", Role.EPIDEMIOLOGIST)
 
 
 @pytest.fixture
 def community_reviewer(db: None) -> User:
+    from healthwatch.roles import Role
+
     return make_user("reviewer", Role.COMMUNITY_REVIEWER)
 
 
 @pytest.fixture
 def admin_user(db: None) -> User:
+    from healthwatch.roles import Role
+
     return make_user("admin", Role.ADMIN)
 
 
 @pytest.fixture
 def anonymous() -> Client:
+    from django.test import Client
+
     return Client()
 
 
 def client_for(user: User) -> Client:
+    from django.test import Client
+
     client = Client()
     client.force_login(user)
     return client
