@@ -1,16 +1,110 @@
 """What `make run` loads after the demo users: every part of HealthWatch that exists.
 
-Each later capability adds its step here, so `make run` always shows everything that exists.
+Each capability adds its step here, so `make run` always shows everything that exists. Every
+step is idempotent: a second `make run` reuses what the first one loaded.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+
+DEMO_RESIDENTS = 3000
+DEMO_YEARS = 5
+DEMO_SEED = 2026
+DEMO_END_YEAR = 2025
+IMPORT_ORDER = (
+    "sites",
+    "areas",
+    "population",
+    "stations",
+    "measurements",
+    "residents",
+    "observations",
+)
+NEAR_AREA_KM = 5.0  # worker_a covers the areas within this distance of a site
+
+
+def demo_dir() -> Path:
+    return Path(settings.VAR_DIR) / "demo-community"
+
+
+def load_community() -> list[str]:
+    from surveys.models import Resident
+    from surveys.synthetic import generate_community
+
+    if Resident.objects.exists():
+        return [f"Demo community already loaded ({Resident.objects.count()} residents)."]
+    folder = demo_dir()
+    if not (folder / "truth.json").exists():
+        generate_community(
+            residents=DEMO_RESIDENTS,
+            years=DEMO_YEARS,
+            seed=DEMO_SEED,
+            out_dir=folder,
+            end_year=DEMO_END_YEAR,
+        )
+    for kind in IMPORT_ORDER:
+        call_command("import_csv", kind, str(folder / f"{kind}.csv"), verbosity=0)
+    return [
+        f"Loaded the synthetic demo community: {DEMO_RESIDENTS} residents over {DEMO_YEARS} "
+        f"years (seed {DEMO_SEED}; planted effects in {folder / 'truth.json'})."
+    ]
+
+
+def assign_demo_workers() -> list[str]:
+    from surveys.geo import haversine_km
+    from surveys.models import Area, AreaAssignment, ProductionSite
+
+    users = get_user_model().objects.filter(username__in=["worker_a", "worker_b"])
+    by_name = {u.username: u for u in users}
+    if len(by_name) < 2:
+        return []
+    sites = list(ProductionSite.objects.values_list("latitude", "longitude"))
+    lines = []
+    for area in Area.objects.all():
+        distance = min(
+            (haversine_km(area.latitude, area.longitude, lat, lon) for lat, lon in sites),
+            default=0.0,
+        )
+        user = by_name["worker_a" if distance < NEAR_AREA_KM else "worker_b"]
+        _, created = AreaAssignment.objects.get_or_create(area=area, user=user)
+        if created:
+            lines.append(f"Assigned {user.username} to area {area.code} ({distance:.1f} km).")
+    return lines or ["Demo health workers already assigned to their areas."]
+
+
+def run_demo_analysis() -> list[str]:
+    from analytics.models import AnalysisRun, RunStatus
+    from analytics.services import analysis_run_execute_inline, analysis_run_request
+
+    if AnalysisRun.objects.filter(status=RunStatus.SUCCEEDED).exists():
+        return ["A finished analysis exists already."]
+    run = analysis_run_request(user=None, enqueue=False)
+    run = analysis_run_execute_inline(run_id=run.pk)
+    return [f"Analysis run #{run.pk}: {run.status}."]
+
 
 def demo_data_load() -> list[str]:
     """Load demo data; return lines describing what was done. Safe to run repeatedly."""
-    return ["No demo data steps yet."]
+    lines = load_community()
+    lines += assign_demo_workers()
+    lines += run_demo_analysis()
+    return lines
 
 
 def demo_urls(base: str) -> list[str]:
     """Interesting URLs of the demo, printed by `make run`."""
-    return []
+    from analytics.models import Alert, AnalysisRun, RunStatus
+
+    lines = [f"Field workspace (worker_a):  {base}/field/"]
+    run = AnalysisRun.objects.filter(status=RunStatus.SUCCEEDED).first()
+    if run is not None:
+        lines.append(f"Finished analysis (epi):    {base}/analysis/runs/{run.pk}/")
+    alert = Alert.objects.order_by("-week").first()
+    if alert is not None:
+        lines.append(f"An outbreak alert (epi):    {base}/analysis/alerts/{alert.pk}/")
+    return lines

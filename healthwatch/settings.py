@@ -192,7 +192,9 @@ SPECTACULAR_SETTINGS = {
 # Celery. Default: kombu's filesystem transport in VAR_DIR, so `make run` needs no broker
 # service yet still runs a real worker process. Production: CELERY_BROKER_URL=redis://…
 CELERY_BROKER_URL = env_url(
-    "CELERY_BROKER_URL", "filesystem://", schemes=("filesystem", "redis", "rediss", "memory")
+    "CELERY_BROKER_URL",
+    "filesystem://localhost/",
+    schemes=("filesystem", "redis", "rediss", "memory"),
 )
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
 if CELERY_BROKER_URL.startswith("filesystem://"):
@@ -201,10 +203,11 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
     # kombu's filesystem transport expects its folders to exist.
-    for _folder in ("queue", "processed"):
+    for _folder in ("queue", "processed", "control"):
         (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
 else:
     # Redelivery of an unacknowledged task (worker killed mid-run) after this many seconds.

@@ -1,0 +1,141 @@
+"""Server-rendered SVG charts (matplotlib), so pages and frozen releases need no JavaScript.
+
+Each function takes plain rows (dicts of the tidy result contract) and returns an SVG string
+with a <title> for screen readers. Charts are drawn with matplotlib's object API (no pyplot
+global state), which is safe in threaded web servers.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import matplotlib
+from matplotlib.figure import Figure
+
+INK = "#1b1f24"
+ACCENT = "#0f4c5c"
+ALARM = "#c0392b"
+BAND = "#9cc5cf"
+matplotlib.rcParams.update(
+    {
+        "svg.fonttype": "none",  # text stays text: searchable, accessible, small
+        "font.size": 10,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "svg.hashsalt": "healthwatch",  # deterministic ids: the same data gives the same SVG
+    }
+)
+
+
+def _svg(figure: Figure, title: str) -> str:
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    svg = buffer.getvalue()
+    start = svg.index("<svg")
+    svg = svg[start:]
+    head_end = svg.index(">") + 1
+    safe = title.replace("&", "&amp;").replace("<", "&lt;")
+    return f"{svg[:head_end]}<title>{safe}</title>{svg[head_end:]}".replace(
+        "<svg ", '<svg role="img" class="chart" ', 1
+    )
+
+
+def _num(value: Any) -> float:
+    return math.nan if value is None else float(value)
+
+
+def trend_chart(points: Sequence[dict[str, Any]], *, title: str, ylabel: str) -> str:
+    """Estimate by period with its interval as a band. `points`: period, estimate, ci_*."""
+    figure = Figure(figsize=(6.4, 3.2))
+    axes = figure.subplots()
+    periods = [str(p["period"]) for p in points]
+    estimate = [_num(p["estimate"]) for p in points]
+    lower = [_num(p.get("ci_lower")) for p in points]
+    upper = [_num(p.get("ci_upper")) for p in points]
+    x = list(range(len(periods)))
+    axes.fill_between(x, lower, upper, color=BAND, alpha=0.6, linewidth=0, label="95% interval")
+    axes.plot(x, estimate, color=ACCENT, marker="o", label="estimate")
+    axes.set_xticks(x, periods)
+    axes.set_ylabel(ylabel)
+    axes.set_ylim(bottom=0)
+    axes.legend(frameon=False, loc="upper left")
+    axes.set_title(title, loc="left", color=INK)
+    return _svg(figure, title)
+
+
+def weekly_chart(weeks: Sequence[dict[str, Any]], *, title: str) -> str:
+    """Weekly observed counts, expected, the upper bound, and alarms marked."""
+    figure = Figure(figsize=(7.2, 3.0))
+    axes = figure.subplots()
+    x = list(range(len(weeks)))
+    observed = [_num(w.get("observed")) for w in weeks]
+    axes.bar(x, observed, color="#8c959f", width=0.9, label="observed")
+    axes.plot(x, [_num(w.get("expected")) for w in weeks], color=ACCENT, lw=1, label="expected")
+    axes.plot(
+        x,
+        [_num(w.get("upper_bound")) for w in weeks],
+        color=ALARM,
+        lw=1,
+        ls="--",
+        label="upper bound",
+    )
+    alarms = [i for i, w in enumerate(weeks) if w.get("alarm")]
+    if alarms:
+        axes.scatter(
+            alarms,
+            [observed[i] for i in alarms],
+            color=ALARM,
+            marker="v",
+            s=40,
+            zorder=3,
+            label="alarm",
+        )
+    step = max(1, len(weeks) // 8)
+    axes.set_xticks(x[::step], [str(w["period"]) for w in weeks][::step], rotation=30, ha="right")
+    axes.set_ylabel("cases per week")
+    axes.legend(frameon=False, ncol=4, loc="upper left", fontsize=8)
+    axes.set_title(title, loc="left", color=INK)
+    return _svg(figure, title)
+
+
+def forest_chart(
+    estimates: Sequence[dict[str, Any]], *, title: str, xlabel: str = "rate ratio"
+) -> str:
+    """Ratios with intervals on a log axis, one line each (label, estimate, ci_lower, ci_upper)."""
+    figure = Figure(figsize=(6.4, 0.5 + 0.45 * max(len(estimates), 1)))
+    axes = figure.subplots()
+    y = list(range(len(estimates)))[::-1]
+    for row, e in zip(y, estimates, strict=True):
+        low, high = _num(e.get("ci_lower")), _num(e.get("ci_upper"))
+        axes.plot([low, high], [row, row], color=ACCENT, lw=2)
+        axes.plot([_num(e["estimate"])], [row], "s", color=ACCENT)
+    axes.axvline(1.0, color="#8c959f", lw=1, ls=":")
+    axes.set_yticks(y, [str(e["label"]) for e in estimates])
+    axes.set_xscale("log")
+    axes.set_xlabel(xlabel)
+    axes.set_title(title, loc="left", color=INK)
+    return _svg(figure, title)
+
+
+def group_chart(
+    groups: Sequence[dict[str, Any]], *, title: str, ylabel: str, reference: float | None = None
+) -> str:
+    """Estimates with intervals per group (e.g. geometric mean by distance band)."""
+    figure = Figure(figsize=(5.6, 3.0))
+    axes = figure.subplots()
+    x = list(range(len(groups)))
+    estimate = [_num(g["estimate"]) for g in groups]
+    lower = [e - _num(g.get("ci_lower")) for e, g in zip(estimate, groups, strict=True)]
+    upper = [_num(g.get("ci_upper")) - e for e, g in zip(estimate, groups, strict=True)]
+    axes.errorbar(x, estimate, yerr=[lower, upper], fmt="o", color=ACCENT, capsize=4)
+    if reference is not None:
+        axes.axhline(reference, color=ALARM, lw=1, ls="--", label=f"reference {reference:g}")
+        axes.legend(frameon=False)
+    axes.set_xticks(x, [str(g["label"]) for g in groups])
+    axes.set_ylabel(ylabel)
+    axes.set_ylim(bottom=0)
+    axes.set_title(title, loc="left", color=INK)
+    return _svg(figure, title)

@@ -1,0 +1,272 @@
+"""Extraction: one set-based query per dataset into a compact pandas DataFrame.
+
+No per-row ORM: each dataset is a single SELECT streamed with fetchmany into column arrays.
+Values are normalized (dates → datetime64, booleans → bool, decimals → float, text →
+category) so that SQLite and PostgreSQL give identical frames, and so identical fingerprints.
+Invalid measurements are excluded here, once, for every analysis.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from django.db import connection
+from django.db.models import QuerySet
+from pandas.api.types import union_categoricals
+
+from surveys.models import (
+    Area,
+    AreaPopulation,
+    Measurement,
+    MeasurementStatus,
+    Observation,
+    ProductionSite,
+    Resident,
+    Station,
+    VocabularyCode,
+)
+
+FETCH_ROWS = 50_000
+
+
+def _frame(queryset: QuerySet[Any, Any], columns: dict[str, str]) -> pd.DataFrame:
+    """Run the queryset's SQL once; `columns` maps output name → kind (int, float, str, …).
+
+    Rows are converted chunk by chunk, so only FETCH_ROWS Python tuples exist at a time.
+    """
+    sql, params = queryset.query.sql_with_params()
+    names = list(columns)
+    parts: dict[str, list[Any]] = {name: [] for name in names}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        while True:
+            rows = cursor.fetchmany(FETCH_ROWS)
+            if not rows:
+                break
+            for index, name in enumerate(names):
+                parts[name].append(_convert([row[index] for row in rows], columns[name]))
+    data = {name: _join(parts[name], columns[name]) for name in names}
+    return pd.DataFrame(data, columns=names)
+
+
+def _join(chunks: list[Any], kind: str) -> Any:
+    if not chunks:
+        return _convert([], kind)
+    if kind == "category":
+        # Sorted categories: the same data gives the same codes on every backend.
+        return union_categoricals(chunks, sort_categories=True)
+    if kind in ("date", "optional_bool", "str"):
+        return pd.concat([pd.Series(c) for c in chunks], ignore_index=True)
+    return np.concatenate(chunks)
+
+
+def _convert(values: list[Any], kind: str) -> Any:
+    if kind == "int":
+        return np.asarray(values, dtype=np.int64)
+    if kind == "int32":
+        return np.asarray(values, dtype=np.int32)
+    if kind == "float":
+        return np.asarray([np.nan if v is None else float(v) for v in values], dtype=np.float64)
+    if kind == "bool":
+        return np.asarray([bool(v) for v in values], dtype=bool)
+    if kind == "optional_bool":
+        return pd.array([None if v is None else bool(v) for v in values], dtype="boolean")
+    if kind == "date":
+        return pd.to_datetime(
+            pd.Series([str(v) for v in values], dtype="string"), format="%Y-%m-%d"
+        )
+    if kind == "category":
+        return pd.Categorical([str(v) for v in values])  # joined with sorted categories
+    if kind == "str":
+        return pd.array([str(v) for v in values], dtype="string")
+    raise ValueError(f"unknown column kind {kind!r}")
+
+
+@dataclass
+class Datasets:
+    """Everything an analysis of the recorded data needs, as DataFrames."""
+
+    codes: pd.DataFrame
+    sites: pd.DataFrame
+    areas: pd.DataFrame
+    population: pd.DataFrame
+    residents: pd.DataFrame
+    observations: pd.DataFrame
+    stations: pd.DataFrame
+    measurements: pd.DataFrame
+
+    def fingerprint(self) -> str:
+        """SHA-256 over every dataset's names, dtypes and values (backend-independent)."""
+        digest = hashlib.sha256()
+        for item in fields(self):
+            frame: pd.DataFrame = getattr(self, item.name)
+            digest.update(item.name.encode())
+            digest.update(",".join(f"{c}:{frame[c].dtype}" for c in frame.columns).encode())
+            digest.update(str(len(frame)).encode())
+            if len(frame):
+                hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+                digest.update(hashed.tobytes())
+        return digest.hexdigest()
+
+
+def extract_sites() -> pd.DataFrame:
+    qs = ProductionSite.objects.order_by("code").values_list(
+        "code", "kind", "latitude", "longitude"
+    )
+    return _frame(
+        qs, {"site_code": "str", "kind": "category", "latitude": "float", "longitude": "float"}
+    )
+
+
+def extract_areas() -> pd.DataFrame:
+    qs = Area.objects.order_by("code").values_list("code", "name", "latitude", "longitude")
+    return _frame(
+        qs, {"area_code": "str", "name": "str", "latitude": "float", "longitude": "float"}
+    )
+
+
+def extract_population() -> pd.DataFrame:
+    qs = AreaPopulation.objects.order_by("area__code", "year", "sex", "age_band").values_list(
+        "area__code", "year", "sex", "age_band", "population"
+    )
+    return _frame(
+        qs,
+        {
+            "area_code": "category",
+            "year": "int32",
+            "sex": "category",
+            "age_band": "category",
+            "population": "int",
+        },
+    )
+
+
+def extract_residents() -> pd.DataFrame:
+    qs = Resident.objects.order_by("id").values_list(
+        "id",
+        "area__code",
+        "sex",
+        "birth_year",
+        "enrolled_on",
+        "distance_to_site_km",
+        "grid_latitude",
+        "grid_longitude",
+        "smoking",
+        "works_at_site",
+    )
+    return _frame(
+        qs,
+        {
+            "resident_id": "int",
+            "area_code": "category",
+            "sex": "category",
+            "birth_year": "int32",
+            "enrolled_on": "date",
+            "distance_km": "float",
+            "grid_latitude": "float",
+            "grid_longitude": "float",
+            "smoking": "category",
+            "works_at_site": "bool",
+        },
+    )
+
+
+def extract_observations(codes: Iterable[str] | None = None) -> pd.DataFrame:
+    observations = Observation.objects.all()
+    if codes is not None:
+        observations = observations.filter(code__code__in=list(codes))
+    qs = observations.order_by(
+        "visit__resident_id", "visit__visited_on", "code__code", "visit_id"
+    ).values_list(
+        "visit__resident_id",
+        "visit_id",
+        "visit__visited_on",
+        "code__code",
+        "value",
+        "value_boolean",
+        "below_lod",
+        "lod",
+    )
+    return _frame(
+        qs,
+        {
+            "resident_id": "int",
+            "visit_id": "int",
+            "visited_on": "date",
+            "code": "category",
+            "value": "float",
+            "value_boolean": "optional_bool",
+            "below_lod": "bool",
+            "lod": "float",
+        },
+    )
+
+
+def extract_stations() -> pd.DataFrame:
+    qs = Station.objects.order_by("code").values_list("code", "medium", "latitude", "longitude")
+    return _frame(
+        qs, {"station_code": "str", "medium": "category", "latitude": "float", "longitude": "float"}
+    )
+
+
+def extract_measurements() -> pd.DataFrame:
+    qs = (
+        Measurement.objects.exclude(status=MeasurementStatus.INVALID)
+        .order_by("station__code", "sampled_on", "pollutant__code")
+        .values_list(
+            "station__code",
+            "sampled_on",
+            "pollutant__code",
+            "value",
+            "below_lod",
+            "lod",
+            "status",
+        )
+    )
+    return _frame(
+        qs,
+        {
+            "station_code": "category",
+            "sampled_on": "date",
+            "pollutant": "category",
+            "value": "float",
+            "below_lod": "bool",
+            "lod": "float",
+            "status": "category",
+        },
+    )
+
+
+def extract_codes() -> pd.DataFrame:
+    qs = VocabularyCode.objects.order_by("code").values_list(
+        "code", "category", "kind", "canonical_unit", "reference_level", "label"
+    )
+    return _frame(
+        qs,
+        {
+            "code": "str",
+            "category": "category",
+            "kind": "category",
+            "unit": "str",
+            "reference_level": "float",
+            "label": "str",
+        },
+    )
+
+
+def extract_all() -> Datasets:
+    return Datasets(
+        codes=extract_codes(),
+        sites=extract_sites(),
+        areas=extract_areas(),
+        population=extract_population(),
+        residents=extract_residents(),
+        observations=extract_observations(),
+        stations=extract_stations(),
+        measurements=extract_measurements(),
+    )

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from analytics import suite
+
+
+class RunForm(forms.Form):
+    """Parameters of the standard suite, with the defaults documented in docs/methods.md."""
+
+    near_km = forms.FloatField(
+        initial=suite.DEFAULT_PARAMETERS["near_km"], min_value=0.1, label="Near band: under (km)"
+    )
+    far_km = forms.FloatField(
+        initial=suite.DEFAULT_PARAMETERS["far_km"], min_value=0.2, label="Far band: from (km)"
+    )
+    standard = forms.ChoiceField(
+        choices=[("who_world_2000_2025", "WHO World (2000–2025)"), ("us_2000", "US 2000")],
+        initial=suite.DEFAULT_PARAMETERS["standard"],
+        label="Standard population",
+    )
+    pollutant = forms.ChoiceField(
+        choices=[("pm10", "PM10"), ("pm2_5", "PM2.5"), ("so2", "SO₂")],
+        initial=suite.DEFAULT_PARAMETERS["pollutant"],
+        label="Modelled pollutant for exposure–response",
+    )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        near, far = cleaned.get("near_km"), cleaned.get("far_km")
+        if near is not None and far is not None and near >= far:
+            self.add_error("far_km", "The far band must start beyond the near band.")
+        return cleaned
+
+
+class AlertNoteForm(forms.Form):
+    annotation = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), label="What was found or done", max_length=2000
+    )

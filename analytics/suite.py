@@ -1,0 +1,785 @@
+"""The standard analysis suite: what every run computes, in independent parts.
+
+Each part is a function (datasets, parameters) → PartOutput(rows, alerts) that calls the pure
+methods of analytics.stats and returns tidy rows (ARCHITECTURE.md's result contract). Parts are
+independent so Celery can fan them out to as many workers as there are.
+
+Definitions used throughout (docs/methods.md has the formulas):
+- *resident-year*: a resident with at least one visit in a calendar year. It is the unit of the
+  surveillance denominators: residents are a sample of the area population, so rates are per
+  1,000 resident-years under observation, not per population.
+- an *event* for a yes/no outcome: at least one positive observation in the resident-year.
+- *distance band*: near (< near_km), middle, far (≥ far_km) from the nearest production site.
+- *acute respiratory*: a new diagnosis dx.J06 or dx.J20; counted per Monday-start week and area
+  for aberration detection.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analytics.extraction import Datasets
+from analytics.stats import aberration, biomonitoring, environment, rates, regression, trends
+from analytics.stats.comparisons import rate_ratio_exact
+from analytics.stats.errors import StatsInputError
+from analytics.stats.exposure import idw
+from analytics.stats.results import ROW_COLUMNS, Estimate, to_frame
+from analytics.stats.standard_populations import AGE_BANDS, standard_weights
+
+KIND = "standard_suite"
+VERSION = "2026.11.1"
+ROW_FIELDS: tuple[str, ...] = ROW_COLUMNS
+ALL_AREAS = "ALL"
+ACUTE_RESPIRATORY = "acute_respiratory"
+ACUTE_CODES = ("dx.J06", "dx.J20")
+DISTANCE_BANDS = ("near", "middle", "far")
+
+DEFAULT_PARAMETERS: dict[str, Any] = {
+    "near_km": 2.0,
+    "far_km": 8.0,
+    "per": 1000.0,
+    "standard": "who_world_2000_2025",
+    "pollutant": "pm10",
+    "pollutant_per": 10.0,
+    "conf": 0.95,
+    # Aberration detection: Farrington flexible with Noufaily (2013) settings, the negative
+    # binomial plug-in threshold and a weekly false-alarm probability of 0.5 % (Noufaily et al.
+    # evaluated their method at α = 0.005); EARS C2 for short histories (see docs/methods.md).
+    "aberration_alpha": 0.005,
+    "aberration_threshold": "nbPlugin",
+}
+
+
+class ParameterError(ValueError):
+    pass
+
+
+def clean_parameters(given: dict[str, Any]) -> dict[str, Any]:
+    """Defaults filled in, types and ranges checked; unknown names refused."""
+    unknown = set(given) - set(DEFAULT_PARAMETERS)
+    if unknown:
+        raise ParameterError(f"unknown parameters: {', '.join(sorted(unknown))}")
+    cleaned = {**DEFAULT_PARAMETERS, **given}
+    try:
+        for name in ("near_km", "far_km", "per", "pollutant_per", "conf"):
+            cleaned[name] = float(cleaned[name])
+    except (TypeError, ValueError) as error:
+        raise ParameterError(f"parameters must be numbers: {error}") from None
+    if not 0 < cleaned["near_km"] < cleaned["far_km"]:
+        raise ParameterError("near_km must be positive and below far_km")
+    if not 0.5 <= cleaned["conf"] < 1:
+        raise ParameterError("conf must be between 0.5 and 1")
+    if cleaned["per"] <= 0 or cleaned["pollutant_per"] <= 0:
+        raise ParameterError("per and pollutant_per must be positive")
+    if cleaned["standard"] not in ("who_world_2000_2025", "us_2000"):
+        raise ParameterError("standard must be who_world_2000_2025 or us_2000")
+    try:
+        cleaned["aberration_alpha"] = float(cleaned["aberration_alpha"])
+    except (TypeError, ValueError):
+        raise ParameterError("aberration_alpha must be a number") from None
+    if not 0 < cleaned["aberration_alpha"] < 0.5:
+        raise ParameterError("aberration_alpha must be between 0 and 0.5")
+    if cleaned["aberration_threshold"] not in ("delta", "nbPlugin", "muan"):
+        raise ParameterError("aberration_threshold must be delta, nbPlugin or muan")
+    return cleaned
+
+
+@dataclass(frozen=True)
+class AlertCandidate:
+    outcome: str
+    area_code: str
+    week: Any  # datetime.date
+    method: str
+    observed: float
+    expected: float
+    upper_bound: float
+
+
+@dataclass
+class PartOutput:
+    rows: pd.DataFrame
+    alerts: list[AlertCandidate] = field(default_factory=list)
+
+
+def _empty() -> pd.DataFrame:
+    return pd.DataFrame(columns=list(ROW_COLUMNS))
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else _empty()
+
+
+def age_band_of(age: pd.Series) -> pd.Series:
+    index = np.clip(age.to_numpy() // 5, 0, len(AGE_BANDS) - 1).astype(int)
+    return pd.Series(pd.Categorical.from_codes(index, categories=list(AGE_BANDS)), index=age.index)
+
+
+def distance_band_of(distance: pd.Series, params: dict[str, Any]) -> pd.Series:
+    band = np.where(
+        distance < params["near_km"],
+        "near",
+        np.where(distance >= params["far_km"], "far", "middle"),
+    )
+    band = np.where(distance.isna(), "unknown", band)
+    return pd.Series(band, index=distance.index)
+
+
+def boolean_outcomes(data: Datasets) -> list[str]:
+    codes = data.codes
+    return sorted(codes.loc[codes["kind"] == "boolean", "code"].astype(str))
+
+
+def resident_years(data: Datasets, params: dict[str, Any]) -> pd.DataFrame:
+    """One row per resident and calendar year with a visit; an events column per outcome."""
+    obs = data.observations
+    residents = data.residents.set_index("resident_id")
+    years = obs["visited_on"].dt.year.astype("int32")
+    frame = pd.DataFrame({"resident_id": obs["resident_id"].to_numpy(), "year": years.to_numpy()})
+    base = frame.drop_duplicates().reset_index(drop=True)
+    boolean = obs["value_boolean"].fillna(False).astype(bool).to_numpy()
+    positives = pd.DataFrame(
+        {
+            "resident_id": obs["resident_id"].to_numpy()[boolean],
+            "year": years.to_numpy()[boolean],
+            "code": obs["code"].astype(str).to_numpy()[boolean],
+        }
+    ).drop_duplicates()
+    wide = (
+        positives.assign(event=1)
+        .pivot_table(index=["resident_id", "year"], columns="code", values="event", fill_value=0)
+        .reset_index()
+    )
+    out = base.merge(wide, on=["resident_id", "year"], how="left")
+    for code in boolean_outcomes(data):
+        out[code] = out[code].fillna(0).astype(np.int8) if code in out else np.int8(0)
+    acute = [c for c in ACUTE_CODES if c in out]
+    out[ACUTE_RESPIRATORY] = out[acute].max(axis=1).astype(np.int8) if acute else np.int8(0)
+    info = residents.loc[out["resident_id"]]
+    out["area_code"] = info["area_code"].astype(str).to_numpy()
+    out["sex"] = info["sex"].astype(str).to_numpy()
+    out["smoking"] = info["smoking"].astype(str).to_numpy()
+    out["works_at_site"] = np.where(info["works_at_site"].to_numpy(), "yes", "no")
+    out["distance_km"] = info["distance_km"].to_numpy()
+    out["grid_latitude"] = info["grid_latitude"].to_numpy()
+    out["grid_longitude"] = info["grid_longitude"].to_numpy()
+    out["age"] = out["year"] - info["birth_year"].to_numpy()
+    out["age_band"] = age_band_of(out["age"]).astype(str)
+    out["distance_band"] = distance_band_of(out["distance_km"], params)
+    out["person_years"] = 1.0
+    return out
+
+
+def outcomes_of(data: Datasets) -> list[str]:
+    return [*boolean_outcomes(data), ACUTE_RESPIRATORY]
+
+
+# --- part: rates --------------------------------------------------------------------------------
+
+
+def _rates_for(group: pd.DataFrame, outcome: str, params: dict[str, Any]) -> list[Estimate]:
+    per, conf = params["per"], params["conf"]
+    events = float(group[outcome].sum())
+    person_years = float(len(group))
+    out = [rates.crude_rate(events, person_years, per=per, conf=conf)]
+    by_band = group.groupby("age_band", observed=True)[outcome].agg(["sum", "size"])
+    present = [b for b in AGE_BANDS if b in by_band.index]
+    weights = standard_weights(params["standard"])
+    band_weights = [float(weights[AGE_BANDS.index(b)]) for b in present]
+    try:
+        dsr = rates.direct_standardized_rate(
+            by_band.loc[present, "sum"].astype(float).tolist(),
+            by_band.loc[present, "size"].astype(float).tolist(),
+            band_weights,
+            bands=present,
+            per=per,
+            conf=conf,
+        )
+        flags = dsr.flags + (("partial_age_range",) if len(present) < len(AGE_BANDS) else ())
+        out.append(Estimate(**{**dsr.__dict__, "flags": flags}))
+    except StatsInputError:
+        pass
+    return out
+
+
+def part_rates(data: Datasets, params: dict[str, Any]) -> PartOutput:
+    """Crude and directly age-standardized rates per outcome × area × year, and all areas."""
+    ry = resident_years(data, params)
+    frames = []
+    for outcome in outcomes_of(data):
+        for (area, year), group in ry.groupby(["area_code", "year"], sort=True):
+            frames.append(
+                to_frame(
+                    _rates_for(group, outcome, params),
+                    analysis="rates",
+                    outcome=outcome,
+                    area_code=str(area),
+                    period=str(year),
+                )
+            )
+        for year, group in ry.groupby("year", sort=True):
+            frames.append(
+                to_frame(
+                    _rates_for(group, outcome, params),
+                    analysis="rates",
+                    outcome=outcome,
+                    area_code=ALL_AREAS,
+                    period=str(year),
+                )
+            )
+        for (band, year), group in ry.groupby(["distance_band", "year"], sort=True):
+            estimates = [
+                e.with_stratum(f"distance_band={band}") for e in _rates_for(group, outcome, params)
+            ]
+            frames.append(
+                to_frame(
+                    estimates,
+                    analysis="rates_by_distance",
+                    outcome=outcome,
+                    area_code=ALL_AREAS,
+                    period=str(year),
+                )
+            )
+    return PartOutput(_concat(frames))
+
+
+# --- part: trends -------------------------------------------------------------------------------
+
+
+def part_trends(data: Datasets, params: dict[str, Any]) -> PartOutput:
+    """Annual percent change of each outcome's crude rate (all areas); joinpoint when long."""
+    ry = resident_years(data, params)
+    frames = []
+    yearly = ry.groupby("year", sort=True)
+    years = [int(y) for y in yearly.size().index]
+    if len(years) < 3:
+        return PartOutput(_empty())
+    period = f"{years[0]}-{years[-1]}"
+    for outcome in outcomes_of(data):
+        events = yearly[outcome].sum().astype(float)
+        person_years = yearly.size().astype(float)
+        annual = (events / person_years * params["per"]).to_numpy()
+        if (annual <= 0).any():
+            continue
+        estimates = [trends.annual_percent_change(years, annual.tolist(), conf=params["conf"])]
+        if len(years) >= 7:
+            fit = trends.joinpoint(years, annual.tolist(), conf=params["conf"])
+            estimates.append(fit.aapc)
+        frames.append(
+            to_frame(
+                estimates, analysis="trend", outcome=outcome, area_code=ALL_AREAS, period=period
+            )
+        )
+    return PartOutput(_concat(frames))
+
+
+# --- part: exposure–response --------------------------------------------------------------------
+
+
+def _station_annual_means(data: Datasets, pollutant: str) -> pd.DataFrame:
+    m = data.measurements
+    m = m[m["pollutant"].astype(str) == pollutant]
+    if m.empty:
+        return pd.DataFrame(columns=["station_code", "year", "mean"])
+    conc = np.where(m["below_lod"], m["lod"] / math.sqrt(2), m["value"])
+    frame = pd.DataFrame(
+        {"station_code": m["station_code"].astype(str), "year": m["sampled_on"].dt.year, "c": conc}
+    )
+    return (
+        frame.groupby(["station_code", "year"], as_index=False)["c"]
+        .mean()
+        .rename(columns={"c": "mean"})
+    )
+
+
+def modelled_pollutant(ry: pd.DataFrame, data: Datasets, params: dict[str, Any]) -> pd.Series:
+    """IDW annual mean of the chosen pollutant at each resident-year's grid cell."""
+    means = _station_annual_means(data, params["pollutant"])
+    stations = data.stations.set_index("station_code")
+    result = pd.Series(np.nan, index=ry.index)
+    for year, group in ry.groupby("year"):
+        year_means = means[means["year"] == year]
+        if year_means.empty:
+            continue
+        located = group.dropna(subset=["grid_latitude", "grid_longitude"])
+        if located.empty:
+            continue
+        station_rows = stations.loc[year_means["station_code"]]
+        estimate = idw(
+            located["grid_latitude"].tolist(),
+            located["grid_longitude"].tolist(),
+            station_rows["latitude"].tolist(),
+            station_rows["longitude"].tolist(),
+            year_means["mean"].tolist(),
+        )
+        result.loc[located.index] = estimate.value
+    return result
+
+
+# Adjustment set. Broad age groups rather than 5-year bands: rare outcomes have no events in
+# many bands, which makes the band coefficients (and the fit) degenerate.
+COVARIATES = ("age_group", "sex", "smoking", "works_at_site")
+AGE_GROUPS = ((0, "0-14"), (15, "15-44"), (45, "45-64"), (65, "65+"))
+
+
+def age_group_of(age: pd.Series) -> pd.Series:
+    edges = [lo for lo, _ in AGE_GROUPS][1:]
+    labels = np.array([label for _, label in AGE_GROUPS])
+    return pd.Series(labels[np.searchsorted(edges, age.to_numpy(), side="right")], index=age.index)
+
+
+def _aggregate(frame: pd.DataFrame, outcome: str, keys: list[str]) -> pd.DataFrame:
+    """Events and person-years per covariate pattern: the Poisson likelihood is unchanged and
+    the fit is far faster than on one row per resident-year."""
+    grouped = frame.groupby(keys, observed=True, sort=True)
+    return grouped.agg(events=(outcome, "sum"), person_years=("person_years", "sum")).reset_index()
+
+
+REFERENCE = {"distance_band": "far", "sex": "F", "smoking": "never", "works_at_site": "no"}
+
+
+def part_exposure(data: Datasets, params: dict[str, Any]) -> PartOutput:
+    """Rate ratios by distance band (crude exact, adjusted Poisson/NB) and by modelled level."""
+    ry = resident_years(data, params)
+    ry = ry[ry["distance_band"] != "unknown"]
+    conf = params["conf"]
+    frames = []
+    ry = ry.assign(
+        pollutant_level=modelled_pollutant(ry, data, params) / params["pollutant_per"],
+        age_group=age_group_of(ry["age"]),
+    )
+    banded_keys = ["distance_band", *COVARIATES]
+    for outcome in outcomes_of(data):
+        if ry[outcome].sum() == 0:
+            continue
+        estimates: list[Estimate] = []
+        far = ry[ry["distance_band"] == "far"]
+        for band in ("near", "middle"):
+            exposed = ry[ry["distance_band"] == band]
+            if len(exposed) and len(far) and far[outcome].sum() > 0:
+                crude = rate_ratio_exact(
+                    float(exposed[outcome].sum()),
+                    float(len(exposed)),
+                    float(far[outcome].sum()),
+                    float(len(far)),
+                    conf=conf,
+                )
+                estimates.append(
+                    Estimate(
+                        **{
+                            **crude.__dict__,
+                            "measure": "crude_rate_ratio",
+                            "stratum": f"distance_band={band}",
+                        }
+                    )
+                )
+        try:
+            fit = regression.poisson_regression(
+                _aggregate(ry, outcome, banded_keys),
+                events="events",
+                person_time="person_years",
+                covariates=banded_keys,
+                reference=REFERENCE,
+                conf=conf,
+            )
+            for band in ("near", "middle"):
+                term = f"distance_band={band}"
+                try:
+                    adjusted = fit.estimate(term)
+                except KeyError:
+                    continue
+                estimates.append(
+                    Estimate(
+                        **{
+                            **adjusted.__dict__,
+                            "measure": "adjusted_rate_ratio",
+                            "flags": (*adjusted.flags, f"family={fit.family}"),
+                        }
+                    )
+                )
+        except (StatsInputError, OverflowError):
+            pass  # degenerate fit (e.g. no events in a covariate level): crude ratios only
+        counts = (
+            ry.groupby("distance_band")[outcome]
+            .agg(["sum", "size"])
+            .reindex(["far", "middle", "near"])
+            .dropna()
+        )
+        if len(counts) >= 2:
+            try:
+                trend = regression.trend_test_rates(
+                    counts["sum"].tolist(),
+                    counts["size"].astype(float).tolist(),
+                    list(range(len(counts))),
+                    conf=conf,
+                )
+                estimates.append(trend.with_stratum("distance_band_trend"))
+            except StatsInputError:
+                pass
+        level = ry.dropna(subset=["pollutant_level"])
+        if len(level) > 50:
+            try:
+                level_keys = ["pollutant_level", *COVARIATES]
+                fit = regression.poisson_regression(
+                    _aggregate(level, outcome, level_keys),
+                    events="events",
+                    person_time="person_years",
+                    covariates=level_keys,
+                    reference=REFERENCE,
+                    conf=conf,
+                )
+                per_level = fit.estimate("pollutant_level")
+                estimates.append(
+                    Estimate(
+                        **{
+                            **per_level.__dict__,
+                            "measure": "adjusted_rate_ratio_per_"
+                            f"{params['pollutant_per']:g}_{params['pollutant']}",
+                            "stratum": f"modelled_{params['pollutant']}",
+                        }
+                    )
+                )
+            except (StatsInputError, KeyError, OverflowError):
+                pass
+        frames.append(
+            to_frame(
+                estimates,
+                analysis="exposure_response",
+                outcome=outcome,
+                area_code=ALL_AREAS,
+                period=_period(ry),
+            )
+        )
+    return PartOutput(_concat(frames))
+
+
+def _period(frame: pd.DataFrame) -> str:
+    return f"{int(frame['year'].min())}-{int(frame['year'].max())}" if len(frame) else ""
+
+
+# --- part: biomonitoring ------------------------------------------------------------------------
+
+
+def _biomarker_estimates(sub: pd.DataFrame, reference: float, conf: float) -> list[Estimate]:
+    """GM, percentiles and share above the reference; each skipped when its input is unfit."""
+    values, below, lod = sub["value"].tolist(), sub["below_lod"].tolist(), sub["lod"].tolist()
+    estimates: list[Estimate] = []
+    try:
+        estimates.append(biomonitoring.geometric_mean(values, below, lod, conf=conf))
+    except StatsInputError:
+        pass
+    try:
+        # The percentile's name (p50 …) becomes the measure: the stratum is the exposure group.
+        estimates.extend(
+            replace(e, measure=e.stratum, stratum="")
+            for e in biomonitoring.percentiles(values, below, lod, conf=conf)
+        )
+    except StatsInputError:
+        pass
+    if not pd.isna(reference):
+        try:
+            estimates.append(
+                biomonitoring.share_above_reference(values, float(reference), below, lod, conf=conf)
+            )
+        except StatsInputError:
+            pass
+    return estimates
+
+
+def part_biomonitoring(data: Datasets, params: dict[str, Any]) -> PartOutput:
+    """GM, percentiles and share above the reference per biomarker × distance band; adjusted GMR."""
+    codes = data.codes
+    biomarkers = codes[codes["category"] == "biomarker"].set_index("code")
+    obs = data.observations
+    obs = obs[obs["code"].astype(str).isin(biomarkers.index)]
+    if obs.empty:
+        return PartOutput(_empty())
+    residents = data.residents.set_index("resident_id")
+    info = residents.loc[obs["resident_id"]]
+    frame = pd.DataFrame(
+        {
+            "resident_id": obs["resident_id"].to_numpy(),
+            "visited_on": obs["visited_on"].to_numpy(),
+            "code": obs["code"].astype(str).to_numpy(),
+            "value": obs["value"].to_numpy(),
+            "below_lod": obs["below_lod"].to_numpy(),
+            "lod": obs["lod"].to_numpy(),
+            "distance_km": info["distance_km"].to_numpy(),
+            "sex": info["sex"].astype(str).to_numpy(),
+            "smoking": info["smoking"].astype(str).to_numpy(),
+            "age": pd.to_datetime(obs["visited_on"]).dt.year.to_numpy()
+            - info["birth_year"].to_numpy(),
+        }
+    )
+    frame["distance_band"] = distance_band_of(frame["distance_km"], params)
+    frame["age_band"] = age_band_of(frame["age"]).astype(str)
+    # One result per resident: the latest, so that repeated tests do not narrow the intervals.
+    latest = frame.sort_values("visited_on").groupby(["resident_id", "code"]).tail(1)
+    conf = params["conf"]
+    frames = []
+    for code, group in latest.groupby("code", sort=True):
+        reference = biomarkers.loc[code, "reference_level"]
+        for band, sub in [
+            ("all", group),
+            *[(b, group[group["distance_band"] == b]) for b in DISTANCE_BANDS],
+        ]:
+            if len(sub) < 2:
+                continue
+            estimates = _biomarker_estimates(sub, reference, conf)
+            frames.append(
+                to_frame(
+                    [e.with_stratum(f"distance_band={band}") for e in estimates],
+                    analysis="biomonitoring",
+                    outcome=str(code),
+                    area_code=ALL_AREAS,
+                    period=_period(sub.assign(year=pd.to_datetime(sub["visited_on"]).dt.year)),
+                )
+            )
+        banded = group[group["distance_band"].isin(DISTANCE_BANDS)]
+        if banded["distance_band"].nunique() >= 2 and (banded["distance_band"] == "far").any():
+            try:
+                ratios = biomonitoring.adjusted_gm_ratio(
+                    banded,
+                    value="value",
+                    group="distance_band",
+                    reference_group="far",
+                    covariates=["age_band", "sex", "smoking"],
+                    reference={"sex": "F", "smoking": "never"},
+                    below_lod="below_lod",
+                    lod="lod",
+                    conf=conf,
+                )
+                frames.append(
+                    to_frame(
+                        ratios,
+                        analysis="biomonitoring_gm_ratio",
+                        outcome=str(code),
+                        area_code=ALL_AREAS,
+                        period=_period(
+                            banded.assign(year=pd.to_datetime(banded["visited_on"]).dt.year)
+                        ),
+                    )
+                )
+            except StatsInputError:
+                pass
+    return PartOutput(_concat(frames))
+
+
+# --- part: environment --------------------------------------------------------------------------
+
+ENVIRONMENT_MEASURES = (
+    "n",
+    "mean",
+    "p50",
+    "p90",
+    "p98",
+    "max",
+    "guideline",
+    "n_exceed",
+    "pct_exceed",
+)
+
+
+def part_environment(data: Datasets, params: dict[str, Any]) -> PartOutput:
+    """Annual summaries per station × pollutant against guideline values, and their trend."""
+    m = data.measurements
+    if m.empty:
+        return PartOutput(_empty())
+    frame = pd.DataFrame(
+        {
+            "station_code": m["station_code"].astype(str),
+            "pollutant": m["pollutant"].astype(str),
+            "sampled_on": m["sampled_on"],
+            "value": m["value"],
+            "below_lod": m["below_lod"],
+            "lod": m["lod"],
+            "status": m["status"].astype(str),
+        }
+    )
+    summary = environment.annual_summary(frame)
+    rows = []
+    for record in summary.to_dict("records"):
+        for measure in ENVIRONMENT_MEASURES:
+            value = record.get(measure)
+            rows.append(
+                {
+                    "analysis": "environment",
+                    "outcome": record["pollutant"],
+                    "area_code": "",
+                    "period": str(record["year"]),
+                    "stratum": f"station={record['station_code']}",
+                    "measure": measure,
+                    "estimate": None if value is None or pd.isna(value) else float(value),
+                    "ci_lower": None,
+                    "ci_upper": None,
+                    "numerator": None,
+                    "denominator": float(record["n"]),
+                    "p_value": None,
+                    "flags": record.get("flags") or "",
+                }
+            )
+    trend_rows = []
+    try:
+        trend = environment.annual_trend(summary)
+        for record in trend.to_dict("records"):
+            trend_rows.append(
+                {
+                    "analysis": "environment_trend",
+                    "outcome": record["pollutant"],
+                    "area_code": "",
+                    "period": "",
+                    "stratum": f"station={record['station_code']}",
+                    "measure": "sen_slope_per_year",
+                    "estimate": _num(record.get("slope")),
+                    "ci_lower": _num(record.get("slope_lower")),
+                    "ci_upper": _num(record.get("slope_upper")),
+                    "numerator": None,
+                    "denominator": _num(record.get("n")),
+                    "p_value": _num(record.get("p_value")),
+                    "flags": record.get("flags") or "",
+                }
+            )
+    except StatsInputError:
+        pass
+    return PartOutput(pd.DataFrame(rows + trend_rows, columns=list(ROW_COLUMNS)))
+
+
+def _num(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
+
+
+# --- part: aberration ---------------------------------------------------------------------------
+
+
+def weekly_counts(data: Datasets) -> pd.DataFrame:
+    """Acute respiratory diagnoses per area and Monday-start week, zero weeks included."""
+    obs = data.observations
+    if obs.empty:
+        return pd.DataFrame(columns=["area_code", "week", "count"])
+    monday = obs["visited_on"] - pd.to_timedelta(obs["visited_on"].dt.dayofweek, unit="D")
+    weeks = pd.date_range(monday.min(), monday.max(), freq="7D")
+    acute = obs["code"].astype(str).isin(ACUTE_CODES) & obs["value_boolean"].fillna(False).astype(
+        bool
+    )
+    residents = data.residents.set_index("resident_id")["area_code"].astype(str)
+    cases = pd.DataFrame(
+        {
+            "area_code": residents.loc[obs.loc[acute, "resident_id"]].to_numpy(),
+            "week": monday[acute].to_numpy(),
+            "resident_id": obs.loc[acute, "resident_id"].to_numpy(),
+        }
+    ).drop_duplicates()  # a resident counts once a week, whichever acute code was recorded
+    counts = cases.groupby(["area_code", "week"]).size()
+    areas = sorted(data.areas["area_code"].astype(str))
+    index = pd.MultiIndex.from_product([areas, weeks], names=["area_code", "week"])
+    return counts.reindex(index, fill_value=0).rename("count").reset_index()
+
+
+def detect(counts: np.ndarray, params: dict[str, Any]) -> aberration.AberrationResult:
+    """The default method for the history length, at the run's alpha and threshold method."""
+    method = aberration.default_aberration_method(len(counts), 52)
+    if method != "farrington_flexible":
+        return aberration.detect_aberrations(counts, freq=52)
+    settings = dict(aberration.NOUFAILY_2013)
+    settings["b"] = min(5, (len(counts) - 26 - 1) // 52)
+    settings["alpha"] = params["aberration_alpha"]
+    settings["threshold_method"] = params["aberration_threshold"]
+    return aberration.farrington_flexible(counts, freq=52, **settings)
+
+
+def part_aberration(data: Datasets, params: dict[str, Any]) -> PartOutput:
+    """The default method for the history length on each area's weekly series; alarms → alerts."""
+    weekly = weekly_counts(data)
+    frames = []
+    alerts: list[AlertCandidate] = []
+    for area, series in weekly.groupby("area_code", sort=True):
+        series = series.sort_values("week")
+        counts = series["count"].to_numpy(dtype=float)
+        try:
+            result = detect(counts, params)
+        except StatsInputError:
+            continue
+        weeks = series["week"].to_numpy()[result.time_index]
+        rows = []
+        for i, week in enumerate(weeks):
+            period = pd.Timestamp(week).date().isoformat()
+            base = {
+                "analysis": "aberration",
+                "outcome": ACUTE_RESPIRATORY,
+                "area_code": str(area),
+                "period": period,
+                "stratum": result.method,
+                "ci_lower": None,
+                "ci_upper": None,
+                "numerator": None,
+                "denominator": None,
+                "flags": result.flags[i] if i < len(result.flags) else "",
+            }
+            rows.append(
+                {
+                    **base,
+                    "measure": "observed",
+                    "estimate": float(result.observed[i]),
+                    "p_value": _num(result.p_value[i]),
+                }
+            )
+            rows.append(
+                {
+                    **base,
+                    "measure": "expected",
+                    "estimate": _num(result.expected[i]),
+                    "p_value": None,
+                }
+            )
+            rows.append(
+                {
+                    **base,
+                    "measure": "upper_bound",
+                    "estimate": _num(result.upper_bound[i]),
+                    "p_value": None,
+                }
+            )
+            rows.append(
+                {
+                    **base,
+                    "measure": "alarm",
+                    "estimate": float(bool(result.alarm[i])),
+                    "p_value": None,
+                }
+            )
+            if result.alarm[i]:
+                alerts.append(
+                    AlertCandidate(
+                        outcome=ACUTE_RESPIRATORY,
+                        area_code=str(area),
+                        week=pd.Timestamp(week).date(),
+                        method=result.method,
+                        observed=float(result.observed[i]),
+                        expected=_num(result.expected[i]) or 0.0,
+                        upper_bound=_num(result.upper_bound[i]) or 0.0,
+                    )
+                )
+        frames.append(pd.DataFrame(rows, columns=list(ROW_COLUMNS)))
+    return PartOutput(_concat(frames), alerts)
+
+
+PARTS: dict[str, Callable[[Datasets, dict[str, Any]], PartOutput]] = {
+    "rates": part_rates,
+    "trends": part_trends,
+    "exposure": part_exposure,
+    "biomonitoring": part_biomonitoring,
+    "environment": part_environment,
+    "aberration": part_aberration,
+}
