@@ -183,67 +183,78 @@ def outcomes_of(data: Datasets) -> list[str]:
 # --- part: rates --------------------------------------------------------------------------------
 
 
-def _rates_for(group: pd.DataFrame, outcome: str, params: dict[str, Any]) -> list[Estimate]:
+def _rates_for(
+    events_by_band: np.ndarray, years_by_band: np.ndarray, params: dict[str, Any]
+) -> list[Estimate]:
+    """Crude and age-standardized rate from per-band events and resident-years (AGE_BANDS order)."""
     per, conf = params["per"], params["conf"]
-    events = float(group[outcome].sum())
-    person_years = float(len(group))
-    out = [rates.crude_rate(events, person_years, per=per, conf=conf)]
-    by_band = group.groupby("age_band", observed=True)[outcome].agg(["sum", "size"])
-    present = [b for b in AGE_BANDS if b in by_band.index]
+    out = [
+        rates.crude_rate(
+            float(events_by_band.sum()), float(years_by_band.sum()), per=per, conf=conf
+        )
+    ]
+    present = years_by_band > 0
     weights = standard_weights(params["standard"])
-    band_weights = [float(weights[AGE_BANDS.index(b)]) for b in present]
     try:
         dsr = rates.direct_standardized_rate(
-            by_band.loc[present, "sum"].astype(float).tolist(),
-            by_band.loc[present, "size"].astype(float).tolist(),
-            band_weights,
-            bands=present,
+            events_by_band[present].astype(float).tolist(),
+            years_by_band[present].astype(float).tolist(),
+            weights[present].tolist(),
+            bands=[band for band, keep in zip(AGE_BANDS, present, strict=True) if keep],
             per=per,
             conf=conf,
         )
-        flags = dsr.flags + (("partial_age_range",) if len(present) < len(AGE_BANDS) else ())
-        out.append(Estimate(**{**dsr.__dict__, "flags": flags}))
+        flags = dsr.flags + (() if present.all() else ("partial_age_range",))
+        out.append(replace(dsr, flags=flags))
     except StatsInputError:
         pass
     return out
 
 
 def part_rates(data: Datasets, params: dict[str, Any]) -> PartOutput:
-    """Crude and directly age-standardized rates per outcome × area × year, and all areas."""
+    """Crude and directly age-standardized rates per outcome × area × year, all areas, and
+    by distance band. One aggregation up front; the loops only read small arrays."""
     ry = resident_years(data, params)
+    outcomes = outcomes_of(data)
+    band_index = pd.Categorical(ry["age_band"], categories=list(AGE_BANDS)).codes
+    ry = ry.assign(band=band_index)
+    cells = (
+        ry.groupby(["area_code", "distance_band", "year", "band"], observed=True)
+        .agg(person_years=("person_years", "sum"), **{o: (o, "sum") for o in outcomes})
+        .reset_index()
+    )
+
+    def banded(frame: pd.DataFrame, column: str) -> np.ndarray:
+        out = np.zeros(len(AGE_BANDS))
+        sums = frame.groupby("band")[column].sum()
+        out[sums.index.to_numpy(dtype=int)] = sums.to_numpy(dtype=float)
+        return out
+
+    scopes: list[tuple[str, str, str, pd.DataFrame]] = []  # analysis, area, stratum, cells
+    for (area, year), group in cells.groupby(["area_code", "year"], sort=True):
+        scopes.append(("rates", str(area), "", group.assign(period=str(year))))
+    for year, group in cells.groupby("year", sort=True):
+        scopes.append(("rates", ALL_AREAS, "", group.assign(period=str(year))))
+    for (band, year), group in cells.groupby(["distance_band", "year"], sort=True):
+        scopes.append(
+            (
+                "rates_by_distance",
+                ALL_AREAS,
+                f"distance_band={band}",
+                group.assign(period=str(year)),
+            )
+        )
     frames = []
-    for outcome in outcomes_of(data):
-        for (area, year), group in ry.groupby(["area_code", "year"], sort=True):
+    for analysis, area, stratum, group in scopes:
+        years_by_band = banded(group, "person_years")
+        period = str(group["period"].iloc[0])
+        for outcome in outcomes:
+            estimates = _rates_for(banded(group, outcome), years_by_band, params)
+            if stratum:
+                estimates = [e.with_stratum(stratum) for e in estimates]
             frames.append(
                 to_frame(
-                    _rates_for(group, outcome, params),
-                    analysis="rates",
-                    outcome=outcome,
-                    area_code=str(area),
-                    period=str(year),
-                )
-            )
-        for year, group in ry.groupby("year", sort=True):
-            frames.append(
-                to_frame(
-                    _rates_for(group, outcome, params),
-                    analysis="rates",
-                    outcome=outcome,
-                    area_code=ALL_AREAS,
-                    period=str(year),
-                )
-            )
-        for (band, year), group in ry.groupby(["distance_band", "year"], sort=True):
-            estimates = [
-                e.with_stratum(f"distance_band={band}") for e in _rates_for(group, outcome, params)
-            ]
-            frames.append(
-                to_frame(
-                    estimates,
-                    analysis="rates_by_distance",
-                    outcome=outcome,
-                    area_code=ALL_AREAS,
-                    period=str(year),
+                    estimates, analysis=analysis, outcome=outcome, area_code=area, period=period
                 )
             )
     return PartOutput(_concat(frames))
@@ -351,7 +362,9 @@ def part_exposure(data: Datasets, params: dict[str, Any]) -> PartOutput:
     conf = params["conf"]
     frames = []
     ry = ry.assign(
-        pollutant_level=modelled_pollutant(ry, data, params) / params["pollutant_per"],
+        # Rounded to 1/100 of the unit (0.1 µg/m³ per 10 µg/m³): far below the model's
+        # precision, and it keeps the number of covariate patterns (and the fit time) small.
+        pollutant_level=(modelled_pollutant(ry, data, params) / params["pollutant_per"]).round(2),
         age_group=age_group_of(ry["age"]),
     )
     banded_keys = ["distance_band", *COVARIATES]
@@ -668,7 +681,7 @@ def weekly_counts(data: Datasets) -> pd.DataFrame:
     obs = data.observations
     if obs.empty:
         return pd.DataFrame(columns=["area_code", "week", "count"])
-    monday = obs["visited_on"] - pd.to_timedelta(obs["visited_on"].dt.dayofweek, unit="D")
+    monday = obs["visited_on"] - pd.to_timedelta(obs["visited_on"].dt.day_of_week, unit="D")
     weeks = pd.date_range(monday.min(), monday.max(), freq="7D")
     acute = obs["code"].astype(str).isin(ACUTE_CODES) & obs["value_boolean"].fillna(False).astype(
         bool

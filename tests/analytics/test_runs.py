@@ -1,0 +1,147 @@
+"""Analysis runs: status, reuse of stored results, idempotent parts, alerts, triggers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+
+from analytics import services, suite
+from analytics.models import Alert, AnalysisRun, ResultRow, ResultSet, RunPart, RunStatus
+from surveys.models import Observation
+from tests.analytics.conftest import load_community
+
+
+@pytest.fixture(scope="session")
+def tiny_community(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from surveys.synthetic import generate_community
+
+    folder = tmp_path_factory.mktemp("tiny")
+    generate_community(residents=120, years=5, seed=7, out_dir=folder, end_year=2025)
+    return folder
+
+
+@pytest.fixture
+def community(db: None, tiny_community: Path) -> Path:
+    load_community(tiny_community)
+    return tiny_community
+
+
+def run_inline(user: User | None = None, **parameters: Any) -> AnalysisRun:
+    run = services.analysis_run_request(user=user, parameters=parameters, enqueue=False)
+    return services.analysis_run_execute_inline(run_id=run.pk)
+
+
+@pytest.mark.django_db
+def test_a_run_computes_every_part_and_succeeds(community: Path, epidemiologist: User) -> None:
+    run = run_inline(epidemiologist)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert run.progress_percent == 100
+    assert run.parts_done == run.parts_total == len(suite.PARTS)
+    assert run.extract_seconds is not None and run.compute_seconds is not None
+    assert run.code_version == suite.VERSION
+    parts = RunPart.objects.filter(result_set=run.result_set)
+    assert {p.name for p in parts} == set(suite.PARTS)
+    assert all(p.status == RunStatus.SUCCEEDED for p in parts)
+    assert ResultRow.objects.filter(result_set=run.result_set, analysis="rates").exists()
+
+
+@pytest.mark.django_db
+def test_the_same_parameters_on_the_same_data_reuse_the_stored_results(community: Path) -> None:
+    first = run_inline()
+    rows = ResultRow.objects.count()
+    second = run_inline()
+    assert second.status == RunStatus.SUCCEEDED
+    assert second.reused and second.result_set_id == first.result_set_id
+    assert ResultRow.objects.count() == rows
+
+
+@pytest.mark.django_db
+def test_changed_data_or_parameters_make_a_new_result_set(community: Path) -> None:
+    first = run_inline()
+    other_parameters = run_inline(near_km=1.5)
+    assert other_parameters.result_set_id != first.result_set_id
+    Observation.objects.filter(value__isnull=False).first().delete()  # type: ignore[union-attr]
+    changed_data = run_inline()
+    assert changed_data.result_set_id not in (first.result_set_id, other_parameters.result_set_id)
+    assert ResultSet.objects.count() == 3
+
+
+@pytest.mark.django_db
+def test_computing_a_part_twice_leaves_no_duplicate_rows(community: Path) -> None:
+    run = run_inline()
+    before = ResultRow.objects.filter(part="rates").count()
+    RunPart.objects.filter(result_set=run.result_set, name="rates").update(
+        status=RunStatus.RUNNING
+    )  # as if the worker died after writing, before marking the part done
+    AnalysisRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING)
+    services.analysis_part_compute(run_id=run.pk, part_name="rates")
+    assert ResultRow.objects.filter(part="rates").count() == before
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED
+
+
+@pytest.mark.django_db
+def test_a_failing_part_fails_the_run_with_its_error(
+    community: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(datasets: Any, params: Any) -> Any:
+        raise ValueError("the method refused the data")
+
+    monkeypatch.setitem(suite.PARTS, "trends", broken)
+    run = run_inline()
+    assert run.status == RunStatus.FAILED
+    assert "in part trends" in run.error and "the method refused the data" in run.error
+    assert RunPart.objects.get(result_set=run.result_set, name="trends").status == "failed"
+
+
+@pytest.mark.django_db
+def test_re_running_never_duplicates_an_alert_and_keeps_its_annotation(
+    community: Path, epidemiologist: User
+) -> None:
+    run = run_inline()
+    alert = Alert(
+        outcome="acute_respiratory",
+        area_code="A05",
+        week="2025-10-13",
+        method="m",
+        observed=9,
+        expected=2,
+        upper_bound=5,
+        first_run=run,
+        last_run=run,
+    )
+    alert.save()
+    services.alert_acknowledge(user=epidemiologist, alert=alert, annotation="school outbreak")
+    candidate = suite.AlertCandidate(
+        outcome="acute_respiratory",
+        area_code="A05",
+        week=alert.week,
+        method="m",
+        observed=10,
+        expected=2,
+        upper_bound=5,
+    )
+    services.alert_upsert(run=run, alerts=[candidate, candidate])
+    stored = Alert.objects.get()
+    assert stored.observed == 10
+    assert (stored.status, stored.annotation) == ("acknowledged", "school outbreak")
+
+
+@pytest.mark.django_db
+def test_imports_in_a_row_trigger_one_debounced_run() -> None:
+    first = services.analysis_run_request_after_import()
+    second = services.analysis_run_request_after_import()
+    assert first is not None and second is None
+    assert AnalysisRun.objects.get().trigger == "import"
+
+
+@pytest.mark.django_db
+def test_bad_parameters_are_refused_with_their_name() -> None:
+    with pytest.raises(suite.ParameterError, match="near_km must be positive and below far_km"):
+        services.analysis_run_request(user=None, parameters={"near_km": 9, "far_km": 8})
+    with pytest.raises(suite.ParameterError, match="unknown parameters: colour"):
+        services.analysis_run_request(user=None, parameters={"colour": "red"})
+    assert not AnalysisRun.objects.exists()

@@ -1,0 +1,90 @@
+"""The standard suite finds what was planted in the synthetic community (truth.json)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from tests.analytics.conftest import CommunityResults
+
+# The community is imported into the test database (and rolled back) once per session.
+pytestmark = pytest.mark.django_db
+
+
+def rows(results: CommunityResults, part: str, **where: str) -> pd.DataFrame:
+    frame = results.outputs[part].rows
+    for column, value in where.items():
+        frame = frame[frame[column] == value]
+    return frame
+
+
+def one(frame: pd.DataFrame) -> pd.Series:
+    assert len(frame) == 1, frame
+    return frame.iloc[0]
+
+
+def test_the_adjusted_rate_ratio_near_the_plant_recovers_the_planted_effect(
+    community_results: CommunityResults,
+) -> None:
+    planted = community_results.truth["effects"]["respiratory_dose_response"]
+    outcome = planted["code"]
+    true_rr = planted["rate_ratio"]["near_vs_far"]
+    exposure = rows(community_results, "exposure", outcome=outcome, stratum="distance_band=near")
+    adjusted = one(exposure[exposure["measure"] == "adjusted_rate_ratio"])
+    crude = one(exposure[exposure["measure"] == "crude_rate_ratio"])
+    assert adjusted["ci_lower"] > 1
+    assert adjusted["ci_lower"] <= true_rr <= adjusted["ci_upper"]
+    # Near areas are older and smoke more: the crude ratio is confounded upwards.
+    assert abs(crude["estimate"] - true_rr) > abs(adjusted["estimate"] - true_rr)
+
+
+def test_a_negative_control_symptom_shows_no_distance_effect(
+    community_results: CommunityResults,
+) -> None:
+    control = sorted(community_results.truth["negative_controls"]["symptoms_without_any_effect"])[0]
+    exposure = rows(community_results, "exposure", outcome=control, stratum="distance_band=near")
+    adjusted = one(exposure[exposure["measure"] == "adjusted_rate_ratio"])
+    assert adjusted["ci_lower"] <= 1 <= adjusted["ci_upper"]
+
+
+def test_the_planted_annual_trend_lies_in_the_apc_interval(
+    community_results: CommunityResults,
+) -> None:
+    planted = community_results.truth["effects"]["annual_trend"]
+    apc = one(rows(community_results, "trends", outcome=planted["code"]))
+    assert apc["measure"].startswith("apc")
+    assert apc["ci_lower"] <= planted["annual_percent_change"] <= apc["ci_upper"]
+
+
+def test_the_planted_outbreak_raises_alerts_in_its_area_and_weeks_only(
+    community_results: CommunityResults,
+) -> None:
+    planted = community_results.truth["effects"]["acute_respiratory_outbreak"]
+    outbreak, control = planted["outbreak"], planted["control_area"]["area_code"]
+    alerts = community_results.outputs["aberration"].alerts
+    weeks = {dt.date.fromisoformat(w) for w in outbreak["week_starts"]}
+    in_outbreak = [a for a in alerts if a.area_code == outbreak["area_code"] and a.week in weeks]
+    assert len(in_outbreak) >= 2, alerts
+    assert not [a for a in alerts if a.area_code == control]
+    assert all(a.observed > a.upper_bound for a in alerts)
+
+
+def test_blood_lead_geometric_means_rise_towards_the_plant(
+    community_results: CommunityResults,
+) -> None:
+    planted = community_results.truth["effects"]["biomarker_gm_ratio"]["lab.blood_lead"]
+    results = rows(community_results, "biomonitoring", outcome="lab.blood_lead")
+    gm = results[results["measure"] == "geometric_mean"].set_index("stratum")["estimate"]
+    assert gm["distance_band=near"] > gm["distance_band=middle"] > gm["distance_band=far"]
+    ratios = results[results["analysis"] == "biomonitoring_gm_ratio"]
+    near = one(ratios[ratios["stratum"].str.contains("near")])
+    assert near["ci_lower"] <= planted["gm_ratio"]["near_vs_far"] <= near["ci_upper"]
+
+
+def test_every_result_row_has_a_unique_key(community_results: CommunityResults) -> None:
+    key = ["analysis", "outcome", "area_code", "period", "stratum", "measure"]
+    for name, output in community_results.outputs.items():
+        duplicated = output.rows[output.rows.duplicated(key, keep=False)]
+        assert duplicated.empty, (name, duplicated.head())
