@@ -120,6 +120,11 @@ def _cache_store(fingerprint: str, datasets: Datasets) -> None:
     partial.replace(path)  # atomic: a reader never sees half a file
 
 
+def _cache_drop(fingerprint: str) -> None:
+    """The cache only serves the parts of a run in progress."""
+    _cache_path(fingerprint).unlink(missing_ok=True)
+
+
 def _cache_load(fingerprint: str) -> Datasets | None:
     path = _cache_path(fingerprint)
     if not path.exists():
@@ -278,6 +283,7 @@ def _complete_if_done(result_set_id: int) -> None:
             result_set.complete = True
             result_set.completed_at = now
             result_set.save(update_fields=["complete", "completed_at"])
+            transaction.on_commit(lambda: _cache_drop(result_set.input_fingerprint))
         for run in waiting:
             started = run.started_at or now
             AnalysisRun.objects.filter(pk=run.pk).update(

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
@@ -89,3 +90,17 @@ def client_for(user: User) -> Client:
 def in_ci() -> bool:
     """CI sets CI=true: there, a missing service or browser is a failure, never a skip."""
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+@pytest.fixture(autouse=True)
+def isolated_var_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Caches and files a test writes go to a temporary folder, not the checkout's var/."""
+    from django.conf import settings
+
+    if not settings.configured:  # the pure suites, run with -p no:django
+        yield
+        return
+    original = settings.VAR_DIR
+    settings.VAR_DIR = tmp_path_factory.getbasetemp() / "var"
+    yield
+    settings.VAR_DIR = original

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +24,31 @@ def tiny_community(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="module")
+def loaded_community(
+    tiny_community: Path, django_db_setup: None, django_db_blocker: Any
+) -> Iterator[Path]:
+    """Imported once for the module inside an outer transaction; each test runs in a savepoint
+    of it (pytest-django's `db`), and the import is rolled back after the module."""
+    from django.db import transaction
+
+    with django_db_blocker.unblock(), transaction.atomic():
+        load_community(tiny_community)
+        yield tiny_community
+        transaction.set_rollback(True)
+
+
 @pytest.fixture
-def community(db: None, tiny_community: Path) -> Path:
-    load_community(tiny_community)
-    return tiny_community
+def community(loaded_community: Path, db: None) -> Path:
+    return loaded_community
+
+
+@pytest.fixture
+def quick_parts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lifecycle tests need parts, not statistics: two fast ones keep them quick."""
+    monkeypatch.setattr(
+        suite, "PARTS", {name: suite.PARTS[name] for name in ("trends", "environment")}
+    )
 
 
 def run_inline(user: User | None = None, **parameters: Any) -> AnalysisRun:
@@ -49,7 +71,9 @@ def test_a_run_computes_every_part_and_succeeds(community: Path, epidemiologist:
 
 
 @pytest.mark.django_db
-def test_the_same_parameters_on_the_same_data_reuse_the_stored_results(community: Path) -> None:
+def test_the_same_parameters_on_the_same_data_reuse_the_stored_results(
+    community: Path, quick_parts: None
+) -> None:
     first = run_inline()
     rows = ResultRow.objects.count()
     second = run_inline()
@@ -59,7 +83,9 @@ def test_the_same_parameters_on_the_same_data_reuse_the_stored_results(community
 
 
 @pytest.mark.django_db
-def test_changed_data_or_parameters_make_a_new_result_set(community: Path) -> None:
+def test_changed_data_or_parameters_make_a_new_result_set(
+    community: Path, quick_parts: None
+) -> None:
     first = run_inline()
     other_parameters = run_inline(near_km=1.5)
     assert other_parameters.result_set_id != first.result_set_id
@@ -70,27 +96,30 @@ def test_changed_data_or_parameters_make_a_new_result_set(community: Path) -> No
 
 
 @pytest.mark.django_db
-def test_computing_a_part_twice_leaves_no_duplicate_rows(community: Path) -> None:
+def test_computing_a_part_twice_leaves_no_duplicate_rows(
+    community: Path, quick_parts: None
+) -> None:
     run = run_inline()
-    before = ResultRow.objects.filter(part="rates").count()
-    RunPart.objects.filter(result_set=run.result_set, name="rates").update(
+    before = ResultRow.objects.filter(part="trends").count()
+    assert before > 0
+    RunPart.objects.filter(result_set=run.result_set, name="trends").update(
         status=RunStatus.RUNNING
     )  # as if the worker died after writing, before marking the part done
     AnalysisRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING)
-    services.analysis_part_compute(run_id=run.pk, part_name="rates")
-    assert ResultRow.objects.filter(part="rates").count() == before
+    services.analysis_part_compute(run_id=run.pk, part_name="trends")
+    assert ResultRow.objects.filter(part="trends").count() == before
     run.refresh_from_db()
     assert run.status == RunStatus.SUCCEEDED
 
 
 @pytest.mark.django_db
 def test_a_failing_part_fails_the_run_with_its_error(
-    community: Path, monkeypatch: pytest.MonkeyPatch
+    community: Path, quick_parts: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def broken(datasets: Any, params: Any) -> Any:
         raise ValueError("the method refused the data")
 
-    monkeypatch.setitem(suite.PARTS, "trends", broken)
+    monkeypatch.setitem(suite.PARTS, "trends", broken)  # the quick_parts copy
     run = run_inline()
     assert run.status == RunStatus.FAILED
     assert "in part trends" in run.error and "the method refused the data" in run.error
@@ -99,7 +128,7 @@ def test_a_failing_part_fails_the_run_with_its_error(
 
 @pytest.mark.django_db
 def test_re_running_never_duplicates_an_alert_and_keeps_its_annotation(
-    community: Path, epidemiologist: User
+    community: Path, quick_parts: None, epidemiologist: User
 ) -> None:
     run = run_inline()
     alert = Alert(

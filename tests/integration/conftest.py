@@ -172,3 +172,18 @@ def start_worker(test_database_url: str, purged_broker: None, tmp_path: Path) ->
 @pytest.fixture
 def worker(start_worker: Any) -> WorkerProcess:
     return start_worker()
+
+
+@pytest.fixture
+def vocabulary(db: None) -> None:
+    """Transactional tests empty every table afterwards, the migration-loaded vocabulary and
+    role groups included: put them back for tests that need them."""
+    from django.contrib.auth.models import Group
+
+    from healthwatch.roles import Role
+    from surveys.models import VocabularyCode
+    from surveys.vocabulary import load_vocabulary
+
+    load_vocabulary(VocabularyCode)
+    for role in Role:
+        Group.objects.get_or_create(name=role.value)
