@@ -1,0 +1,877 @@
+"""The attacker's integer programs: feasible ranges of suppressed cells across all releases.
+
+The attacker knows every number published by this release and by every earlier release (the
+ledger). Each published count is an equation ``Σ_{a ∈ cell} x_a = value`` over the unknown
+atom counts ``x_a ∈ ℤ, 0 ≤ x_a ≤ u_a`` (``u_a`` an optional known bound such as the
+population). For each protected cell the audit solves two integer programs — minimise and
+maximise ``Σ_{a ∈ cell} x_a`` subject to all those equations — with HiGHS through
+:func:`scipy.optimize.milp`. Its feasible range ``[lo, hi]`` is what the attacker can learn; the
+release passes only if every range is at least T wide (``hi − lo ≥ T``). This is the
+"attacker problem" of Fischetti & Salazar-González (2001), solved exactly over the integers.
+
+Protected ("target") sets:
+
+* every cell suppressed in this release (``SUPPRESSED``): ``hi − lo ≥ T``, always;
+* every cell suppressed in an earlier release and not published since
+  (``EARLIER_SUPPRESSED``), and every *difference* (``DIFFERENCE``): the finest sets of atoms
+  the published equations can tell apart that are not themselves a published or suppressed
+  cell — e.g. ``C`` from ``A+B+C`` and ``A+B`` (geographic differencing). These are exposed
+  when their range is narrower than T **and** certifies a small count: a lower bound of
+  1..T−1 (some residents certainly have the outcome), or an upper bound of 0 when zeros are
+  suppressed. Knowing that a former complement is exactly 40, or that a difference is "at
+  most 8" (0 included) tells nothing about any resident; knowing that it is 3 does. These
+  targets are first screened with integer solutions found by group testing (a solution where
+  the set is 0, or two solutions ≥ T apart, prove it protected); the rest are solved exactly.
+
+A published count whose atom set was published before with another value is a *revision*; it
+must change by 0 or by at least T from every earlier value, otherwise the change itself is a
+small count (reported as :class:`RevisionViolation`). The newest value of an atom set replaces
+older ones in the equations. When atom counts are supplied, ledger values that no longer match
+the data (revised since) are *stale* and left out of the equations (listed in the result);
+otherwise an inconsistent set of equations is reported and the audit fails.
+
+Structure exploited (exact reductions): atoms that belong to exactly the same cells are merged
+into one variable (a sum of non-negative integers takes every non-negative integer value, up
+to the sum of the bounds); atoms in no published equation are free (range 0..u); and the
+equations split into connected components solved independently, with results cached by
+(component, objective) across the rounds of complementary suppression.
+
+The feasible ranges are for the internal audit report only and are never published.
+
+References:
+    Fischetti M, Salazar-González JJ. Solving the cell suppression problem on tabular data
+        with linear constraints. Management Science 2001;47:1008-27.
+    Cox LH. Suppression methodology and statistical disclosure control. JASA 1980;75:377-85.
+    Hundepool A, et al. *Statistical Disclosure Control*. Wiley 2012, §4.3 (auditing),
+        §5.5 (linked tables and differencing).
+    Huangfu Q, Hall JAJ. Parallelizing the dual revised simplex method. Math Prog Comp
+        2018;10:119-42 (HiGHS).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import numpy as np
+from scipy import sparse
+from scipy.optimize import Bounds, LinearConstraint, linprog, milp
+from scipy.sparse.csgraph import connected_components
+
+from reports.privacy.model import Atom, Cell, DerivedKind, DisclosureError, LedgerEntry, Rules
+
+#: Integer solutions remembered per component to screen differences cheaply.
+POOL_SIZE = 400
+#: Group-testing rounds per component before differences are solved one by one.
+SCREEN_ROUNDS = 8
+
+
+class TargetKind(StrEnum):
+    """What kind of protected set a range belongs to (see the module docstring)."""
+
+    SUPPRESSED = "suppressed"
+    EARLIER_SUPPRESSED = "earlier_suppressed"
+    DIFFERENCE = "difference"
+
+
+@dataclass(frozen=True, slots=True)
+class CellRange:
+    """The attacker's feasible range ``[lo, hi]`` of a protected set (``hi=None``: unbounded).
+
+    Internal report only — never published.
+    """
+
+    key: str
+    kind: TargetKind
+    lo: int
+    hi: int | None
+    protected: bool
+    note: str = ""
+    exact: bool = True  # False: an inner range (solutions found), already ≥ T wide
+
+    @property
+    def width(self) -> float:
+        return math.inf if self.hi is None else float(self.hi - self.lo)
+
+
+@dataclass(frozen=True, slots=True)
+class RevisionViolation:
+    """A republished atom set whose value moved by more than 0 and less than T."""
+
+    key: str
+    earlier_release: str
+    earlier_key: str
+    earlier_value: int
+    value: int
+
+    @property
+    def change(self) -> int:
+        return self.value - self.earlier_value
+
+
+@dataclass(frozen=True, slots=True)
+class AuditSummary:
+    """What the public may know about the audit: counts only, never ranges."""
+
+    threshold: int
+    suppressed_cells: int
+    protected_sets: int
+    earlier_releases: int
+    equations: int
+    passed: bool
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    """The audit of one release against the ledger (internal: contains the feasible ranges)."""
+
+    threshold: int
+    ranges: tuple[CellRange, ...]
+    revisions: tuple[RevisionViolation, ...] = ()
+    inconsistent: tuple[str, ...] = ()
+    stale_ledger: tuple[str, ...] = ()
+    equations: int = 0
+    ledger_equations: int = 0
+    variables: int = 0
+    components: int = 0
+    earlier_releases: int = 0
+    seconds: float = 0.0
+    _by_key: dict[str, CellRange] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._by_key.update({r.key: r for r in self.ranges})
+
+    @property
+    def exposed(self) -> tuple[CellRange, ...]:
+        """Protected sets whose range is too narrow."""
+        return tuple(r for r in self.ranges if not r.protected)
+
+    @property
+    def passed(self) -> bool:
+        return not self.exposed and not self.revisions and not self.inconsistent
+
+    def range_of(self, key: str) -> CellRange:
+        """The range of a suppressed cell (by cell key) or another protected set."""
+        return self._by_key[key]
+
+    def summary(self) -> AuditSummary:
+        """The public summary: how many cells were suppressed and checked, no ranges."""
+        return AuditSummary(
+            threshold=self.threshold,
+            suppressed_cells=sum(1 for r in self.ranges if r.kind == TargetKind.SUPPRESSED),
+            protected_sets=len(self.ranges),
+            earlier_releases=self.earlier_releases,
+            equations=self.equations + self.ledger_equations,
+            passed=self.passed,
+        )
+
+    def explain(self) -> str:
+        """A human-readable account of why the audit failed (empty when it passed)."""
+        lines: list[str] = []
+        for r in self.exposed:
+            hi = "∞" if r.hi is None else str(r.hi)
+            lines.append(
+                f"{r.kind} {r.key}: feasible range [{r.lo}, {hi}] is narrower than "
+                f"T={self.threshold}{' — ' + r.note if r.note else ''}"
+            )
+        for v in self.revisions:
+            lines.append(
+                f"revision of {v.key}: {v.earlier_value} (release {v.earlier_release}) → "
+                f"{v.value} changes by {v.change:+d}; it must change by 0 or at least "
+                f"{self.threshold}"
+            )
+        if self.inconsistent:
+            lines.append(
+                "the published equations of this release and the ledger are inconsistent "
+                "(data revised since an earlier release?): " + ", ".join(self.inconsistent[:12])
+            )
+        return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------
+# The engine: built once per release, audited once per round of complementary suppression.
+
+
+@dataclass
+class _Stat:
+    """A distinct atom set across the release and the ledger ("statistic")."""
+
+    atoms: frozenset[Atom]
+    groups: tuple[int, ...] = ()
+    release_keys: list[str] = field(default_factory=list)
+    release_value: int | None = None
+    history: list[tuple[str, str, int | None]] = field(default_factory=list)
+    stale: bool = False
+    cap: int | None = None  # a published "n tested" the count cannot exceed
+
+    @property
+    def ledger_value(self) -> int | None:
+        """The newest value published by an earlier release (``None``: never published)."""
+        for _, _, value in reversed(self.history):
+            if value is not None:
+                return value
+        return None
+
+    @property
+    def ledger_hidden(self) -> bool:
+        """Recorded by earlier releases, always suppressed."""
+        return bool(self.history) and all(v is None for _, _, v in self.history)
+
+    def label(self) -> str:
+        if self.release_keys:
+            return self.release_keys[0]
+        release, key, _ = self.history[-1]
+        return f"{release}/{key}"
+
+
+@dataclass
+class _Component:
+    key: frozenset[int]  # the row statistics it holds
+    groups: np.ndarray
+    local: dict[int, int]
+    matrix: sparse.csr_matrix  # equations first, then caps (Σ x ≤ n tested)
+    lower: np.ndarray
+    rhs: np.ndarray
+    upper: np.ndarray
+    rows: list[int]  # the statistics of the equations, in matrix order
+    gkey: frozenset[int] = frozenset()  # its variables (pools of solutions are keyed by them)
+
+
+@dataclass
+class _Target:
+    key: str
+    kind: TargetKind
+    groups: frozenset[int]
+    stat: int | None
+    note: str = ""
+
+
+@dataclass
+class _Outcome:
+    target: _Target
+    range: CellRange
+    components: list[int]
+
+
+@dataclass
+class _Round:
+    result: AuditResult
+    outcomes: list[_Outcome]
+    rows: dict[int, int]
+    components: list[_Component]
+    group_component: np.ndarray
+
+
+class AuditEngine:
+    """The equation system of one release plus its ledger; audits any suppression pattern.
+
+    Most callers want :func:`audit` or :func:`reports.privacy.protect_release`; the engine is
+    public so that complementary suppression can re-audit cheaply (cached components).
+    """
+
+    def __init__(
+        self,
+        cells: Sequence[Cell],
+        ledger: Sequence[LedgerEntry] = (),
+        rules: Rules | None = None,
+        *,
+        atom_bounds: Mapping[Atom, int] | None = None,
+        atom_counts: Mapping[Atom, int] | None = None,
+    ) -> None:
+        self.rules = rules or Rules()
+        self.threshold = self.rules.threshold
+        self.cells = {c.key: c for c in cells}
+        if len(self.cells) != len(cells):
+            raise ValueError("cell keys must be unique within a release")
+        by_atoms: dict[frozenset[Atom], int] = {}
+        self.stats: list[_Stat] = []
+
+        def stat_for(atoms: frozenset[Atom]) -> _Stat:
+            idx = by_atoms.get(atoms)
+            if idx is None:
+                idx = by_atoms[atoms] = len(self.stats)
+                self.stats.append(_Stat(atoms))
+            return self.stats[idx]
+
+        self.cell_stat: dict[str, int] = {}
+        for cell in cells:
+            stat = stat_for(cell.atoms)
+            if stat.release_value is not None and stat.release_value != cell.count:
+                raise ValueError(
+                    f"cells {stat.release_keys[0]!r} and {cell.key!r} have the same atoms "
+                    f"but different counts ({stat.release_value} ≠ {cell.count})"
+                )
+            stat.release_value = cell.count
+            stat.release_keys.append(cell.key)
+            if cell.denominator is not None and any(
+                d.kind == DerivedKind.PERCENTAGE for d in cell.derived
+            ):
+                stat.cap = min(cell.denominator, stat.cap or cell.denominator)
+            self.cell_stat[cell.key] = by_atoms[cell.atoms]
+        self.earlier_releases = len({e.release for e in ledger})
+        for entry in ledger:
+            stat_for(entry.atoms).history.append((entry.release, entry.key, entry.value))
+
+        if atom_counts is not None:
+            for stat in self.stats:
+                true = sum(int(atom_counts.get(a, 0)) for a in stat.atoms)
+                if stat.release_value is not None and stat.release_value != true:
+                    raise ValueError(
+                        f"cell {stat.release_keys[0]!r}: count {stat.release_value} ≠ "
+                        f"Σ atom counts {true}"
+                    )
+                old = stat.ledger_value
+                stat.stale = old is not None and old != true and stat.release_value is None
+
+        # Merge atoms that belong to exactly the same statistics into one variable.
+        membership: dict[Atom, list[int]] = defaultdict(list)
+        for i, stat in enumerate(self.stats):
+            for atom in stat.atoms:
+                membership[atom].append(i)
+        group_of_signature: dict[tuple[int, ...], int] = {}
+        group_upper: list[float] = []
+        stat_groups: list[set[int]] = [set() for _ in self.stats]
+        self.group_size: list[int] = []
+        atom_group: dict[Atom, int] = {}
+        for atom, members in membership.items():
+            signature = tuple(members)
+            g = group_of_signature.get(signature)
+            bound = math.inf
+            if atom_bounds is not None and atom in atom_bounds:
+                bound = float(atom_bounds[atom])
+            if g is None:
+                g = group_of_signature[signature] = len(group_upper)
+                group_upper.append(bound)
+                self.group_size.append(1)
+                for i in members:
+                    stat_groups[i].add(g)
+            else:
+                group_upper[g] += bound
+                self.group_size[g] += 1
+            atom_group[atom] = g
+        self.group_upper = np.array(group_upper, dtype=float)
+        self.n_atoms = len(membership)
+        for stat, groups in zip(self.stats, stat_groups, strict=True):
+            stat.groups = tuple(sorted(groups))
+        self.stat_by_groups = {frozenset(s.groups): i for i, s in enumerate(self.stats)}
+        self._cache: dict[tuple[frozenset[int], frozenset[int]], tuple[int, int] | None] = {}
+        self._components_cache: dict[frozenset[int], _Component] = {}
+        self._pool: dict[frozenset[int], list[np.ndarray]] = {}
+        self._feasible: dict[frozenset[int], tuple[int, np.ndarray]] = {}
+        self._true_groups: np.ndarray | None = None
+        if atom_counts is not None:
+            true_groups = np.zeros(len(self.group_upper))
+            for atom, i in atom_group.items():
+                true_groups[i] += float(atom_counts.get(atom, 0))
+            self._true_groups = true_groups
+        self.solves = 0
+        self.milp_solves = 0
+
+    # -- suppression pattern -> equations ------------------------------------------------
+
+    def stat_of(self, key: str) -> int:
+        return self.cell_stat[key]
+
+    def suppressed_stats(self, suppressed_keys: Iterable[str]) -> set[int]:
+        return {self.cell_stat[k] for k in suppressed_keys}
+
+    def rows(self, suppressed: Collection[int]) -> dict[int, int]:
+        """Published equations (statistic → value) given suppressed statistics."""
+        rows: dict[int, int] = {}
+        for i, stat in enumerate(self.stats):
+            if stat.release_keys and i not in suppressed:
+                assert stat.release_value is not None
+                rows[i] = stat.release_value
+            elif not stat.stale:
+                value = stat.ledger_value
+                if value is not None:
+                    rows[i] = value
+        return rows
+
+    def locked(self, i: int) -> bool:
+        """Published by an earlier release (and still describing the data): not suppressible."""
+        return self.stats[i].ledger_value is not None and not self.stats[i].stale
+
+    def cost(self, i: int) -> float:
+        stat = self.stats[i]
+        if self.rules.cost == "unit":
+            return 1.0
+        return float(stat.release_value or 0)
+
+    # -- the audit ----------------------------------------------------------------------
+
+    def run(
+        self, suppressed: Collection[int], *, screen: bool = False, stop_early: bool = False
+    ) -> _Round:
+        """Audit one suppression pattern (statistics suppressed in this release).
+
+        With ``screen``, suppressed cells already shown ≥ T wide by known integer solutions
+        are not solved again (their reported range is then an inner one, ``exact=False``);
+        with ``stop_early`` the audit stops at the first exposed set (a yes/no answer).
+        """
+        started = time.perf_counter()
+        rows = self.rows(suppressed)
+        components, group_component = self._components(rows)
+        targets = self._targets(suppressed, rows)
+        outcomes: list[_Outcome] = []
+        inconsistent: list[str] = []
+        bad_components: set[int] = set()
+        for ci, comp in enumerate(components):
+            mixed = len(comp.rows) > 1 and any(self.stats[r].history for r in comp.rows)
+            if mixed and self._solve(comp, frozenset()) is None:
+                bad_components.add(ci)
+        differences: dict[int, list[frozenset[int]]] = defaultdict(list)
+        for target in targets:
+            if target.kind == TargetKind.DIFFERENCE:
+                first = next(iter(target.groups))
+                differences[int(group_component[first])].append(target.groups)
+        for ci, regions in differences.items():
+            self._screen(components[ci], regions)
+        for target in targets:
+            strict = target.kind == TargetKind.SUPPRESSED
+            lo, hi, comps, feasible, exact = self._range(
+                target.groups, components, group_component, screen or not strict, strict
+            )
+            if not feasible:
+                bad_components.update(comps)
+            outcome = _Outcome(target, self._judge(target, lo, hi, exact), comps)
+            outcomes.append(outcome)
+            if stop_early and (not feasible or not outcome.range.protected):
+                break
+        for ci in sorted(bad_components):
+            inconsistent.extend(self.stats[r].label() for r in components[ci].rows)
+        revisions = self._revisions(rows)
+        ledger_rows = sum(1 for r in rows if not self.stats[r].release_keys)
+        result = AuditResult(
+            threshold=self.threshold,
+            ranges=tuple(o.range for o in outcomes),
+            revisions=tuple(revisions),
+            inconsistent=tuple(inconsistent),
+            stale_ledger=tuple(s.label() for s in self.stats if s.stale),
+            equations=len(rows) - ledger_rows,
+            ledger_equations=ledger_rows,
+            variables=len(self.group_upper),
+            components=len(components),
+            earlier_releases=self.earlier_releases,
+            seconds=time.perf_counter() - started,
+        )
+        return _Round(result, outcomes, rows, components, group_component)
+
+    def _judge(self, target: _Target, lo: int, hi: int | None, exact: bool) -> CellRange:
+        wide = hi is None or hi - lo >= self.threshold
+        if target.kind == TargetKind.SUPPRESSED:
+            protected = wide
+        else:
+            protected = wide or not self._certain_small(lo, hi)
+        return CellRange(target.key, target.kind, lo, hi, protected, target.note, exact)
+
+    def _certain_small(self, lo: int, hi: int | None) -> bool:
+        """Does ``[lo, hi]`` tell that the count is certainly a small positive one (or 0)?
+
+        A lower bound of 1..T−1 certifies that some residents have the outcome; an upper
+        bound of 0 certifies that none has it, which matters only when zeros are suppressed.
+        A range starting at 0 certifies nothing about anyone.
+        """
+        return 1 <= lo < self.threshold or (self.rules.suppress_zeros and hi == 0)
+
+    def _targets(self, suppressed: Collection[int], rows: Mapping[int, int]) -> list[_Target]:
+        targets: list[_Target] = []
+        covered: set[frozenset[int]] = set()
+        for i in sorted(suppressed):
+            stat = self.stats[i]
+            note = ""
+            if self.locked(i):
+                release, key, _ = next(h for h in reversed(stat.history) if h[2] is not None)
+                note = f"published earlier as {release}/{key}"
+            for key in stat.release_keys:
+                targets.append(_Target(key, TargetKind.SUPPRESSED, frozenset(stat.groups), i, note))
+            covered.add(frozenset(stat.groups))
+        for i, stat in enumerate(self.stats):
+            if stat.ledger_hidden and i not in rows and i not in suppressed:
+                targets.append(
+                    _Target(stat.label(), TargetKind.EARLIER_SUPPRESSED, frozenset(stat.groups), i)
+                )
+                covered.add(frozenset(stat.groups))
+        # Differences: the finest atom sets the published equations tell apart.
+        signature: dict[int, list[int]] = defaultdict(list)
+        for r in sorted(rows):
+            for g in self.stats[r].groups:
+                signature[g].append(r)
+        regions: dict[tuple[int, ...], list[int]] = defaultdict(list)
+        for g, sig in signature.items():
+            regions[tuple(sig)].append(g)
+        published_sets = {frozenset(self.stats[r].groups) for r in rows}
+        n = 0
+        for sig_key, groups in sorted(regions.items()):
+            region = frozenset(groups)
+            if region in published_sets or region in covered:
+                continue
+            n += 1
+            atoms = sum(self.group_size[g] for g in region)
+            inside = ", ".join(self.stats[r].label() for r in sig_key[:3])
+            more = "…" if len(sig_key) > 3 else ""
+            note = f"{atoms} atoms inside {inside}{more}"
+            targets.append(_Target(f"difference#{n}", TargetKind.DIFFERENCE, region, None, note))
+        return targets
+
+    def _revisions(self, rows: Mapping[int, int]) -> list[RevisionViolation]:
+        out: list[RevisionViolation] = []
+        for i in rows:
+            stat = self.stats[i]
+            if not stat.release_keys or stat.release_value is None:
+                continue
+            seen: set[int] = set()
+            for release, key, value in reversed(stat.history):
+                if value is None or value in seen:
+                    continue
+                seen.add(value)
+                if 0 < abs(stat.release_value - value) < self.threshold:
+                    out.append(
+                        RevisionViolation(
+                            stat.release_keys[0], release, key, value, stat.release_value
+                        )
+                    )
+        return out
+
+    # -- components and integer programs -------------------------------------------------
+
+    def _components(self, rows: Mapping[int, int]) -> tuple[list[_Component], np.ndarray]:
+        """Connected components of the published equations (and the caps of suppressed cells)."""
+        n_groups = len(self.group_upper)
+        # Row ids: a statistic i for its equation, ~i (negative) for the cap of a hidden one.
+        row_ids = sorted(rows) + [
+            ~i for i, s in enumerate(self.stats) if s.cap is not None and i not in rows
+        ]
+        group_component = np.full(n_groups, -1, dtype=np.int64)
+        if not row_ids:
+            return [], group_component
+        indptr = [0]
+        indices: list[int] = []
+        for r in row_ids:
+            indices.extend(self.stats[r if r >= 0 else ~r].groups)
+            indptr.append(len(indices))
+        incidence = sparse.csr_matrix(
+            (np.ones(len(indices)), np.array(indices, dtype=np.int64), np.array(indptr)),
+            shape=(len(row_ids), n_groups),
+        )
+        graph = sparse.bmat([[None, incidence], [incidence.T, None]], format="csr")
+        _, labels = connected_components(graph, directed=False)
+        row_labels = labels[: len(row_ids)]
+        group_labels = labels[len(row_ids) :]
+        used = np.zeros(n_groups, dtype=bool)
+        used[np.array(indices, dtype=np.int64)] = True
+        by_label: dict[int, list[int]] = defaultdict(list)
+        for pos, label in enumerate(row_labels):
+            by_label[int(label)].append(row_ids[pos])
+        components: list[_Component] = []
+        for label, comp_rows in by_label.items():
+            key = frozenset(comp_rows)
+            comp = self._components_cache.get(key)
+            if comp is None:
+                groups = np.flatnonzero((group_labels == label) & used)
+                comp = self._build_component(key, comp_rows, groups, rows)
+                self._components_cache[key] = comp
+                self.seed_pool(comp)
+            group_component[comp.groups] = len(components)
+            components.append(comp)
+        return components, group_component
+
+    def _build_component(
+        self, key: frozenset[int], comp_rows: list[int], groups: np.ndarray, rows: Mapping[int, int]
+    ) -> _Component:
+        local = {int(g): j for j, g in enumerate(groups)}
+        equations = sorted(r for r in comp_rows if r >= 0)
+        caps = sorted(~r for r in comp_rows if r < 0)
+        data_rows: list[int] = []
+        data_cols: list[int] = []
+        for k, i in enumerate(equations + caps):
+            for g in self.stats[i].groups:
+                data_rows.append(k)
+                data_cols.append(local[g])
+        matrix = sparse.csr_matrix(
+            (np.ones(len(data_rows)), (data_rows, data_cols)),
+            shape=(len(equations) + len(caps), len(groups)),
+        )
+        rhs = np.array(
+            [float(rows[i]) for i in equations] + [float(self.stats[i].cap or 0) for i in caps]
+        )
+        lower = np.concatenate([rhs[: len(equations)], np.zeros(len(caps))])
+        return _Component(
+            key,
+            groups,
+            local,
+            matrix,
+            lower,
+            rhs,
+            self.group_upper[groups],
+            equations,
+            frozenset(int(g) for g in groups),
+        )
+
+    def _range(
+        self,
+        groups: Iterable[int],
+        components: list[_Component],
+        group_component: np.ndarray,
+        screen: bool = False,
+        strict: bool = False,
+    ) -> tuple[int, int | None, list[int], bool, bool]:
+        """(lo, hi, components, feasible, exact) of Σ groups over the integer solutions.
+
+        With ``screen``, a range already ≥ T wide among known solutions is returned as is
+        (inexact, an inner range: the true range is at least that wide).
+        """
+        free_hi = 0.0
+        by_comp: dict[int, list[int]] = defaultdict(list)
+        for g in groups:
+            c = int(group_component[g])
+            if c < 0:
+                free_hi += float(self.group_upper[g])  # free: in no published equation
+            else:
+                by_comp[c].append(g)
+        comps = sorted(by_comp)
+        if screen:
+            lo_in, hi_in = 0.0, free_hi
+            for c in comps:
+                pooled = self._pool_range(components[c], by_comp[c])
+                if pooled is None:
+                    break
+                lo_in += pooled[0]
+                hi_in += pooled[1]
+            else:
+                wide = math.isinf(hi_in) or hi_in - lo_in >= self.threshold
+                if wide or (not strict and self._shown_safe(int(lo_in), int(hi_in))):
+                    hi_out = None if math.isinf(hi_in) else int(hi_in)
+                    return int(lo_in), hi_out, comps, True, False
+        lo = 0
+        hi = free_hi
+        feasible = True
+        for c in comps:
+            solved = self._solve(components[c], frozenset(by_comp[c]))
+            if solved is None:
+                feasible = False
+                continue
+            lo += solved[0]
+            hi += solved[1]
+        if not feasible:
+            return 0, 0, comps, False, True
+        return lo, (None if math.isinf(hi) else int(hi)), comps, True, True
+
+    def _solutions(self, comp: _Component) -> np.ndarray | None:
+        """Known integer solutions feasible for this component (rows: solutions).
+
+        Solutions are kept per set of variables, so those found for another suppression
+        pattern are reused when they satisfy this pattern's equations.
+        """
+        pool = self._pool.get(comp.gkey)
+        if not pool:
+            return None
+        cached = self._feasible.get(comp.key)
+        if cached is not None and cached[0] == len(pool):
+            return cached[1]
+        stacked = np.stack(pool)
+        ax = (comp.matrix @ stacked.T).T
+        ok = np.all(ax >= comp.lower - 1e-9, axis=1) & np.all(ax <= comp.rhs + 1e-9, axis=1)
+        feasible = stacked[ok] if ok.any() else None
+        if feasible is not None:
+            self._feasible[comp.key] = (len(pool), feasible)
+        return feasible
+
+    def _pool_range(self, comp: _Component, groups: list[int]) -> tuple[int, int] | None:
+        solutions = self._solutions(comp)
+        if solutions is None:
+            return None
+        columns = [comp.local[g] for g in groups]
+        sums = solutions[:, columns].sum(axis=1)
+        return int(sums.min()), int(sums.max())
+
+    def _screen(self, comp: _Component, regions: list[frozenset[int]]) -> None:
+        """Find integer solutions that show many regions' ranges ≥ T wide at once.
+
+        Group testing: minimise and maximise the total of a random half of the regions not
+        yet shown wide; every solution found widens the inner range of every region.
+        Regions still unproven afterwards get their exact range from two integer programs.
+        """
+        if not regions:
+            return
+        columns = [np.array([comp.local[g] for g in r]) for r in regions]
+        rng = np.random.default_rng(len(regions))
+
+        def unproven() -> list[int]:
+            stacked = self._solutions(comp)
+            if stacked is None:
+                return list(range(len(regions)))
+            out = []
+            for k, cols in enumerate(columns):
+                sums = stacked[:, cols].sum(axis=1)
+                if not self._shown_safe(int(sums.min()), int(sums.max())):
+                    out.append(k)
+            return out
+
+        todo = unproven()
+        for round_ in range(SCREEN_ROUNDS):
+            if len(todo) <= 1:
+                break
+            chosen = todo if round_ == 0 else [k for k in todo if rng.random() < 0.5]
+            objective = np.zeros(len(comp.groups))
+            for k in chosen or todo[:1]:
+                objective[columns[k]] = 1.0
+            for sign in (1.0, -1.0):
+                x = self._optimum(comp, sign * objective)
+                if x is None:
+                    return  # infeasible: reported by the exact solves
+                self._remember(comp, x)
+            todo = unproven()
+
+    def _shown_safe(self, inner_lo: int, inner_hi: int) -> bool:
+        """Do two known solutions prove a non-strict target protected?
+
+        The true range contains ``[inner_lo, inner_hi]``: it is at least that wide, its lower
+        bound is 0 when ``inner_lo`` is, and its upper bound is positive when ``inner_hi`` is.
+        """
+        if inner_hi - inner_lo >= self.threshold:
+            return True
+        return inner_lo == 0 and (inner_hi > 0 or not self.rules.suppress_zeros)
+
+    def _remember(self, comp: _Component, x: np.ndarray) -> None:
+        pool = self._pool.setdefault(comp.gkey, [])
+        if len(pool) < POOL_SIZE:
+            pool.append(x)
+        else:
+            pool[self.solves % POOL_SIZE] = x
+
+    def seed_pool(self, comp: _Component) -> None:
+        """Start a component's pool of integer solutions with the true data, when known."""
+        if self._true_groups is None or comp.gkey in self._pool:
+            return
+        self._pool[comp.gkey] = [self._true_groups[comp.groups]]
+
+    def _solve(self, comp: _Component, target: frozenset[int]) -> tuple[int, int] | None:
+        """Min and max of Σ target over the component's integer solutions (None: infeasible).
+
+        The LP relaxation is solved first (dual simplex, a vertex); when its optimal vertex is
+        integral it is also the integer optimum. Otherwise the MILP is solved by HiGHS.
+        """
+        cache_key = (comp.key, target)
+        if cache_key in self._cache:
+            return self._cache[cache_key]
+        n = len(comp.groups)
+        objective = np.zeros(n)
+        for g in target:
+            objective[comp.local[g]] = 1.0
+        values: list[int] = []
+        for sign in (1.0, -1.0):
+            x = self._optimum(comp, sign * objective)
+            if x is None:
+                self._cache[cache_key] = None
+                return None
+            self._remember(comp, x)
+            values.append(round(float(objective @ x)))
+        result = (values[0], values[1])
+        self._cache[cache_key] = result
+        return result
+
+    def _optimum(self, comp: _Component, objective: np.ndarray) -> np.ndarray | None:
+        n = len(comp.groups)
+        n_eq = len(comp.rows)
+        self.solves += 1
+        lp = linprog(
+            objective,
+            A_ub=comp.matrix[n_eq:] if comp.matrix.shape[0] > n_eq else None,
+            b_ub=comp.rhs[n_eq:] if comp.matrix.shape[0] > n_eq else None,
+            A_eq=comp.matrix[:n_eq] if n_eq else None,
+            b_eq=comp.rhs[:n_eq] if n_eq else None,
+            bounds=[(0.0, None if math.isinf(u) else float(u)) for u in comp.upper],
+            method="highs-ds",
+        )
+        if lp.status == 2:
+            return None  # the relaxation is infeasible, so is the integer program
+        if lp.status == 0 and lp.x is not None:
+            rounded = np.round(lp.x)
+            if np.all(np.abs(lp.x - rounded) <= 1e-7):
+                return rounded
+        self.milp_solves += 1
+        res = milp(
+            objective,
+            integrality=np.ones(n),
+            bounds=Bounds(np.zeros(n), comp.upper),
+            constraints=LinearConstraint(comp.matrix, comp.lower, comp.rhs),
+            options={"time_limit": self.rules.time_limit, "mip_rel_gap": 0.0},
+        )
+        if res.status == 2:
+            return None
+        if res.x is None:
+            raise DisclosureError(
+                f"the audit's integer program did not solve ({res.message}); "
+                "refusing to publish without an audit"
+            )
+        # A feasible point: its value lies inside the true range, so a time-limited solve
+        # can only make the range look narrower (the safe side).
+        return np.asarray(np.round(res.x))
+
+    def dual_rows(self, comp: _Component, target: frozenset[int]) -> set[int]:
+        """Published equations the attacker's LP bound rests on (non-zero dual values).
+
+        Suppressing one of them removes that derivation; the next audit round checks whether
+        the range is then wide enough (a Benders-like cut, cf. Fischetti & Salazar 2001).
+        """
+        n = len(comp.groups)
+        objective = np.zeros(n)
+        for g in target:
+            objective[comp.local[g]] = 1.0
+        bounds = [(0.0, None if math.isinf(u) else float(u)) for u in comp.upper]
+        n_eq = len(comp.rows)
+        a_ub = comp.matrix[n_eq:] if comp.matrix.shape[0] > n_eq else None
+        b_ub = comp.rhs[n_eq:] if a_ub is not None else None
+        used: set[int] = set()
+        for sign in (1.0, -1.0):
+            res = linprog(
+                sign * objective,
+                A_ub=a_ub,
+                b_ub=b_ub,
+                A_eq=comp.matrix[:n_eq] if n_eq else None,
+                b_eq=comp.rhs[:n_eq] if n_eq else None,
+                bounds=bounds,
+                method="highs",
+            )
+            if res.status != 0 or res.eqlin is None:
+                continue
+            marginals = np.asarray(res.eqlin.marginals)
+            for k in np.flatnonzero(np.abs(marginals) > 1e-9):
+                used.add(comp.rows[int(k)])
+        return used
+
+
+def audit(
+    cells: Sequence[Cell],
+    suppressed: Collection[str],
+    ledger: Sequence[LedgerEntry] = (),
+    threshold: int | Rules = 10,
+    *,
+    atom_bounds: Mapping[Atom, int] | None = None,
+    atom_counts: Mapping[Atom, int] | None = None,
+) -> AuditResult:
+    """Audit a release: the feasible range of every suppressed cell against all equations.
+
+    Args:
+        cells: every cell of the release (published and suppressed).
+        suppressed: keys of the suppressed cells.
+        ledger: every cell of every earlier release, in publication order.
+        threshold: T (or full :class:`Rules`); ranges must be at least T wide (hi − lo ≥ T).
+        atom_bounds: optional known upper bounds of atom counts (e.g. the population).
+        atom_counts: optional true atom counts: checks every cell's count and detects ledger
+            values made stale by later data revisions.
+
+    Returns:
+        An :class:`AuditResult` whose ``passed`` says whether the release may be published.
+    """
+    rules = threshold if isinstance(threshold, Rules) else Rules(threshold=threshold)
+    unknown = set(suppressed) - {c.key for c in cells}
+    if unknown:
+        raise ValueError(f"suppressed keys not among the cells: {sorted(unknown)[:5]}")
+    engine = AuditEngine(cells, ledger, rules, atom_bounds=atom_bounds, atom_counts=atom_counts)
+    return engine.run(engine.suppressed_stats(suppressed)).result
