@@ -15,6 +15,7 @@ from analytics.forms import AlertNoteForm, RunForm
 from analytics.models import Alert, AnalysisRun, ResultSet
 from analytics.stats.results import ROW_COLUMNS
 from healthwatch.roles import Role, role_required
+from surveys.models import VocabularyCode
 from surveys.selectors import quality_flags_for_user
 
 EPI = (Role.EPIDEMIOLOGIST, Role.ADMIN)
@@ -181,7 +182,7 @@ def outcome_detail(request: HttpRequest, outcome: str) -> HttpResponse:
             )
 
     biomarker = _rows(
-        result_set, analysis="biomonitoring", outcome=outcome, measure__startswith="gm"
+        result_set, analysis="biomonitoring", outcome=outcome, measure="geometric_mean"
     )
     if biomarker:
         figures.append(
@@ -190,7 +191,10 @@ def outcome_detail(request: HttpRequest, outcome: str) -> HttpResponse:
                 "svg": charts.group_chart(
                     [{**r, "label": r["stratum"].replace("distance_band=", "")} for r in biomarker],
                     title=f"{outcome}: geometric mean by distance band",
-                    ylabel=biomarker[0]["measure"],
+                    ylabel="geometric mean",
+                    reference=VocabularyCode.objects.filter(code=outcome)
+                    .values_list("reference_level", flat=True)
+                    .first(),
                 ),
             }
         )

@@ -1,0 +1,160 @@
+"""The epidemiologist workspace: dashboard, runs, results, charts, alerts, and who may see them."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import User
+
+from analytics import services
+from analytics.models import Alert, AnalysisRun, RunStatus
+from tests.conftest import client_for
+
+
+@pytest.fixture
+def finished_run(community: Path) -> AnalysisRun:
+    run = services.analysis_run_request(user=None, enqueue=False)
+    return services.analysis_run_execute_inline(run_id=run.pk)
+
+
+@pytest.mark.django_db
+def test_the_dashboard_shows_runs_open_alerts_and_the_quality_queue(
+    finished_run: AnalysisRun, epidemiologist: User
+) -> None:
+    Alert.objects.create(
+        outcome="acute_respiratory",
+        area_code="A05",
+        week="2025-10-13",
+        method="farrington",
+        observed=12,
+        expected=3,
+        upper_bound=7,
+        first_run=finished_run,
+        last_run=finished_run,
+    )
+    page = client_for(epidemiologist).get("/analysis/").content.decode()
+    assert f"/analysis/runs/{finished_run.pk}/" in page
+    assert 'data-table="alerts"' in page and "A05" in page
+    assert "waiting for review" in page
+    assert "/analysis/outcomes/symptom.cough/" in page
+
+
+@pytest.mark.django_db
+def test_starting_a_run_from_the_form_queues_it_and_shows_its_page(
+    epidemiologist: User, django_capture_on_commit_callbacks: object
+) -> None:
+    client = client_for(epidemiologist)
+    with django_capture_on_commit_callbacks() as callbacks:  # type: ignore[operator]
+        response = client.post(
+            "/analysis/runs/",
+            {"near_km": "2", "far_km": "8", "standard": "us_2000", "pollutant": "pm2_5"},
+        )
+    run = AnalysisRun.objects.get()
+    assert response.headers["Location"] == f"/analysis/runs/{run.pk}/"
+    assert run.parameters["standard"] == "us_2000" and run.created_by == epidemiologist
+    assert len(callbacks) == 1  # the start task is enqueued only once the row is committed
+    page = client.get(f"/analysis/runs/{run.pk}/").content.decode()
+    assert "<progress" in page and "Queued" in page
+    status = client.get(f"/analysis/runs/{run.pk}/status.json").json()
+    assert status == {
+        "status": "queued",
+        "progress": 0,
+        "parts_done": 0,
+        "parts_total": 0,
+        "finished": False,
+        "error": "",
+    }
+
+
+@pytest.mark.django_db
+def test_bad_run_parameters_are_shown_next_to_the_field(epidemiologist: User) -> None:
+    response = client_for(epidemiologist).post(
+        "/analysis/runs/",
+        {"near_km": "9", "far_km": "8", "standard": "us_2000", "pollutant": "pm10"},
+    )
+    assert response.status_code == 400
+    assert "The far band must start beyond the near band." in response.content.decode()
+    assert not AnalysisRun.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_finished_run_links_every_result_table_as_tidy_csv(
+    finished_run: AnalysisRun, epidemiologist: User
+) -> None:
+    client = client_for(epidemiologist)
+    page = client.get(f"/analysis/runs/{finished_run.pk}/").content.decode()
+    assert finished_run.status == RunStatus.SUCCEEDED
+    url = f"/analysis/results/{finished_run.result_set_id}/rates.csv"
+    assert url in page
+    response = client.get(url)
+    assert response["Content-Type"].startswith("text/csv")
+    table = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))  # type: ignore[attr-defined]
+    assert table[0] == [
+        "analysis",
+        "outcome",
+        "area_code",
+        "period",
+        "stratum",
+        "measure",
+        "estimate",
+        "ci_lower",
+        "ci_upper",
+        "numerator",
+        "denominator",
+        "p_value",
+        "flags",
+    ]
+    assert len(table) > 10 and all(r[0] == "rates" for r in table[1:])
+
+
+@pytest.mark.django_db
+def test_an_outcome_page_draws_its_charts_as_inline_svg(
+    finished_run: AnalysisRun, epidemiologist: User
+) -> None:
+    page = client_for(epidemiologist).get("/analysis/outcomes/symptom.cough/").content.decode()
+    assert page.count("<svg") >= 2  # trend with interval band, exposure–response forest plot
+    assert "<title>symptom.cough: rate ratios</title>" in page
+    weekly = client_for(epidemiologist).get("/analysis/outcomes/acute_respiratory/").content
+    assert b"weekly cases in area A05" in weekly
+    lead = client_for(epidemiologist).get("/analysis/outcomes/lab.blood_lead/").content
+    assert b"geometric mean by distance band" in lead
+
+
+@pytest.mark.django_db
+def test_an_epidemiologist_acknowledges_an_alert_with_a_note_kept_in_its_history(
+    epidemiologist: User,
+) -> None:
+    alert = Alert.objects.create(
+        outcome="acute_respiratory",
+        area_code="A05",
+        week="2025-10-13",
+        method="farrington",
+        observed=12,
+        expected=3,
+        upper_bound=7,
+    )
+    client = client_for(epidemiologist)
+    empty = client.post(f"/analysis/alerts/{alert.pk}/", {"annotation": "", "acknowledge": "1"})
+    assert empty.status_code == 200 and b"This field is required" in empty.content
+    client.post(
+        f"/analysis/alerts/{alert.pk}/", {"annotation": "school cluster", "acknowledge": "1"}
+    )
+    alert.refresh_from_db()
+    assert (alert.status, alert.annotation, alert.acknowledged_by) == (
+        "acknowledged",
+        "school cluster",
+        epidemiologist,
+    )
+    assert alert.history.first().history_change_reason == "acknowledged"  # type: ignore[attr-defined]
+
+
+@pytest.mark.django_db
+def test_only_epidemiologists_and_admins_reach_the_analysis_pages(
+    worker_a: User, community_reviewer: User, admin_user: User
+) -> None:
+    for user, allowed in ((worker_a, False), (community_reviewer, False), (admin_user, True)):
+        status = client_for(user).get("/analysis/").status_code
+        assert (status == 200) is allowed, user.username
