@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,35 +11,6 @@ from django.contrib.auth.models import User
 from analytics import services, suite
 from analytics.models import Alert, AnalysisRun, ResultRow, ResultSet, RunPart, RunStatus
 from surveys.models import Observation
-from tests.analytics.conftest import load_community
-
-
-@pytest.fixture(scope="session")
-def tiny_community(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from surveys.synthetic import generate_community
-
-    folder = tmp_path_factory.mktemp("tiny")
-    generate_community(residents=120, years=5, seed=7, out_dir=folder, end_year=2025)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def loaded_community(
-    tiny_community: Path, django_db_setup: None, django_db_blocker: Any
-) -> Iterator[Path]:
-    """Imported once for the module inside an outer transaction; each test runs in a savepoint
-    of it (pytest-django's `db`), and the import is rolled back after the module."""
-    from django.db import transaction
-
-    with django_db_blocker.unblock(), transaction.atomic():
-        load_community(tiny_community)
-        yield tiny_community
-        transaction.set_rollback(True)
-
-
-@pytest.fixture
-def community(loaded_community: Path, db: None) -> Path:
-    return loaded_community
 
 
 @pytest.fixture
