@@ -88,11 +88,56 @@ def run_demo_analysis() -> list[str]:
     return [f"Analysis run #{run.pk}: {run.status}."]
 
 
+def publish_demo_release() -> list[str]:
+    """Build the annual report from the demo analysis, take it through review, publish it."""
+    from analytics.models import AnalysisRun, RunStatus
+    from reports import services
+    from reports.models import Release, ReleaseStatus
+    from surveys.models import ProductionSite
+
+    if Release.objects.filter(status=ReleaseStatus.PUBLISHED).exists():
+        return ["A published demo report exists already."]
+    run = AnalysisRun.objects.filter(status=RunStatus.SUCCEEDED).first()
+    site = ProductionSite.objects.filter(kind="separation_plant").order_by("code").first()
+    users = {
+        u.username: u for u in get_user_model().objects.filter(username__in=["epi", "reviewer"])
+    }
+    if run is None or site is None or len(users) < 2:
+        return []
+    epi, reviewer = users["epi"], users["reviewer"]
+    release = services.release_build_draft(
+        user=epi, run=run, site_code=site.code, year=DEMO_END_YEAR
+    )
+    services.release_approve(user=epi, release=release)
+    services.release_review(
+        user=reviewer,
+        release=release,
+        decision="approve",
+        body="Read with the village health committee; the findings match what people report.",
+    )
+    release = services.release_publish(user=epi, release_id=release.pk)
+    return [f"Published the demo report {site.name} {release.year} v{release.version}."]
+
+
+def publish_open_data() -> list[str]:
+    from reports.models import OpenDataSnapshot
+    from reports.services import open_data_snapshot_create
+    from surveys.models import Measurement
+
+    latest = OpenDataSnapshot.objects.order_by("-created_at").first()
+    if latest is not None and latest.rows == Measurement.objects.count():
+        return ["Open environmental data already published."]
+    snapshot = open_data_snapshot_create()
+    return [f"Published {snapshot.rows} environmental measurements as open data."]
+
+
 def demo_data_load() -> list[str]:
     """Load demo data; return lines describing what was done. Safe to run repeatedly."""
     lines = load_community()
     lines += assign_demo_workers()
     lines += run_demo_analysis()
+    lines += publish_demo_release()
+    lines += publish_open_data()
     return lines
 
 
@@ -107,4 +152,15 @@ def demo_urls(base: str) -> list[str]:
     alert = Alert.objects.order_by("-week").first()
     if alert is not None:
         lines.append(f"An outbreak alert (epi):    {base}/analysis/alerts/{alert.pk}/")
+    from reports.models import Release, ReleaseStatus
+
+    release = (
+        Release.objects.filter(status=ReleaseStatus.PUBLISHED).order_by("-published_at").first()
+    )
+    if release is not None:
+        lines.append(
+            f"Published report (public): {base}/reports/{release.site_code}/{release.year}/"
+            f"v{release.version}/"
+        )
+    lines.append(f"Open environmental data:    {base}/open-data/")
     return lines

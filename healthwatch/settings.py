@@ -52,6 +52,11 @@ SECRET_KEY = _required_secret("SECRET_KEY", _DEV_SECRET)
 HEALTHWATCH_PSEUDONYM_KEY = _required_secret("HEALTHWATCH_PSEUDONYM_KEY", _DEV_PSEUDONYM_KEY)
 HEALTHWATCH_PSEUDONYM_KEY_VERSION = env_int("HEALTHWATCH_PSEUDONYM_KEY_VERSION", 1, minimum=1)
 
+# Disclosure control of public reports: counts 1..T-1 are suppressed (T ≥ 5), and a release
+# needs this many community reviewers' approvals before it can be published.
+HEALTHWATCH_DISCLOSURE_THRESHOLD = env_int("HEALTHWATCH_DISCLOSURE_THRESHOLD", 10, minimum=5)
+HEALTHWATCH_REVIEW_QUORUM = env_int("HEALTHWATCH_REVIEW_QUORUM", 1, minimum=1)
+
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 

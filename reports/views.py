@@ -1,14 +1,414 @@
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+"""The public site (no login; reads only published snapshots) and the review workspace."""
 
-from healthwatch.roles import Role, public, role_required
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.cache import patch_cache_control
+from django.views.decorators.http import require_http_methods, require_POST
+
+from healthwatch.roles import Role, has_role, public, role_required
+from reports import rendering, selectors, services
+from reports.forms import (
+    CorrectionForm,
+    PublicCommentForm,
+    ReasonForm,
+    ReleaseForm,
+    ReviewForm,
+)
+from reports.models import PublicComment, Release, ReleaseStatus
+from surveys.validation import ValidationProblem
+
+REVIEWERS = (Role.COMMUNITY_REVIEWER, Role.EPIDEMIOLOGIST, Role.ADMIN)
+EPI = (Role.EPIDEMIOLOGIST, Role.ADMIN)
+
+
+def _cacheable(request: HttpRequest, response: HttpResponse, max_age: int = 300) -> HttpResponse:
+    """Anonymous visitors get a shared-cacheable response; signed-in staff a private one."""
+    if request.user.is_authenticated:
+        patch_cache_control(response, private=True, max_age=0)
+    else:
+        patch_cache_control(response, public=True, max_age=max_age)
+    return response
+
+
+# --- public ---------------------------------------------------------------------------------
 
 
 @public
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "reports/home.html")
+    sites: OrderedDict[str, dict[str, Any]] = OrderedDict()
+    for release in selectors.public_releases().order_by("site_name", "-year", "-version"):
+        site = sites.setdefault(release.site_code, {"name": release.site_name, "releases": []})
+        site["releases"].append(release)
+    response = render(request, "reports/home.html", {"sites": list(sites.values())})
+    return _cacheable(request, response, 60)
 
 
-@role_required(Role.COMMUNITY_REVIEWER, Role.ADMIN)
+def _release_or_404(site_code: str, year: int, version: int) -> Release:
+    release = selectors.public_release(site_code, year, version)
+    if release is None:
+        raise Http404("No such published release.")
+    return release
+
+
+@public
+def public_release(request: HttpRequest, site_code: str, year: int, version: int) -> HttpResponse:
+    release = _release_or_404(site_code, year, version)
+    if request.headers.get("If-None-Match") == f'"{release.content_hash}"' and not (
+        request.user.is_authenticated
+    ):
+        response = HttpResponse(status=304)
+    else:
+        response = render(
+            request,
+            "reports/public/release.html",
+            {
+                "release": release,
+                "files": selectors.public_release_file_names(release),
+                "comments": selectors.approved_comments(release),
+                "later": selectors.later_versions(release),
+                "form": PublicCommentForm(),
+            },
+        )
+    response["ETag"] = f'"{release.content_hash}"'
+    return _cacheable(request, response)
+
+
+@public
+def public_download(
+    request: HttpRequest, site_code: str, year: int, version: int, name: str
+) -> HttpResponse:
+    release = _release_or_404(site_code, year, version)
+    stored = selectors.public_release_file(release, name)
+    if stored is None:
+        raise Http404("No such download.")
+    response = HttpResponse(bytes(stored.content), content_type=stored.content_type)
+    response["Content-Disposition"] = (
+        f'attachment; filename="healthwatch-{site_code}-{year}-v{version}-{name}"'
+    )
+    response["ETag"] = f'"{stored.sha256}"'
+    return _cacheable(request, response, 3600)
+
+
+@public
+@require_POST
+def public_comment(request: HttpRequest, site_code: str, year: int, version: int) -> HttpResponse:
+    release = _release_or_404(site_code, year, version)
+    form = PublicCommentForm(request.POST)
+    url = f"/reports/{site_code}/{year}/v{version}/#comments"
+    if form.is_valid() and form.cleaned_data["website"]:
+        return redirect(url)  # the honeypot was filled in: a bot; say nothing
+    if form.is_valid():
+        try:
+            services.public_comment_submit(
+                release=release,
+                body=form.cleaned_data["body"],
+                author_name=form.cleaned_data["author_name"],
+                address=request.META.get("REMOTE_ADDR", ""),
+            )
+        except ValidationProblem as problem:
+            for error in problem.errors:
+                form.add_error(error.field if error.field in form.fields else None, error.message)
+        else:
+            messages.success(
+                request, "Thank you. Your comment will appear once a moderator has read it."
+            )
+            return redirect(url)
+    response = render(
+        request,
+        "reports/public/release.html",
+        {
+            "release": release,
+            "files": selectors.public_release_file_names(release),
+            "comments": selectors.approved_comments(release),
+            "later": selectors.later_versions(release),
+            "form": form,
+        },
+        status=400,
+    )
+    return response
+
+
+@public
+def public_privacy(request: HttpRequest) -> HttpResponse:
+    releases = selectors.public_releases().order_by("-published_at")[:10]
+    return _cacheable(
+        request, render(request, "reports/public/privacy.html", {"releases": releases})
+    )
+
+
+@public
+def public_methodology(request: HttpRequest) -> HttpResponse:
+    return _cacheable(request, render(request, "reports/public/methodology.html"))
+
+
+@public
+def public_open_data(request: HttpRequest) -> HttpResponse:
+    snapshot = selectors.latest_open_data()
+    return _cacheable(
+        request,
+        render(
+            request,
+            "reports/public/open_data.html",
+            {
+                "snapshot": snapshot,
+                "licence": rendering.OPEN_DATA_LICENCE,
+            },
+        ),
+    )
+
+
+def _snapshot_or_404() -> Any:
+    snapshot = selectors.latest_open_data()
+    if snapshot is None:
+        raise Http404("No open data has been published yet.")
+    return snapshot
+
+
+@public
+def public_open_data_csv(request: HttpRequest) -> HttpResponse:
+    snapshot = _snapshot_or_404()
+    response = HttpResponse(bytes(snapshot.csv), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="healthwatch-measurements.csv"'
+    response["ETag"] = f'"{snapshot.sha256}"'
+    return _cacheable(request, response, 600)
+
+
+@public
+def public_open_data_json(request: HttpRequest) -> HttpResponse:
+    snapshot = _snapshot_or_404()
+    response = HttpResponse(bytes(snapshot.json), content_type="application/json")
+    response["ETag"] = f'"{snapshot.sha256}"'
+    return _cacheable(request, response, 600)
+
+
+@public
+def public_open_data_api(request: HttpRequest) -> HttpResponse:
+    """Filtered, paginated JSON of the open measurements: ?station=&pollutant=&from=&to=&page=."""
+    import json
+
+    snapshot = _snapshot_or_404()
+    rows = json.loads(bytes(snapshot.json))["measurements"]
+    station, pollutant = request.GET.get("station"), request.GET.get("pollutant")
+    start, end = request.GET.get("from"), request.GET.get("to")
+    if station:
+        rows = [r for r in rows if r["station_code"] == station]
+    if pollutant:
+        rows = [r for r in rows if r["pollutant"] == pollutant]
+    if start:
+        rows = [r for r in rows if r["sampled_on"] >= start]
+    if end:
+        rows = [r for r in rows if r["sampled_on"] <= end]
+    try:
+        page = max(int(request.GET.get("page", "1")), 1)
+    except ValueError:
+        return JsonResponse(
+            {"errors": [{"field": "page", "message": "page must be a whole number"}]}, status=400
+        )
+    size = 1000
+    chunk = rows[(page - 1) * size : page * size]
+    response = JsonResponse(
+        {
+            "licence": rendering.OPEN_DATA_LICENCE,
+            "count": len(rows),
+            "page": page,
+            "next": page + 1 if page * size < len(rows) else None,
+            "stations": snapshot.stations,
+            "results": chunk,
+        }
+    )
+    return _cacheable(request, response, 600)
+
+
+# --- review workspace --------------------------------------------------------------------
+
+
+@role_required(*REVIEWERS)
 def review_workspace(request: HttpRequest) -> HttpResponse:
-    return render(request, "reports/review_workspace.html")
+    releases = selectors.staff_releases()
+    if not has_role(request.user, *EPI):
+        # Community reviewers see releases once an epidemiologist has sent them for review.
+        releases = releases.exclude(status=ReleaseStatus.DRAFT)
+    return render(
+        request,
+        "reports/review_workspace.html",
+        {
+            "releases": releases[:50],
+            "form": ReleaseForm() if has_role(request.user, *EPI) else None,
+            "pending_comments": PublicComment.objects.filter(status="pending").count(),
+        },
+    )
+
+
+@role_required(*EPI)
+@require_POST
+def release_new(request: HttpRequest) -> HttpResponse:
+    form = ReleaseForm(request.POST)
+    if form.is_valid():
+        try:
+            release = services.release_build_draft(
+                user=request.user,
+                run=form.cleaned_data["run"],  # type: ignore[arg-type]
+                site_code=form.cleaned_data["site_code"],
+                year=form.cleaned_data["year"],
+            )
+        except ValidationProblem as problem:
+            for error in problem.errors:
+                form.add_error(error.field if error.field in form.fields else None, error.message)
+        else:
+            messages.success(request, f"Draft v{release.version} built and audited.")
+            return redirect("reports:release", pk=release.pk)
+    return render(
+        request,
+        "reports/review_workspace.html",
+        {
+            "releases": selectors.staff_releases()[:50],
+            "form": form,
+            "pending_comments": 0,
+        },
+        status=400,
+    )
+
+
+def _may_see(user: Any, release: Release) -> bool:
+    if has_role(user, *EPI):
+        return True
+    return release.status != ReleaseStatus.DRAFT  # reviewers: from community review on
+
+
+@role_required(*REVIEWERS)
+def release_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    release = get_object_or_404(Release, pk=pk)
+    if not _may_see(request.user, release):
+        raise Http404("No such release.")
+    is_epi = has_role(request.user, *EPI)
+    body = release.rendered_html or rendering.render_release(release)
+    return render(
+        request,
+        "reports/release_staff.html",
+        {
+            "release": release,
+            "body": body,
+            "is_epi": is_epi,
+            "is_reviewer": has_role(request.user, Role.COMMUNITY_REVIEWER),
+            "approvals": services.community_approvals(release),
+            "reviews": release.reviews.select_related("author"),
+            "internal": release.internal_audit if is_epi else None,
+            "review_form": ReviewForm(),
+            "reason_form": ReasonForm(),
+            "correction_form": CorrectionForm(),
+        },
+    )
+
+
+def _step(
+    request: HttpRequest, pk: int, action: Callable[[Release], object], success: str
+) -> HttpResponse:
+    """Run one workflow step on a release; errors become messages on the release page."""
+    release = get_object_or_404(Release, pk=pk)
+    try:
+        action(release)
+    except ValidationProblem as problem:
+        for error in problem.errors:
+            messages.error(request, error.message)
+    except PermissionError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, success)
+    return redirect("reports:release", pk=pk)
+
+
+@role_required(*EPI)
+@require_POST
+def release_approve(request: HttpRequest, pk: int) -> HttpResponse:
+    return _step(
+        request,
+        pk,
+        lambda r: services.release_approve(user=request.user, release=r),
+        "Sent to community review.",
+    )
+
+
+@role_required(*REVIEWERS)
+@require_POST
+def release_review(request: HttpRequest, pk: int) -> HttpResponse:
+    form = ReviewForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a decision.")
+        return redirect("reports:release", pk=pk)
+    return _step(
+        request,
+        pk,
+        lambda r: services.release_review(
+            user=request.user,
+            release=r,
+            decision=form.cleaned_data["decision"],
+            body=form.cleaned_data["body"],
+        ),
+        "Your review is recorded.",
+    )
+
+
+@role_required(*EPI)
+@require_POST
+def release_publish(request: HttpRequest, pk: int) -> HttpResponse:
+    return _step(
+        request,
+        pk,
+        lambda r: services.release_publish(user=request.user, release_id=r.pk),
+        "Published.",
+    )
+
+
+@role_required(*EPI)
+@require_POST
+def release_retract(request: HttpRequest, pk: int) -> HttpResponse:
+    reason = str(request.POST.get("reason", ""))
+    return _step(
+        request,
+        pk,
+        lambda r: services.release_retract(user=request.user, release=r, reason=reason),
+        "Retracted.",
+    )
+
+
+@role_required(*EPI)
+@require_POST
+def release_correct(request: HttpRequest, pk: int) -> HttpResponse:
+    form = CorrectionForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose the analysis run and describe the correction.")
+        return redirect("reports:release", pk=pk)
+    release = get_object_or_404(Release, pk=pk)
+    try:
+        correction = services.release_correct(
+            user=request.user,
+            release=release,
+            run=form.cleaned_data["run"],
+            erratum=form.cleaned_data["erratum"],
+        )
+    except ValidationProblem as problem:
+        for error in problem.errors:
+            messages.error(request, error.message)
+        return redirect("reports:release", pk=pk)
+    messages.success(request, f"Correction drafted as v{correction.version}.")
+    return redirect("reports:release", pk=correction.pk)
+
+
+@role_required(*REVIEWERS)
+@require_http_methods(["GET", "POST"])
+def comment_moderation(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        comment = get_object_or_404(PublicComment, pk=request.POST.get("comment"))
+        services.public_comment_moderate(
+            user=request.user, comment=comment, approve=request.POST.get("action") == "approve"
+        )
+        return redirect("reports:comment_moderation")
+    pending = PublicComment.objects.filter(status="pending").select_related("release")
+    return render(request, "reports/comment_moderation.html", {"comments": pending})

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -104,3 +105,66 @@ def isolated_var_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]
     settings.VAR_DIR = tmp_path_factory.getbasetemp() / "var"
     yield
     settings.VAR_DIR = original
+
+
+# --- the synthetic community, imported through the real import path ----------------------------
+
+IMPORT_ORDER = (
+    "sites",
+    "areas",
+    "population",
+    "stations",
+    "measurements",
+    "residents",
+    "observations",
+)
+
+
+def load_community(folder: Path) -> None:
+    from django.core.management import call_command
+
+    for kind in IMPORT_ORDER:
+        call_command("import_csv", kind, str(folder / f"{kind}.csv"), verbosity=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_community(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from surveys.synthetic import generate_community
+
+    folder = tmp_path_factory.mktemp("tiny")
+    generate_community(residents=120, years=5, seed=7, out_dir=folder, end_year=2025)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def loaded_community(
+    tiny_community: Path, django_db_setup: None, django_db_blocker: Any
+) -> Iterator[Path]:
+    """Imported once for the module inside an outer transaction; each test runs in a savepoint
+    of it (pytest-django's `db`), and the import is rolled back after the module."""
+    from django.db import transaction
+
+    with django_db_blocker.unblock(), transaction.atomic():
+        load_community(tiny_community)
+        yield tiny_community
+        transaction.set_rollback(True)
+
+
+@pytest.fixture
+def community(loaded_community: Path, db: None) -> Path:
+    return loaded_community
+
+
+@pytest.fixture
+def vocabulary_and_groups(db: None) -> None:
+    """Transactional tests empty every table afterwards, the migration-loaded vocabulary and
+    role groups included: put them back for tests that need them."""
+    from django.contrib.auth.models import Group
+
+    from healthwatch.roles import Role
+    from surveys.models import VocabularyCode
+    from surveys.vocabulary import load_vocabulary
+
+    load_vocabulary(VocabularyCode)
+    for role in Role:
+        Group.objects.get_or_create(name=role.value)

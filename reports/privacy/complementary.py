@@ -40,7 +40,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from reports.privacy.audit import AuditEngine, AuditResult
+from reports.privacy.audit import AuditEngine, AuditResult, TargetKind
 from reports.privacy.model import (
     Atom,
     Cell,
@@ -180,17 +180,27 @@ def _structural_pass(engine: AuditEngine, suppressed: set[int], ranker: _Ranker)
 
 
 def _audit_loop(
-    engine: AuditEngine, suppressed: set[int], rules: Rules, ranker: _Ranker
-) -> tuple[AuditResult, set[int], int]:
+    engine: AuditEngine,
+    suppressed: set[int],
+    rules: Rules,
+    ranker: _Ranker,
+    primary_stats: frozenset[int] = frozenset(),
+    soft_primary_stats: frozenset[int] = frozenset(),
+) -> tuple[AuditResult, set[int], int, set[int]]:
     added: set[int] = set()
+    # Complements that only earlier releases' equations pin (typically a zero cell inside a
+    # zero total published before): no suppression in this release can widen their range, so
+    # hiding them protects nothing; they are published instead and never chosen again.
+    pinned: set[int] = set()
     for rounds in range(1, rules.max_rounds + 1):
         state = engine.run(suppressed, screen=True)
         result = state.result
         if result.revisions or result.inconsistent:
             raise DisclosureError("the release cannot be published:\n" + result.explain())
         if result.passed:
-            return result, added, rounds
+            return result, added, rounds, pinned
         chosen: set[int] = set()
+        newly_pinned: set[int] = set()
         for outcome in state.outcomes:
             if outcome.range.protected:
                 continue
@@ -201,14 +211,27 @@ def _audit_loop(
                     g for g in outcome.target.groups if state.group_component[g] == ci
                 )
                 candidates |= engine.dual_rows(comp, groups)
-            candidates = {c for c in candidates if _suppressible(engine, c, suppressed)}
+            candidates = {
+                c for c in candidates if _suppressible(engine, c, suppressed) and c not in pinned
+            }
             if not candidates:  # integrality gap or degenerate duals: any hideable equation
                 candidates = {
                     r
                     for ci in outcome.components
                     for r in state.components[ci].rows
-                    if _suppressible(engine, r, suppressed)
+                    if _suppressible(engine, r, suppressed) and r not in pinned
                 }
+            target = outcome.target
+            if (
+                not candidates
+                and target.kind == TargetKind.SUPPRESSED
+                and target.stat is not None
+                and (target.stat not in primary_stats or target.stat in soft_primary_stats)
+            ):
+                # A complement, or a zero / 0 % hidden only for being extreme, whose value
+                # earlier releases already pin: publishing it tells nothing new.
+                newly_pinned.add(target.stat)
+                continue
             if not candidates:
                 hi = "∞" if outcome.range.hi is None else str(outcome.range.hi)
                 note = f" ({outcome.range.note})" if outcome.range.note else ""
@@ -222,6 +245,11 @@ def _audit_loop(
                 continue  # a cell chosen this round for another target may fix this one
             gap = max(1, int(rules.threshold - outcome.range.width))
             chosen.add(ranker.best(candidates, gap, suppressed | chosen))
+        if newly_pinned:
+            pinned |= newly_pinned
+            suppressed -= newly_pinned
+            added -= newly_pinned
+            continue  # audit again with them published before choosing more complements
         suppressed |= chosen
         added |= chosen
     raise DisclosureError(
@@ -273,7 +301,14 @@ def complementary_suppression(
     primary_stats = set(suppressed)
     ranker = _Ranker(engine, table_equations(engine))
     structural = _structural_pass(engine, suppressed, ranker)
-    result, audited, rounds = _audit_loop(engine, suppressed, rules, ranker)
+    soft = engine.suppressed_stats(
+        k
+        for k, d in primary.items()
+        if d.suppressed and d.reason in (Reason.ZERO, Reason.EXTREME_PROPORTION)
+    )
+    result, audited, rounds, pinned = _audit_loop(
+        engine, suppressed, rules, ranker, frozenset(primary_stats), frozenset(soft)
+    )
     if prune and (structural or audited):
         suppressed, _ = _prune(engine, suppressed, (structural | audited) - primary_stats)
     result = engine.run(suppressed).result  # exact ranges for the internal report
@@ -283,7 +318,9 @@ def complementary_suppression(
     for cell in cells:
         i = engine.stat_of(cell.key)
         decision = primary.get(cell.key) or CellDecision(cell.key, False)
-        if decision.suppressed:
+        if i in pinned:
+            decisions[cell.key] = CellDecision(cell.key, False)
+        elif decision.suppressed:
             decisions[cell.key] = decision
         elif i in suppressed:
             if i in primary_stats:

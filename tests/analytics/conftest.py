@@ -16,17 +16,10 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import load_community
+
 COMMUNITY_SEED = 2026
 COMMUNITY_RESIDENTS = 2500
-IMPORT_ORDER = (
-    "sites",
-    "areas",
-    "population",
-    "stations",
-    "measurements",
-    "residents",
-    "observations",
-)
 
 
 @dataclass
@@ -34,13 +27,6 @@ class CommunityResults:
     truth: dict[str, Any]
     fingerprint: str
     outputs: dict[str, Any]  # part name → PartOutput
-
-
-def load_community(folder: Path) -> None:
-    from django.core.management import call_command
-
-    for kind in IMPORT_ORDER:
-        call_command("import_csv", kind, str(folder / f"{kind}.csv"), verbosity=0)
 
 
 @pytest.fixture(scope="session")
@@ -78,31 +64,3 @@ def community_results(
     outputs = {name: part(datasets, params) for name, part in suite.PARTS.items()}
     truth = json.loads((community_files / "truth.json").read_text())
     yield CommunityResults(truth=truth, fingerprint=datasets.fingerprint(), outputs=outputs)
-
-
-@pytest.fixture(scope="session")
-def tiny_community(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from surveys.synthetic import generate_community
-
-    folder = tmp_path_factory.mktemp("tiny")
-    generate_community(residents=120, years=5, seed=7, out_dir=folder, end_year=2025)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def loaded_community(
-    tiny_community: Path, django_db_setup: None, django_db_blocker: Any
-) -> Iterator[Path]:
-    """Imported once for the module inside an outer transaction; each test runs in a savepoint
-    of it (pytest-django's `db`), and the import is rolled back after the module."""
-    from django.db import transaction
-
-    with django_db_blocker.unblock(), transaction.atomic():
-        load_community(tiny_community)
-        yield tiny_community
-        transaction.set_rollback(True)
-
-
-@pytest.fixture
-def community(loaded_community: Path, db: None) -> Path:
-    return loaded_community

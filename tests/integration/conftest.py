@@ -175,15 +175,5 @@ def worker(start_worker: Any) -> WorkerProcess:
 
 
 @pytest.fixture
-def vocabulary(db: None) -> None:
-    """Transactional tests empty every table afterwards, the migration-loaded vocabulary and
-    role groups included: put them back for tests that need them."""
-    from django.contrib.auth.models import Group
-
-    from healthwatch.roles import Role
-    from surveys.models import VocabularyCode
-    from surveys.vocabulary import load_vocabulary
-
-    load_vocabulary(VocabularyCode)
-    for role in Role:
-        Group.objects.get_or_create(name=role.value)
+def vocabulary(vocabulary_and_groups: None) -> None:
+    """The vocabulary and role groups, restored for transactional tests (tests/conftest.py)."""

@@ -20,8 +20,7 @@ from django.contrib.auth.models import User
 from analytics import suite
 from analytics.extraction import extract_all
 from analytics.models import Alert, AnalysisRun, ResultRow, RunPart, RunStatus
-from tests.analytics.conftest import load_community
-from tests.conftest import client_for
+from tests.conftest import client_for, load_community
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -237,3 +237,29 @@ def test_the_audit_agrees_with_a_reference_attacker(h: SimpleNamespace) -> None:
             assert (rng.lo, rng.hi) == h.naive_range(eqs, cell.atoms)
     # By hand: a = A/F; A/M = 23 − a, C/F = 14 − a, C/M = 27 + a ≥ 0 → a ∈ [0, 14].
     assert (result.range_of("t/A/F").lo, result.range_of("t/A/F").hi) == (0, 14)
+
+
+def test_a_zero_cell_already_pinned_by_the_ledger_is_not_used_as_a_complement() -> None:
+    """Release 1 published a+b = 0, so a = 0 is public knowledge. In release 2 the cheapest
+    complement for the small cell c would be the zero cell a — useless, since a cannot be
+    hidden any more. The release must protect c with another cell and publish a."""
+    from reports.privacy import Atom, Cell, LedgerEntry, Table, audit, protect_release
+
+    def atom(area: str) -> Atom:
+        return Atom(area, "F", "40-44", "2025", "cough")
+
+    ledger = [LedgerEntry("r1", "ab", frozenset({atom("a"), atom("b")}), 0)]
+    cells = (
+        Cell("t/a", frozenset({atom("a")}), 0),
+        Cell("t/c", frozenset({atom("c")}), 5),
+        Cell("t/d", frozenset({atom("d")}), 20),
+        Cell("t/total", frozenset({atom("a"), atom("c"), atom("d")}), 25),
+    )
+    released = protect_release([Table("t", cells)], ledger)
+    published = {cell.key: cell.count for cell in released.cells()}
+    assert published["t/c"] is None
+    assert published["t/a"] == 0
+    assert published["t/d"] is None or published["t/total"] is None
+    suppressed = [k for k, v in published.items() if v is None]
+    check = audit(list(cells), suppressed, ledger, 10)
+    assert check.passed and check.range_of("t/c").width >= 10

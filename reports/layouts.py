@@ -1,0 +1,792 @@
+"""The fixed table layouts of the annual community health report, built into protected cells.
+
+Pure (pandas + analytics.suite helpers + reports.privacy): the Django service extracts the data
+and stores what this returns. Every published count is a cell = a set of atoms (area × sex ×
+age band × year × outcome), so the disclosure audit can hold each release, and the ledger of
+all earlier ones, to the same equations.
+
+Units: rates per 1,000 resident-years (a resident-year = a resident with at least one visit in
+the year; see docs/methods.md); distances in km; biomarkers in the code's canonical unit.
+Distance bands group whole areas by the distance of their centre to the nearest site, so that a
+band is always a union of area atoms.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analytics import suite
+from analytics.extraction import Datasets
+from analytics.stats import biomonitoring, rates
+from analytics.stats.errors import StatsInputError
+from analytics.stats.exposure import haversine_km
+from analytics.stats.standard_populations import AGE_BANDS, standard_weights
+from reports.privacy import (
+    Atom,
+    Cell,
+    Derived,
+    DerivedKind,
+    LedgerEntry,
+    ProtectedRelease,
+    Rules,
+    Table,
+    protect_release,
+)
+
+SEXES = ("F", "M")
+REPORT_RADIUS_KM = 20.0  # areas whose centre lies within this distance of the site
+ALL = "ALL"
+PER = 1000.0
+TABLE_TITLES = {
+    "indicators_by_area": "Health indicators by area",
+    "indicators_by_distance": "Health indicators by distance to the site",
+    "trend": "Indicators year by year (all areas)",
+    "biomonitoring": "Biomonitoring by distance to the site",
+    "exposure_response": "Exposure–response (all years of follow-up)",
+    "environment": "Environmental monitoring against guideline values",
+    "population": "Population",
+}
+
+
+@dataclass
+class ReportInput:
+    """What a report is built from: the run's datasets, its tidy result rows and parameters."""
+
+    datasets: Datasets
+    results: pd.DataFrame
+    parameters: dict[str, Any]
+
+
+@dataclass
+class BuiltReport:
+    protected: ProtectedRelease
+    content: dict[str, Any]
+    internal: dict[str, Any]
+    ledger: list[LedgerEntry] = field(default_factory=list)
+
+
+class ReportInputError(ValueError):
+    """The report cannot be built from this input (the message says why)."""
+
+
+def report_areas(data: ReportInput, site_code: str) -> pd.DataFrame:
+    """Areas within REPORT_RADIUS_KM of the site, with their distance band (by centre)."""
+    site = data.datasets.sites[data.datasets.sites["site_code"] == site_code]
+    if site.empty:
+        raise ReportInputError(f"unknown site {site_code!r}")
+    sites = data.datasets.sites
+    nearest = haversine_km(
+        data.datasets.areas["latitude"].tolist(),
+        data.datasets.areas["longitude"].tolist(),
+        sites["latitude"].tolist(),
+        sites["longitude"].tolist(),
+    ).min(axis=1)
+    to_site = haversine_km(
+        data.datasets.areas["latitude"].tolist(),
+        data.datasets.areas["longitude"].tolist(),
+        site["latitude"].tolist(),
+        site["longitude"].tolist(),
+    )[:, 0]
+    areas = data.datasets.areas.assign(distance_km=nearest, to_site_km=to_site)
+    areas = areas[areas["to_site_km"] <= REPORT_RADIUS_KM].copy()
+    if areas.empty:
+        raise ReportInputError(f"no area lies within {REPORT_RADIUS_KM:g} km of {site_code}")
+    near, far = data.parameters["near_km"], data.parameters["far_km"]
+    areas["band"] = np.where(
+        areas["distance_km"] < near, "near", np.where(areas["distance_km"] >= far, "far", "middle")
+    )
+    return areas.sort_values("area_code").reset_index(drop=True)
+
+
+def _atoms(areas: Iterable[str], years: Iterable[int], outcome: str) -> frozenset[Atom]:
+    return frozenset(
+        Atom(a, s, b, str(y), outcome)
+        for a in areas
+        for s in SEXES
+        for b in AGE_BANDS
+        for y in years
+    )
+
+
+class _Counts:
+    """Atom counts and resident-years, indexed for fast cell sums."""
+
+    def __init__(self, ry: pd.DataFrame, outcomes: list[str]) -> None:
+        keys = ["area_code", "sex", "age_band", "year"]
+        grouped = ry.groupby(keys, observed=True)
+        self.years = grouped["person_years"].sum()
+        self.events = {o: grouped[o].sum() for o in outcomes}
+
+    def _sum(self, series: pd.Series, areas: list[str], years: list[int]) -> tuple[int, np.ndarray]:
+        if series.empty:
+            return 0, np.zeros(len(AGE_BANDS))
+        frame = series.reset_index(name="v")
+        frame = frame[frame["area_code"].isin(areas) & frame["year"].isin(years)]
+        by_band = frame.groupby("age_band")["v"].sum()
+        banded = np.array([float(by_band.get(b, 0.0)) for b in AGE_BANDS])
+        return int(np.rint(banded.sum())), banded
+
+    def events_of(self, outcome: str, areas: list[str], years: list[int]) -> tuple[int, np.ndarray]:
+        return self._sum(self.events[outcome], areas, years)
+
+    def years_of(self, areas: list[str], years: list[int]) -> tuple[int, np.ndarray]:
+        return self._sum(self.years, areas, years)
+
+
+def _rate_derived(
+    events: int,
+    banded_events: np.ndarray,
+    person_years: int,
+    banded_years: np.ndarray,
+    params: dict[str, Any],
+) -> tuple[Derived, ...]:
+    if person_years <= 0:
+        return ()
+    crude = rates.crude_rate(float(events), float(person_years), per=PER)
+    derived = [
+        Derived(
+            "crude_rate_per_1000",
+            DerivedKind.RATE,
+            crude.estimate,
+            _finite(crude.ci_lower),
+            _finite(crude.ci_upper),
+        )
+    ]
+    present = banded_years > 0
+    try:
+        dsr = rates.direct_standardized_rate(
+            banded_events[present].tolist(),
+            banded_years[present].tolist(),
+            standard_weights(params["standard"])[present].tolist(),
+            bands=[b for b, keep in zip(AGE_BANDS, present, strict=True) if keep],
+            per=PER,
+        )
+        derived.append(
+            Derived(
+                "dsr_per_1000",
+                DerivedKind.STANDARDIZED_RATE,
+                dsr.estimate,
+                _finite(dsr.ci_lower),
+                _finite(dsr.ci_upper),
+            )
+        )
+    except StatsInputError:
+        pass
+    return tuple(derived)
+
+
+def _finite(value: float | None) -> float | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _biomarker_frame(data: ReportInput, areas: pd.DataFrame, year_to: int) -> pd.DataFrame:
+    codes = data.datasets.codes[data.datasets.codes["category"] == "biomarker"]
+    obs = data.datasets.observations[
+        data.datasets.observations["code"].astype(str).isin(codes["code"])
+    ]
+    residents = data.datasets.residents.set_index("resident_id")
+    info = residents.loc[obs["resident_id"]]
+    frame = pd.DataFrame(
+        {
+            "resident_id": obs["resident_id"].to_numpy(),
+            "visited_on": obs["visited_on"].to_numpy(),
+            "code": obs["code"].astype(str).to_numpy(),
+            "value": obs["value"].to_numpy(),
+            "below_lod": obs["below_lod"].to_numpy(),
+            "lod": obs["lod"].to_numpy(),
+            "area_code": info["area_code"].astype(str).to_numpy(),
+            "sex": info["sex"].astype(str).to_numpy(),
+            "birth_year": info["birth_year"].to_numpy(),
+        }
+    )
+    frame["year"] = pd.to_datetime(frame["visited_on"]).dt.year
+    frame = frame[frame["area_code"].isin(areas["area_code"]) & (frame["year"] == year_to)]
+    frame["age_band"] = suite.age_band_of(frame["year"] - frame["birth_year"]).astype(str)
+    # One result per resident and biomarker in the year: the latest.
+    return frame.sort_values("visited_on").groupby(["resident_id", "code"]).tail(1)
+
+
+def build_tables(
+    data: ReportInput, *, site_code: str, year: int
+) -> tuple[list[Table], dict[str, Any]]:
+    """The report's protected-table layouts, and the values that are not cells (kept aside)."""
+    params = data.parameters
+    areas = report_areas(data, site_code)
+    area_codes = areas["area_code"].astype(str).tolist()
+    ry = suite.resident_years(data.datasets, params)
+    ry = ry[ry["area_code"].isin(area_codes) & (ry["year"] <= year)]
+    if ry.empty or year not in set(ry["year"]):
+        raise ReportInputError(f"no resident was visited in {year} in the areas of {site_code}")
+    years = sorted(int(y) for y in ry["year"].unique())
+    outcomes = suite.outcomes_of(data.datasets)
+    counts = _Counts(ry, outcomes)
+    tables: list[Table] = []
+    labels: dict[str, dict[str, str]] = {}
+
+    def label(key: str, **fields: str) -> str:
+        labels[key] = fields
+        return key
+
+    def indicator_cell(
+        key: str, outcome: str, cell_areas: list[str], cell_years: list[int]
+    ) -> Cell:
+        table, _, where = key.split("/", 2)
+        if table == "indicators_by_area":
+            label(key, outcome=outcome, area_code=where, period=str(year), stratum="")
+        elif table == "indicators_by_distance":
+            label(
+                key,
+                outcome=outcome,
+                area_code=ALL,
+                period=str(year),
+                stratum=f"distance_band={where}",
+            )
+        elif table == "trend":
+            label(key, outcome=outcome, area_code=ALL, period=where, stratum="")
+        else:
+            label(
+                key,
+                outcome=outcome,
+                area_code=ALL,
+                period=f"{years[0]}-{years[-1]}",
+                stratum=f"distance_band={where}",
+            )
+        events, banded_events = counts.events_of(outcome, cell_areas, cell_years)
+        person_years, banded_years = counts.years_of(cell_areas, cell_years)
+        return Cell(
+            key=key,
+            atoms=_atoms(cell_areas, cell_years, outcome),
+            count=events,
+            denominator=person_years,
+            derived=_rate_derived(events, banded_events, person_years, banded_years, params),
+        )
+
+    by_area = [
+        indicator_cell(f"indicators_by_area/{o}/{a}", o, area_codes if a == ALL else [a], [year])
+        for o in outcomes
+        for a in [*area_codes, ALL]
+    ]
+    tables.append(Table("indicators_by_area", tuple(by_area)))
+
+    bands = [b for b in suite.DISTANCE_BANDS if (areas["band"] == b).any()]
+    by_distance = [
+        indicator_cell(
+            f"indicators_by_distance/{o}/{b}",
+            o,
+            areas.loc[areas["band"] == b, "area_code"].astype(str).tolist(),
+            [year],
+        )
+        for o in outcomes
+        for b in bands
+    ]
+    tables.append(Table("indicators_by_distance", tuple(by_distance)))
+
+    trend = [indicator_cell(f"trend/{o}/{y}", o, area_codes, [y]) for o in outcomes for y in years]
+    tables.append(Table("trend", tuple(trend)))
+
+    exposure = [
+        indicator_cell(
+            f"exposure_response/{o}/{b}",
+            o,
+            areas.loc[areas["band"] == b, "area_code"].astype(str).tolist(),
+            years,
+        )
+        for o in outcomes
+        for b in bands
+    ]
+    tables.append(Table("exposure_response", tuple(exposure)))
+
+    bio = _biomarker_frame(data, areas, year)
+    bio_cells: list[Cell] = []
+    references = data.datasets.codes.set_index("code")["reference_level"]
+    area_band = dict(zip(areas["area_code"], areas["band"], strict=True))
+    for code, group in bio.groupby("code", sort=True):
+        group = group.assign(band=group["area_code"].map(area_band))
+        reference = references.get(code)
+        for band in [*bands, ALL]:
+            sub = group if band == ALL else group[group["band"] == band]
+            band_areas = (
+                area_codes if band == ALL else [a for a in area_codes if area_band[a] == band]
+            )
+            tested = _atoms(band_areas, [year], f"{code}:tested")
+            derived: tuple[Derived, ...] = ()
+            try:
+                gm = biomonitoring.geometric_mean(
+                    sub["value"].tolist(), sub["below_lod"].tolist(), sub["lod"].tolist()
+                )
+                if math.isfinite(gm.estimate):
+                    derived = (
+                        Derived(
+                            "geometric_mean",
+                            DerivedKind.GEOMETRIC_MEAN,
+                            gm.estimate,
+                            _finite(gm.ci_lower),
+                            _finite(gm.ci_upper),
+                        ),
+                    )
+            except StatsInputError:
+                pass
+            key = f"biomonitoring/{code}/{band}/tested"
+            label(
+                key,
+                outcome=str(code),
+                area_code=ALL,
+                period=str(year),
+                stratum=f"distance_band={band}",
+                count_measure="tested",
+            )
+            bio_cells.append(Cell(key, tested, len(sub), derived=derived))
+            if reference is not None and not pd.isna(reference) and len(sub):
+                values = np.where(sub["below_lod"], 0.0, sub["value"].fillna(0.0))
+                above = int((values > float(reference)).sum())
+                share = rates.proportion(float(above), float(len(sub)))
+                key = label(
+                    f"biomonitoring/{code}/{band}/above_reference",
+                    outcome=str(code),
+                    area_code=ALL,
+                    period=str(year),
+                    stratum=f"distance_band={band}",
+                    count_measure="above_reference",
+                )
+                bio_cells.append(
+                    Cell(
+                        key,
+                        _atoms(band_areas, [year], f"{code}:above_reference"),
+                        above,
+                        denominator=len(sub),
+                        derived=(
+                            Derived(
+                                "pct_above_reference",
+                                DerivedKind.PERCENTAGE,
+                                100 * share.estimate,
+                                100 * (share.ci_lower or 0),
+                                100 * (share.ci_upper or 0),
+                            ),
+                        ),
+                    )
+                )
+    if bio_cells:
+        tables.append(Table("biomonitoring", tuple(bio_cells)))
+
+    # Bounds the attacker knows anyway: a biomarker's "above" atom ≤ its "tested" atom is
+    # implied by the percentages; and nothing else. Atom counts stay secret.
+    extras = {
+        "labels": labels,
+        "ry": ry,
+        "areas": areas,
+        "bands": bands,
+        "years": years,
+        "outcomes": outcomes,
+        "reference_levels": {
+            str(k): (None if pd.isna(v) else float(v)) for k, v in references.items()
+        },
+    }
+    return tables, extras
+
+
+# --- from protected cells to the public content -------------------------------------------------
+
+OUTCOME_LABELS = {suite.ACUTE_RESPIRATORY: "Acute respiratory infection (J06 or J20)"}
+
+
+def _tidy(
+    analysis: str,
+    where: dict[str, str],
+    measure: str,
+    estimate: float | None,
+    ci: tuple[float | None, float | None] = (None, None),
+    numerator: float | None = None,
+    denominator: float | None = None,
+    p_value: float | None = None,
+    flags: Iterable[str] = (),
+) -> dict[str, Any]:
+    return {
+        "analysis": analysis,
+        "outcome": where["outcome"],
+        "area_code": where["area_code"],
+        "period": where["period"],
+        "stratum": where["stratum"],
+        "measure": measure,
+        "estimate": estimate,
+        "ci_lower": ci[0],
+        "ci_upper": ci[1],
+        "numerator": numerator,
+        "denominator": denominator,
+        "p_value": p_value,
+        "flags": ";".join(flags),
+    }
+
+
+def _published_rows(
+    protected: ProtectedRelease, labels: dict[str, dict[str, str]]
+) -> dict[str, list[dict[str, Any]]]:
+    tables: dict[str, list[dict[str, Any]]] = {}
+    for table in protected.tables:
+        rows = tables.setdefault(table.name, [])
+        for cell in table.cells:
+            where = labels[cell.key]
+            count_measure = where.get("count_measure", "events")
+            rows.append(
+                _tidy(
+                    table.name,
+                    where,
+                    count_measure,
+                    None if cell.count is None else float(cell.count),
+                    numerator=None if cell.count is None else float(cell.count),
+                    denominator=None if cell.denominator is None else float(cell.denominator),
+                    flags=cell.flags,
+                )
+            )
+            for d in cell.derived:
+                rows.append(
+                    _tidy(
+                        table.name,
+                        where,
+                        d.measure,
+                        d.value,
+                        (d.ci_lower, d.ci_upper),
+                        denominator=None if cell.denominator is None else float(cell.denominator),
+                        flags=d.flags,
+                    )
+                )
+    return tables
+
+
+def _result(results: pd.DataFrame, **where: str) -> pd.DataFrame:
+    frame = results
+    for column, value in where.items():
+        frame = frame[frame[column] == value]
+    return frame
+
+
+def assemble(
+    data: ReportInput,
+    protected: ProtectedRelease,
+    extras: dict[str, Any],
+    *,
+    site_code: str,
+    site_name: str,
+    year: int,
+    threshold: int,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The public content (tables as tidy rows, findings, notes) and the internal audit."""
+    labels = extras["labels"]
+    tables = _published_rows(protected, labels)
+    published = {cell.key: cell for cell in protected.cells()}
+    results = data.results
+    years = extras["years"]
+    codes = data.datasets.codes.set_index("code")
+    names = {**{str(c): str(codes.loc[c, "label"]) for c in codes.index}, **OUTCOME_LABELS}
+
+    def shown(key: str) -> bool:
+        cell = published.get(key)
+        return cell is not None and cell.count is not None
+
+    # Exposure–response: the run's adjusted rate ratios, shown only where the band counts are.
+    exposure_rows = tables.get("exposure_response", [])
+    for outcome in extras["outcomes"]:
+        for band in ("near", "middle"):
+            if not (
+                shown(f"exposure_response/{outcome}/{band}")
+                and shown(f"exposure_response/{outcome}/far")
+            ):
+                continue
+            found = _result(
+                results,
+                analysis="exposure_response",
+                outcome=outcome,
+                stratum=f"distance_band={band}",
+                measure="adjusted_rate_ratio",
+            )
+            for r in found.to_dict("records"):
+                exposure_rows.append(
+                    _tidy(
+                        "exposure_response",
+                        {
+                            "outcome": outcome,
+                            "area_code": ALL,
+                            "period": f"{years[0]}-{years[-1]}",
+                            "stratum": f"distance_band={band}",
+                        },
+                        "adjusted_rate_ratio",
+                        r["estimate"],
+                        (r["ci_lower"], r["ci_upper"]),
+                        p_value=r["p_value"],
+                        flags=[f for f in str(r["flags"] or "").split(";") if f],
+                    )
+                )
+    tables["exposure_response"] = exposure_rows
+
+    # Trends: the annual percent change, withheld when any year of the outcome is suppressed.
+    trend_rows = tables.get("trend", [])
+    for outcome in extras["outcomes"]:
+        if not all(shown(f"trend/{outcome}/{y}") for y in years):
+            continue
+        for r in _result(results, analysis="trend", outcome=outcome).to_dict("records"):
+            if r["measure"] != "apc_percent_per_year":
+                continue
+            trend_rows.append(
+                _tidy(
+                    "trend",
+                    {
+                        "outcome": outcome,
+                        "area_code": ALL,
+                        "period": f"{years[0]}-{years[-1]}",
+                        "stratum": "",
+                    },
+                    "apc_percent_per_year",
+                    r["estimate"],
+                    (r["ci_lower"], r["ci_upper"]),
+                    p_value=r["p_value"],
+                )
+            )
+    tables["trend"] = trend_rows
+
+    # Environmental monitoring: open data, no people: shown in full.
+    environment = _result(results, analysis="environment", period=str(year))
+    tables["environment"] = [
+        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
+        for r in environment[list(suite.ROW_FIELDS)].to_dict("records")
+    ]
+
+    population = data.datasets.population
+    population = population[
+        (population["year"] == year)
+        & population["area_code"].astype(str).isin(extras["areas"]["area_code"])
+    ]
+    by_sex = population.groupby(["area_code", "sex"], observed=True)["population"].sum()
+    tables["population"] = [
+        _tidy(
+            "population",
+            {
+                "outcome": "population",
+                "area_code": str(a),
+                "period": str(year),
+                "stratum": f"sex={s}",
+            },
+            "population",
+            float(v),
+        )
+        for (a, s), v in by_sex.items()
+    ]
+
+    findings = _findings(tables, extras, names, year, data.parameters)
+    ry = extras["ry"]
+    visits = data.datasets.observations
+    visits = visits[visits["visited_on"].dt.year == year]
+    in_areas = data.datasets.residents.set_index("resident_id").loc[
+        visits["resident_id"], "area_code"
+    ]
+    visits_in_areas = visits[in_areas.astype(str).isin(extras["areas"]["area_code"]).to_numpy()]
+    summary = protected.summary
+    content = {
+        "template": "annual_community_health",
+        "site": {"code": site_code, "name": site_name},
+        "year": year,
+        "years": years,
+        "threshold": threshold,
+        "parameters": {
+            k: data.parameters[k] for k in ("near_km", "far_km", "standard", "pollutant")
+        },
+        "areas": [
+            {
+                "area_code": str(a["area_code"]),
+                "name": str(a["name"]),
+                "distance_km": round(float(a["distance_km"]), 1),
+                "band": str(a["band"]),
+            }
+            for a in extras["areas"].to_dict("records")
+        ],
+        "outcome_labels": {o: names.get(o, o) for o in extras["outcomes"]},
+        "reference_levels": extras["reference_levels"],
+        "tables": {name: tables[name] for name in TABLE_TITLES if name in tables},
+        "table_titles": TABLE_TITLES,
+        "findings": findings,
+        "coverage": {
+            "residents_seen": int((ry["year"] == year).sum()),
+            "visits": int(visits_in_areas["visit_id"].nunique()),
+            "areas": len(extras["areas"]),
+            "years_of_follow_up": len(years),
+        },
+        "privacy": {
+            "threshold": summary.threshold,
+            "suppressed_cells": summary.suppressed_cells,
+            "protected_sets": summary.protected_sets,
+            "earlier_releases": summary.earlier_releases,
+            "equations": summary.equations,
+            "passed": summary.passed,
+        },
+    }
+    content = _json_safe(content)
+    internal = {
+        # The unprotected cells, to re-audit at publication and to append to the ledger.
+        "cells": [
+            {
+                "key": cell.key,
+                "spec": atoms_to_spec(cell.atoms),
+                "count": cell.count,
+                "suppressed": protected.decisions[cell.key].suppressed,
+            }
+            for table in protected.source
+            for cell in table.cells
+        ],
+        "decisions": {
+            k: (d.reason.value if d.reason else None)
+            for k, d in protected.decisions.items()
+            if d.suppressed
+        },
+        "ranges": {r.key: [r.lo, r.hi] for r in protected.audit.ranges},
+        "explain": protected.audit.explain(),
+        "rounds": protected.rounds,
+    }
+    return content, internal
+
+
+def _json_safe(value: Any) -> Any:
+    """JSON has no NaN or infinity: an undefined or unbounded number is published as null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        return _json_safe(value.item())
+    return value
+
+
+def _findings(
+    tables: dict[str, list[dict[str, Any]]],
+    extras: dict[str, Any],
+    names: dict[str, str],
+    year: int,
+    params: dict[str, Any],
+) -> list[str]:
+    findings: list[str] = []
+    ratios = [
+        r
+        for r in tables.get("exposure_response", [])
+        if r["measure"] == "adjusted_rate_ratio"
+        and r["stratum"] == "distance_band=near"
+        and r["estimate"] is not None
+        and r["ci_lower"] is not None
+        and r["ci_lower"] > 1
+    ]
+    for r in sorted(ratios, key=lambda r: -r["estimate"])[:3]:
+        findings.append(
+            f"People living within {params['near_km']:g} km of the site had "
+            f"{names.get(r['outcome'], r['outcome']).lower()} {r['estimate']:.1f} times as often "
+            f"as people living {params['far_km']:g} km or more away, after taking age, sex, "
+            f"smoking and work at the site into account (95% interval {r['ci_lower']:.1f} to "
+            f"{r['ci_upper']:.1f}; {r['period']})."
+        )
+    for r in tables.get("trend", []):
+        if r["measure"] != "apc_percent_per_year" or r["ci_lower"] is None:
+            continue
+        if r["ci_lower"] > 0 or r["ci_upper"] < 0:
+            direction = "more" if r["estimate"] > 0 else "less"
+            findings.append(
+                f"{names.get(r['outcome'], r['outcome'])} became {direction} common: about "
+                f"{abs(r['estimate']):.0f}% a year from {r['period'].replace('-', ' to ')} "
+                f"(95% interval {r['ci_lower']:+.0f}% to {r['ci_upper']:+.0f}% a year)."
+            )
+    bio = {(r["outcome"], r["stratum"], r["measure"]): r for r in tables.get("biomonitoring", [])}
+    near = bio.get(("lab.blood_lead", "distance_band=near", "geometric_mean"))
+    far = bio.get(("lab.blood_lead", "distance_band=far", "geometric_mean"))
+    if near and far and near["estimate"] is not None and far["estimate"] is not None:
+        findings.append(
+            f"The typical (geometric mean) blood lead level in {year} was {near['estimate']:.1f} "
+            f"µg/dL near the site and {far['estimate']:.1f} µg/dL far from it."
+        )
+    above = bio.get(("lab.blood_lead", "distance_band=ALL", "pct_above_reference"))
+    if above and above["estimate"] is not None:
+        findings.append(
+            f"{above['estimate']:.0f}% of the residents tested in {year} had blood lead above "
+            f"the reference value of 3.5 µg/dL."
+        )
+    env = [
+        r
+        for r in tables.get("environment", [])
+        if r["measure"] == "mean" and r["outcome"] in ("pm2_5", "pm10")
+    ]
+    guidelines = {
+        (r["outcome"], r["stratum"]): r["estimate"]
+        for r in tables.get("environment", [])
+        if r["measure"] == "guideline"
+    }
+    for pollutant, label in (("pm2_5", "PM2.5"), ("pm10", "PM10")):
+        stations = [r for r in env if r["outcome"] == pollutant]
+        over = [
+            r
+            for r in stations
+            if guidelines.get((pollutant, r["stratum"])) is not None
+            and r["estimate"] is not None
+            and r["estimate"] > guidelines[(pollutant, r["stratum"])]
+        ]
+        if stations:
+            findings.append(
+                f"The {year} annual mean of {label} was above the WHO guideline at {len(over)} of "
+                f"{len(stations)} air monitoring stations."
+            )
+    if not findings:
+        findings.append("No clear differences between areas were found this year.")
+    return findings
+
+
+def build_report(
+    data: ReportInput,
+    *,
+    site_code: str,
+    site_name: str,
+    year: int,
+    ledger: list[LedgerEntry],
+    threshold: int = 10,
+) -> BuiltReport:
+    """Build, protect (primary, complementary, audit against the ledger) and assemble."""
+    tables, extras = build_tables(data, site_code=site_code, year=year)
+    protected = protect_release(tables, ledger, Rules(threshold=threshold))
+    content, internal = assemble(
+        data,
+        protected,
+        extras,
+        site_code=site_code,
+        site_name=site_name,
+        year=year,
+        threshold=threshold,
+    )
+    return BuiltReport(protected=protected, content=content, internal=internal)
+
+
+# --- atoms as compact products (cells are Cartesian products of dimension values) ---------------
+
+DIMENSIONS = ("area", "sex", "age_band", "period", "outcome")
+
+
+def atoms_to_spec(atoms: frozenset[Atom]) -> dict[str, list[str]]:
+    """A product spec {dimension: values} when the atom set is a full product (always here)."""
+    spec = {d: sorted({getattr(a, d) for a in atoms}) for d in DIMENSIONS}
+    size = 1
+    for values in spec.values():
+        size *= len(values)
+    if size != len(atoms):
+        raise ValueError("atom set is not a product; store it in full")
+    return spec
+
+
+def spec_to_atoms(spec: dict[str, list[str]]) -> frozenset[Atom]:
+    return frozenset(
+        Atom(a, s, b, p, o)
+        for a in spec["area"]
+        for s in spec["sex"]
+        for b in spec["age_band"]
+        for p in spec["period"]
+        for o in spec["outcome"]
+    )

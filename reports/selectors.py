@@ -1,0 +1,72 @@
+"""Reads of the reports app. The public functions touch only the reports' own snapshot tables."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from reports.models import (
+    CommentStatus,
+    OpenDataSnapshot,
+    PublicComment,
+    Release,
+    ReleaseFile,
+    ReleaseStatus,
+)
+
+PUBLIC_STATUSES = (ReleaseStatus.PUBLISHED, ReleaseStatus.RETRACTED)
+PUBLIC_FIELDS = (
+    "pk",
+    "site_code",
+    "site_name",
+    "year",
+    "version",
+    "status",
+    "content_hash",
+    "published_at",
+    "retracted_at",
+    "retraction_reason",
+    "superseded",
+    "erratum",
+    "supersedes_id",
+)
+
+
+def public_releases() -> QuerySet[Release]:
+    """Published (and retracted) releases, without their heavy content."""
+    return Release.objects.filter(status__in=PUBLIC_STATUSES).only(*PUBLIC_FIELDS)
+
+
+def public_release(site_code: str, year: int, version: int) -> Release | None:
+    return (
+        Release.objects.filter(
+            status__in=PUBLIC_STATUSES, site_code=site_code, year=year, version=version
+        )
+        .only(*PUBLIC_FIELDS, "rendered_html", "content")
+        .first()
+    )
+
+
+def public_release_file(release: Release, name: str) -> ReleaseFile | None:
+    return ReleaseFile.objects.filter(release=release, name=name).first()
+
+
+def public_release_file_names(release: Release) -> list[str]:
+    return list(ReleaseFile.objects.filter(release=release).values_list("name", flat=True))
+
+
+def approved_comments(release: Release) -> QuerySet[PublicComment]:
+    return PublicComment.objects.filter(release=release, status=CommentStatus.APPROVED)
+
+
+def later_versions(release: Release) -> QuerySet[Release]:
+    return public_releases().filter(
+        site_code=release.site_code, year=release.year, version__gt=release.version
+    )
+
+
+def latest_open_data() -> OpenDataSnapshot | None:
+    return OpenDataSnapshot.objects.order_by("-created_at", "-id").first()
+
+
+def staff_releases() -> QuerySet[Release]:
+    return Release.objects.only(*PUBLIC_FIELDS, "created_at", "approved_at").order_by("-created_at")

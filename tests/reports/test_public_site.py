@@ -1,0 +1,155 @@
+"""The public site: reads only frozen snapshots, downloads parse, comments are moderated."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from reports import services
+from reports.models import PublicComment, Release
+from tests.urlwalk import walk
+
+pytestmark = pytest.mark.django_db
+
+CONTRACT = [
+    "analysis",
+    "outcome",
+    "area_code",
+    "period",
+    "stratum",
+    "measure",
+    "estimate",
+    "ci_lower",
+    "ci_upper",
+    "numerator",
+    "denominator",
+    "p_value",
+    "flags",
+]
+
+
+def public_urls(release: Release) -> list[str]:
+    base = f"/reports/{release.site_code}/{release.year}/v{release.version}/"
+    urls = []
+    for route in walk():
+        if not route.is_public or route.path.startswith(("/accounts/", "/admin/", "/api/")):
+            continue
+        if route.name == "reports:public_release":
+            urls.append(base)
+        elif route.name == "reports:public_download":
+            urls += [base + "indicators_by_area.csv", base + "trend.json", base + "release.zip"]
+        elif route.name == "reports:public_comment":
+            continue  # POST: tested below
+        else:
+            urls.append(route.path)
+    return urls
+
+
+def test_no_public_view_touches_a_record_level_table(published: Release, anonymous: Client) -> None:
+    services.open_data_snapshot_create()
+    urls = public_urls(published)
+    assert len(urls) >= 9
+    for url in urls:
+        with CaptureQueriesContext(connection) as queries:
+            response = anonymous.get(url)
+        assert response.status_code == 200, url
+        touched = [q["sql"] for q in queries.captured_queries if "surveys_" in q["sql"]]
+        assert not touched, (url, touched)
+
+
+def test_the_release_page_shows_findings_charts_and_marked_tables(
+    published: Release, anonymous: Client
+) -> None:
+    response = anonymous.get("/reports/RH-SEP/2025/v1/")
+    page = response.content.decode()
+    assert "Key findings" in page and page.count("<svg") >= 3
+    assert "data-suppressed" in page
+    assert published.content_hash in page
+    assert response["Cache-Control"].startswith("public")
+    assert (
+        anonymous.get(
+            "/reports/RH-SEP/2025/v1/", HTTP_IF_NONE_MATCH=f'"{published.content_hash}"'
+        ).status_code
+        == 304
+    )
+
+
+def test_downloads_are_the_tidy_contract_with_suppressed_values_empty(
+    published: Release, anonymous: Client
+) -> None:
+    body = anonymous.get("/reports/RH-SEP/2025/v1/indicators_by_area.csv")
+    rows = list(csv.reader(io.StringIO(b"".join([body.content]).decode())))
+    assert rows[0] == CONTRACT
+    suppressed = [r for r in rows[1:] if "suppressed" in r[12]]
+    assert suppressed and all(r[6] == "" for r in suppressed)
+    document = json.loads(anonymous.get("/reports/RH-SEP/2025/v1/trend.json").content)
+    assert document["metadata"]["content_hash"] == published.content_hash
+    archive = zipfile.ZipFile(
+        io.BytesIO(anonymous.get("/reports/RH-SEP/2025/v1/release.zip").content)
+    )
+    metadata = json.loads(archive.read("metadata.json"))
+    assert metadata["content_hash"] == published.content_hash
+    assert "indicators_by_area.csv" in archive.namelist()
+
+
+def test_drafts_are_not_public(draft: Release, anonymous: Client) -> None:
+    assert anonymous.get("/reports/RH-SEP/2025/v1/").status_code == 404
+    assert b"No report has been published yet" in anonymous.get("/").content
+
+
+def test_a_public_comment_waits_for_moderation_and_is_rate_limited(
+    published: Release, anonymous: Client, epidemiologist: User
+) -> None:
+    url = "/reports/RH-SEP/2025/v1/comments/"
+    response = anonymous.post(url, {"author_name": "Mai", "body": "Thank you for the report."})
+    assert response.status_code == 302
+    comment = PublicComment.objects.get()
+    assert comment.status == "pending" and "127.0.0.1" not in comment.client_hash
+    assert b"Thank you for the report." not in anonymous.get("/reports/RH-SEP/2025/v1/").content
+    services.public_comment_moderate(user=epidemiologist, comment=comment, approve=True)
+    assert b"Thank you for the report." in anonymous.get("/reports/RH-SEP/2025/v1/").content
+    for _ in range(4):
+        anonymous.post(url, {"body": "more"})
+    refused = anonymous.post(url, {"body": "one too many"})
+    assert refused.status_code == 400 and b"At most 5 comments a day" in refused.content
+    anonymous.post(url, {"body": "bot", "website": "http://spam"})
+    assert PublicComment.objects.count() == 5
+
+
+def test_open_data_has_every_measurement_with_status_and_licence(
+    community: object, anonymous: Client
+) -> None:
+    from surveys.models import Measurement
+
+    services.open_data_snapshot_create()
+    table = list(
+        csv.reader(io.StringIO(anonymous.get("/open-data/measurements.csv").content.decode()))
+    )
+    assert table[0] == [
+        "station_code",
+        "sampled_on",
+        "pollutant",
+        "value",
+        "unit",
+        "below_lod",
+        "lod",
+        "status",
+    ]
+    assert len(table) - 1 == Measurement.objects.count()
+    assert {r[7] for r in table[1:]} >= {"validated", "invalid"}
+    api = anonymous.get(
+        "/open-data/api/measurements?station=AQ-01&pollutant=pm2_5&from=2025-01-01"
+    ).json()
+    assert api["licence"].startswith("CC BY 4.0")
+    assert api["count"] > 0 and all(
+        r["station_code"] == "AQ-01" and r["sampled_on"] >= "2025-01-01" for r in api["results"]
+    )
+    assert anonymous.get("/open-data/api/measurements?page=x").status_code == 400

@@ -1,0 +1,168 @@
+"""From analysis run to published release: disclosure control, review, sign-off, immutability."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import User
+
+from reports import services
+from reports.models import AppendOnlyError, LedgerEntry, Release, ReleaseFile, ReleaseStatus
+from surveys.validation import ValidationProblem
+from tests.conftest import client_for
+
+pytestmark = pytest.mark.django_db
+
+
+def published_counts(release: Release) -> list[float | None]:
+    return [
+        row["estimate"]
+        for rows in release.content["tables"].values()
+        for row in rows
+        if row["measure"] in ("events", "tested", "above_reference")
+    ]
+
+
+def test_a_draft_publishes_no_count_between_one_and_t_minus_one(draft: Release) -> None:
+    counts = published_counts(draft)
+    assert counts, "the draft has count cells"
+    shown = [c for c in counts if c is not None]
+    assert all(c == 0 or c >= draft.threshold for c in shown)
+    assert any(c is None for c in counts), "the tiny community has small counts to suppress"
+    assert draft.content["privacy"]["passed"] is True
+    assert draft.status == ReleaseStatus.DRAFT and draft.version == 1
+
+
+def test_suppressed_cells_carry_no_value_and_say_why(draft: Release) -> None:
+    for rows in draft.content["tables"].values():
+        for row in rows:
+            if row["estimate"] is None and row["analysis"] != "environment":
+                assert row["flags"], row
+
+
+def test_publication_needs_the_community_s_approval(
+    draft: Release, epidemiologist: User, community_reviewer: User
+) -> None:
+    services.release_approve(user=epidemiologist, release=draft)
+    with pytest.raises(ValidationProblem, match="The community has not signed off: 0 of 1"):
+        services.release_publish(user=epidemiologist, release_id=draft.pk)
+    services.release_review(user=community_reviewer, release=draft, decision="approve", body="ok")
+    release = services.release_publish(user=epidemiologist, release_id=draft.pk)
+    assert release.status == ReleaseStatus.PUBLISHED
+    assert len(release.content_hash) == 64 and "<svg" in release.rendered_html
+
+
+def test_a_request_for_changes_sends_the_release_back_and_resets_approvals(
+    draft: Release, epidemiologist: User, community_reviewer: User
+) -> None:
+    services.release_approve(user=epidemiologist, release=draft)
+    services.release_review(user=community_reviewer, release=draft, decision="approve", body="fine")
+    with pytest.raises(ValidationProblem, match="Say what should change"):
+        services.release_review(
+            user=community_reviewer, release=draft, decision="request_changes", body=""
+        )
+    services.release_review(
+        user=community_reviewer,
+        release=draft,
+        decision="request_changes",
+        body="Explain resident-years in plain words.",
+    )
+    draft.refresh_from_db()
+    assert draft.status == ReleaseStatus.CHANGES_REQUESTED
+    services.release_approve(user=epidemiologist, release=draft)
+    assert services.community_approvals(draft) == 0
+
+
+def test_a_community_reviewer_cannot_approve_their_own_way_past_the_epidemiologist(
+    draft: Release, community_reviewer: User
+) -> None:
+    with pytest.raises(PermissionError):
+        services.release_approve(user=community_reviewer, release=draft)
+    with pytest.raises(ValidationProblem, match="Only a release in community review"):
+        services.release_review(user=community_reviewer, release=draft, decision="approve", body="")
+
+
+def test_publishing_appends_every_cell_to_the_ledger_which_never_changes(
+    published: Release,
+) -> None:
+    entries = LedgerEntry.objects.filter(release=published)
+    assert entries.count() == len(published.internal_audit["cells"])
+    suppressed = entries.filter(value__isnull=True).count()
+    assert suppressed == sum(1 for c in published.internal_audit["cells"] if c["suppressed"])
+    entry = entries.first()
+    assert entry is not None
+    entry.value = 99
+    with pytest.raises(AppendOnlyError):
+        entry.save()
+    with pytest.raises(AppendOnlyError):
+        entry.delete()
+
+
+def test_a_published_release_cannot_be_approved_or_published_again(
+    published: Release, epidemiologist: User
+) -> None:
+    with pytest.raises(ValidationProblem):
+        services.release_approve(user=epidemiologist, release=published)
+    with pytest.raises(ValidationProblem):
+        services.release_publish(user=epidemiologist, release_id=published.pk)
+    assert ReleaseFile.objects.filter(release=published, name="release.zip").exists()
+
+
+def test_retraction_needs_a_public_reason_shown_on_the_page(
+    published: Release, epidemiologist: User, anonymous: object
+) -> None:
+    with pytest.raises(ValidationProblem, match="public reason"):
+        services.release_retract(user=epidemiologist, release=published, reason=" ")
+    services.release_retract(
+        user=epidemiologist, release=published, reason="A data entry error in area A03."
+    )
+    page = anonymous.get("/reports/RH-SEP/2025/v1/").content.decode()  # type: ignore[attr-defined]
+    assert "Retracted" in page and "A data entry error in area A03." in page
+
+
+def test_a_correction_is_a_new_version_and_the_old_one_stays_readable(
+    published: Release, epidemiologist: User, community_reviewer: User, anonymous: object
+) -> None:
+    assert published.result_set is not None
+    run = published.result_set.runs.first()
+    assert run is not None
+    correction = services.release_correct(
+        user=epidemiologist, release=published, run=run, erratum="Area A03 names fixed."
+    )
+    assert (correction.version, correction.supersedes_id) == (2, published.pk)
+    services.release_approve(user=epidemiologist, release=correction)
+    services.release_review(
+        user=community_reviewer, release=correction, decision="approve", body=""
+    )
+    services.release_publish(user=epidemiologist, release_id=correction.pk)
+    published.refresh_from_db()
+    assert published.superseded and published.status == ReleaseStatus.PUBLISHED
+    old = anonymous.get("/reports/RH-SEP/2025/v1/").content.decode()  # type: ignore[attr-defined]
+    assert "This version has been corrected." in old and "/reports/RH-SEP/2025/v2/" in old
+    new = anonymous.get("/reports/RH-SEP/2025/v2/").content.decode()  # type: ignore[attr-defined]
+    assert "Erratum:" in new and "Area A03 names fixed." in new
+
+
+def test_community_reviewers_see_only_releases_sent_for_review(
+    draft: Release, community_reviewer: User, epidemiologist: User
+) -> None:
+    reviewer = client_for(community_reviewer)
+    assert reviewer.get(f"/review/releases/{draft.pk}/").status_code == 404
+    services.release_approve(user=epidemiologist, release=draft)
+    page = reviewer.get(f"/review/releases/{draft.pk}/").content.decode()
+    assert "Your review" in page
+    assert "Internal disclosure audit" not in page  # ranges and reasons stay with staff
+    epi_page = client_for(epidemiologist).get(f"/review/releases/{draft.pk}/").content.decode()
+    assert "Internal disclosure audit" in epi_page
+
+
+def test_a_second_year_is_audited_against_the_first_year_s_ledger(
+    published: Release, epidemiologist: User
+) -> None:
+    assert published.result_set is not None
+    run = published.result_set.runs.first()
+    assert run is not None
+    second = services.release_build_draft(
+        user=epidemiologist, run=run, site_code="RH-SEP", year=2024
+    )
+    assert second.content["privacy"]["earlier_releases"] == 1
+    assert second.content["privacy"]["passed"] is True
