@@ -33,9 +33,10 @@ typecheck: install
 migrations-check: install
 	$(PY) manage.py makemigrations --check --dry-run
 
-# The whole suite but the integration tests, on the embedded SQLite default.
+# The whole suite but the integration tests, on the embedded SQLite default (tasks a test
+# enqueues go to an in-memory broker; the integration suite runs them on real workers).
 unit: install browser-deps
-	$(PY) -m pytest --ignore=tests/integration -q
+	CELERY_BROKER_URL=memory://localhost/ $(PY) -m pytest --ignore=tests/integration -q
 
 # tests/integration on PostgreSQL + Redis + a real worker process started by the fixtures.
 integration: install

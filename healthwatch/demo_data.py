@@ -11,6 +11,7 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.test.utils import override_settings
 
 DEMO_RESIDENTS = 3000
 DEMO_YEARS = 5
@@ -47,8 +48,10 @@ def load_community() -> list[str]:
             out_dir=folder,
             end_year=DEMO_END_YEAR,
         )
-    for kind in IMPORT_ORDER:
-        call_command("import_csv", kind, str(folder / f"{kind}.csv"), verbosity=0)
+    # The demo analyses and publishes right after, in this process: no triggered runs needed.
+    with override_settings(HEALTHWATCH_ANALYSE_AFTER_IMPORT=False):
+        for kind in IMPORT_ORDER:
+            call_command("import_csv", kind, str(folder / f"{kind}.csv"), verbosity=0)
     return [
         f"Loaded the synthetic demo community: {DEMO_RESIDENTS} residents over {DEMO_YEARS} "
         f"years (seed {DEMO_SEED}; planted effects in {folder / 'truth.json'})."

@@ -10,6 +10,16 @@ from typing import Any
 from celery.schedules import crontab
 
 BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    # The standard analysis suite every night; on unchanged data it reuses the stored results.
+    "analytics-nightly-run": {
+        "task": "analytics.tasks.nightly_run",
+        "schedule": crontab(hour="2", minute="30"),
+    },
+    # Open environmental data is also refreshed after each import of measurements.
+    "reports-open-data-nightly": {
+        "task": "reports.tasks.refresh_open_data",
+        "schedule": crontab(hour="3", minute="0"),
+    },
     # Liveness of the queue: a ping every 15 minutes shows on the admin system page when the
     # worker and beat are alive.
     "system-heartbeat": {

@@ -56,6 +56,8 @@ HEALTHWATCH_PSEUDONYM_KEY_VERSION = env_int("HEALTHWATCH_PSEUDONYM_KEY_VERSION",
 # needs this many community reviewers' approvals before it can be published.
 HEALTHWATCH_DISCLOSURE_THRESHOLD = env_int("HEALTHWATCH_DISCLOSURE_THRESHOLD", 10, minimum=5)
 HEALTHWATCH_REVIEW_QUORUM = env_int("HEALTHWATCH_REVIEW_QUORUM", 1, minimum=1)
+# After a CSV import: a debounced analysis run, and fresh open data when measurements changed.
+HEALTHWATCH_ANALYSE_AFTER_IMPORT = env_bool("HEALTHWATCH_ANALYSE_AFTER_IMPORT", True)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])

@@ -101,10 +101,12 @@ def isolated_var_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]
     if not settings.configured:  # the pure suites, run with -p no:django
         yield
         return
-    original = settings.VAR_DIR
+    original = settings.VAR_DIR, settings.HEALTHWATCH_ANALYSE_AFTER_IMPORT
     settings.VAR_DIR = tmp_path_factory.getbasetemp() / "var"
+    # Imports trigger analyses only in the tests that ask for it.
+    settings.HEALTHWATCH_ANALYSE_AFTER_IMPORT = False
     yield
-    settings.VAR_DIR = original
+    settings.VAR_DIR, settings.HEALTHWATCH_ANALYSE_AFTER_IMPORT = original
 
 
 # --- the synthetic community, imported through the real import path ----------------------------

@@ -11,6 +11,7 @@ from django.contrib.auth.models import User
 from analytics import services, suite
 from analytics.models import Alert, AnalysisRun, ResultRow, ResultSet, RunPart, RunStatus
 from surveys.models import Observation
+from tests.conftest import load_community
 
 
 @pytest.fixture
@@ -144,3 +145,23 @@ def test_bad_parameters_are_refused_with_their_name() -> None:
     with pytest.raises(suite.ParameterError, match="unknown parameters: colour"):
         services.analysis_run_request(user=None, parameters={"colour": "red"})
     assert not AnalysisRun.objects.exists()
+
+
+@pytest.mark.django_db
+def test_an_import_triggers_one_debounced_analysis_run(
+    tiny_community: Path,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    settings.HEALTHWATCH_ANALYSE_AFTER_IMPORT = True
+    started: list[tuple[int, float]] = []
+    monkeypatch.setattr(
+        services, "_enqueue_start", lambda run_id, countdown=0: started.append((run_id, countdown))
+    )
+    monkeypatch.setattr("reports.tasks.refresh_open_data.delay", lambda: None)
+    with django_capture_on_commit_callbacks(execute=True):
+        load_community(tiny_community)
+    run = AnalysisRun.objects.get()
+    assert run.trigger == "import" and run.status == "queued"
+    assert started == [(run.pk, services.IMPORT_DEBOUNCE_SECONDS)]

@@ -1,0 +1,18 @@
+"""Reports tasks. Thin: a service call."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+from reports import services
+
+
+@shared_task(
+    name="reports.tasks.refresh_open_data",
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=True,
+    max_retries=5,
+)
+def refresh_open_data() -> None:
+    services.open_data_snapshot_create()
