@@ -101,10 +101,14 @@ class Datasets:
     measurements: pd.DataFrame
 
     def fingerprint(self) -> str:
-        """SHA-256 over every dataset's names, dtypes and values (backend-independent)."""
+        """SHA-256 over every dataset's names, dtypes and values.
+
+        Surrogate keys (resident_id, visit_id) enter by rank, not value: the same data imported
+        into another database (other sequences, SQLite or PostgreSQL) has the same fingerprint.
+        """
         digest = hashlib.sha256()
         for item in fields(self):
-            frame: pd.DataFrame = getattr(self, item.name)
+            frame: pd.DataFrame = _ranked_ids(getattr(self, item.name))
             digest.update(item.name.encode())
             digest.update(",".join(f"{c}:{frame[c].dtype}" for c in frame.columns).encode())
             digest.update(str(len(frame)).encode())
@@ -112,6 +116,17 @@ class Datasets:
                 hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
                 digest.update(hashed.tobytes())
         return digest.hexdigest()
+
+
+def _ranked_ids(frame: pd.DataFrame) -> pd.DataFrame:
+    ids = [c for c in ("resident_id", "visit_id") if c in frame.columns]
+    if not ids or frame.empty:
+        return frame
+    ranked = frame.copy()
+    for column in ids:
+        values = ranked[column].to_numpy()
+        ranked[column] = np.searchsorted(np.unique(values), values)
+    return ranked
 
 
 def extract_sites() -> pd.DataFrame:

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 
+from tests.browser.conftest import browser  # noqa: F401 - the Chromium fixture
 from tests.conftest import in_ci
 
 ROOT = Path(__file__).resolve().parents[2]
