@@ -11,7 +11,6 @@ from django.contrib.auth.models import User
 from analytics import services, suite
 from analytics.models import Alert, AnalysisRun, ResultRow, ResultSet, RunPart, RunStatus
 from surveys.models import Observation
-from tests.conftest import load_community
 
 
 @pytest.fixture
@@ -149,7 +148,6 @@ def test_bad_parameters_are_refused_with_their_name() -> None:
 
 @pytest.mark.django_db
 def test_an_import_triggers_one_debounced_analysis_run(
-    tiny_community: Path,
     settings: Any,
     monkeypatch: pytest.MonkeyPatch,
     django_capture_on_commit_callbacks: Any,
@@ -160,8 +158,11 @@ def test_an_import_triggers_one_debounced_analysis_run(
         services, "_enqueue_start", lambda run_id, countdown=0: started.append((run_id, countdown))
     )
     monkeypatch.setattr("reports.tasks.refresh_open_data.delay", lambda: None)
+    from django.core.management import call_command
+
+    examples = Path(__file__).resolve().parents[2] / "docs" / "examples"
     with django_capture_on_commit_callbacks(execute=True):
-        load_community(tiny_community)
+        call_command("import_csv", "sites", str(examples / "sites.csv"), verbosity=0)
     run = AnalysisRun.objects.get()
     assert run.trigger == "import" and run.status == "queued"
     assert started == [(run.pk, services.IMPORT_DEBOUNCE_SECONDS)]
