@@ -68,8 +68,12 @@ def flag_unusual_observations(observations: Sequence[Observation]) -> list[DataQ
         return []
     codes = {c.pk: c for c in VocabularyCode.objects.filter(pk__in={o.code_id for o in numeric})}
     moments = _band_moments(codes)
-    visits = Visit.objects.filter(pk__in={o.visit_id for o in numeric}).select_related("resident")
-    by_visit = {v.pk: v for v in visits}
+    ages = {
+        pk: visited_on.year - birth_year
+        for pk, visited_on, birth_year in Visit.objects.filter(
+            pk__in={o.visit_id for o in numeric}
+        ).values_list("pk", "visited_on", "resident__birth_year")
+    }
     flags: list[DataQualityFlag] = []
     for observation in numeric:
         code = codes[observation.code_id]
@@ -89,8 +93,7 @@ def flag_unusual_observations(observations: Sequence[Observation]) -> list[DataQ
                     ),
                 )
             )
-        visit = by_visit[observation.visit_id]
-        band = age_band(visit.visited_on.year - visit.resident.birth_year)
+        band = age_band(ages[observation.visit_id])
         n, total, squares = moments.get((code.pk, band), (0, 0.0, 0.0))
         if n < OUTLIER_MIN_N:
             continue

@@ -10,6 +10,11 @@ who sees what lives in one place:
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.models import User as AuthUser
 from django.db.models import QuerySet
@@ -20,9 +25,12 @@ from surveys.models import (
     DataQualityFlag,
     Measurement,
     Observation,
+    ProductionSite,
+    QualityFlagStatus,
     Resident,
     Station,
     Visit,
+    VocabularyCode,
 )
 
 User = AuthUser | AnonymousUser
@@ -79,3 +87,138 @@ def quality_flags_for_user(user: User) -> QuerySet[DataQualityFlag]:
     if sees_all_records(user):
         return DataQualityFlag.objects.all()
     return DataQualityFlag.objects.none()
+
+
+# --- Added for the field UI and the API (new functions only) ---------------------------------
+
+
+def sites_for_user(user: User) -> QuerySet[ProductionSite]:
+    """Production sites: reference data, readable by every staff role."""
+    if has_role(user, *Role):
+        return ProductionSite.objects.all()
+    return ProductionSite.objects.none()
+
+
+def vocabulary_for_user(user: User) -> QuerySet[VocabularyCode]:
+    """The code vocabulary: readable by every staff role."""
+    if has_role(user, *Role):
+        return VocabularyCode.objects.all()
+    return VocabularyCode.objects.none()
+
+
+def visits_recorded_by(user: User) -> QuerySet[Visit]:
+    """'My recent visits': visits this user recorded, among those they may still see."""
+    if not user.is_authenticated:
+        return Visit.objects.none()
+    return (
+        visits_for_user(user)
+        .filter(health_worker=user.pk)
+        .select_related("resident", "resident__area")
+        .order_by("-visited_on", "-created_at", "-id")
+    )
+
+
+@dataclass(frozen=True)
+class AuditChange:
+    field: str
+    old: object
+    new: object
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One historical record: who did what when, why, and which fields changed."""
+
+    subject: str
+    object_id: int
+    at: dt.datetime
+    user: str
+    action: str  # created | changed | deleted
+    reason: str
+    changes: tuple[AuditChange, ...]
+
+
+_HISTORY_ACTIONS = {"+": "created", "~": "changed", "-": "deleted"}
+_AUDIT_HIDDEN_FIELDS = frozenset({"pseudonym", "key_version"})
+
+
+def _audit_entries(subject: str, records: Iterable[Any]) -> list[AuditEntry]:
+    """Turn simple_history records (any order) into entries with field-level changes."""
+    entries: list[AuditEntry] = []
+    previous_by_object: dict[int, Any] = {}
+    for record in sorted(records, key=lambda r: (r.history_date, r.history_id)):
+        object_id = record.id
+        previous = previous_by_object.get(object_id)
+        changes: list[AuditChange] = []
+        fields = [
+            f.attname
+            for f in record.instance_type._meta.concrete_fields
+            if f.attname not in _AUDIT_HIDDEN_FIELDS and f.attname != "id"
+        ]
+        if previous is None:
+            if record.history_type != "-":
+                changes = [AuditChange(f, None, getattr(record, f)) for f in fields]
+        else:
+            changes = [
+                AuditChange(f, getattr(previous, f), getattr(record, f))
+                for f in fields
+                if getattr(previous, f) != getattr(record, f)
+            ]
+        previous_by_object[object_id] = record
+        entries.append(
+            AuditEntry(
+                subject=subject,
+                object_id=object_id,
+                at=record.history_date,
+                user=record.history_user.get_username() if record.history_user else "system",
+                action=_HISTORY_ACTIONS.get(record.history_type, record.history_type),
+                reason=record.history_change_reason or "",
+                changes=tuple(changes),
+            )
+        )
+    return entries
+
+
+def resident_audit_trail(user: User, pk: int) -> tuple[Resident, list[AuditEntry]]:
+    """The history of one resident (epidemiologists and admins; Resident.DoesNotExist else)."""
+    if not sees_all_records(user):
+        raise Resident.DoesNotExist
+    resident = residents_for_user(user).get(pk=pk)
+    records = Resident.history.filter(id=pk).select_related("history_user")  # type: ignore[attr-defined]
+    return resident, _audit_entries("resident", records)
+
+
+def visit_audit_trail(user: User, pk: int) -> tuple[Visit, list[AuditEntry]]:
+    """The history of a visit and of its observations, including deleted ones."""
+    if not sees_all_records(user):
+        raise Visit.DoesNotExist
+    visit = visits_for_user(user).select_related("resident").get(pk=pk)
+    visit_records = Visit.history.filter(id=pk).select_related("history_user")  # type: ignore[attr-defined]
+    observation_records = Observation.history.filter(visit_id=pk).select_related(  # type: ignore[attr-defined]
+        "history_user"
+    )
+    entries = _audit_entries("visit", visit_records) + _audit_entries(
+        "observation", observation_records
+    )
+    entries.sort(key=lambda e: e.at)
+    return visit, entries
+
+
+def measurement_audit_trail(user: User, pk: int) -> tuple[Measurement, list[AuditEntry]]:
+    if not sees_all_records(user):
+        raise Measurement.DoesNotExist
+    measurement = measurements_for_user(user).select_related("station", "pollutant").get(pk=pk)
+    records = Measurement.history.filter(id=pk).select_related("history_user")  # type: ignore[attr-defined]
+    return measurement, _audit_entries("measurement", records)
+
+
+def open_quality_flags_for_user(user: User) -> QuerySet[DataQualityFlag]:
+    """The review queue: open flags first-come first-served, with what they point at."""
+    return (
+        quality_flags_for_user(user)
+        .filter(status=QualityFlagStatus.OPEN)
+        .select_related(
+            "visit", "visit__resident", "observation", "observation__code", "observation__visit"
+        )
+        .order_by("created_at", "id")
+    )

@@ -13,15 +13,18 @@ from dataclasses import dataclass
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.models import User as AuthUser
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from simple_history.utils import update_change_reason
 
 from surveys.geo import coarse_location
 from surveys.models import (
     Area,
+    DataQualityFlag,
     Measurement,
     MeasurementStatus,
     Observation,
     ProductionSite,
+    QualityFlagStatus,
     RecordAccess,
     Resident,
     Sex,
@@ -37,6 +40,7 @@ from surveys.selectors import (
     may_record_field_data,
     may_record_measurements,
     residents_for_user,
+    sees_all_records,
 )
 from surveys.validation import (
     CodedValue,
@@ -426,3 +430,31 @@ def record_access_log(
         detail=detail[:500],
         row_count=row_count,
     )
+
+
+# --- Added for the data-quality review queue (new functions only) ----------------------------
+
+REVIEW_OUTCOMES = (QualityFlagStatus.CONFIRMED, QualityFlagStatus.CORRECTED)
+
+
+def quality_flag_review(
+    *, user: User, flag: DataQualityFlag, status: str, note: str
+) -> DataQualityFlag:
+    """An epidemiologist closes a data-quality flag: the value is right, or it was corrected."""
+    _require(sees_all_records(user), "Only epidemiologists and admins review data quality.")
+    errors: list[FieldError] = []
+    if status not in REVIEW_OUTCOMES:
+        allowed = ", ".join(str(s) for s in REVIEW_OUTCOMES)
+        errors.append(FieldError("status", f"{status!r} is not one of {allowed}."))
+    if not note.strip():
+        errors.append(FieldError("note", "Say what you checked (a short note)."))
+    if flag.status != QualityFlagStatus.OPEN:
+        errors.append(FieldError("status", "This flag has already been reviewed."))
+    if errors:
+        raise ValidationProblem(errors)
+    flag.status = status
+    flag.review_note = note.strip()
+    flag.reviewed_by = user if user.is_authenticated else None  # type: ignore[assignment]
+    flag.reviewed_at = timezone.now()
+    flag.save(update_fields=["status", "review_note", "reviewed_by", "reviewed_at"])
+    return flag

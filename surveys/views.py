@@ -1,9 +1,504 @@
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+"""The field UI: server-rendered pages for health workers (and the epidemiologists' review pages).
+
+Views are thin: a form parses the request, a service writes (or a selector reads), the view
+responds. Every read goes through a `surveys.selectors` chokepoint, so a health worker of area B
+gets 404 for anything of area A. Study IDs arrive only in POST bodies, are handed to the
+services (which pseudonymize them) and are never logged, put in a URL or shown again except in
+the input they were typed into.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Count, Q
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_http_methods, require_POST
 
 from healthwatch.roles import Role, role_required
+from surveys import selectors, services
+from surveys.forms import (
+    VISIT_CATEGORIES,
+    FindResidentForm,
+    ImportForm,
+    MeasurementForm,
+    MeasurementStatusForm,
+    QualityReviewForm,
+    RegisterResidentForm,
+    StationForm,
+    VisitEditForm,
+    VisitForm,
+)
+from surveys.models import CodeCategory, Measurement, QualityFlagStatus, Resident, Visit
+from surveys.validation import ValidationProblem
+
+FIELD_ROLES = (Role.HEALTH_WORKER, Role.ADMIN)
+READ_ROLES = (Role.HEALTH_WORKER, Role.EPIDEMIOLOGIST, Role.ADMIN)
+REVIEW_ROLES = (Role.EPIDEMIOLOGIST, Role.ADMIN)
+# Who may import what is decided by surveys.importing.may_import: admins everything, health
+# workers stations, measurements and the residents and observations of their areas.
+IMPORT_ROLES = (Role.HEALTH_WORKER, Role.ADMIN)
+RECENT_VISITS_PER_PAGE = 25
 
 
-@role_required(Role.HEALTH_WORKER, Role.ADMIN)
+def _log_staff_read(request: HttpRequest, resource: str, detail: str, rows: int = 1) -> None:
+    """Record-level reads by epidemiologists and admins are logged (who, when, what)."""
+    if selectors.sees_all_records(request.user):  # type: ignore[arg-type]
+        services.record_access_log(
+            user=request.user,  # type: ignore[arg-type]
+            action="read",
+            resource=resource,
+            detail=detail,
+            row_count=rows,
+        )
+
+
+def _visit_codes(request: HttpRequest) -> list[Any]:
+    return list(
+        selectors.vocabulary_for_user(request.user)  # type: ignore[arg-type]
+        .filter(active=True, category__in=VISIT_CATEGORIES)
+        .order_by("category", "code")
+    )
+
+
+def _invalid(request: HttpRequest, template: str, context: dict[str, Any]) -> HttpResponse:
+    """A form with problems is shown again, with its messages, as 400 Bad Request."""
+    return render(request, template, context, status=400)
+
+
+# --- Residents -------------------------------------------------------------------------------
+
+
+@role_required(*FIELD_ROLES)
+@require_http_methods(["GET"])
 def workspace(request: HttpRequest) -> HttpResponse:
-    return render(request, "surveys/workspace.html")
+    recent = selectors.visits_recorded_by(request.user)[:5]  # type: ignore[arg-type]
+    return render(
+        request, "surveys/workspace.html", {"find_form": FindResidentForm(), "recent": recent}
+    )
+
+
+@role_required(*FIELD_ROLES)
+@sensitive_post_parameters("study_id")
+@require_http_methods(["GET", "POST"])
+def find_resident(request: HttpRequest) -> HttpResponse:
+    """POST a study ID: go to the resident if known in my areas, else offer to register them."""
+    if request.method != "POST":
+        return redirect("surveys:workspace")
+    form = FindResidentForm(request.POST)
+    if form.is_valid():
+        try:
+            resident = services.resident_find(
+                user=request.user,  # type: ignore[arg-type]
+                study_id=form.cleaned_data["study_id"],
+            )
+        except ValidationProblem as problem:
+            form.add_service_errors(problem.errors)
+        else:
+            if resident is not None:
+                return redirect("surveys:resident", pk=resident.pk)
+            register = RegisterResidentForm(
+                initial={"study_id": form.cleaned_data["study_id"]},
+                areas=selectors.areas_for_user(request.user),  # type: ignore[arg-type]
+            )
+            return render(request, "surveys/resident_register.html", {"form": register, "new": 1})
+    return _invalid(request, "surveys/workspace.html", {"find_form": form, "recent": []})
+
+
+@role_required(*FIELD_ROLES)
+@sensitive_post_parameters("study_id", "latitude", "longitude")
+@require_http_methods(["GET", "POST"])
+def register_resident(request: HttpRequest) -> HttpResponse:
+    areas = selectors.areas_for_user(request.user)  # type: ignore[arg-type]
+    form = RegisterResidentForm(request.POST or None, areas=areas)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            resident = services.resident_register(
+                user=request.user,  # type: ignore[arg-type]
+                study_id=data["study_id"],
+                area=data["area"],
+                birth_year=data["birth_year"],
+                sex=data["sex"],
+                enrolled_on=data["enrolled_on"],
+                latitude=data["latitude"],
+                longitude=data["longitude"],
+                works_at_site=data["works_at_site"],
+                smoking=data["smoking"],
+            )
+        except ValidationProblem as problem:
+            form.add_service_errors(problem.errors)
+        else:
+            messages.success(request, f"Resident #{resident.pk} registered.")
+            return redirect("surveys:resident", pk=resident.pk)
+    context = {"form": form}
+    if request.method == "POST":
+        return _invalid(request, "surveys/resident_register.html", context)
+    return render(request, "surveys/resident_register.html", context)
+
+
+@role_required(*READ_ROLES)
+@require_http_methods(["GET"])
+def resident_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    user = request.user
+    resident = get_object_or_404(
+        selectors.residents_for_user(user).select_related("area", "nearest_site"),  # type: ignore[arg-type]
+        pk=pk,
+    )
+    visits = (
+        selectors.visits_for_user(user)  # type: ignore[arg-type]
+        .filter(resident=resident)
+        .select_related("health_worker")
+        .annotate(n_observations=Count("observations"))
+    )
+    _log_staff_read(request, "resident", f"resident {resident.pk} and its visits")
+    return render(request, "surveys/resident_detail.html", {"resident": resident, "visits": visits})
+
+
+# --- Visits ----------------------------------------------------------------------------------
+
+
+@role_required(*FIELD_ROLES)
+@require_http_methods(["GET", "POST"])
+def visit_create(request: HttpRequest, pk: int) -> HttpResponse:
+    resident = get_object_or_404(
+        selectors.residents_for_user(request.user).select_related("area"),  # type: ignore[arg-type]
+        pk=pk,
+    )
+    form = VisitForm(request.POST or None, codes=_visit_codes(request))
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                visit = services.visit_record(
+                    user=request.user,  # type: ignore[arg-type]
+                    resident=resident,
+                    visited_on=form.cleaned_data["visited_on"],
+                    observations=form.observations(),
+                )
+            except ValidationProblem as problem:
+                form.add_service_errors(problem.errors)
+            except services.AccessDenied as denied:
+                raise PermissionDenied(str(denied)) from None
+            else:
+                messages.success(request, f"Visit of {visit.visited_on} saved.")
+                return redirect("surveys:visit", pk=visit.pk)
+        return _invalid(
+            request, "surveys/visit_form.html", {"form": form, "resident": resident, "edit": False}
+        )
+    return render(
+        request, "surveys/visit_form.html", {"form": form, "resident": resident, "edit": False}
+    )
+
+
+@role_required(*READ_ROLES)
+@require_http_methods(["GET"])
+def visit_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    user = request.user
+    visit = get_object_or_404(
+        selectors.visits_for_user(user).select_related(  # type: ignore[arg-type]
+            "resident", "resident__area", "health_worker"
+        ),
+        pk=pk,
+    )
+    observations = (
+        selectors.observations_for_user(user)  # type: ignore[arg-type]
+        .filter(visit=visit)
+        .select_related("code")
+        .order_by("code__category", "code__code")
+    )
+    flags = selectors.quality_flags_for_user(user).filter(  # type: ignore[arg-type]
+        Q(visit=visit) | Q(observation__visit=visit)
+    )
+    _log_staff_read(request, "visit", f"visit {visit.pk}", rows=1)
+    return render(
+        request,
+        "surveys/visit_detail.html",
+        {"visit": visit, "observations": observations, "flags": flags},
+    )
+
+
+@role_required(*FIELD_ROLES)
+@require_http_methods(["GET", "POST"])
+def visit_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    visit = get_object_or_404(
+        selectors.visits_for_user(request.user).select_related("resident"),  # type: ignore[arg-type]
+        pk=pk,
+    )
+    codes = _visit_codes(request)
+    if request.method == "POST":
+        form = VisitEditForm(request.POST, codes=codes)
+        if form.is_valid():
+            try:
+                services.visit_edit(
+                    user=request.user,  # type: ignore[arg-type]
+                    visit=visit,
+                    visited_on=form.cleaned_data["visited_on"],
+                    observations=form.observations(),
+                    reason=form.cleaned_data["reason"],
+                )
+            except ValidationProblem as problem:
+                form.add_service_errors(problem.errors)
+            except services.AccessDenied as denied:
+                raise PermissionDenied(str(denied)) from None
+            else:
+                messages.success(request, "Visit changed; the reason is in the audit trail.")
+                return redirect("surveys:visit", pk=visit.pk)
+        context = {"form": form, "resident": visit.resident, "visit": visit, "edit": True}
+        return _invalid(request, "surveys/visit_form.html", context)
+    form = VisitEditForm(initial=VisitForm.initial_for(visit), codes=codes)
+    return render(
+        request,
+        "surveys/visit_form.html",
+        {"form": form, "resident": visit.resident, "visit": visit, "edit": True},
+    )
+
+
+@role_required(*FIELD_ROLES)
+@require_http_methods(["GET"])
+def my_visits(request: HttpRequest) -> HttpResponse:
+    visits = selectors.visits_recorded_by(request.user).annotate(  # type: ignore[arg-type]
+        n_observations=Count("observations")
+    )
+    page = Paginator(visits, RECENT_VISITS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(request, "surveys/my_visits.html", {"page": page})
+
+
+# --- Environmental monitoring ----------------------------------------------------------------
+
+
+@role_required(*FIELD_ROLES)
+@require_http_methods(["GET"])
+def station_list(request: HttpRequest) -> HttpResponse:
+    stations = selectors.stations_for_user(request.user).annotate(  # type: ignore[arg-type]
+        n_measurements=Count("measurements")
+    )
+    return render(request, "surveys/station_list.html", {"stations": stations})
+
+
+@role_required(*FIELD_ROLES)
+@require_http_methods(["GET", "POST"])
+def station_create(request: HttpRequest) -> HttpResponse:
+    form = StationForm(request.POST or None)
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                station = services.station_register(
+                    user=request.user,  # type: ignore[arg-type]
+                    **form.cleaned_data,
+                )
+            except ValidationProblem as problem:
+                form.add_service_errors(problem.errors)
+            else:
+                messages.success(request, f"Station {station.code} added.")
+                return redirect("surveys:station", pk=station.pk)
+        return _invalid(request, "surveys/station_form.html", {"form": form})
+    return render(request, "surveys/station_form.html", {"form": form})
+
+
+@role_required(*FIELD_ROLES)
+@require_http_methods(["GET"])
+def station_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    user = request.user
+    station = get_object_or_404(selectors.stations_for_user(user), pk=pk)  # type: ignore[arg-type]
+    measurements = (
+        selectors.measurements_for_user(user)  # type: ignore[arg-type]
+        .filter(station=station)
+        .select_related("pollutant")
+        .order_by("-sampled_on", "pollutant__code")
+    )
+    page = Paginator(measurements, 50).get_page(request.GET.get("page"))
+    return render(request, "surveys/station_detail.html", {"station": station, "page": page})
+
+
+@role_required(*FIELD_ROLES)
+@require_http_methods(["GET", "POST"])
+def measurement_create(request: HttpRequest, pk: int) -> HttpResponse:
+    user = request.user
+    station = get_object_or_404(selectors.stations_for_user(user), pk=pk)  # type: ignore[arg-type]
+    pollutants = list(
+        selectors.vocabulary_for_user(user).filter(  # type: ignore[arg-type]
+            active=True, category=CodeCategory.POLLUTANT
+        )
+    )
+    form = MeasurementForm(request.POST or None, station=station, pollutants=pollutants)
+    if request.method == "POST":
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                services.measurement_record(
+                    user=user,  # type: ignore[arg-type]
+                    station=station,
+                    sampled_on=data["sampled_on"],
+                    pollutant=data["pollutant"],
+                    value=data["value"],
+                    unit=form.unit_for_service(),
+                    below_lod=data["below_lod"],
+                    lod=data["lod"],
+                    status=data["status"],
+                )
+            except ValidationProblem as problem:
+                form.add_service_errors(problem.errors)
+            else:
+                messages.success(request, "Measurement saved.")
+                return redirect("surveys:station", pk=station.pk)
+        return _invalid(
+            request, "surveys/measurement_form.html", {"form": form, "station": station}
+        )
+    return render(request, "surveys/measurement_form.html", {"form": form, "station": station})
+
+
+@role_required(*FIELD_ROLES)
+@require_http_methods(["GET", "POST"])
+def measurement_status(request: HttpRequest, pk: int) -> HttpResponse:
+    measurement = get_object_or_404(
+        selectors.measurements_for_user(request.user).select_related(  # type: ignore[arg-type]
+            "station", "pollutant"
+        ),
+        pk=pk,
+    )
+    form = MeasurementStatusForm(request.POST or None, initial={"status": measurement.status})
+    context = {"form": form, "measurement": measurement}
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                services.measurement_set_status(
+                    user=request.user,  # type: ignore[arg-type]
+                    measurement=measurement,
+                    status=form.cleaned_data["status"],
+                    reason=form.cleaned_data["reason"],
+                )
+            except ValidationProblem as problem:
+                form.add_service_errors(problem.errors)
+            else:
+                messages.success(request, f"Measurement marked {measurement.get_status_display()}.")
+                return redirect("surveys:station", pk=measurement.station_id)
+        return _invalid(request, "surveys/measurement_status.html", context)
+    return render(request, "surveys/measurement_status.html", context)
+
+
+# --- Audit trail (epidemiologists and admins) -------------------------------------------------
+
+
+def _audit(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+    trails = {
+        "resident": selectors.resident_audit_trail,
+        "visit": selectors.visit_audit_trail,
+        "measurement": selectors.measurement_audit_trail,
+    }
+    try:
+        subject, entries = trails[kind](request.user, pk)  # type: ignore[operator]
+    except (Resident.DoesNotExist, Visit.DoesNotExist, Measurement.DoesNotExist):
+        raise Http404(f"No {kind} {pk}.") from None
+    _log_staff_read(request, f"audit:{kind}", f"history of {kind} {pk}", rows=len(entries))
+    return render(
+        request,
+        "surveys/audit_trail.html",
+        {"kind": kind, "subject": subject, "entries": entries},
+    )
+
+
+@role_required(*REVIEW_ROLES)
+@require_http_methods(["GET"])
+def audit_resident(request: HttpRequest, pk: int) -> HttpResponse:
+    return _audit(request, "resident", pk)
+
+
+@role_required(*REVIEW_ROLES)
+@require_http_methods(["GET"])
+def audit_visit(request: HttpRequest, pk: int) -> HttpResponse:
+    return _audit(request, "visit", pk)
+
+
+@role_required(*REVIEW_ROLES)
+@require_http_methods(["GET"])
+def audit_measurement(request: HttpRequest, pk: int) -> HttpResponse:
+    return _audit(request, "measurement", pk)
+
+
+# --- Data-quality review queue (epidemiologists and admins) ----------------------------------
+
+
+def _queue(request: HttpRequest, bound: dict[int, QualityReviewForm], status: int) -> HttpResponse:
+    flags = list(selectors.open_quality_flags_for_user(request.user)[:100])  # type: ignore[arg-type]
+    rows = [
+        (
+            flag,
+            flag.visit or (flag.observation.visit if flag.observation else None),
+            bound.get(flag.pk) or QualityReviewForm(auto_id=f"f{flag.pk}_%s"),
+        )
+        for flag in flags
+    ]
+    reviewed = (
+        selectors.quality_flags_for_user(request.user)  # type: ignore[arg-type]
+        .exclude(status=QualityFlagStatus.OPEN)
+        .select_related("reviewed_by")
+        .order_by("-reviewed_at")[:20]
+    )
+    _log_staff_read(request, "quality_flags", "open review queue", rows=len(flags))
+    return render(
+        request, "surveys/quality_queue.html", {"rows": rows, "reviewed": reviewed}, status=status
+    )
+
+
+@role_required(*REVIEW_ROLES)
+@require_http_methods(["GET"])
+def quality_queue(request: HttpRequest) -> HttpResponse:
+    return _queue(request, {}, 200)
+
+
+@role_required(*REVIEW_ROLES)
+@require_POST
+def quality_review(request: HttpRequest, pk: int) -> HttpResponse:
+    flag = get_object_or_404(selectors.quality_flags_for_user(request.user), pk=pk)  # type: ignore[arg-type]
+    form = QualityReviewForm(request.POST, auto_id=f"f{flag.pk}_%s")
+    if form.is_valid():
+        try:
+            services.quality_flag_review(
+                user=request.user,  # type: ignore[arg-type]
+                flag=flag,
+                status=form.cleaned_data["status"],
+                note=form.cleaned_data["note"],
+            )
+        except ValidationProblem as problem:
+            form.add_service_errors(problem.errors)
+        else:
+            messages.success(request, f"Flag #{flag.pk}: {flag.get_status_display()}.")
+            return redirect("surveys:quality_queue")
+    return _queue(request, {flag.pk: form}, 400)
+
+
+# --- CSV upload --------------------------------------------------------------------------------
+
+
+@role_required(*IMPORT_ROLES)
+@require_http_methods(["GET", "POST"])
+def import_upload(request: HttpRequest) -> HttpResponse:
+    form = ImportForm(request.POST or None, request.FILES or None)
+    report = None
+    if request.method == "POST":
+        if form.is_valid():
+            from surveys.importing import import_csv  # the importer is its own module
+
+            upload = form.cleaned_data["file"]
+            try:
+                report = import_csv(
+                    kind=form.cleaned_data["kind"],
+                    stream=upload,
+                    file_name=upload.name,
+                    user=request.user,  # type: ignore[arg-type]
+                    dry_run=form.cleaned_data["dry_run"],
+                )
+            except ValidationProblem as problem:
+                form.add_service_errors(problem.errors)
+            except services.AccessDenied as denied:  # e.g. sites and areas are for admins
+                form.add_error("kind", str(denied))
+        status = 200 if report is not None and not report.errors else 400
+        return render(
+            request, "surveys/import.html", {"form": form, "report": report}, status=status
+        )
+    return render(request, "surveys/import.html", {"form": form, "report": None})

@@ -1,0 +1,351 @@
+"""Forms of the field UI. They check shape only; the services decide what a value means.
+
+Field names match the names services use in FieldError, so a service's message lands next to
+the input it is about: "study_id", "birth_year", and for observations "<code>.value",
+"<code>.unit", "<code>.below_lod", "<code>.lod" (e.g. "lab.blood_lead.value").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from django import forms
+from django.db.models import QuerySet
+
+from surveys.models import (
+    Area,
+    CodeCategory,
+    CodeKind,
+    MeasurementStatus,
+    Medium,
+    QualityFlagStatus,
+    Sex,
+    Smoking,
+    Station,
+    Visit,
+    VocabularyCode,
+)
+from surveys.services import ObservationInput
+from surveys.validation import FieldError
+
+IMPORT_KINDS = (
+    "sites",
+    "areas",
+    "population",
+    "stations",
+    "measurements",
+    "residents",
+    "observations",
+)
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
+        super().__init__(attrs=attrs, format="%Y-%m-%d")
+
+
+def decimal_input(**attrs: Any) -> forms.TextInput:
+    """A text input that brings up the numeric keypad on phones (type=number hides typos)."""
+    return forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off", **attrs})
+
+
+class FieldUIForm(forms.Form):
+    """Marks invalid inputs with aria-invalid and links them to their message."""
+
+    def add_service_errors(self, errors: list[FieldError]) -> None:
+        for error in errors:
+            field = error.field if error.field in self.fields else None
+            self.add_error(field, error.message)
+
+    def full_clean(self) -> None:
+        super().full_clean()
+        self.mark_invalid()
+
+    def mark_invalid(self) -> None:
+        for name in self.errors:
+            if name in self.fields:
+                widget = self.fields[name].widget
+                widget.attrs["aria-invalid"] = "true"
+                field_id = self.auto_id_for(name)
+                described = f"{field_id}-error"
+                if self.fields[name].help_text:
+                    described += f" {field_id}_helptext"
+                widget.attrs["aria-describedby"] = described
+
+    def add_error(self, field: str | None, error: Any) -> None:
+        super().add_error(field, error)
+        self.mark_invalid()
+
+    def auto_id_for(self, name: str) -> str:
+        return self[name].auto_id or name
+
+
+class FindResidentForm(FieldUIForm):
+    study_id = forms.CharField(
+        label="Study ID",
+        max_length=64,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"}
+        ),
+        help_text="As written on the participant's study card.",
+    )
+
+
+class RegisterResidentForm(FieldUIForm):
+    study_id = FindResidentForm.base_fields["study_id"]
+    area = forms.ModelChoiceField(queryset=Area.objects.none(), label="Area")
+    birth_year = forms.IntegerField(
+        label="Birth year",
+        min_value=1900,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
+    )
+    sex = forms.ChoiceField(choices=Sex.choices, label="Sex", widget=forms.RadioSelect)
+    enrolled_on = forms.DateField(label="Enrolment date", widget=DateInput())
+    latitude = forms.FloatField(
+        label="Home latitude (optional)",
+        required=False,
+        widget=decimal_input(placeholder="e.g. 25.0123"),
+    )
+    longitude = forms.FloatField(
+        label="Home longitude (optional)",
+        required=False,
+        widget=decimal_input(placeholder="e.g. 110.0456"),
+        help_text=(
+            "Used once to compute the distance to the nearest production site and a ~500 m "
+            "grid cell, then discarded: the exact position is never stored."
+        ),
+    )
+    works_at_site = forms.BooleanField(label="Works at a production site", required=False)
+    smoking = forms.ChoiceField(choices=Smoking.choices, label="Smoking", initial=Smoking.UNKNOWN)
+
+    def __init__(self, *args: Any, areas: QuerySet[Area], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["area"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = areas
+        if len(areas) == 1:
+            field.initial = areas[0]
+            field.empty_label = None
+        self.fields["enrolled_on"].initial = dt.date.today()
+
+
+@dataclass(frozen=True)
+class NumericRow:
+    """The bound inputs of one numeric code in the visit form."""
+
+    code: VocabularyCode
+    value: forms.BoundField
+    unit: forms.BoundField
+    below_lod: forms.BoundField
+    lod: forms.BoundField
+
+    @property
+    def errors(self) -> list[Any]:
+        return [e for f in (self.value, self.unit, self.below_lod, self.lod) for e in f.errors]
+
+
+class VisitForm(FieldUIForm):
+    """A visit: the date, a yes/no checklist of symptoms and new diagnoses, numeric rows."""
+
+    visited_on = forms.DateField(label="Visit date", widget=DateInput())
+    checklist_asked = forms.BooleanField(
+        label="I asked about every symptom and diagnosis below",
+        required=False,
+        initial=True,
+        help_text="Ticked items are recorded as yes, the others as no. Untick if not asked.",
+    )
+
+    def __init__(self, *args: Any, codes: list[VocabularyCode], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["visited_on"].initial = dt.date.today()
+        self.boolean_codes = sorted(
+            (c for c in codes if c.kind == CodeKind.BOOLEAN),
+            key=lambda c: (c.category != CodeCategory.SYMPTOM, c.label),
+        )
+        self.numeric_codes = [c for c in codes if c.kind == CodeKind.NUMERIC]
+        for code in self.boolean_codes:
+            self.fields[f"{code.code}.value"] = forms.BooleanField(label=code.label, required=False)
+        for code in self.numeric_codes:
+            units = list(code.accepted_units or {code.canonical_unit: 1})
+            self.fields[f"{code.code}.value"] = forms.CharField(
+                label=f"{code.label} value",
+                required=False,
+                max_length=32,
+                widget=decimal_input(),
+            )
+            self.fields[f"{code.code}.unit"] = forms.ChoiceField(
+                label=f"{code.label} unit",
+                choices=[(u, u) for u in units],
+                initial=code.canonical_unit,
+                required=False,  # blank means the canonical unit
+            )
+            self.fields[f"{code.code}.below_lod"] = forms.BooleanField(
+                label="Below detection limit", required=False
+            )
+            self.fields[f"{code.code}.lod"] = forms.CharField(
+                label="Detection limit (LOD)",
+                required=False,
+                max_length=32,
+                widget=decimal_input(),
+            )
+
+    @classmethod
+    def initial_for(cls, visit: Visit) -> dict[str, Any]:
+        """Form values showing a stored visit, in the units it was entered in."""
+        initial: dict[str, Any] = {"visited_on": visit.visited_on}
+        observations = list(visit.observations.select_related("code"))
+        initial["checklist_asked"] = any(o.value_boolean is not None for o in observations)
+        for o in observations:
+            code = o.code
+            if code.kind == CodeKind.BOOLEAN:
+                initial[f"{code.code}.value"] = bool(o.value_boolean)
+                continue
+            factor = float((code.accepted_units or {}).get(o.entered_unit, 1) or 1)
+            initial[f"{code.code}.unit"] = o.entered_unit or code.canonical_unit
+            if o.value is not None:
+                initial[f"{code.code}.value"] = f"{o.value / factor:g}"
+            initial[f"{code.code}.below_lod"] = o.below_lod
+            if o.lod is not None:
+                initial[f"{code.code}.lod"] = f"{o.lod / factor:g}"
+        return initial
+
+    @property
+    def checklist(self) -> list[forms.BoundField]:
+        return [self[f"{c.code}.value"] for c in self.boolean_codes]
+
+    @property
+    def numeric_rows(self) -> list[NumericRow]:
+        return [
+            NumericRow(
+                code=c,
+                value=self[f"{c.code}.value"],
+                unit=self[f"{c.code}.unit"],
+                below_lod=self[f"{c.code}.below_lod"],
+                lod=self[f"{c.code}.lod"],
+            )
+            for c in self.numeric_codes
+        ]
+
+    def observations(self) -> list[ObservationInput]:
+        """What was entered, as the service takes it. Blank numeric rows are not recorded."""
+        data = self.cleaned_data
+        entries: list[ObservationInput] = []
+        if data.get("checklist_asked"):
+            for code in self.boolean_codes:
+                checked = bool(data.get(f"{code.code}.value"))
+                entries.append(ObservationInput(code.code, "yes" if checked else "no"))
+        for code in self.numeric_codes:
+            value = (data.get(f"{code.code}.value") or "").strip()
+            below = bool(data.get(f"{code.code}.below_lod"))
+            lod = (data.get(f"{code.code}.lod") or "").strip()
+            if value or below or lod:
+                entries.append(
+                    ObservationInput(
+                        code.code,
+                        value,
+                        unit=data.get(f"{code.code}.unit") or code.canonical_unit,
+                        below_lod=below,
+                        lod=lod,
+                    )
+                )
+        return entries
+
+
+class VisitEditForm(VisitForm):
+    reason = forms.CharField(
+        label="Reason for the change",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=300,
+        help_text="Kept in the audit trail, e.g. 'lab result corrected by the laboratory'.",
+    )
+
+
+class StationForm(FieldUIForm):
+    code = forms.CharField(label="Station code", max_length=32)
+    name = forms.CharField(label="Name", max_length=200)
+    medium = forms.ChoiceField(label="Medium", choices=Medium.choices)
+    latitude = forms.FloatField(label="Latitude", widget=decimal_input())
+    longitude = forms.FloatField(label="Longitude", widget=decimal_input())
+
+
+class MeasurementForm(FieldUIForm):
+    """A measurement at one station; pollutants and units are those of the station's medium."""
+
+    sampled_on = forms.DateField(label="Sampling date", widget=DateInput())
+    pollutant = forms.ChoiceField(label="Pollutant")
+    value = forms.CharField(label="Value", required=False, max_length=32, widget=decimal_input())
+    unit = forms.ChoiceField(label="Unit", required=False)
+    below_lod = forms.BooleanField(label="Below detection limit", required=False)
+    lod = forms.CharField(
+        label="Detection limit (LOD)", required=False, max_length=32, widget=decimal_input()
+    )
+    status = forms.ChoiceField(
+        label="Status",
+        choices=MeasurementStatus.choices,
+        initial=MeasurementStatus.PRELIMINARY,
+    )
+
+    def __init__(self, *args: Any, station: Station, pollutants: list[VocabularyCode], **kw: Any):
+        super().__init__(*args, **kw)
+        self.fields["sampled_on"].initial = dt.date.today()
+        self.pollutants = {p.code: p for p in pollutants if p.medium == station.medium}
+        pollutant = self.fields["pollutant"]
+        assert isinstance(pollutant, forms.ChoiceField)
+        pollutant.choices = [
+            (p.code, f"{p.label} ({p.canonical_unit})") for p in self.pollutants.values()
+        ]
+        units: list[str] = []
+        for p in self.pollutants.values():
+            units.extend(u for u in p.accepted_units or {} if u not in units)
+        unit = self.fields["unit"]
+        assert isinstance(unit, forms.ChoiceField)
+        unit.choices = [("", "the pollutant's standard unit"), *((u, u) for u in units)]
+
+    def unit_for_service(self) -> str:
+        """A blank unit means the pollutant's canonical unit."""
+        unit: str = self.cleaned_data.get("unit") or ""
+        code = self.pollutants.get(self.cleaned_data.get("pollutant", ""))
+        return unit or (code.canonical_unit if code else "")
+
+
+class MeasurementStatusForm(FieldUIForm):
+    status = forms.ChoiceField(
+        label="New status",
+        choices=[
+            (MeasurementStatus.VALIDATED, "Validated"),
+            (MeasurementStatus.INVALID, "Invalid (the value is kept, flagged, excluded)"),
+            (MeasurementStatus.PRELIMINARY, "Back to preliminary"),
+        ],
+        widget=forms.RadioSelect,
+    )
+    reason = forms.CharField(
+        label="Reason", max_length=300, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+
+class QualityReviewForm(FieldUIForm):
+    status = forms.ChoiceField(
+        choices=[
+            (QualityFlagStatus.CONFIRMED, "Value is right"),
+            (QualityFlagStatus.CORRECTED, "Value was corrected"),
+        ]
+    )
+    note = forms.CharField(label="Note", max_length=1000, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class ImportForm(FieldUIForm):
+    kind = forms.ChoiceField(label="What the file contains", choices=[(k, k) for k in IMPORT_KINDS])
+    file = forms.FileField(label="CSV file (UTF-8)")
+    dry_run = forms.BooleanField(
+        label="Check only (dry run): report problems without writing anything",
+        required=False,
+        initial=True,
+    )
+
+
+NUMERIC_VISIT_CATEGORIES = (CodeCategory.BIOMARKER, CodeCategory.MEASURE)
+VISIT_CATEGORIES = (CodeCategory.SYMPTOM, CodeCategory.DIAGNOSIS, *NUMERIC_VISIT_CATEGORIES)

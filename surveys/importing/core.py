@@ -1,0 +1,168 @@
+"""import_csv: validate the whole file, then write everything in one transaction, or nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import BinaryIO
+
+from django.contrib.auth.models import User
+from django.db import IntegrityError, transaction
+
+from surveys.importing.base import KindImporter
+from surveys.importing.cells import Row
+from surveys.importing.environment import MeasurementsImporter
+from surveys.importing.people import ObservationsImporter, ResidentsImporter
+from surveys.importing.reader import CsvSource
+from surveys.importing.reference import (
+    AreasImporter,
+    PopulationImporter,
+    SitesImporter,
+    StationsImporter,
+)
+from surveys.importing.report import ErrorSink, ImportReport, RowError
+from surveys.models import ImportRecord
+from surveys.services import AccessDenied
+from surveys.signals import data_imported
+
+logger = logging.getLogger("surveys.importing")
+
+IMPORTERS: dict[str, type[KindImporter]] = {
+    importer.kind: importer
+    for importer in (
+        SitesImporter,
+        AreasImporter,
+        PopulationImporter,
+        StationsImporter,
+        MeasurementsImporter,
+        ResidentsImporter,
+        ObservationsImporter,
+    )
+}
+#: The kinds in dependency order (import them in this order).
+KINDS: tuple[str, ...] = tuple(IMPORTERS)
+COLUMNS: dict[str, tuple[str, ...]] = {kind: imp.columns for kind, imp in IMPORTERS.items()}
+
+
+def may_import(user: User | None, kind: str) -> bool:
+    """None is the operator at the command line (no --user): every kind."""
+    return user is None or IMPORTERS[kind].allowed(user)
+
+
+def import_csv(
+    *,
+    kind: str,
+    stream: BinaryIO,
+    file_name: str,
+    user: User | None,
+    dry_run: bool = False,
+    today: dt.date | None = None,
+) -> ImportReport:
+    """Import one CSV file of `kind` (see docs/data-formats.md).
+
+    Every row is validated before anything is written; with any error nothing is written (not
+    even an ImportRecord) and every error is reported. Otherwise new rows are written in bulk in
+    one transaction with an ImportRecord (also for a dry run, which writes nothing else); rows
+    already stored with the same values count as unchanged, so a second import of the same
+    file changes nothing. `user` None means the operator at the command line (no area scope).
+    Raises AccessDenied when the user may not import this kind, ValueError for an unknown kind.
+    """
+    if kind not in IMPORTERS:
+        raise ValueError(f"unknown kind {kind!r}; the kinds are: {', '.join(KINDS)}.")
+    if not may_import(user, kind):
+        raise AccessDenied(f"You may not import {kind}.")
+    importer_class = IMPORTERS[kind]
+    sink = ErrorSink()
+    importer = importer_class(
+        user=user, sink=sink, today=today or dt.date.today(), file_name=file_name
+    )
+    source = CsvSource(stream, importer_class.columns, sink)
+    columns = importer_class.columns
+    chunk: list[Row] = []
+    for number, cells in source.rows():
+        chunk.append(Row(number, dict(zip(columns, cells, strict=True)), sink))
+        if len(chunk) >= importer_class.chunk_size:
+            importer.validate_chunk(chunk)
+            chunk = []
+    if chunk:
+        importer.validate_chunk(chunk)
+    del chunk
+    source.drain()
+    importer.finish()
+    report = ImportReport(kind=kind, rows=source.data_rows, dry_run=dry_run)
+    if sink:
+        return _refused(report, sink, file_name, source.sha256, columns)
+    report.created = importer.pending_count
+    report.unchanged = importer.unchanged
+    try:
+        with transaction.atomic():
+            record = ImportRecord.objects.create(
+                kind=kind,
+                file_name=file_name[:255],
+                sha256=source.sha256,
+                dry_run=dry_run,
+                rows=report.rows,
+                created=report.created,
+                unchanged=report.unchanged,
+                imported_by=user,
+            )
+            if not dry_run:
+                importer.write(record)
+                if report.created:
+                    record_id = record.pk
+                    transaction.on_commit(
+                        lambda: data_imported.send(
+                            sender=ImportRecord, record_id=record_id, kind=kind
+                        )
+                    )
+    except IntegrityError:
+        logger.warning("import of %s (%s) hit a conflicting concurrent change", kind, file_name)
+        sink.add(
+            0,
+            "",
+            "",
+            "the stored data changed while this file was being imported (someone entered the "
+            "same records at the same time); nothing was imported — import the file again.",
+        )
+        report.created = report.unchanged = 0
+        return _refused(report, sink, file_name, source.sha256, columns)
+    report.import_record_id = record.pk
+    logger.info(
+        "import #%s of %s (%s, sha256 %s): %d rows, %d created, %d unchanged%s",
+        record.pk,
+        kind,
+        file_name,
+        source.sha256[:12],
+        report.rows,
+        report.created,
+        report.unchanged,
+        " (dry run)" if dry_run else "",
+    )
+    return report
+
+
+def _refused(
+    report: ImportReport,
+    sink: ErrorSink,
+    file_name: str,
+    sha256: str,
+    columns: tuple[str, ...],
+) -> ImportReport:
+    """Nothing is written; the errors are sorted by row, then by column as in the contract."""
+    position = {column: index for index, column in enumerate(columns)}
+    errors = sink.finish()
+    errors.sort(key=lambda e: (e.row or 1 << 62, position.get(e.column, -1)))
+    report.errors = errors
+    report.error_count = sink.count
+    logger.info(
+        "import of %s (%s, sha256 %s) refused: %d rows, %d errors",
+        report.kind,
+        file_name,
+        sha256[:12],
+        report.rows,
+        sink.count,
+    )
+    return report
+
+
+__all__ = ["COLUMNS", "KINDS", "ImportReport", "RowError", "import_csv", "may_import"]

@@ -1,0 +1,155 @@
+"""Streaming CSV reading: bytes in, (row number, cells) out, never the whole file in memory.
+
+The file is read in blocks, hashed (SHA-256, for the ImportRecord) as it goes, split into
+lines on b"\\n" (so CRLF and LF both work), decoded strictly as UTF-8 line by line — which lets
+a bad byte be reported with its byte offset and line — and parsed with the csv module (quoted
+fields, embedded commas, quotes and newlines). A UTF-8 BOM is dropped. Blank rows (no cells, or
+only empty cells, e.g. trailing blank lines) are skipped but still counted, so row numbers are
+those a spreadsheet shows: the header is row 1.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from surveys.importing.report import ErrorSink
+
+BLOCK_SIZE = 1 << 16
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
+class NotUtf8(Exception):
+    def __init__(self, offset: int, line: int, byte: int) -> None:
+        super().__init__(f"byte 0x{byte:02X} at byte offset {offset} (line {line})")
+        self.offset, self.line, self.byte = offset, line, byte
+
+
+class CsvSource:
+    """One CSV file being read. Iterate `rows()` once; `sha256` is final when it is exhausted."""
+
+    def __init__(self, stream: BinaryIO, columns: tuple[str, ...], sink: ErrorSink) -> None:
+        self.stream = stream
+        self.columns = columns
+        self.sink = sink
+        self._hash = hashlib.sha256()
+        self.index: dict[str, int] = {}
+        self.data_rows = 0
+
+    @property
+    def sha256(self) -> str:
+        return self._hash.hexdigest()
+
+    def drain(self) -> None:
+        """Read (and hash) whatever is left of the stream."""
+        while block := self.stream.read(BLOCK_SIZE):
+            self._hash.update(block)
+
+    def _lines(self) -> Iterator[str]:
+        offset = 0
+        line_no = 0
+        pending = b""
+        first = True
+        while True:
+            block = self.stream.read(BLOCK_SIZE)
+            if block:
+                self._hash.update(block)
+                pending += block
+                if first and len(pending) < 3 and UTF8_BOM.startswith(pending):
+                    continue  # not sure yet whether this is a BOM
+                if first:
+                    first = False
+                    if pending.startswith(UTF8_BOM):
+                        pending = pending[3:]
+                        offset = 3
+                *complete, pending = pending.split(b"\n")
+                raw_lines = [line + b"\n" for line in complete]
+            else:
+                raw_lines = [pending] if pending else []
+                pending = b""
+            for raw in raw_lines:
+                line_no += 1
+                try:
+                    yield raw.decode("utf-8")
+                except UnicodeDecodeError as error:
+                    raise NotUtf8(offset + error.start, line_no, raw[error.start]) from None
+                offset += len(raw)
+            if not block:
+                return
+
+    def rows(self) -> Iterator[tuple[int, list[str]]]:
+        """Data rows as (row number, cells in contract column order); header problems and
+        broken files go to the sink (then nothing is yielded after them)."""
+        reader = csv.reader(self._lines(), strict=True)
+        record = 0
+        try:
+            for cells in reader:
+                record += 1
+                if record == 1:
+                    if not self._header(cells):
+                        return
+                    continue
+                if not any(cell.strip() for cell in cells):
+                    continue  # blank row (e.g. trailing blank lines)
+                self.data_rows += 1
+                if len(cells) != len(self.header):
+                    self.sink.add(
+                        record,
+                        "",
+                        "",
+                        f"this row has {len(cells)} cells but the header has "
+                        f"{len(self.header)}; check for a missing or extra comma.",
+                    )
+                    continue
+                yield record, [cells[self.index[c]] for c in self.columns]
+        except NotUtf8 as error:
+            utf16 = error.offset < 2 and error.byte in (0xFF, 0xFE)
+            hint = " (it looks like UTF-16)" if utf16 else ""
+            self.sink.add(
+                record + 1,
+                "",
+                "",
+                f"the file is not UTF-8 text{hint}: {error}; save it as UTF-8 "
+                "(in a spreadsheet: 'CSV UTF-8') and import it again.",
+            )
+            return
+        except csv.Error as error:
+            self.sink.add(record + 1, "", "", f"the file is not valid CSV: {error}.")
+            return
+        if record == 0:
+            self.sink.add(
+                1,
+                "",
+                "",
+                f"the file is empty; the first row must name the columns: "
+                f"{', '.join(self.columns)}.",
+            )
+
+    def _header(self, cells: list[str]) -> bool:
+        names = [cell.strip().lower() for cell in cells]
+        self.header = names
+        ok = True
+        seen: set[str] = set()
+        for position, name in enumerate(names):
+            if name in seen:
+                self.sink.add(1, name, cells[position], f"column {name!r} is named twice.")
+                ok = False
+            seen.add(name)
+            if name not in self.columns:
+                shown = name if name else f"(empty name, column {position + 1})"
+                self.sink.add(
+                    1,
+                    shown,
+                    cells[position],
+                    f"unknown column {shown!r}; the columns are: {', '.join(self.columns)}.",
+                )
+                ok = False
+            else:
+                self.index.setdefault(name, position)
+        for name in self.columns:
+            if name not in seen:
+                self.sink.add(1, name, "", f"missing column {name!r}.")
+                ok = False
+        return ok

@@ -1,0 +1,83 @@
+"""What an import says back: counts and every problem, by row and column."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+#: At most this many errors are kept (a wrong file can have one per row); the count of all
+#: errors is always exact (ImportReport.error_count) and the last kept error says how many more.
+MAX_ERRORS = 100_000
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One problem of one cell. `row` counts file rows with the header as row 1.
+
+    `value` is the cell as given, except for study IDs, which are never echoed.
+    """
+
+    row: int
+    column: str
+    value: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"row {self.row}, column {self.column}, value {self.value!r}: {self.reason}"
+
+
+@dataclass
+class ImportReport:
+    kind: str
+    rows: int = 0
+    created: int = 0
+    unchanged: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    dry_run: bool = False
+    import_record_id: int | None = None
+    error_count: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.error_count == 0
+
+    def summary(self) -> str:
+        mode = "dry run, nothing written" if self.dry_run else "written"
+        if not self.ok:
+            return (
+                f"{self.kind}: {self.rows} rows, {self.error_count} errors; nothing was imported."
+            )
+        return (
+            f"{self.kind}: {self.rows} rows, {self.created} created, "
+            f"{self.unchanged} unchanged ({mode})."
+        )
+
+
+class ErrorSink:
+    """Collects RowErrors up to MAX_ERRORS and counts them all."""
+
+    def __init__(self, limit: int = MAX_ERRORS) -> None:
+        self.errors: list[RowError] = []
+        self.count = 0
+        self.limit = limit
+
+    def add(self, row: int, column: str, value: str, reason: str) -> None:
+        self.count += 1
+        if len(self.errors) < self.limit:
+            self.errors.append(RowError(row, column, value, reason))
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+    def finish(self) -> list[RowError]:
+        errors = list(self.errors)
+        if self.count > len(errors):
+            errors.append(
+                RowError(
+                    0,
+                    "",
+                    "",
+                    f"{self.count - len(errors)} more errors are not listed "
+                    f"({self.count} in all); fix the ones above and try again.",
+                )
+            )
+        return errors

@@ -1,0 +1,439 @@
+"""The field-data API under /api/v1/: scoping, writes through services, errors naming the field,
+filters, pagination, token auth and logging of staff reads."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from surveys import services
+from surveys.models import (
+    Area,
+    AreaPopulation,
+    DataQualityFlag,
+    Measurement,
+    RecordAccess,
+    Resident,
+    Station,
+    Visit,
+)
+from surveys.pseudonyms import pseudonymize
+from surveys.services import ObservationInput
+
+pytestmark = pytest.mark.django_db
+
+V1 = "/api/v1"
+
+
+def api_for(user: User) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+def register(user: User, area: Area, study_id: str) -> Resident:
+    return services.resident_register(
+        user=user,
+        study_id=study_id,
+        area=area,
+        birth_year=1970,
+        sex="M",
+        enrolled_on=dt.date(2024, 1, 10),
+        latitude=None,
+        longitude=None,
+    )
+
+
+def visit_of(user: User, resident: Resident, on: dt.date, **values: str) -> Visit:
+    return services.visit_record(
+        user=user,
+        resident=resident,
+        visited_on=on,
+        observations=[
+            ObservationInput(c, v, unit="µg/dL" if c.startswith("lab.") else "")
+            for c, v in (values or {"symptom.cough": "yes"}).items()
+        ],
+    )
+
+
+def fields_of(response: Any) -> dict[str, str]:
+    body = response.json()
+    assert set(body) == {"errors"}, body
+    return {e["field"]: e["message"] for e in body["errors"]}
+
+
+@pytest.fixture
+def world(worker_a: User, worker_b: User, area_a: Area, area_b: Area) -> dict[str, Any]:
+    in_a = register(worker_a, area_a, "A-1")
+    in_b = register(worker_b, area_b, "B-1")
+    return {
+        "in_a": in_a,
+        "in_b": in_b,
+        "visit_a": visit_of(worker_a, in_a, dt.date(2024, 3, 1)),
+        "visit_b": visit_of(worker_b, in_b, dt.date(2024, 3, 2)),
+    }
+
+
+def test_health_workers_list_only_the_residents_of_their_areas(
+    worker_a: User, world: dict[str, Any]
+) -> None:
+    body = api_for(worker_a).get(f"{V1}/residents/").json()
+    assert body["count"] == 1
+    assert [r["id"] for r in body["results"]] == [world["in_a"].pk]
+    assert body["results"][0]["area"] == "A"
+    assert "study_id" not in body["results"][0] and "pseudonym" not in body["results"][0]
+
+
+def test_out_of_area_detail_routes_answer_404(worker_b: User, world: dict[str, Any]) -> None:
+    client = api_for(worker_b)
+    assert client.get(f"{V1}/residents/{world['in_a'].pk}/").status_code == 404
+    assert client.get(f"{V1}/visits/{world['visit_a'].pk}/").status_code == 404
+    observation = world["visit_a"].observations.get()
+    assert client.get(f"{V1}/observations/{observation.pk}/").status_code == 404
+
+
+def test_a_resident_is_registered_with_write_only_study_id_and_coordinates(
+    worker_a: User, area_a: Area, site: Any
+) -> None:
+    response = api_for(worker_a).post(
+        f"{V1}/residents/",
+        {
+            "study_id": "API-77",
+            "area": "A",
+            "birth_year": 1980,
+            "sex": "F",
+            "enrolled_on": "2024-02-01",
+            "latitude": 25.0101,
+            "longitude": 110.0,
+            "smoking": "former",
+        },
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert not {"study_id", "latitude", "longitude"} & set(body)
+    assert body["nearest_site"] == "SEP1"
+    assert body["distance_to_site_km"] == "1.1"
+    assert "API-77" not in response.content.decode()
+    assert Resident.objects.get(pk=body["id"]).pseudonym == pseudonymize("API-77").value
+
+
+def test_registration_in_an_area_i_am_not_assigned_to_is_refused_naming_the_field(
+    worker_a: User, area_b: Area
+) -> None:
+    response = api_for(worker_a).post(
+        f"{V1}/residents/",
+        {
+            "study_id": "X-1",
+            "area": "B",
+            "birth_year": 1980,
+            "sex": "F",
+            "enrolled_on": "2024-02-01",
+        },
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "area" in fields_of(response)
+
+
+def test_a_resident_is_found_by_study_id_sent_in_the_body(
+    worker_a: User, worker_b: User, world: dict[str, Any]
+) -> None:
+    found = api_for(worker_a).post(f"{V1}/residents/find/", {"study_id": "a-1"}, format="json")
+    assert found.status_code == 200 and found.json()["id"] == world["in_a"].pk
+    other = api_for(worker_b).post(f"{V1}/residents/find/", {"study_id": "A-1"}, format="json")
+    assert other.status_code == 404
+
+
+def test_a_visit_is_recorded_with_nested_observations_in_canonical_units(
+    worker_a: User, world: dict[str, Any]
+) -> None:
+    response = api_for(worker_a).post(
+        f"{V1}/visits/",
+        {
+            "resident": world["in_a"].pk,
+            "visited_on": "2024-04-01",
+            "observations": [
+                {"code": "symptom.wheeze", "value": True},
+                {"code": "lab.blood_lead", "value": 50, "unit": "µg/L"},
+                {"code": "lab.urine_cadmium", "below_lod": True, "lod": "0.1", "unit": "µg/L"},
+            ],
+        },
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["health_worker"] == "worker_a"
+    by_code = {o["code"]: o for o in body["observations"]}
+    assert by_code["symptom.wheeze"]["value_boolean"] is True
+    assert by_code["lab.blood_lead"]["value"] == pytest.approx(5.0)
+    assert by_code["lab.blood_lead"]["entered_unit"] == "µg/L"
+    assert by_code["lab.blood_lead"]["canonical_unit"] == "µg/dL"
+    assert by_code["lab.urine_cadmium"]["below_lod"] is True
+
+
+def test_service_problems_come_back_as_json_naming_each_field(
+    worker_a: User, world: dict[str, Any]
+) -> None:
+    response = api_for(worker_a).post(
+        f"{V1}/visits/",
+        {
+            "resident": world["in_a"].pk,
+            "visited_on": (dt.date.today() + dt.timedelta(days=3)).isoformat(),
+            "observations": [
+                {"code": "lab.blood_lead", "value": 900, "unit": "µg/dL"},
+                {"code": "vital.bmi", "value": 22, "unit": "stone"},
+                {"code": "symptom.nosebleed", "value": True},
+            ],
+        },
+        format="json",
+    )
+    assert response.status_code == 400
+    errors = fields_of(response)
+    assert "outside the valid range" in errors["lab.blood_lead.value"]
+    assert "cannot be converted" in errors["vital.bmi.unit"]
+    assert "unknown code" in errors["symptom.nosebleed.code"]
+    assert "in the future" in errors["visited_on"]
+    assert Visit.objects.count() == 2
+
+
+def test_shape_problems_use_the_same_error_body(worker_a: User, world: dict[str, Any]) -> None:
+    response = api_for(worker_a).post(
+        f"{V1}/visits/",
+        {"resident": world["in_a"].pk, "visited_on": "March", "observations": [{"value": 1}]},
+        format="json",
+    )
+    assert response.status_code == 400
+    errors = fields_of(response)
+    assert set(errors) == {"visited_on", "observations.0.code"}
+
+
+def test_health_workers_cannot_record_visits_for_residents_of_another_area(
+    worker_b: User, world: dict[str, Any]
+) -> None:
+    response = api_for(worker_b).post(
+        f"{V1}/visits/",
+        {
+            "resident": world["in_a"].pk,
+            "visited_on": "2024-04-01",
+            "observations": [{"code": "symptom.cough", "value": "yes"}],
+        },
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "access" in fields_of(response)["resident"]
+    assert Visit.objects.filter(resident=world["in_a"]).count() == 1
+
+
+def test_a_visit_is_changed_with_put_and_a_reason_patch_is_not_offered(
+    worker_a: User, world: dict[str, Any]
+) -> None:
+    visit = world["visit_a"]
+    client = api_for(worker_a)
+    change = {
+        "visited_on": "2024-03-01",
+        "observations": [{"code": "symptom.cough", "value": "no"}],
+    }
+    response = client.put(f"{V1}/visits/{visit.pk}/", change, format="json")
+    assert response.status_code == 400 and "reason" in fields_of(response)
+    response = client.put(
+        f"{V1}/visits/{visit.pk}/", {**change, "reason": "Misheard"}, format="json"
+    )
+    assert response.status_code == 200
+    assert response.json()["observations"][0]["value_boolean"] is False
+    assert visit.history.first().history_change_reason == "Misheard"  # type: ignore[attr-defined]
+    assert client.patch(f"{V1}/visits/{visit.pk}/", {}, format="json").status_code == 405
+
+
+def test_visits_are_filtered_by_date_range_and_area(
+    epidemiologist: User, world: dict[str, Any]
+) -> None:
+    client = api_for(epidemiologist)
+    body = client.get(f"{V1}/visits/", {"visited_after": "2024-03-02"}).json()
+    assert [v["id"] for v in body["results"]] == [world["visit_b"].pk]
+    body = client.get(f"{V1}/visits/", {"area": "A", "visited_before": "2024-03-31"}).json()
+    assert [v["id"] for v in body["results"]] == [world["visit_a"].pk]
+    body = client.get(f"{V1}/observations/", {"code": "symptom.cough", "area": "B"}).json()
+    assert body["count"] == 1
+
+
+def test_lists_are_paginated(worker_a: User, area_a: Area, settings: Any) -> None:
+    resident = register(worker_a, area_a, "P-1")
+    for day in range(1, 4):
+        visit_of(worker_a, resident, dt.date(2024, 5, day))
+    from rest_framework.pagination import PageNumberPagination
+
+    original = PageNumberPagination.page_size
+    PageNumberPagination.page_size = 2
+    try:
+        body = api_for(worker_a).get(f"{V1}/visits/").json()
+    finally:
+        PageNumberPagination.page_size = original
+    assert body["count"] == 3 and len(body["results"]) == 2 and body["next"]
+
+
+def test_record_level_reads_by_epidemiologists_are_logged_but_not_health_workers_own(
+    epidemiologist: User, worker_a: User, world: dict[str, Any]
+) -> None:
+    api_for(worker_a).get(f"{V1}/residents/")
+    assert RecordAccess.objects.count() == 0
+    client = api_for(epidemiologist)
+    client.get(f"{V1}/visits/", {"area": "A"})
+    client.get(f"{V1}/residents/{world['in_b'].pk}/")
+    logged = list(RecordAccess.objects.order_by("at", "id").values_list("resource", "row_count"))
+    assert logged == [("visits", 1), ("residents", 1)]
+    assert RecordAccess.objects.filter(user=epidemiologist, action="read").count() == 2
+
+
+def test_areas_come_with_their_population_denominators(worker_a: User, area_a: Area) -> None:
+    AreaPopulation.objects.create(area=area_a, year=2024, sex="F", age_band="40-44", population=120)
+    body = api_for(worker_a).get(f"{V1}/areas/").json()
+    assert body["results"][0]["population"] == [
+        {"year": 2024, "sex": "F", "age_band": "40-44", "population": 120}
+    ]
+
+
+def test_the_vocabulary_is_read_by_code(community_reviewer: User) -> None:
+    client = api_for(community_reviewer)
+    lead = client.get(f"{V1}/codes/lab.blood_lead/").json()
+    assert lead["canonical_unit"] == "µg/dL" and lead["loinc"] == "5671-3"
+    body = client.get(f"{V1}/codes/", {"category": "pollutant", "medium": "water"}).json()
+    assert {c["code"] for c in body["results"]} >= {"fluoride", "uranium"}
+
+
+def test_stations_and_measurements_are_entered_validated_and_filtered(
+    worker_a: User, community_reviewer: User
+) -> None:
+    client = api_for(worker_a)
+    station = client.post(
+        f"{V1}/stations/",
+        {"code": "AQ1", "name": "School roof", "medium": "air", "latitude": 25, "longitude": 110},
+        format="json",
+    )
+    assert station.status_code == 201
+    duplicate = client.post(
+        f"{V1}/stations/",
+        {"code": "AQ1", "name": "Again", "medium": "air", "latitude": 25, "longitude": 110},
+        format="json",
+    )
+    assert duplicate.status_code == 400 and "code" in fields_of(duplicate)
+
+    for day, value in ((1, 12), (2, 30)):
+        created = client.post(
+            f"{V1}/measurements/",
+            {
+                "station": "AQ1",
+                "sampled_on": f"2024-06-0{day}",
+                "pollutant": "pm2_5",
+                "value": value,
+                "unit": "µg/m³",
+            },
+            format="json",
+        )
+        assert created.status_code == 201, created.json()
+    wrong_medium = client.post(
+        f"{V1}/measurements/",
+        {
+            "station": "AQ1",
+            "sampled_on": "2024-06-03",
+            "pollutant": "fluoride",
+            "value": 1,
+            "unit": "mg/L",
+        },
+        format="json",
+    )
+    assert "pollutant" in fields_of(wrong_medium)
+
+    second = Measurement.objects.get(sampled_on="2024-06-02")
+    response = client.post(
+        f"{V1}/measurements/{second.pk}/status/", {"status": "invalid", "reason": "Pump fault"}
+    )
+    assert response.status_code == 200
+    assert response.json()["status"] == "invalid" and response.json()["value"] == 30
+
+    reader = api_for(community_reviewer)  # open data: every staff role reads it
+    body = reader.get(
+        f"{V1}/measurements/",
+        {
+            "station": "AQ1",
+            "pollutant": "pm2_5",
+            "status": "invalid",
+            "sampled_after": "2024-06-01",
+        },
+    ).json()
+    assert [m["id"] for m in body["results"]] == [second.pk]
+    denied = reader.post(
+        f"{V1}/measurements/{second.pk}/status/", {"status": "validated", "reason": "x"}
+    )
+    assert denied.status_code == 403
+
+
+def test_epidemiologists_review_quality_flags_through_the_api(
+    worker_a: User, epidemiologist: User, world: dict[str, Any]
+) -> None:
+    visit_of(worker_a, world["in_a"], dt.date(2024, 3, 1), **{"lab.blood_lead": "80"})
+    client = api_for(epidemiologist)
+    body = client.get(f"{V1}/quality-flags/", {"review_status": "open"}).json()
+    kinds = {f["kind"] for f in body["results"]}
+    assert kinds == {"above_reference", "same_day_visit"}
+    flag = DataQualityFlag.objects.get(kind="above_reference")
+    url = f"{V1}/quality-flags/{flag.pk}/review/"
+    assert "note" in fields_of(client.post(url, {"review_status": "confirmed", "note": ""}))
+    refused = client.post(url, {"review_status": "open", "note": "ok"})
+    assert "review_status" in fields_of(refused)
+    response = client.post(url, {"review_status": "corrected", "note": "Typo, fixed"})
+    assert response.status_code == 200
+    assert response.json()["review_status"] == "corrected"
+    assert response.json()["reviewed_by"] == "epi"
+    assert api_for(worker_a).get(f"{V1}/quality-flags/").status_code == 403
+
+
+def test_token_authentication_works_for_api_clients(worker_a: User, world: dict[str, Any]) -> None:
+    token = Token.objects.create(user=worker_a)
+    client = Client(HTTP_AUTHORIZATION=f"Token {token.key}")
+    assert client.get(f"{V1}/residents/").json()["count"] == 1
+    refused = Client(HTTP_AUTHORIZATION="Token nope").get(f"{V1}/residents/")
+    assert refused.status_code in (401, 403)  # 403: session auth comes first and has no header
+
+
+def test_a_csv_file_is_checked_then_imported_through_the_api(worker_a: User) -> None:
+    client = api_for(worker_a)
+    csv = b"station_code,name,medium,latitude,longitude\nS1,Well,water,25.0,110.0\n"
+    response = client.post(
+        f"{V1}/imports/",
+        {"kind": "stations", "file": SimpleUploadedFile("s.csv", csv), "dry_run": "true"},
+        format="multipart",
+    )
+    assert response.status_code == 200, response.json()
+    assert response.json()["dry_run"] is True and Station.objects.count() == 0
+    response = client.post(
+        f"{V1}/imports/",
+        {"kind": "stations", "file": SimpleUploadedFile("s.csv", csv)},
+        format="multipart",
+    )
+    assert response.status_code == 201 and response.json()["created"] == 1
+    bad = b"station_code,name,medium,latitude,longitude\nS2,Well,lava,25.0,110.0\n"
+    response = client.post(
+        f"{V1}/imports/",
+        {"kind": "stations", "file": SimpleUploadedFile("s.csv", bad)},
+        format="multipart",
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["row"] == 2
+    assert response.json()["errors"][0]["column"] == "medium"
+
+
+def test_uploading_a_kind_my_role_may_not_import_is_forbidden(worker_a: User) -> None:
+    response = api_for(worker_a).post(
+        f"{V1}/imports/",
+        {"kind": "sites", "file": SimpleUploadedFile("s.csv", b"site_code\n")},
+        format="multipart",
+    )
+    assert response.status_code == 403
