@@ -152,9 +152,9 @@ def demo_urls(base: str) -> list[str]:
     run = AnalysisRun.objects.filter(status=RunStatus.SUCCEEDED).first()
     if run is not None:
         lines.append(f"Finished analysis (epi):    {base}/analysis/runs/{run.pk}/")
-    alert = Alert.objects.order_by("-week").first()
-    if alert is not None:
-        lines.append(f"An outbreak alert (epi):    {base}/analysis/alerts/{alert.pk}/")
+    open_alerts = Alert.objects.filter(status="open").count()
+    if open_alerts:
+        lines.append(f"Open alerts ({open_alerts}) (epi):     {base}/analysis/")
     from reports.models import Release, ReleaseStatus
 
     release = (
