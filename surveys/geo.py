@@ -12,18 +12,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-EARTH_RADIUS_KM = 6371.0088  # IUGG mean radius
+from analytics.stats import exposure
+
 # 0.005° of latitude ≈ 556 m; of longitude ≈ 556 m × cos(latitude) (≈ 480 m at 30°).
 GRID_DEGREES = 0.005
 
 
 def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance in km between two WGS84 points."""
-    phi1, phi2 = math.radians(lat1), math.radians(lat2)
-    dphi = phi2 - phi1
-    dlmb = math.radians(lon2 - lon1)
-    a = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlmb / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+    """Great-circle distance in km between two WGS84 points (analytics.stats.exposure)."""
+    return float(exposure.haversine_km([lat1], [lon1], [lat2], [lon2])[0, 0])
 
 
 @dataclass(frozen=True)
@@ -46,13 +43,13 @@ def coarse_location(
     latitude: float, longitude: float, sites: Iterable[tuple[int, float, float]]
 ) -> CoarseLocation:
     """Distance to the nearest of `sites` (id, lat, lon), rounded to 0.1 km, and the grid cell."""
-    best: tuple[float, int] | None = None
-    for site_id, site_lat, site_lon in sites:
-        distance = haversine_km(latitude, longitude, site_lat, site_lon)
-        if best is None or distance < best[0]:
-            best = (distance, site_id)
+    known = list(sites)
     grid_lat, grid_lon = grid_cell_centre(latitude, longitude)
-    if best is None:
+    if not known:
         return CoarseLocation(None, None, grid_lat, grid_lon)
+    nearest = exposure.nearest_site(
+        [latitude], [longitude], [lat for _, lat, _ in known], [lon for _, _, lon in known]
+    )
+    best = (float(nearest.distance_km[0]), known[int(nearest.site_index[0])][0])
     rounded = Decimal(str(best[0])).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
     return CoarseLocation(best[1], rounded, grid_lat, grid_lon)
