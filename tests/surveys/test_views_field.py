@@ -430,13 +430,17 @@ def test_the_upload_page_checks_a_file_and_lists_every_problem(worker_a: User) -
     assert response.status_code == 200 and Station.objects.count() == 1
 
 
-def test_an_epidemiologist_is_told_which_kinds_they_may_not_upload(epidemiologist: User) -> None:
-    response = client_for(epidemiologist).post(
+def test_a_health_worker_is_told_which_kinds_they_may_not_upload(
+    worker_a: User, epidemiologist: User
+) -> None:
+    response = client_for(worker_a).post(
         reverse("surveys:import"),
         {"kind": "sites", "file": SimpleUploadedFile("s.csv", b"site_code\n")},
     )
     assert response.status_code == 400
     assert "may not import" in error_next_to(response.content.decode(), "kind")
+    # Epidemiologists analyse; they do not load field data, so they get no upload page.
+    assert client_for(epidemiologist).get(reverse("surveys:import")).status_code == 403
 
 
 def test_a_study_id_typed_in_the_ui_reaches_neither_the_logs_nor_the_database(
