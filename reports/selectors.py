@@ -41,7 +41,7 @@ def public_release(site_code: str, year: int, version: int) -> Release | None:
         Release.objects.filter(
             status__in=PUBLIC_STATUSES, site_code=site_code, year=year, version=version
         )
-        .only(*PUBLIC_FIELDS, "rendered_html", "content")
+        .only(*PUBLIC_FIELDS, "rendered_html")  # the snapshot; never the (large) content JSON
         .first()
     )
 

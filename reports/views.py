@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
+from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_cache_control
@@ -57,26 +58,41 @@ def _release_or_404(site_code: str, year: int, version: int) -> Release:
     return release
 
 
+PAGE_CACHE_SECONDS = 60
+
+
 @public
 def public_release(request: HttpRequest, site_code: str, year: int, version: int) -> HttpResponse:
+    """The frozen release page. For anonymous visitors the whole response is cached briefly:
+    the page holds no per-visitor content (the comment form lives on its own page)."""
     release = _release_or_404(site_code, year, version)
-    if request.headers.get("If-None-Match") == f'"{release.content_hash}"' and not (
-        request.user.is_authenticated
-    ):
+    etag = f'"{release.content_hash}"'
+    anonymous = not request.user.is_authenticated and not request.COOKIES
+    if anonymous and request.headers.get("If-None-Match") == etag:
         response = HttpResponse(status=304)
     else:
-        response = render(
-            request,
-            "reports/public/release.html",
-            {
-                "release": release,
-                "files": selectors.public_release_file_names(release),
-                "comments": selectors.approved_comments(release),
-                "later": selectors.later_versions(release),
-                "form": PublicCommentForm(),
-            },
+        comments = selectors.approved_comments(release).count()
+        key = (
+            f"release-page:{release.pk}:{release.content_hash}:{release.status}:"
+            f"{release.superseded}:{comments}"
         )
-    response["ETag"] = f'"{release.content_hash}"'
+        cached = cache.get(key) if anonymous else None
+        if cached is not None:
+            response = HttpResponse(cached)
+        else:
+            response = render(
+                request,
+                "reports/public/release.html",
+                {
+                    "release": release,
+                    "files": selectors.public_release_file_names(release),
+                    "comments": selectors.approved_comments(release),
+                    "later": selectors.later_versions(release),
+                },
+            )
+            if anonymous:
+                cache.set(key, response.content, PAGE_CACHE_SECONDS)
+    response["ETag"] = etag
     return _cacheable(request, response)
 
 
@@ -97,14 +113,14 @@ def public_download(
 
 
 @public
-@require_POST
+@require_http_methods(["GET", "POST"])
 def public_comment(request: HttpRequest, site_code: str, year: int, version: int) -> HttpResponse:
     release = _release_or_404(site_code, year, version)
-    form = PublicCommentForm(request.POST)
-    url = f"/reports/{site_code}/{year}/v{version}/#comments"
-    if form.is_valid() and form.cleaned_data["website"]:
-        return redirect(url)  # the honeypot was filled in: a bot; say nothing
-    if form.is_valid():
+    form = PublicCommentForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if form.cleaned_data["website"]:
+            # The honeypot was filled in: a bot. Say nothing.
+            return redirect("reports:public_release", site_code, year, version)
         try:
             services.public_comment_submit(
                 release=release,
@@ -119,20 +135,11 @@ def public_comment(request: HttpRequest, site_code: str, year: int, version: int
             messages.success(
                 request, "Thank you. Your comment will appear once a moderator has read it."
             )
-            return redirect(url)
-    response = render(
-        request,
-        "reports/public/release.html",
-        {
-            "release": release,
-            "files": selectors.public_release_file_names(release),
-            "comments": selectors.approved_comments(release),
-            "later": selectors.later_versions(release),
-            "form": form,
-        },
-        status=400,
+            return redirect("reports:public_comment", site_code, year, version)
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request, "reports/public/comment.html", {"release": release, "form": form}, status=status
     )
-    return response
 
 
 @public

@@ -101,6 +101,9 @@ def isolated_var_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]
     if not settings.configured:  # the pure suites, run with -p no:django
         yield
         return
+    from django.core.cache import cache
+
+    cache.clear()  # pages cached by one test are not another test's
     original = settings.VAR_DIR, settings.HEALTHWATCH_ANALYSE_AFTER_IMPORT
     settings.VAR_DIR = tmp_path_factory.getbasetemp() / "var"
     # Imports trigger analyses only in the tests that ask for it.

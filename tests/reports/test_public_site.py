@@ -47,7 +47,7 @@ def public_urls(release: Release) -> list[str]:
         elif route.name == "reports:public_download":
             urls += [base + "indicators_by_area.csv", base + "trend.json", base + "release.zip"]
         elif route.name == "reports:public_comment":
-            continue  # POST: tested below
+            urls.append(base + "comments/")
         else:
             urls.append(route.path)
     return urls
@@ -113,6 +113,7 @@ def test_a_public_comment_waits_for_moderation_and_is_rate_limited(
     assert response.status_code == 302
     comment = PublicComment.objects.get()
     assert comment.status == "pending" and "127.0.0.1" not in comment.client_hash
+    assert b"will appear once a moderator has read it" in anonymous.get(url).content
     assert b"Thank you for the report." not in anonymous.get("/reports/RH-SEP/2025/v1/").content
     services.public_comment_moderate(user=epidemiologist, comment=comment, approve=True)
     assert b"Thank you for the report." in anonymous.get("/reports/RH-SEP/2025/v1/").content
