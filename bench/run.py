@@ -1,0 +1,358 @@
+"""`make bench`: HealthWatch's main paths against the fastest thing doing the same work.
+
+    .venv/bin/python bench/run.py                       # 10,000 and 100,000 residents, 5 years
+    .venv/bin/python bench/run.py --sizes 2000          # a quick try of the harness
+
+For each size: generate the synthetic community, recreate the database healthwatch_bench_<n>
+on PostgreSQL (BENCH_PG_URL, default postgres://healthwatch@127.0.0.1:5432/postgres), then
+1. import: the observations file through import_csv (after the six other kinds) against
+   PostgreSQL COPY of the same CSV into a bare table (mean of a COPY before and one after);
+2. suite: a run requested with analysis_run_request and executed by a real Celery worker
+   (`--concurrency=2`, Redis db BENCH_REDIS_URL, default redis://127.0.0.1:6379/14, flushed),
+   from the request to status succeeded, against bench/reference_suite.py (one query per
+   dataset → pandas → analytics.suite.PARTS in one process), run right after;
+3. page: the published release page under 32 connections (wrk, or bench/page_load.py's client)
+   against the same gunicorn serving the page's bytes as a static file through whitenoise;
+4. memory: peak resident memory of the worker's process tree during the suite.
+Writes bench/results.json and bench/results.md. Every process it starts is stopped at the end,
+on error and on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import (
+    BENCH,
+    OUT,
+    PYTHON,
+    ROOT,
+    BenchError,
+    Managed,
+    bench_env,
+    check_services,
+    database_url,
+    flush_redis,
+    free_port,
+    log,
+    machine_load,
+    recreate_database,
+    run_script,
+    run_step,
+)
+from memory import TreeMemory
+from page_load import DURATION_S, WARMUP_S, fetch, load
+from report import write_reports
+
+SIZES = (10_000, 100_000)
+WORKER_CONCURRENCY = 2
+# One sync worker per CPU: wrk runs on the same CPUs, and more workers than CPUs only adds
+# preemption tails to whichever side does more work per request (measured: with 4 workers on
+# 2 CPUs the page's p99 grew from 19 ms to 1.3 s at the same median). README's production
+# command uses 4 on a dedicated machine; set BENCH_GUNICORN_WORKERS to compare.
+GUNICORN_WORKERS = int(os.environ.get("BENCH_GUNICORN_WORKERS", str(os.cpu_count() or 2)))
+# The observations import's data-quality flagging is cut after this many seconds of import
+# (bench/steps.py FlagBudget): at 100k residents it would otherwise take hours.
+IMPORT_BUDGET_S = float(os.environ.get("BENCH_IMPORT_BUDGET_S", "480"))
+LOAD_TIMEOUT_S = 1500
+SUITE_TIMEOUT_S = 1200
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def community(residents: int, years: int, seed: int) -> Path:
+    folder = OUT / f"community-{residents}"
+    truth = folder / "truth.json"
+    if truth.exists():
+        generator = json.loads(truth.read_text()).get("generator", {})
+        if (generator.get("residents"), generator.get("years"), generator.get("seed")) == (
+            residents,
+            years,
+            seed,
+        ):
+            log(f"community of {residents:,} residents: reusing {folder}")
+            return folder
+    log(f"generating the community: {residents:,} residents × {years} years (seed {seed})")
+    shutil.rmtree(folder, ignore_errors=True)
+    subprocess.run(
+        [
+            PYTHON,
+            str(BENCH / "generate_bench.py"),
+            f"--residents={residents}",
+            f"--years={years}",
+            f"--seed={seed}",
+            f"--out={folder}",
+        ],
+        cwd=ROOT,
+        check=True,
+        timeout=600,
+    )
+    return folder
+
+
+def start_worker(env: dict[str, str], name: str) -> Managed:
+    worker = Managed(
+        f"celery worker {name}",
+        [
+            PYTHON,
+            "-m",
+            "celery",
+            "-A",
+            "healthwatch",
+            "worker",
+            "--loglevel=INFO",
+            f"--concurrency={WORKER_CONCURRENCY}",
+            "--pool=prefork",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-n",
+            f"{name}@%h",
+        ],
+        {**env, "LOG_LEVEL": "INFO"},
+        OUT / "logs" / f"{name}.log",
+    )
+    worker.wait_for_log("ready.", timeout=120)
+    return worker
+
+
+def start_gunicorn(env: dict[str, str], static_root: Path, port: int, name: str) -> Managed:
+    server = Managed(
+        f"gunicorn {name}",
+        [
+            PYTHON,
+            "-m",
+            "gunicorn",
+            "healthwatch.wsgi:application",
+            f"--workers={GUNICORN_WORKERS}",
+            f"--bind=127.0.0.1:{port}",
+            f"--pythonpath={BENCH}",
+            "--log-level=warning",
+        ],
+        {
+            **env,
+            "DJANGO_SETTINGS_MODULE": "settings_bench",
+            "BENCH_STATIC_ROOT": str(static_root),
+        },
+        OUT / "logs" / f"{name}.log",
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            fetch(f"http://127.0.0.1:{port}/static/release-page.html")
+            return server
+        except OSError:
+            if server.process.poll() is not None or time.monotonic() > deadline:
+                raise BenchError(
+                    f"gunicorn did not answer on 127.0.0.1:{port}:\n{server.log_text()[-3000:]}"
+                ) from None
+            time.sleep(0.3)
+
+
+def bench_import(folder: Path, env: dict[str, str]) -> dict[str, Any]:
+    log("importing the six other kinds, then observations: COPY, import_csv, COPY")
+    result = run_step(
+        "load",
+        env,
+        ["--community", str(folder), "--import-budget", str(IMPORT_BUDGET_S)],
+        LOAD_TIMEOUT_S,
+    )
+    seconds = result["flagging"]["extrapolated_seconds"]
+    log(
+        f"import_csv {result['rows']:,} observations: {result['import_seconds']:.1f} s"
+        + ("" if result["flagging"]["complete"] else f" (extrapolated to {seconds:.0f} s)")
+        + f"; COPY {result['copy_seconds']:.2f} s → {seconds / result['copy_seconds']:.1f}×"
+    )
+    return result
+
+
+def bench_suite(env: dict[str, str], name: str) -> dict[str, Any]:
+    flush_redis()
+    log(
+        f"starting a Celery worker (--concurrency={WORKER_CONCURRENCY}) on "
+        f"{env['CELERY_BROKER_URL']}"
+    )
+    worker = start_worker(env, name)
+    try:
+        log("requesting the analysis suite; waiting for status succeeded")
+        with TreeMemory(worker.pid) as memory:
+            result = run_step(
+                "suite", env, ["--timeout", str(SUITE_TIMEOUT_S)], SUITE_TIMEOUT_S + 60
+            )
+        result["memory"] = memory.report()
+    finally:
+        log("stopping the worker")
+        worker.stop()
+    mem = result["memory"]
+    log(
+        f"suite {result['seconds']:.1f} s (extract {result['extract_seconds']:.1f} s); worker tree "
+        f"peak RSS {mem['tree_rss_peak_mib']:.0f} MiB, PSS {mem['tree_pss_peak_mib']:.0f} MiB"
+    )
+    log("reference suite (one process: SQL → pandas → analytics.suite.PARTS)")
+    reference = run_script(
+        "reference_suite.py", env, ["--compare-run", str(result["run_id"])], SUITE_TIMEOUT_S
+    )
+    result["reference"] = reference
+    result["same_input"] = reference["fingerprint"] == result["input_fingerprint"]
+    if not result["same_input"]:
+        log("WARNING: the reference's datasets differ from the run's (fingerprints differ)")
+    mismatched = [
+        part
+        for part, entry in reference.get("comparison", {}).items()
+        if entry["run_rows"] != entry["reference_rows"]
+        or not entry.get("same_keys", True)
+        or entry.get("max_relative_difference", 0) > 1e-6
+    ]
+    result["parts_differing_from_reference"] = mismatched
+    if mismatched:
+        log(f"WARNING: parts whose rows differ from the reference: {', '.join(mismatched)}")
+    log(
+        f"suite {result['seconds']:.1f} s vs reference {reference['seconds']:.1f} s → "
+        f"{result['seconds'] / reference['seconds']:.2f}×"
+    )
+    return result
+
+
+def bench_page(env: dict[str, str], run_id: int, size: int) -> dict[str, Any]:
+    static_root = OUT / f"static-{size}"
+    shutil.rmtree(static_root, ignore_errors=True)
+    static_root.mkdir(parents=True)
+    page_file = static_root / "release-page.html"
+    log("publishing the annual release (build draft, approve, review, publish)")
+    published = run_step(
+        "publish", env, ["--run-id", str(run_id), "--page-file", str(page_file)], 900
+    )
+    port = free_port()
+    log(f"starting gunicorn ({GUNICORN_WORKERS} workers, DEBUG off) on 127.0.0.1:{port}")
+    server = start_gunicorn(env, static_root, port, f"gunicorn-{size}")
+    try:
+        base = f"http://127.0.0.1:{port}"
+        urls = {"page": base + published["path"], "static": base + "/static/release-page.html"}
+        sizes = {}
+        for kind, url in urls.items():
+            status, body, _headers = fetch(url)
+            if status != 200:
+                raise BenchError(f"GET {url} answered {status}")
+            sizes[kind] = len(body)
+        log(f"page {sizes['page']:,} bytes, static file {sizes['static']:,} bytes")
+        runs: dict[str, list[dict[str, Any]]] = {"static": [], "page": []}
+        for url in urls.values():
+            load(url, WARMUP_S, OUT / "tmp")
+        for _round in range(2):
+            for kind, url in urls.items():
+                figures = load(url, DURATION_S, OUT / "tmp")
+                if figures["non_2xx"] or figures["socket_errors"]:
+                    raise BenchError(f"{kind}: errors under load: {figures}")
+                runs[kind].append(figures)
+                log(
+                    f"{kind}: {figures['rps']:,.0f} req/s, p50 {figures['p50_ms']:.1f} ms, "
+                    f"p99 {figures['p99_ms']:.1f} ms ({figures['requests']:,} requests)"
+                )
+    finally:
+        log("stopping gunicorn")
+        server.stop()
+    best = {kind: max(r, key=lambda f: f["rps"]) for kind, r in runs.items()}
+    return {
+        "published": published,
+        "bytes": sizes,
+        "runs": runs,
+        "best": best,
+        "client": best["page"]["client"],
+        "gunicorn_workers": GUNICORN_WORKERS,
+        "connections": 32,
+        "duration_s": DURATION_S,
+    }
+
+
+def bench_size(size: int, years: int, seed: int) -> dict[str, Any]:
+    result: dict[str, Any] = {"residents": size, "years": years, "seed": seed}
+    started = time.monotonic()
+    folder = community(size, years, seed)
+    db_name = f"healthwatch_bench_{size}"
+    log(f"recreating database {db_name}; migrating")
+    recreate_database(db_name)
+    env = bench_env(database_url(db_name))
+    subprocess.run(
+        [PYTHON, "manage.py", "migrate", "--no-input", "-v0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        timeout=600,
+    )
+    result["load_at_start"] = machine_load()
+    result["import"] = bench_import(folder, env)
+    result["suite"] = bench_suite(env, f"bench-{size}")
+    result["page"] = bench_page(env, result["suite"]["run_id"], size)
+    result["load_at_end"] = machine_load()
+    result["wall_seconds"] = time.monotonic() - started
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--sizes", default=",".join(map(str, SIZES)), help="residents, comma-separated"
+    )
+    parser.add_argument("--years", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=BENCH, help="where results.* are written")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    signal.signal(signal.SIGTERM, _interrupt)
+    started = time.monotonic()
+    results: dict[str, Any] = {
+        "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "load_at_start": machine_load(),
+            "wrk": shutil.which("wrk") is not None,
+        },
+        "sizes": {},
+    }
+    code = 0
+    try:
+        log("checking PostgreSQL and Redis")
+        results["machine"]["services"] = check_services()
+        for size in sizes:
+            log(f"=== {size:,} residents ===")
+            results["sizes"][str(size)] = bench_size(size, args.years, args.seed)
+    except BenchError as error:
+        log(f"FAILED: {error}")
+        results["error"] = str(error)
+        code = 1
+    except subprocess.CalledProcessError as error:
+        log(f"FAILED: {error}")
+        results["error"] = str(error)
+        code = 1
+    except KeyboardInterrupt:
+        log("interrupted: stopping what was started")
+        results["error"] = "interrupted"
+        code = 130
+    finally:
+        Managed.stop_all()
+    results["machine"]["load_at_end"] = machine_load()
+    results["wall_seconds"] = time.monotonic() - started
+    json_path, md_path = write_reports(results, args.out)
+    log(f"wrote {json_path} and {md_path} ({results['wall_seconds'] / 60:.1f} min in all)")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,309 @@
+"""The Django-side steps of `make bench`, each run in its own process by bench/run.py.
+
+    python bench/steps.py load    --result R.json --community DIR [--import-budget 480]
+    python bench/steps.py suite   --result R.json [--timeout 1200]
+    python bench/steps.py publish --result R.json --run-id N --page-file PAGE.html
+
+The database, broker and secrets come from the environment (bench/harness.py bench_env). Each
+step writes its figures as JSON to --result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "healthwatch.settings")
+
+OTHER_KINDS = ("sites", "areas", "population", "stations", "measurements", "residents")
+COPY_TABLE = "bench_copy_observations"
+# The observations contract, as a bare table: no key, no constraint, no index. `value` is text
+# because a yes/no code carries true/false in it; dates are dates, limits numbers.
+COPY_COLUMNS = (
+    "study_id text, observed_on date, code text, value text, unit text, below_lod text, lod numeric"
+)
+
+
+def say(message: str) -> None:
+    print(f"    {time.strftime('%H:%M:%S')} {message}", flush=True)
+
+
+def _dsn() -> str:
+    from django.db import connection
+
+    params = connection.get_connection_params()
+    return " ".join(
+        f"{key}={params[key]}"
+        for key in ("host", "port", "user", "dbname", "password")
+        if params.get(key) not in (None, "")
+    )
+
+
+def copy_observations(path: Path) -> dict[str, Any]:
+    """PostgreSQL COPY of the same CSV file (streamed from this client) into a bare table."""
+    import psycopg
+
+    with psycopg.connect(_dsn()) as conn:
+        conn.execute(f"DROP TABLE IF EXISTS {COPY_TABLE}")
+        conn.execute(f"CREATE TABLE {COPY_TABLE} ({COPY_COLUMNS})")
+        conn.commit()
+        started = time.perf_counter()
+        with (
+            conn.cursor() as cursor,
+            path.open("rb") as stream,
+            cursor.copy(f"COPY {COPY_TABLE} FROM STDIN (FORMAT csv, HEADER true)") as copy,
+        ):
+            while block := stream.read(1 << 20):
+                copy.write(block)
+        conn.commit()
+        seconds = time.perf_counter() - started
+        rows = conn.execute(f"SELECT count(*) FROM {COPY_TABLE}").fetchone()[0]  # type: ignore[index]
+        conn.execute(f"DROP TABLE {COPY_TABLE}")
+        conn.commit()
+    return {"seconds": seconds, "rows": int(rows)}
+
+
+class FlagBudget:
+    """Bounds the data-quality flagging stage of the observations import (bench only).
+
+    At 100,000 residents the flagging (surveys.quality.flag_unusual_observations, called per
+    batch of 5,000 numeric observations after every insert) aggregates the whole observation
+    table again for every batch, so it alone would take far longer than the bench's time
+    budget. Once the import has run `budget_s` seconds, the remaining batches are counted and
+    skipped (every row is still validated and written; only review flags are missing, which no
+    analysis reads). The figure is then a lower bound, and the full time is extrapolated from
+    the mean time of the batches that ran.
+    """
+
+    def __init__(self, budget_s: float) -> None:
+        self.budget_s = budget_s
+        self.started = time.perf_counter()
+        self.done = 0
+        self.done_seconds = 0.0
+        self.skipped = 0
+
+    def install(self) -> None:
+        import surveys.importing.people as people
+
+        original = people.flag_unusual_observations
+
+        def budgeted(observations: Any, *args: Any, **kwargs: Any) -> Any:
+            if time.perf_counter() - self.started > self.budget_s:
+                if not self.skipped:
+                    say(f"flagging past the {self.budget_s:.0f} s budget: skipping the rest")
+                self.skipped += 1
+                return []
+            began = time.perf_counter()
+            flags = original(observations, *args, **kwargs)
+            self.done_seconds += time.perf_counter() - began
+            self.done += 1
+            return flags
+
+        people.flag_unusual_observations = budgeted
+
+    def report(self, measured: float) -> dict[str, Any]:
+        mean = self.done_seconds / self.done if self.done else 0.0
+        return {
+            "budget_s": self.budget_s,
+            "flag_batches_done": self.done,
+            "flag_batches_skipped": self.skipped,
+            "flag_seconds_done": self.done_seconds,
+            "complete": self.skipped == 0,
+            "extrapolated_seconds": measured + self.skipped * mean,
+        }
+
+
+def step_load(args: argparse.Namespace) -> dict[str, Any]:
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    from surveys.importing import import_csv
+    from surveys.models import Observation, Visit
+
+    folder = Path(args.community)
+    result: dict[str, Any] = {"other_kinds": {}}
+    for kind in OTHER_KINDS:
+        started = time.perf_counter()
+        with (folder / f"{kind}.csv").open("rb") as stream:
+            report = import_csv(kind=kind, stream=stream, file_name=f"{kind}.csv", user=None)
+        seconds = time.perf_counter() - started
+        if not report.ok:
+            raise SystemExit(f"import of {kind} refused: {report.errors[:5]}")
+        result["other_kinds"][kind] = {"rows": report.rows, "seconds": round(seconds, 3)}
+        say(f"imported {kind}: {report.rows:,} rows in {seconds:.1f} s")
+
+    observations = folder / "observations.csv"
+    result["file_mib"] = round(observations.stat().st_size / 2**20, 1)
+    copy_before = copy_observations(observations)
+    say(f"COPY (before the import): {copy_before['rows']:,} rows in {copy_before['seconds']:.2f} s")
+
+    budget = FlagBudget(args.import_budget)
+    budget.install()
+    started = budget.started = time.perf_counter()
+    with observations.open("rb") as stream:
+        report = import_csv(
+            kind="observations", stream=stream, file_name="observations.csv", user=None
+        )
+    seconds = time.perf_counter() - started
+    if not report.ok:
+        raise SystemExit(f"import of observations refused: {report.errors[:5]}")
+    flagging = budget.report(seconds)
+    say(
+        f"import_csv observations: {report.rows:,} rows ({report.created:,} created) in "
+        f"{seconds:.1f} s = {report.rows / seconds:,.0f} rows/s; flag batches "
+        f"{budget.done} run in {budget.done_seconds:.1f} s, {budget.skipped} skipped"
+    )
+    if not flagging["complete"]:
+        say(f"extrapolated full import time: {flagging['extrapolated_seconds']:.0f} s")
+    copy_after = copy_observations(observations)
+    say(f"COPY (after the import): {copy_after['rows']:,} rows in {copy_after['seconds']:.2f} s")
+    if copy_before["rows"] != report.rows or copy_after["rows"] != report.rows:
+        raise SystemExit(
+            f"COPY loaded {copy_before['rows']}/{copy_after['rows']} rows, the import read "
+            f"{report.rows}: not the same rows"
+        )
+    # Planner statistics and visibility map as autovacuum would leave them, so the suite and
+    # the reference below both read a settled database (not timed).
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM (ANALYZE)")
+    result.update(
+        {
+            "rows": report.rows,
+            "created": report.created,
+            "import_seconds": seconds,
+            "flagging": flagging,
+            "copy_seconds_before": copy_before["seconds"],
+            "copy_seconds_after": copy_after["seconds"],
+            "copy_seconds": (copy_before["seconds"] + copy_after["seconds"]) / 2,
+            "visits": Visit.objects.count(),
+            "observations": Observation.objects.count(),
+        }
+    )
+    return result
+
+
+def step_suite(args: argparse.Namespace) -> dict[str, Any]:
+    """Request a run (enqueued over the broker on commit) and wait for the workers to finish."""
+    import django
+
+    django.setup()
+    from analytics.models import AnalysisRun, RunPart, RunStatus
+    from analytics.services import analysis_run_request
+
+    started = time.perf_counter()
+    run = analysis_run_request(user=None)
+    deadline = started + args.timeout
+    last_done = -1
+    while True:
+        current = AnalysisRun.objects.get(pk=run.pk)
+        if current.status in (RunStatus.SUCCEEDED, RunStatus.FAILED):
+            break
+        if current.parts_done != last_done:
+            last_done = current.parts_done
+            say(f"run #{run.pk} {current.status}: {current.parts_done}/{current.parts_total} parts")
+        if time.perf_counter() > deadline:
+            raise SystemExit(
+                f"run #{run.pk} still {current.status} after {args.timeout:.0f} s "
+                f"({current.parts_done}/{current.parts_total} parts): see the worker log"
+            )
+        time.sleep(0.05)
+    seconds = time.perf_counter() - started
+    if current.status != RunStatus.SUCCEEDED:
+        raise SystemExit(f"run #{run.pk} failed: {current.error}")
+    if current.reused:
+        raise SystemExit(f"run #{run.pk} reused an earlier result set: nothing was computed")
+    say(f"run #{run.pk} succeeded in {seconds:.1f} s")
+    parts = {}
+    for part in RunPart.objects.filter(result_set=current.result_set).order_by("name"):
+        if part.started_at and part.finished_at:
+            parts[part.name] = {
+                "seconds": round((part.finished_at - part.started_at).total_seconds(), 3),
+                "rows": part.rows,
+                "attempts": part.attempts,
+            }
+    queued = (current.started_at - current.created_at).total_seconds()
+    return {
+        "run_id": run.pk,
+        "seconds": seconds,
+        "queued_seconds": round(queued, 3),
+        "extract_seconds": current.extract_seconds,
+        "compute_seconds": current.compute_seconds,
+        "parts": parts,
+        "input_fingerprint": current.result_set.input_fingerprint,  # type: ignore[union-attr]
+    }
+
+
+def step_publish(args: argparse.Namespace) -> dict[str, Any]:
+    """Build, approve, review and publish the annual report; save the page the public gets."""
+    import django
+
+    django.setup()
+    from django.contrib.auth.models import Group, User
+    from django.test import Client
+
+    from analytics.models import AnalysisRun
+    from healthwatch.roles import Role
+    from reports import services
+    from surveys.models import ProductionSite
+
+    epi, _ = User.objects.get_or_create(username="bench_epi")
+    epi.groups.add(Group.objects.get(name=Role.EPIDEMIOLOGIST.value))
+    reviewer, _ = User.objects.get_or_create(username="bench_reviewer")
+    reviewer.groups.add(Group.objects.get(name=Role.COMMUNITY_REVIEWER.value))
+    run = AnalysisRun.objects.get(pk=args.run_id)
+    site = ProductionSite.objects.filter(kind="separation_plant").order_by("code").first()
+    if site is None:
+        raise SystemExit("the bench community has no separation plant to report on")
+    year = args.year
+    timings: dict[str, float] = {}
+    began = time.perf_counter()
+    release = services.release_build_draft(user=epi, run=run, site_code=site.code, year=year)
+    timings["build_draft"] = time.perf_counter() - began
+    began = time.perf_counter()
+    services.release_approve(user=epi, release=release)
+    services.release_review(user=reviewer, release=release, decision="approve", body="Bench.")
+    release = services.release_publish(user=epi, release_id=release.pk)
+    timings["review_and_publish"] = time.perf_counter() - began
+    path = f"/reports/{release.site_code}/{release.year}/v{release.version}/"
+    response = Client(SERVER_NAME="127.0.0.1").get(path)
+    if response.status_code != 200:
+        raise SystemExit(f"GET {path} answered {response.status_code}")
+    page = Path(args.page_file)
+    page.parent.mkdir(parents=True, exist_ok=True)
+    page.write_bytes(response.content)
+    say(f"published {path} ({len(response.content):,} bytes)")
+    return {
+        "path": path,
+        "bytes": len(response.content),
+        "release_id": release.pk,
+        "timings": timings,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("step", choices=("load", "suite", "publish"))
+    parser.add_argument("--result", required=True, type=Path)
+    parser.add_argument("--community")
+    parser.add_argument("--timeout", type=float, default=1200)
+    parser.add_argument("--import-budget", type=float, default=480)
+    parser.add_argument("--run-id", type=int)
+    parser.add_argument("--year", type=int, default=2025)
+    parser.add_argument("--page-file")
+    args = parser.parse_args()
+    steps = {"load": step_load, "suite": step_suite, "publish": step_publish}
+    result = steps[args.step](args)
+    args.result.write_text(json.dumps(result, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
