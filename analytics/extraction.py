@@ -42,7 +42,9 @@ def _frame(queryset: QuerySet[Any, Any], columns: dict[str, str]) -> pd.DataFram
     sql, params = queryset.query.sql_with_params()
     names = list(columns)
     parts: dict[str, list[Any]] = {name: [] for name in names}
-    with connection.cursor() as cursor:
+    # A server-side cursor on PostgreSQL: rows arrive FETCH_ROWS at a time instead of the driver
+    # holding the whole result (millions of observations) before the first fetch.
+    with connection.chunked_cursor() as cursor:
         cursor.execute(sql, params)
         while True:
             rows = cursor.fetchmany(FETCH_ROWS)

@@ -84,6 +84,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.http.ConditionalGetMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -154,6 +155,18 @@ with contextlib.suppress(OSError):  # a read-only deployment has run collectstat
     STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns on every request when it is missing
 # Serve straight from the apps' static folders when collectstatic has not been run (make run).
 WHITENOISE_USE_FINDERS = True
+
+# Cache for whole public pages. Default: local memory (per process). With several web
+# processes set CACHE_URL=redis://host:6379/1 so a new publication shows everywhere at once.
+CACHE_URL = env_url("CACHE_URL", "locmem://", schemes=("locmem", "redis", "rediss", "dummy"))
+if CACHE_URL.startswith(("redis://", "rediss://")):
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    }
+elif CACHE_URL.startswith("dummy://"):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "workspace"
@@ -230,6 +243,11 @@ if CELERY_TASK_TIME_LIMIT <= CELERY_TASK_SOFT_TIME_LIMIT:
         "task gets its soft-limit exception (and can clean up) before it is killed."
     )
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# A pool process that ends a task above this resident size (KiB) is replaced: one analysis of a
+# large community does not keep its peak memory for the rest of the worker's life.
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = env_int(
+    "CELERY_WORKER_MAX_MEMORY_PER_CHILD", 600_000, minimum=50_000
+)
 
 LOGGING = {
     "version": 1,

@@ -7,10 +7,10 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
-from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_cache_control
+from django.views.decorators.cache import cache_page
 from django.views.decorators.http import require_http_methods, require_POST
 
 from healthwatch.roles import Role, has_role, public, role_required
@@ -26,6 +26,10 @@ from reports.models import PublicComment, Release, ReleaseStatus
 from surveys.validation import ValidationProblem
 
 REVIEWERS = (Role.COMMUNITY_REVIEWER, Role.EPIDEMIOLOGIST, Role.ADMIN)
+# Public pages are shared by everyone and change only at publication, retraction, correction
+# or when a comment is approved: they are cached whole for a minute (per process with the
+# default local-memory cache; CACHE_URL=redis://… shares it between workers).
+PAGE_CACHE_SECONDS = 60
 EPI = (Role.EPIDEMIOLOGIST, Role.ADMIN)
 
 
@@ -42,6 +46,7 @@ def _cacheable(request: HttpRequest, response: HttpResponse, max_age: int = 300)
 
 
 @public
+@cache_page(PAGE_CACHE_SECONDS)
 def home(request: HttpRequest) -> HttpResponse:
     sites: OrderedDict[str, dict[str, Any]] = OrderedDict()
     for release in selectors.public_releases().order_by("site_name", "-year", "-version"):
@@ -58,40 +63,25 @@ def _release_or_404(site_code: str, year: int, version: int) -> Release:
     return release
 
 
-PAGE_CACHE_SECONDS = 60
-
-
 @public
+@cache_page(PAGE_CACHE_SECONDS)
 def public_release(request: HttpRequest, site_code: str, year: int, version: int) -> HttpResponse:
-    """The frozen release page. For anonymous visitors the whole response is cached briefly:
-    the page holds no per-visitor content (the comment form lives on its own page)."""
+    """The frozen release page: the stored snapshot, downloads and approved comments."""
     release = _release_or_404(site_code, year, version)
     etag = f'"{release.content_hash}"'
-    anonymous = not request.user.is_authenticated and not request.COOKIES
-    if anonymous and request.headers.get("If-None-Match") == etag:
+    if request.headers.get("If-None-Match") == etag:
         response = HttpResponse(status=304)
     else:
-        comments = selectors.approved_comments(release).count()
-        key = (
-            f"release-page:{release.pk}:{release.content_hash}:{release.status}:"
-            f"{release.superseded}:{comments}"
+        response = render(
+            request,
+            "reports/public/release.html",
+            {
+                "release": release,
+                "files": selectors.public_release_file_names(release),
+                "comments": selectors.approved_comments(release),
+                "later": selectors.later_versions(release),
+            },
         )
-        cached = cache.get(key) if anonymous else None
-        if cached is not None:
-            response = HttpResponse(cached)
-        else:
-            response = render(
-                request,
-                "reports/public/release.html",
-                {
-                    "release": release,
-                    "files": selectors.public_release_file_names(release),
-                    "comments": selectors.approved_comments(release),
-                    "later": selectors.later_versions(release),
-                },
-            )
-            if anonymous:
-                cache.set(key, response.content, PAGE_CACHE_SECONDS)
     response["ETag"] = etag
     return _cacheable(request, response)
 

@@ -9,6 +9,7 @@ import zipfile
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -116,6 +117,7 @@ def test_a_public_comment_waits_for_moderation_and_is_rate_limited(
     assert b"will appear once a moderator has read it" in anonymous.get(url).content
     assert b"Thank you for the report." not in anonymous.get("/reports/RH-SEP/2025/v1/").content
     services.public_comment_moderate(user=epidemiologist, comment=comment, approve=True)
+    cache.clear()  # public pages are cached for a minute: as if that minute had passed
     assert b"Thank you for the report." in anonymous.get("/reports/RH-SEP/2025/v1/").content
     for _ in range(4):
         anonymous.post(url, {"body": "more"})
@@ -154,3 +156,13 @@ def test_open_data_has_every_measurement_with_status_and_licence(
         r["station_code"] == "AQ-01" and r["sampled_on"] >= "2025-01-01" for r in api["results"]
     )
     assert anonymous.get("/open-data/api/measurements?page=x").status_code == 400
+
+
+def test_anonymous_visitors_get_the_release_page_from_the_cache(
+    published: Release, anonymous: Client
+) -> None:
+    anonymous.get("/reports/RH-SEP/2025/v1/")
+    with CaptureQueriesContext(connection) as queries:
+        response = anonymous.get("/reports/RH-SEP/2025/v1/")
+    assert response.status_code == 200 and b"Key findings" in response.content
+    assert len(queries.captured_queries) == 0
