@@ -36,7 +36,7 @@ def age_band(age: int) -> str:
     return AGE_BANDS[min(max(age, 0) // 5, len(AGE_BANDS) - 1)]
 
 
-def _band_moments(code_ids: Iterable[int]) -> dict[tuple[int, str], tuple[int, float, float]]:
+def band_moments(code_ids: Iterable[int]) -> dict[tuple[int, str], tuple[int, float, float]]:
     """(code, age band) → (n, sum, sum of squares) over stored numeric values, one query."""
     age = ExpressionWrapper(
         ExtractYear("visit__visited_on") - F("visit__resident__birth_year"),
@@ -61,13 +61,22 @@ def _band_moments(code_ids: Iterable[int]) -> dict[tuple[int, str], tuple[int, f
     return {key: (int(n), s, ss) for key, (n, s, ss) in moments.items()}
 
 
-def flag_unusual_observations(observations: Sequence[Observation]) -> list[DataQualityFlag]:
-    """Create review flags for stored observations that are unusual; returns the new flags."""
+def flag_unusual_observations(
+    observations: Sequence[Observation],
+    *,
+    moments: dict[tuple[int, str], tuple[int, float, float]] | None = None,
+) -> list[DataQualityFlag]:
+    """Create review flags for stored observations that are unusual; returns the new flags.
+
+    `moments` (from band_moments) lets a caller that flags many batches of one import
+    aggregate the stored values once instead of once per batch.
+    """
     numeric = [o for o in observations if o.value is not None]
     if not numeric:
         return []
     codes = {c.pk: c for c in VocabularyCode.objects.filter(pk__in={o.code_id for o in numeric})}
-    moments = _band_moments(codes)
+    if moments is None:
+        moments = band_moments(codes)
     ages = {
         pk: visited_on.year - birth_year
         for pk, visited_on, birth_year in Visit.objects.filter(

@@ -35,7 +35,7 @@ from surveys.models import (
     VocabularyCode,
 )
 from surveys.pseudonyms import InvalidStudyId, Pseudonym, pseudonymize
-from surveys.quality import flag_same_day_visits, flag_unusual_observations
+from surveys.quality import band_moments, flag_same_day_visits, flag_unusual_observations
 from surveys.selectors import areas_for_user, may_record_field_data, residents_for_user
 from surveys.validation import CodedValue
 
@@ -450,6 +450,9 @@ class ObservationsImporter(KindImporter):
         code = np.asarray(self.p_code, dtype=np.int64)[index]
         value = np.asarray(self.p_value, dtype=np.float64)[index]
         order = np.argsort(code, kind="stable")
+        # Every row is inserted by now, so the (code, age band) moments are the same for every
+        # batch: aggregate the stored values once (per batch, the import grew quadratically).
+        moments = band_moments(np.unique(code).tolist())
         for start in range(0, len(order), FLAG_BATCH):
             chosen = order[start : start + FLAG_BATCH]
             flag_unusual_observations(
@@ -462,5 +465,6 @@ class ObservationsImporter(KindImporter):
                         value[chosen].tolist(),
                         strict=True,
                     )
-                ]
+                ],
+                moments=moments,
             )
