@@ -9,6 +9,7 @@ import logging
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
@@ -63,11 +64,13 @@ def test_no_study_id_in_a_dump_of_the_whole_database(imported: list[ImportReport
     assert_no_study_id(dump)
 
 
+@pytest.mark.skipif(
+    settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3",
+    reason="raw database bytes are read from SQLite; the dump test covers PostgreSQL",
+)
 def test_no_study_id_in_the_raw_bytes_of_the_sqlite_database(
     imported: list[ImportReport],
 ) -> None:
-    if connection.vendor != "sqlite":
-        pytest.skip("raw database bytes are checked on SQLite; the dump test covers PostgreSQL")
     raw = connection.connection.serialize()  # the database as bytes, as it is now
     assert pseudonymize(STUDY_IDS[0]).value.encode() in raw  # the bytes hold the import
     assert_no_study_id(raw.decode("latin-1"))
