@@ -25,11 +25,9 @@ from surveys.models import (
     Resident,
     Station,
     Visit,
-    VocabularyCode,
 )
 from surveys.pseudonyms import pseudonymize
 from surveys.services import ObservationInput
-from surveys.vocabulary import load_vocabulary
 from tests.browser.conftest import log_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -41,13 +39,12 @@ SCREENSHOT_DIR = os.environ.get("HEALTHWATCH_SCREENSHOT_DIR", "")
 
 
 @pytest.fixture
-def area_a(worker_a: User) -> Area:
+def area_a(worker_a: User, vocabulary_and_groups: None) -> Area:
     """worker_a's village, near a separation plant (tests/surveys' fixtures do not reach here).
 
-    Transactional tests flush the database after each test, migration data included, so the
-    vocabulary is loaded again here.
+    Transactional tests flush the database after each test, migration data included:
+    `vocabulary_and_groups` (tests/conftest.py) puts the vocabulary back.
     """
-    load_vocabulary(VocabularyCode)
     ProductionSite.objects.create(
         code="SEP1",
         name="Separation plant",
