@@ -311,7 +311,11 @@ class Observation(models.Model):
     `below_lod`, the LOD (canonical unit) and no value; analyses substitute LOD/√2.
     """
 
-    visit = models.ForeignKey(Visit, on_delete=models.CASCADE, related_name="observations")
+    # No index of its own: observation_unique_per_visit (visit, code) serves lookups by visit,
+    # and every index is maintained on each of an import's millions of inserts.
+    visit = models.ForeignKey(
+        Visit, on_delete=models.CASCADE, related_name="observations", db_index=False
+    )
     code = models.ForeignKey(VocabularyCode, on_delete=models.PROTECT, related_name="+")
     value = models.FloatField(null=True, blank=True)
     value_boolean = models.BooleanField(null=True, blank=True)

@@ -11,9 +11,20 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import NamedTuple
 
-from django.db.models import Count, ExpressionWrapper, F, FloatField, IntegerField, Sum
+import numpy as np
+from django.db.models import (
+    Count,
+    Exists,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    IntegerField,
+    OuterRef,
+    Sum,
+)
 from django.db.models.functions import ExtractYear
 
 from surveys.models import (
@@ -61,66 +72,95 @@ def band_moments(code_ids: Iterable[int]) -> dict[tuple[int, str], tuple[int, fl
     return {key: (int(n), s, ss) for key, (n, s, ss) in moments.items()}
 
 
-def flag_unusual_observations(
-    observations: Sequence[Observation],
-    *,
-    moments: dict[tuple[int, str], tuple[int, float, float]] | None = None,
-) -> list[DataQualityFlag]:
-    """Create review flags for stored observations that are unusual; returns the new flags.
+class Unusual(NamedTuple):
+    """One unusual value: its position in the arrays given to unusual_values, and the flag."""
 
-    `moments` (from band_moments) lets a caller that flags many batches of one import
-    aggregate the stored values once instead of once per batch.
+    position: int
+    kind: str
+    detail: str
+
+
+def unusual_values(
+    codes: Mapping[int, VocabularyCode],
+    code_ids: np.ndarray,
+    values: np.ndarray,
+    ages: np.ndarray,
+    moments: Mapping[tuple[int, str], tuple[int, float, float]],
+) -> list[Unusual]:
+    """The review flags the rules give to numeric values, in the order of the arrays.
+
+    `code_ids`, `values` (canonical unit, no NaN) and `ages` (whole years at the visit) are
+    parallel arrays; `codes` holds every code among them; `moments` comes from band_moments.
+    One implementation for a visit's few observations and an import's millions: the rules are
+    evaluated per (code, age band) on whole arrays.
     """
+    found: list[Unusual] = []
+    code_ids = np.asarray(code_ids, dtype=np.int64)
+    values = np.asarray(values, dtype=np.float64)
+    bands = np.minimum(np.maximum(np.asarray(ages, dtype=np.int64), 0) // 5, len(AGE_BANDS) - 1)
+    for code_id in np.unique(code_ids).tolist():
+        code = codes[code_id]
+        of_code = np.flatnonzero(code_ids == code_id)
+        if code.category == CodeCategory.BIOMARKER and code.reference_level:
+            limit = REFERENCE_MULTIPLE * code.reference_level
+            for i in of_code[values[of_code] > limit].tolist():
+                value = float(values[i])
+                found.append(
+                    Unusual(
+                        i,
+                        QualityFlagKind.ABOVE_REFERENCE,
+                        f"{code.code} = {value:g} {code.canonical_unit}, more than "
+                        f"{REFERENCE_MULTIPLE:g}× the reference level {code.reference_level:g}.",
+                    )
+                )
+        for band_index in np.unique(bands[of_code]).tolist():
+            band = AGE_BANDS[band_index]
+            n, total, squares = moments.get((code_id, band), (0, 0.0, 0.0))
+            if n < OUTLIER_MIN_N:
+                continue
+            mean = total / n
+            sd = math.sqrt(max((squares - n * mean * mean) / (n - 1), 0.0))
+            if sd <= 0:
+                continue
+            in_band = of_code[bands[of_code] == band_index]
+            for i in in_band[np.abs(values[in_band] - mean) > OUTLIER_SD * sd].tolist():
+                value = float(values[i])
+                found.append(
+                    Unusual(
+                        i,
+                        QualityFlagKind.OUTLIER,
+                        f"{code.code} = {value:g} {code.canonical_unit} is "
+                        f"{abs(value - mean) / sd:.1f} SD from the mean {mean:.3g} of age band "
+                        f"{band} (n={n}).",
+                    )
+                )
+    found.sort(key=lambda u: (u.position, u.kind != QualityFlagKind.ABOVE_REFERENCE))
+    return found
+
+
+def flag_unusual_observations(observations: Sequence[Observation]) -> list[DataQualityFlag]:
+    """Create review flags for stored observations that are unusual; returns the new flags."""
     numeric = [o for o in observations if o.value is not None]
     if not numeric:
         return []
     codes = {c.pk: c for c in VocabularyCode.objects.filter(pk__in={o.code_id for o in numeric})}
-    if moments is None:
-        moments = band_moments(codes)
     ages = {
         pk: visited_on.year - birth_year
         for pk, visited_on, birth_year in Visit.objects.filter(
             pk__in={o.visit_id for o in numeric}
         ).values_list("pk", "visited_on", "resident__birth_year")
     }
-    flags: list[DataQualityFlag] = []
-    for observation in numeric:
-        code = codes[observation.code_id]
-        value = float(observation.value)  # type: ignore[arg-type]
-        if (
-            code.category == CodeCategory.BIOMARKER
-            and code.reference_level
-            and value > REFERENCE_MULTIPLE * code.reference_level
-        ):
-            flags.append(
-                DataQualityFlag(
-                    kind=QualityFlagKind.ABOVE_REFERENCE,
-                    observation=observation,
-                    detail=(
-                        f"{code.code} = {value:g} {code.canonical_unit}, more than "
-                        f"{REFERENCE_MULTIPLE:g}× the reference level {code.reference_level:g}."
-                    ),
-                )
-            )
-        band = age_band(ages[observation.visit_id])
-        n, total, squares = moments.get((code.pk, band), (0, 0.0, 0.0))
-        if n < OUTLIER_MIN_N:
-            continue
-        mean = total / n
-        variance = max((squares - n * mean * mean) / (n - 1), 0.0)
-        sd = math.sqrt(variance)
-        if sd > 0 and abs(value - mean) > OUTLIER_SD * sd:
-            flags.append(
-                DataQualityFlag(
-                    kind=QualityFlagKind.OUTLIER,
-                    observation=observation,
-                    detail=(
-                        f"{code.code} = {value:g} {code.canonical_unit} is "
-                        f"{abs(value - mean) / sd:.1f} SD from the mean {mean:.3g} of age band "
-                        f"{band} (n={n})."
-                    ),
-                )
-            )
+    found = unusual_values(
+        codes,
+        np.array([o.code_id for o in numeric], dtype=np.int64),
+        np.array([o.value for o in numeric], dtype=np.float64),
+        np.array([ages[o.visit_id] for o in numeric], dtype=np.int64),
+        band_moments(codes),
+    )
+    flags = [
+        DataQualityFlag(kind=u.kind, observation=numeric[u.position], detail=u.detail)
+        for u in found
+    ]
     return DataQualityFlag.objects.bulk_create(flags, ignore_conflicts=True)
 
 
@@ -148,3 +188,26 @@ def flag_same_day_visits(visits: Sequence[Visit]) -> list[DataQualityFlag]:
         if (visit.resident_id, visit.visited_on) in doubled
     ]
     return DataQualityFlag.objects.bulk_create(flags, ignore_conflicts=True)
+
+
+def flag_same_day_visits_of_import(import_record_id: int) -> int:
+    """flag_same_day_visits for every visit an import created, in one query; returns the count.
+
+    An import attaches rows to the resident's existing visit of that day, so its new visits
+    only get a sibling when someone entered one at the same time; the check is still made.
+    """
+    siblings = Visit.objects.filter(
+        resident_id=OuterRef("resident_id"), visited_on=OuterRef("visited_on")
+    ).exclude(pk=OuterRef("pk"))
+    flags = [
+        DataQualityFlag(
+            kind=QualityFlagKind.SAME_DAY_VISIT,
+            visit_id=pk,
+            detail=f"Another visit of this resident is recorded on {visited_on}.",
+        )
+        for pk, visited_on in Visit.objects.filter(import_record_id=import_record_id)
+        .filter(Exists(siblings))
+        .values_list("pk", "visited_on")
+    ]
+    DataQualityFlag.objects.bulk_create(flags, ignore_conflicts=True, batch_size=2000)
+    return len(flags)

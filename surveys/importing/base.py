@@ -55,6 +55,15 @@ class KindImporter:
     def pending_count(self) -> int:
         raise NotImplementedError
 
+    def validate_cells(self, chunk: list[tuple[int, list[str]]]) -> None:
+        """Validate (row number, cells in contract column order) pairs; see validate_chunk."""
+        self.validate_chunk(
+            [
+                Row(number, dict(zip(self.columns, cells, strict=True)), self.sink)
+                for number, cells in chunk
+            ]
+        )
+
     def validate_chunk(self, rows: list[Row]) -> None:
         raise NotImplementedError
 

@@ -10,7 +10,6 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 
 from surveys.importing.base import KindImporter
-from surveys.importing.cells import Row
 from surveys.importing.environment import MeasurementsImporter
 from surveys.importing.people import ObservationsImporter, ResidentsImporter
 from surveys.importing.reader import CsvSource
@@ -78,14 +77,14 @@ def import_csv(
     )
     source = CsvSource(stream, importer_class.columns, sink)
     columns = importer_class.columns
-    chunk: list[Row] = []
-    for number, cells in source.rows():
-        chunk.append(Row(number, dict(zip(columns, cells, strict=True)), sink))
+    chunk: list[tuple[int, list[str]]] = []
+    for numbered in source.rows():
+        chunk.append(numbered)
         if len(chunk) >= importer_class.chunk_size:
-            importer.validate_chunk(chunk)
+            importer.validate_cells(chunk)
             chunk = []
     if chunk:
-        importer.validate_chunk(chunk)
+        importer.validate_cells(chunk)
     del chunk
     source.drain()
     importer.finish()

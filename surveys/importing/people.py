@@ -13,18 +13,21 @@ from array import array
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from simple_history.utils import bulk_create_with_history
 
 from surveys.geo import coarse_location
+from surveys.importing import bulk
 from surveys.importing.base import BATCH_SIZE, KindImporter, batches
 from surveys.importing.cells import Row, formula_reason
-from surveys.importing.coded import CodedValueReader
-from surveys.importing.sql import insert_returning_ids
+from surveys.importing.coded import VALUE_COLUMNS, CodedValueReader
+from surveys.importing.report import ErrorSink
 from surveys.models import (
     Area,
     CodeCategory,
+    DataQualityFlag,
     ImportRecord,
     Observation,
     ProductionSite,
@@ -35,7 +38,7 @@ from surveys.models import (
     VocabularyCode,
 )
 from surveys.pseudonyms import InvalidStudyId, Pseudonym, pseudonymize
-from surveys.quality import band_moments, flag_same_day_visits, flag_unusual_observations
+from surveys.quality import band_moments, flag_same_day_visits_of_import, unusual_values
 from surveys.selectors import areas_for_user, may_record_field_data, residents_for_user
 from surveys.validation import CodedValue
 
@@ -43,8 +46,6 @@ NO_RESIDENT = (
     "no resident with this study ID (register the resident first, with a residents file or "
     "the form)."
 )
-#: Observations per call of flag_unusual_observations (one aggregate query per call).
-FLAG_BATCH = 5000
 
 
 class _StudyIds:
@@ -212,7 +213,9 @@ OBSERVATION_COLUMNS = (
     "lod",
 )
 _NAN = math.nan
+CODED_ROWS_CACHE = 200_000
 _VISIT_SHIFT = 22  # date ordinals are below 2**22
+_UNIX_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 
 
 class ObservationsImporter(KindImporter):
@@ -224,12 +227,17 @@ class ObservationsImporter(KindImporter):
 
     kind = "observations"
     columns = ("study_id", "observed_on", "code", "value", "unit", "below_lod", "lod")
+    # Larger chunks amortise the columnar path's per-chunk work; a chunk's distinct study IDs
+    # go into one IN (…) list, which SQLite caps at 32,766 parameters.
+    chunk_size = 20_000
     key_columns = ("study_id", "observed_on", "code")
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.study_ids = _StudyIds()
         self.coded = CodedValueReader()
+        # (code pk, value, unit, below_lod, lod cells) → what the columnar path stores
+        self.coded_rows: dict[tuple[Any, ...], tuple[float, int, int, int, float]] = {}
         self.dates: dict[str, Any] = {}
         codes = VocabularyCode.objects.filter(active=True)
         self.codes = {c.code: c for c in codes if c.category != CodeCategory.POLLUTANT}
@@ -252,6 +260,7 @@ class ObservationsImporter(KindImporter):
         self.p_unit = array("h")  # index into self.units
         self.p_below = array("b")
         self.p_lod = array("d")  # NaN: none
+        self.p_birth = array("h")  # the resident's birth year (for the quality flags' age band)
         self.units: list[str] = []
         self.unit_index: dict[str, int] = {}
 
@@ -263,6 +272,158 @@ class ObservationsImporter(KindImporter):
     def allowed(cls, user: User) -> bool:
         return may_record_field_data(user)
 
+    def validate_cells(self, chunk: list[tuple[int, list[str]]]) -> None:
+        """A chunk with nothing to report and nothing stored yet takes the columnar path;
+        any other chunk goes row by row (validate_chunk), which is the reference: the columnar
+        path calls the same cell readers on each distinct value and gives up at the first
+        thing it would have to report, so both paths store and report the same."""
+        if not self._validate_clean_chunk(chunk):
+            super().validate_cells(chunk)
+
+    def _validate_clean_chunk(self, chunk: list[tuple[int, list[str]]]) -> bool:
+        """Validate each distinct cell value once and spread the results over the rows with
+        numpy. False, with nothing recorded, when a row has an error or matches a stored
+        visit's observation (the row path reports those)."""
+        quiet = ErrorSink(limit=0)  # errors are the row path's job
+        numbers = np.fromiter((number for number, _ in chunk), dtype=np.int64, count=len(chunk))
+        table = np.array([cells for _, cells in chunk], dtype=object)
+        study, observed, code_text, *value_cells = table.T
+
+        study_of_row, study_uniques = pd.factorize(study)
+        pseudonyms = []
+        for raw in study_uniques.tolist():
+            pseudonym = self.study_ids.read(Row(0, {"study_id": raw}, quiet))
+            if pseudonym is None:
+                return False
+            pseudonyms.append(pseudonym.value)
+        stored = {
+            p: (pk, enrolled.toordinal(), birth_year)
+            for p, pk, enrolled, birth_year in self.residents.filter(
+                pseudonym__in=set(pseudonyms)
+            ).values_list("pseudonym", "pk", "enrolled_on", "birth_year")
+        }
+        if len(stored) != len(set(pseudonyms)):
+            return False  # a study ID without a resident (in this user's areas)
+        resident_of, enrolled_of, birth_of = (
+            np.array(column, dtype=np.int64)
+            for column in zip(*(stored[p] for p in pseudonyms), strict=True)
+        )
+
+        day_of_row, day_uniques = pd.factorize(observed)
+        days = []
+        for raw in day_uniques.tolist():
+            day = Row(0, {"observed_on": raw}, quiet).date(
+                "observed_on", today=self.today, cache=self.dates
+            )
+            if day is None:
+                return False
+            days.append(day.toordinal())
+        code_of_row, code_uniques = pd.factorize(code_text)
+        codes = [self._code(Row(0, {"code": raw}, quiet)) for raw in code_uniques.tolist()]
+        if None in codes:
+            return False
+
+        # one key per distinct (code, value, unit, below_lod, lod): coded values depend on all
+        key = code_of_row.astype(np.int64)
+        cells_of_row = []
+        for cells in value_cells:
+            index, uniques = pd.factorize(cells)
+            key = key * len(uniques) + index
+            cells_of_row.append((index, uniques))
+        _, first, coded_of_row = np.unique(key, return_index=True, return_inverse=True)
+        distinct_cells = zip(
+            code_of_row[first].tolist(),
+            *(uniques[index[first]].tolist() for index, uniques in cells_of_row),
+            strict=True,
+        )
+        coded_rows = []
+        for code_index, *cells in distinct_cells:
+            code = codes[code_index]
+            cache_key = (code.pk, *cells)  # type: ignore[union-attr]
+            stored_row = self.coded_rows.get(cache_key)
+            if stored_row is None:
+                raw = dict(zip(VALUE_COLUMNS, cells, strict=True))
+                coded = self.coded.read(Row(0, raw, quiet), code)  # type: ignore[arg-type]
+                if coded is None:
+                    return False
+                stored_row = (
+                    _NAN if coded.value is None else coded.value,
+                    -1 if coded.value_boolean is None else int(coded.value_boolean),
+                    self._unit(coded.entered_unit),
+                    int(coded.below_lod),
+                    _NAN if coded.lod is None else coded.lod,
+                )
+                if len(self.coded_rows) >= CODED_ROWS_CACHE:
+                    self.coded_rows.clear()
+                self.coded_rows[cache_key] = stored_row
+            coded_rows.append(stored_row)
+        coded_columns = list(zip(*coded_rows, strict=True))
+
+        resident = resident_of[study_of_row]
+        day = np.array(days, dtype=np.int64)[day_of_row]
+        if (day < enrolled_of[study_of_row]).any():
+            return False
+        code_id = np.array([c.pk for c in codes], dtype=np.int64)[code_of_row]  # type: ignore[union-attr]
+        visit = self._stored_visits(resident, day)
+        if visit is None:
+            return False
+
+        self.k_resident.frombytes(resident.tobytes())
+        self.k_day.frombytes(day.astype(np.int32).tobytes())
+        self.k_code.frombytes(code_id.astype(np.int32).tobytes())
+        self.k_row.frombytes(numbers.astype(np.int32).tobytes())
+        self.p_resident.frombytes(resident.tobytes())
+        self.p_day.frombytes(day.astype(np.int32).tobytes())
+        self.p_visit.frombytes(visit.tobytes())
+        self.p_code.frombytes(code_id.astype(np.int32).tobytes())
+        targets: tuple[array[Any], ...] = (
+            self.p_value,
+            self.p_boolean,
+            self.p_unit,
+            self.p_below,
+            self.p_lod,
+        )
+        for target, values, dtype in zip(
+            targets,
+            coded_columns,
+            (np.float64, np.int8, np.int16, np.int8, np.float64),
+            strict=True,
+        ):
+            target.frombytes(np.array(values, dtype=dtype)[coded_of_row].tobytes())
+        self.p_birth.frombytes(birth_of[study_of_row].astype(np.int16).tobytes())
+        return True
+
+    def _stored_visits(self, resident: np.ndarray, day: np.ndarray) -> np.ndarray | None:
+        """Each row's stored visit (the earliest of that resident and day; 0: none), or None
+        when one of those visits already has an observation of a code (the row path compares
+        stored observations)."""
+        keys = (resident << _VISIT_SHIFT) | day
+        earliest: dict[int, int] = {}
+        for pk, resident_id, visited_on in (
+            Visit.objects.filter(
+                resident_id__in=np.unique(resident).tolist(),
+                visited_on__range=(
+                    dt.date.fromordinal(int(day.min())),
+                    dt.date.fromordinal(int(day.max())),
+                ),
+            )
+            .order_by("pk")
+            .values_list("pk", "resident_id", "visited_on")
+        ):
+            earliest.setdefault((resident_id << _VISIT_SHIFT) | visited_on.toordinal(), pk)
+        visit = np.zeros(len(keys), dtype=np.int64)
+        if not earliest:
+            return visit
+        known = np.fromiter(earliest, dtype=np.int64, count=len(earliest))
+        order = np.argsort(known)
+        known, ids = known[order], np.fromiter(earliest.values(), dtype=np.int64)[order]
+        where = np.minimum(np.searchsorted(known, keys), len(known) - 1)
+        hit = known[where] == keys
+        visit[hit] = ids[where[hit]]
+        if Observation.objects.filter(visit_id__in=np.unique(visit[hit]).tolist()).exists():
+            return None
+        return visit
+
     def validate_chunk(self, rows: list[Row]) -> None:
         parsed: list[tuple[Row, str, dt.date, VocabularyCode, CodedValue | None]] = []
         for row in rows:
@@ -273,10 +434,10 @@ class ObservationsImporter(KindImporter):
             if pseudonym is not None and observed_on is not None and code is not None:
                 parsed.append((row, pseudonym.value, observed_on, code, coded))
         residents = {
-            p: (pk, enrolled)
-            for p, pk, enrolled in self.residents.filter(
+            p: (pk, enrolled, birth_year)
+            for p, pk, enrolled, birth_year in self.residents.filter(
                 pseudonym__in={entry[1] for entry in parsed}
-            ).values_list("pseudonym", "pk", "enrolled_on")
+            ).values_list("pseudonym", "pk", "enrolled_on", "birth_year")
         }
         keyed = []
         for row, pseudonym_value, observed_on, code, coded in parsed:
@@ -284,7 +445,7 @@ class ObservationsImporter(KindImporter):
             if resident is None:
                 row.fail("study_id", NO_RESIDENT)
                 continue
-            resident_id, enrolled_on = resident
+            resident_id, enrolled_on, birth_year = resident
             if observed_on < enrolled_on:
                 row.fail("observed_on", "is before the resident's enrolment date.")
             self.k_resident.append(resident_id)
@@ -292,7 +453,7 @@ class ObservationsImporter(KindImporter):
             self.k_code.append(code.pk)
             self.k_row.append(row.rownum)
             if row.ok and coded is not None:
-                keyed.append((row, resident_id, observed_on, code, coded))
+                keyed.append((row, resident_id, observed_on, code, coded, birth_year))
         if not keyed:
             return
         days = [entry[2] for entry in keyed]
@@ -314,7 +475,7 @@ class ObservationsImporter(KindImporter):
                 "visit_id", "code_id", *OBSERVATION_FIELDS
             )
         }
-        for row, resident_id, observed_on, code, coded in keyed:
+        for row, resident_id, observed_on, code, coded, birth_year in keyed:
             visit_id = earliest.get((resident_id, observed_on), 0)
             existing = stored.get((visit_id, code.pk)) if visit_id else None
             if existing is not None:
@@ -330,6 +491,7 @@ class ObservationsImporter(KindImporter):
             self.p_unit.append(self._unit(coded.entered_unit))
             self.p_below.append(int(coded.below_lod))
             self.p_lod.append(_NAN if coded.lod is None else coded.lod)
+            self.p_birth.append(birth_year)
 
     def _code(self, row: Row) -> VocabularyCode | None:
         text = row.text("code", max_length=64)
@@ -383,88 +545,57 @@ class ObservationsImporter(KindImporter):
         count = len(self.p_code)
         if count == 0:
             return
-        user_id = self.user.pk if self.user is not None else None
         resident = np.frombuffer(self.p_resident, dtype=np.int64)
         day = np.asarray(self.p_day, dtype=np.int64)
         visit = np.frombuffer(self.p_visit, dtype=np.int64).copy()
         need = visit == 0
         visit_key = (resident << _VISIT_SHIFT) | day
         new_keys = np.unique(visit_key[need])
-        new_ids = np.zeros(len(new_keys), dtype=np.int64)
-        for start in range(0, len(new_keys), BATCH_SIZE):
-            keys = new_keys[start : start + BATCH_SIZE].tolist()
-            visits = Visit.objects.bulk_create(
-                [
-                    Visit(
-                        resident_id=key >> _VISIT_SHIFT,
-                        visited_on=dt.date.fromordinal(key & ((1 << _VISIT_SHIFT) - 1)),
-                        health_worker_id=user_id,
-                        import_record=record,
-                    )
-                    for key in keys
-                ],
-                batch_size=BATCH_SIZE,
-            )
-            new_ids[start : start + len(visits)] = [v.pk for v in visits]
-            flag_same_day_visits(visits)
+        new_ids = bulk.insert_visits(
+            resident_ids=new_keys >> _VISIT_SHIFT,
+            days=new_keys & ((1 << _VISIT_SHIFT) - 1),
+            health_worker_id=self.user.pk if self.user is not None else None,
+            record=record,
+        )
         if need.any():
             visit[need] = new_ids[np.searchsorted(new_keys, visit_key[need])]
-        numeric_pk = array("q")
-        numeric_index = array("q")
-        for start in range(0, count, BATCH_SIZE):
-            stop = min(start + BATCH_SIZE, count)
-            rows = [
-                (
-                    visit_id,
-                    code_id,
-                    None if value != value else value,  # NaN → None
-                    None if boolean < 0 else bool(boolean),
-                    self.units[unit],
-                    bool(below),
-                    None if lod != lod else lod,
-                )
-                for visit_id, code_id, value, boolean, unit, below, lod in zip(
-                    visit[start:stop].tolist(),
-                    self.p_code[start:stop],
-                    self.p_value[start:stop],
-                    self.p_boolean[start:stop],
-                    self.p_unit[start:stop],
-                    self.p_below[start:stop],
-                    self.p_lod[start:stop],
-                    strict=True,
-                )
-            ]
-            ids = insert_returning_ids(Observation, OBSERVATION_COLUMNS, rows)
-            for index, (pk, row) in enumerate(zip(ids, rows, strict=True), start):
-                if row[2] is not None:
-                    numeric_pk.append(pk)
-                    numeric_index.append(index)
-        self._flag(numeric_pk, numeric_index, visit)
+        rows = bulk.ObservationRows(
+            visit_ids=visit,
+            code_ids=np.asarray(self.p_code, dtype=np.int64),
+            values=np.frombuffer(self.p_value, dtype=np.float64),
+            booleans=np.frombuffer(self.p_boolean, dtype=np.int8),
+            unit_index=np.frombuffer(self.p_unit, dtype=np.int16),
+            units=self.units,
+            below_lod=np.frombuffer(self.p_below, dtype=np.int8).astype(bool),
+            lods=np.frombuffer(self.p_lod, dtype=np.float64),
+        )
+        bulk.insert_observations(rows)
+        flag_same_day_visits_of_import(record.pk)
+        self._flag(rows, day)
 
-    def _flag(self, pks: array[int], indexes: array[int], visit: np.ndarray) -> None:
-        """Queue unusual values for review, in batches of one code (one query per batch)."""
-        if not pks:
+    def _flag(self, rows: bulk.ObservationRows, day: np.ndarray) -> None:
+        """Queue the unusual new values for review (surveys.quality), on whole arrays."""
+        numeric = np.flatnonzero(~np.isnan(rows.values))
+        if len(numeric) == 0:
             return
-        index = np.frombuffer(indexes, dtype=np.int64)
-        pk = np.frombuffer(pks, dtype=np.int64)
-        code = np.asarray(self.p_code, dtype=np.int64)[index]
-        value = np.asarray(self.p_value, dtype=np.float64)[index]
-        order = np.argsort(code, kind="stable")
-        # Every row is inserted by now, so the (code, age band) moments are the same for every
-        # batch: aggregate the stored values once (per batch, the import grew quadratically).
-        moments = band_moments(np.unique(code).tolist())
-        for start in range(0, len(order), FLAG_BATCH):
-            chosen = order[start : start + FLAG_BATCH]
-            flag_unusual_observations(
-                [
-                    Observation(pk=p, visit_id=v, code_id=c, value=x)
-                    for p, v, c, x in zip(
-                        pk[chosen].tolist(),
-                        visit[index[chosen]].tolist(),
-                        code[chosen].tolist(),
-                        value[chosen].tolist(),
-                        strict=True,
-                    )
-                ],
-                moments=moments,
-            )
+        code = rows.code_ids[numeric]
+        # age at the visit = the visit's calendar year - birth year (as surveys.quality does)
+        days_since_1970 = (day[numeric] - _UNIX_EPOCH_ORDINAL).astype("datetime64[D]")
+        year = days_since_1970.astype("datetime64[Y]").astype(np.int64) + 1970
+        birth = np.frombuffer(self.p_birth, dtype=np.int16)[numeric]
+        codes = {c.pk: c for c in VocabularyCode.objects.filter(pk__in=np.unique(code).tolist())}
+        # Every row is stored by now: the moments include this file's values, as they
+        # include a form's values when it is saved.
+        found = unusual_values(codes, code, rows.values[numeric], year - birth, band_moments(codes))
+        if not found:
+            return
+        keys = [(int(rows.visit_ids[numeric[u.position]]), int(code[u.position])) for u in found]
+        ids = bulk.observation_ids(set(keys))
+        DataQualityFlag.objects.bulk_create(
+            [
+                DataQualityFlag(kind=u.kind, observation_id=ids[key], detail=u.detail)
+                for u, key in zip(found, keys, strict=True)
+            ],
+            ignore_conflicts=True,
+            batch_size=BATCH_SIZE,
+        )

@@ -69,7 +69,21 @@ class CsvSource:
             else:
                 raw_lines = [pending] if pending else []
                 pending = b""
-            for raw in raw_lines:
+            try:
+                # the whole block at once (one decode, not one per line) …
+                text = b"".join(raw_lines).decode("utf-8")
+            except UnicodeDecodeError:
+                pass
+            else:
+                lines = text.splitlines(keepends=True)
+                if len(lines) == len(raw_lines):  # no other line breaks (\r, \x85, …) inside
+                    line_no += len(raw_lines)
+                    offset += sum(map(len, raw_lines))
+                    yield from lines
+                    if not block:
+                        return
+                    continue
+            for raw in raw_lines:  # … or line by line, to locate a bad byte
                 line_no += 1
                 try:
                     yield raw.decode("utf-8")
@@ -90,8 +104,10 @@ class CsvSource:
                 if record == 1:
                     if not self._header(cells):
                         return
+                    positions = [self.index[c] for c in self.columns]
+                    in_order = positions == list(range(len(self.header)))
                     continue
-                if not any(cell.strip() for cell in cells):
+                if not (cells and cells[0].strip()) and not any(c.strip() for c in cells):
                     continue  # blank row (e.g. trailing blank lines)
                 self.data_rows += 1
                 if len(cells) != len(self.header):
@@ -103,7 +119,7 @@ class CsvSource:
                         f"{len(self.header)}; check for a missing or extra comma.",
                     )
                     continue
-                yield record, [cells[self.index[c]] for c in self.columns]
+                yield record, cells if in_order else [cells[i] for i in positions]
         except NotUtf8 as error:
             utf16 = error.offset < 2 and error.byte in (0xFF, 0xFE)
             hint = " (it looks like UTF-16)" if utf16 else ""
