@@ -72,6 +72,32 @@ def band_moments(code_ids: Iterable[int]) -> dict[tuple[int, str], tuple[int, fl
     return {key: (int(n), s, ss) for key, (n, s, ss) in moments.items()}
 
 
+def with_new_values(
+    moments: Mapping[tuple[int, str], tuple[int, float, float]],
+    code_ids: np.ndarray,
+    values: np.ndarray,
+    ages: np.ndarray,
+) -> dict[tuple[int, str], tuple[int, float, float]]:
+    """band_moments plus the (code, age band) moments of new values not yet aggregated."""
+    merged = dict(moments)
+    if len(values) == 0:
+        return merged
+    bands = np.minimum(np.maximum(np.asarray(ages, dtype=np.int64), 0) // 5, len(AGE_BANDS) - 1)
+    group_keys = np.asarray(code_ids, dtype=np.int64) * len(AGE_BANDS) + bands
+    groups, group_of = np.unique(group_keys, return_inverse=True)
+    values = np.asarray(values, dtype=np.float64)
+    n = np.bincount(group_of, minlength=len(groups))
+    total = np.bincount(group_of, weights=values, minlength=len(groups))
+    squares = np.bincount(group_of, weights=values * values, minlength=len(groups))
+    for key, count, s, ss in zip(
+        groups.tolist(), n.tolist(), total.tolist(), squares.tolist(), strict=True
+    ):
+        band_key = (key // len(AGE_BANDS), AGE_BANDS[key % len(AGE_BANDS)])
+        n0, s0, ss0 = merged.get(band_key, (0, 0.0, 0.0))
+        merged[band_key] = (n0 + count, s0 + s, ss0 + ss)
+    return merged
+
+
 class Unusual(NamedTuple):
     """One unusual value: its position in the arrays given to unusual_values, and the flag."""
 

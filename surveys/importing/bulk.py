@@ -245,6 +245,23 @@ def _insert_observations_portably(rows: ObservationRows) -> None:
             cursor.executemany(sql, batch)
 
 
+def refresh_planner_statistics() -> None:
+    """ANALYZE visits and observations after a bulk insert, inside the import's transaction.
+
+    PostgreSQL's planner still believes the tables hold what they held before (autovacuum
+    has not run), and plans the import's follow-up queries (quality flags) for a small
+    table: sequential scans of millions of rows. ANALYZE samples, so it costs about a second
+    at any size; for a role that does not own the tables PostgreSQL only warns and skips.
+    """
+    if connection.vendor != "postgresql":
+        return
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"ANALYZE {quote(Visit._meta.db_table)}, {quote(Observation._meta.db_table)}"
+        )
+
+
 def observation_ids(pairs: set[tuple[int, int]]) -> dict[tuple[int, int], int]:
     """(visit id, code id) → observation id, for a few thousand stored observations."""
     found: dict[tuple[int, int], int] = {}

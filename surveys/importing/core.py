@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import gc
 import logging
-from typing import BinaryIO
+from collections.abc import Callable
+from typing import BinaryIO, ParamSpec, TypeVar
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
@@ -48,6 +51,34 @@ def may_import(user: User | None, kind: str) -> bool:
     return user is None or IMPORTERS[kind].allowed(user)
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _cyclic_gc_paused(function: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run `function` with Python's cyclic garbage collector paused (reference counting still
+    frees everything that is not a cycle).
+
+    An import keeps hundreds of thousands of objects alive (caches of distinct values, the
+    chunk being validated), and each full collection walks all of them again: at 4.7 million
+    rows that was a third of the validation time. Nothing an import allocates relies on cycle
+    collection; whatever cycles there are go at the next collection after it returns.
+    """
+
+    @functools.wraps(function)
+    def paused(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    return paused
+
+
+@_cyclic_gc_paused
 def import_csv(
     *,
     kind: str,

@@ -38,7 +38,12 @@ from surveys.models import (
     VocabularyCode,
 )
 from surveys.pseudonyms import InvalidStudyId, Pseudonym, pseudonymize
-from surveys.quality import band_moments, flag_same_day_visits_of_import, unusual_values
+from surveys.quality import (
+    band_moments,
+    flag_same_day_visits_of_import,
+    unusual_values,
+    with_new_values,
+)
 from surveys.selectors import areas_for_user, may_record_field_data, residents_for_user
 from surveys.validation import CodedValue
 
@@ -569,24 +574,42 @@ class ObservationsImporter(KindImporter):
             below_lod=np.frombuffer(self.p_below, dtype=np.int8).astype(bool),
             lods=np.frombuffer(self.p_lod, dtype=np.float64),
         )
-        bulk.insert_observations(rows)
-        flag_same_day_visits_of_import(record.pk)
-        self._flag(rows, day)
-
-    def _flag(self, rows: bulk.ObservationRows, day: np.ndarray) -> None:
-        """Queue the unusual new values for review (surveys.quality), on whole arrays."""
         numeric = np.flatnonzero(~np.isnan(rows.values))
+        codes = {
+            c.pk: c
+            for c in VocabularyCode.objects.filter(
+                pk__in=np.unique(rows.code_ids[numeric]).tolist()
+            )
+        }
+        # The stored values' moments, taken before this file's rows are inserted; the file's
+        # own are added from the arrays below (the same sums as aggregating afterwards, without
+        # reading millions of just-written rows back).
+        stored_moments = band_moments(codes) if codes else {}
+        bulk.insert_observations(rows)
+        bulk.refresh_planner_statistics()
+        flag_same_day_visits_of_import(record.pk)
+        self._flag(rows, day, numeric, codes, stored_moments)
+
+    def _flag(
+        self,
+        rows: bulk.ObservationRows,
+        day: np.ndarray,
+        numeric: np.ndarray,
+        codes: dict[int, VocabularyCode],
+        stored_moments: dict[tuple[int, str], tuple[int, float, float]],
+    ) -> None:
+        """Queue the unusual new values for review (surveys.quality), on whole arrays."""
         if len(numeric) == 0:
             return
         code = rows.code_ids[numeric]
+        values = rows.values[numeric]
         # age at the visit = the visit's calendar year - birth year (as surveys.quality does)
         days_since_1970 = (day[numeric] - _UNIX_EPOCH_ORDINAL).astype("datetime64[D]")
         year = days_since_1970.astype("datetime64[Y]").astype(np.int64) + 1970
-        birth = np.frombuffer(self.p_birth, dtype=np.int16)[numeric]
-        codes = {c.pk: c for c in VocabularyCode.objects.filter(pk__in=np.unique(code).tolist())}
-        # Every row is stored by now: the moments include this file's values, as they
-        # include a form's values when it is saved.
-        found = unusual_values(codes, code, rows.values[numeric], year - birth, band_moments(codes))
+        ages = year - np.frombuffer(self.p_birth, dtype=np.int16)[numeric]
+        # the moments include this file's values, as they include a form's values when saved
+        moments = with_new_values(stored_moments, code, values, ages)
+        found = unusual_values(codes, code, values, ages, moments)
         if not found:
             return
         keys = [(int(rows.visit_ids[numeric[u.position]]), int(code[u.position])) for u in found]
