@@ -180,9 +180,10 @@ def markdown(results: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         f"{machine.get('python')}; PostgreSQL {machine.get('services', {}).get('postgresql', '?')},"
         f" Redis {machine.get('services', {}).get('redis', '?')}. Load average (1/5/15 min) at "
         f"start {machine.get('load_at_start', {}).get('loadavg_1_5_15')}, at end "
-        f"{machine.get('load_at_end', {}).get('loadavg_1_5_15')} — other test suites were running "
-        "on this machine, so every figure is noisy; the ratios (both sides measured in the same "
-        "run, minutes apart) are what to read.",
+        f"{machine.get('load_at_end', {}).get('loadavg_1_5_15')} (a load "
+        "above the number of CPUs means something besides the bench was running). Absolute "
+        "times move by tens of percent between runs on this machine; the ratios (both sides "
+        "measured in the same run, minutes apart) are what to read.",
         "",
     ]
     if results.get("error"):
