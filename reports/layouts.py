@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -33,13 +34,18 @@ from reports.privacy import (
     Derived,
     DerivedKind,
     LedgerEntry,
+    Nesting,
     ProtectedRelease,
+    RevisionPolicy,
     Rules,
     Table,
     protect_release,
+    revision_shortfalls,
 )
 
 SEXES = ("F", "M")
+RESIDENT_YEARS = "resident_years"  # the outcome dimension's value for "residents seen"
+POPULATION = "population"
 REPORT_RADIUS_KM = 20.0  # areas whose centre lies within this distance of the site
 ALL = "ALL"
 PER = 1000.0
@@ -73,6 +79,27 @@ class BuiltReport:
 
 class ReportInputError(ValueError):
     """The report cannot be built from this input (the message says why)."""
+
+
+@dataclass(frozen=True)
+class HeldRevision:
+    """A published number that late data moved by 1..T−1 (for the "hold" option)."""
+
+    description: str  # in words: "Asthma, Riverside (A03), 2025"
+    release: str  # the earlier release, by site, year and version
+    more_records: int  # further records that would make the change publishable
+    back_to_published: int  # or this many fewer, back to the published value
+
+
+class LateDataRefusal(ReportInputError):
+    """A correction moves published numbers by fewer than T records; the options are listed."""
+
+    def __init__(self, held: list[HeldRevision], threshold: int) -> None:
+        self.held = held
+        self.threshold = threshold
+        super().__init__(
+            f"{len(held)} published number(s) would change by fewer than {threshold} records"
+        )
 
 
 def report_areas(data: ReportInput, site_code: str) -> pd.DataFrame:
@@ -137,6 +164,16 @@ class _Counts:
 
     def years_of(self, areas: list[str], years: list[int]) -> tuple[int, np.ndarray]:
         return self._sum(self.years, areas, years)
+
+    def atom_counts(self) -> dict[Atom, int]:
+        """Every non-zero atom: events per outcome and resident-years (for the audit's checks)."""
+        out: dict[Atom, int] = {}
+        for outcome, series in [*self.events.items(), (RESIDENT_YEARS, self.years)]:
+            for (area, sex, band, year), value in series.items():
+                if value:
+                    atom = Atom(str(area), str(sex), str(band), str(year), outcome)
+                    out[atom] = round(float(value))
+        return out
 
 
 def _rate_derived(
@@ -214,10 +251,84 @@ def _biomarker_frame(data: ReportInput, areas: pd.DataFrame, year_to: int) -> pd
     return frame.sort_values("visited_on").groupby(["resident_id", "code"]).tail(1)
 
 
+class Grouping(StrEnum):
+    """How finely the indicator tables group areas (option (c) for late data: coarser)."""
+
+    AREAS = "areas"  # every area, the distance bands, the trend and exposure tables
+    BANDS = "bands"  # distance bands only: no per-area indicators
+
+
+def layout_relations(outcomes: Iterable[str], biomarkers: Iterable[str]) -> list[Nesting]:
+    """What a reader may assume of the report's counts, atom by atom (the audit's bounds).
+
+    Every outcome is counted once per resident-year (events ≤ resident-years); the acute
+    respiratory group is "J06 or J20" (each code ≤ the group ≤ the two codes together); a
+    tested resident was seen that year (tested ≤ resident-years) and above-reference results
+    are among the tested.
+    """
+    relations = [
+        Nesting((o,), (RESIDENT_YEARS,), "events ≤ resident-years") for o in sorted(outcomes)
+    ]
+    if suite.ACUTE_RESPIRATORY in outcomes:
+        relations += [
+            Nesting((code,), (suite.ACUTE_RESPIRATORY,), "a code ≤ its group")
+            for code in suite.ACUTE_CODES
+        ]
+        relations.append(
+            Nesting((suite.ACUTE_RESPIRATORY,), suite.ACUTE_CODES, "a group ≤ its codes")
+        )
+    for code in sorted(biomarkers):
+        relations.append(Nesting((f"{code}:tested",), (RESIDENT_YEARS,), "tested ≤ resident-years"))
+        relations.append(
+            Nesting((f"{code}:above_reference",), (f"{code}:tested",), "above reference ≤ tested")
+        )
+    return relations
+
+
+class Relation(StrEnum):
+    """The kinds of relation a published column takes part in (docs/privacy.md threat model)."""
+
+    SUM = "sum"  # table sums: a total equals its parts (implied by the atom sets)
+    NON_NEGATIVE = "non_negative"  # 0 ≤ every count
+    NESTED = "nested"  # ≤ another count of people (a declared Nesting)
+    DERIVED = "derived"  # follows its numerator and denominator (withheld with either)
+    MODEL = "model"  # a model estimate shown only where its counts are (no equation)
+    OPEN = "open"  # environmental data: no people, published in full
+
+
+COUNT = (Relation.SUM, Relation.NON_NEGATIVE, Relation.NESTED)
+INDICATOR_COLUMNS: dict[str, tuple[Relation, ...]] = {
+    "events": COUNT,
+    RESIDENT_YEARS: COUNT,
+    "crude_rate_per_1000": (Relation.DERIVED,),
+    "dsr_per_1000": (Relation.DERIVED,),
+}
+#: Every column each table publishes and the relations that cover it. A layout that publishes
+#: a column missing here fails tests/reports/test_layouts.py.
+LAYOUT_COLUMNS: dict[str, dict[str, tuple[Relation, ...]]] = {
+    "indicators_by_area": INDICATOR_COLUMNS,
+    "indicators_by_distance": INDICATOR_COLUMNS,
+    "trend": {**INDICATOR_COLUMNS, "apc_percent_per_year": (Relation.MODEL,)},
+    "exposure_response": {**INDICATOR_COLUMNS, "adjusted_rate_ratio": (Relation.MODEL,)},
+    "biomonitoring": {
+        "tested": COUNT,
+        "above_reference": COUNT,
+        "geometric_mean": (Relation.DERIVED,),
+        "pct_above_reference": (Relation.DERIVED,),
+    },
+    "population": {POPULATION: (Relation.SUM, Relation.NON_NEGATIVE)},
+    "environment": {m: (Relation.OPEN,) for m in suite.ENVIRONMENT_MEASURES},
+}
+
+
 def build_tables(
-    data: ReportInput, *, site_code: str, year: int
+    data: ReportInput, *, site_code: str, year: int, grouping: Grouping = Grouping.AREAS
 ) -> tuple[list[Table], dict[str, Any]]:
-    """The report's protected-table layouts, and the values that are not cells (kept aside)."""
+    """The report's protected-table layouts, and the values that are not cells (kept aside).
+
+    Denominators are counts of people and are cells of their own (``…/resident_years/…``,
+    ``…/tested``), linked to the counts they divide by ``denominator_key``.
+    """
     params = data.parameters
     areas = report_areas(data, site_code)
     area_codes = areas["area_code"].astype(str).tolist()
@@ -235,87 +346,89 @@ def build_tables(
         labels[key] = fields
         return key
 
-    def indicator_cell(
-        key: str, outcome: str, cell_areas: list[str], cell_years: list[int]
-    ) -> Cell:
-        table, _, where = key.split("/", 2)
+    def where_of(table: str, where: str) -> dict[str, str]:
         if table == "indicators_by_area":
-            label(key, outcome=outcome, area_code=where, period=str(year), stratum="")
-        elif table == "indicators_by_distance":
-            label(
-                key,
-                outcome=outcome,
-                area_code=ALL,
-                period=str(year),
-                stratum=f"distance_band={where}",
+            return {"area_code": where, "period": str(year), "stratum": ""}
+        if table == "indicators_by_distance":
+            return {"area_code": ALL, "period": str(year), "stratum": f"distance_band={where}"}
+        if table == "trend":
+            return {"area_code": ALL, "period": where, "stratum": ""}
+        return {
+            "area_code": ALL,
+            "period": f"{years[0]}-{years[-1]}",
+            "stratum": f"distance_band={where}",
+        }
+
+    def table_cells(table: str, groups: list[tuple[str, list[str], list[int]]]) -> Table:
+        """The resident-years cell of every group, then each outcome's events over it."""
+        cells: list[Cell] = []
+        for where, cell_areas, cell_years in groups:
+            person_years, _ = counts.years_of(cell_areas, cell_years)
+            key = label(
+                f"{table}/{RESIDENT_YEARS}/{where}",
+                outcome=RESIDENT_YEARS,
+                count_measure=RESIDENT_YEARS,
+                **where_of(table, where),
             )
-        elif table == "trend":
-            label(key, outcome=outcome, area_code=ALL, period=where, stratum="")
-        else:
-            label(
-                key,
-                outcome=outcome,
-                area_code=ALL,
-                period=f"{years[0]}-{years[-1]}",
-                stratum=f"distance_band={where}",
+            cells.append(Cell(key, _atoms(cell_areas, cell_years, RESIDENT_YEARS), person_years))
+        for outcome in outcomes:
+            for where, cell_areas, cell_years in groups:
+                key = label(f"{table}/{outcome}/{where}", outcome=outcome, **where_of(table, where))
+                events, banded_events = counts.events_of(outcome, cell_areas, cell_years)
+                person_years, banded_years = counts.years_of(cell_areas, cell_years)
+                cells.append(
+                    Cell(
+                        key=key,
+                        atoms=_atoms(cell_areas, cell_years, outcome),
+                        count=events,
+                        denominator=person_years,
+                        denominator_key=f"{table}/{RESIDENT_YEARS}/{where}",
+                        derived=_rate_derived(
+                            events, banded_events, person_years, banded_years, params
+                        ),
+                    )
+                )
+        return Table(table, tuple(cells))
+
+    if grouping == Grouping.AREAS:
+        tables.append(
+            table_cells(
+                "indicators_by_area",
+                [(a, [a], [year]) for a in area_codes] + [(ALL, area_codes, [year])],
             )
-        events, banded_events = counts.events_of(outcome, cell_areas, cell_years)
-        person_years, banded_years = counts.years_of(cell_areas, cell_years)
-        return Cell(
-            key=key,
-            atoms=_atoms(cell_areas, cell_years, outcome),
-            count=events,
-            denominator=person_years,
-            derived=_rate_derived(events, banded_events, person_years, banded_years, params),
         )
-
-    by_area = [
-        indicator_cell(f"indicators_by_area/{o}/{a}", o, area_codes if a == ALL else [a], [year])
-        for o in outcomes
-        for a in [*area_codes, ALL]
-    ]
-    tables.append(Table("indicators_by_area", tuple(by_area)))
-
     bands = [b for b in suite.DISTANCE_BANDS if (areas["band"] == b).any()]
-    by_distance = [
-        indicator_cell(
-            f"indicators_by_distance/{o}/{b}",
-            o,
-            areas.loc[areas["band"] == b, "area_code"].astype(str).tolist(),
-            [year],
-        )
-        for o in outcomes
-        for b in bands
-    ]
-    tables.append(Table("indicators_by_distance", tuple(by_distance)))
-
-    trend = [indicator_cell(f"trend/{o}/{y}", o, area_codes, [y]) for o in outcomes for y in years]
-    tables.append(Table("trend", tuple(trend)))
-
-    exposure = [
-        indicator_cell(
-            f"exposure_response/{o}/{b}",
-            o,
-            areas.loc[areas["band"] == b, "area_code"].astype(str).tolist(),
-            years,
-        )
-        for o in outcomes
-        for b in bands
-    ]
-    tables.append(Table("exposure_response", tuple(exposure)))
+    band_areas_of = {
+        b: areas.loc[areas["band"] == b, "area_code"].astype(str).tolist() for b in bands
+    }
+    tables.append(
+        table_cells("indicators_by_distance", [(b, band_areas_of[b], [year]) for b in bands])
+    )
+    tables.append(table_cells("trend", [(str(y), area_codes, [y]) for y in years]))
+    tables.append(table_cells("exposure_response", [(b, band_areas_of[b], years) for b in bands]))
 
     bio = _biomarker_frame(data, areas, year)
     bio_cells: list[Cell] = []
+    bio_counts: dict[Atom, int] = {}
     references = data.datasets.codes.set_index("code")["reference_level"]
     area_band = dict(zip(areas["area_code"], areas["band"], strict=True))
     for code, group in bio.groupby("code", sort=True):
         group = group.assign(band=group["area_code"].map(area_band))
         reference = references.get(code)
+        has_reference = reference is not None and not pd.isna(reference)
+        values = np.where(group["below_lod"], 0.0, group["value"].fillna(0.0))
+        above_mask = values > float(reference) if has_reference else np.zeros(len(group), bool)
+        for (area, sex, band), n in group.groupby(["area_code", "sex", "age_band"]).size().items():
+            bio_counts[Atom(str(area), str(sex), str(band), str(year), f"{code}:tested")] = int(n)
+        above_rows = group[above_mask]
+        for (area, sex, band), n in (
+            above_rows.groupby(["area_code", "sex", "age_band"]).size().items()
+        ):
+            atom = Atom(str(area), str(sex), str(band), str(year), f"{code}:above_reference")
+            bio_counts[atom] = int(n)
         for band in [*bands, ALL]:
             sub = group if band == ALL else group[group["band"] == band]
-            band_areas = (
-                area_codes if band == ALL else [a for a in area_codes if area_band[a] == band]
-            )
+            band_areas = area_codes if band == ALL else band_areas_of[band]
             tested = _atoms(band_areas, [year], f"{code}:tested")
             derived: tuple[Derived, ...] = ()
             try:
@@ -334,19 +447,18 @@ def build_tables(
                     )
             except StatsInputError:
                 pass
-            key = f"biomonitoring/{code}/{band}/tested"
-            label(
-                key,
+            tested_key = label(
+                f"biomonitoring/{code}/{band}/tested",
                 outcome=str(code),
                 area_code=ALL,
                 period=str(year),
                 stratum=f"distance_band={band}",
                 count_measure="tested",
             )
-            bio_cells.append(Cell(key, tested, len(sub), derived=derived))
-            if reference is not None and not pd.isna(reference) and len(sub):
-                values = np.where(sub["below_lod"], 0.0, sub["value"].fillna(0.0))
-                above = int((values > float(reference)).sum())
+            bio_cells.append(Cell(tested_key, tested, len(sub), derived=derived))
+            if has_reference and len(sub):
+                sub_values = np.where(sub["below_lod"], 0.0, sub["value"].fillna(0.0))
+                above = int((sub_values > float(reference)).sum())
                 share = rates.proportion(float(above), float(len(sub)))
                 key = label(
                     f"biomonitoring/{code}/{band}/above_reference",
@@ -362,6 +474,7 @@ def build_tables(
                         _atoms(band_areas, [year], f"{code}:above_reference"),
                         above,
                         denominator=len(sub),
+                        denominator_key=tested_key,
                         derived=(
                             Derived(
                                 "pct_above_reference",
@@ -376,8 +489,33 @@ def build_tables(
     if bio_cells:
         tables.append(Table("biomonitoring", tuple(bio_cells)))
 
-    # Bounds the attacker knows anyway: a biomarker's "above" atom ≤ its "tested" atom is
-    # implied by the percentages; and nothing else. Atom counts stay secret.
+    # The census population of each area and sex: a count of people like any other.
+    population = data.datasets.population
+    population = population[
+        (population["year"] == year) & population["area_code"].astype(str).isin(area_codes)
+    ]
+    population_counts: dict[Atom, int] = {}
+    for row in population.itertuples(index=False):
+        atom = Atom(str(row.area_code), str(row.sex), str(row.age_band), str(year), POPULATION)
+        population_counts[atom] = population_counts.get(atom, 0) + int(row.population)
+    population_cells = []
+    for area in area_codes:
+        for sex in SEXES:
+            atoms = frozenset(Atom(area, sex, b, str(year), POPULATION) for b in AGE_BANDS)
+            key = label(
+                f"population/{area}/{sex}",
+                outcome=POPULATION,
+                area_code=area,
+                period=str(year),
+                stratum=f"sex={sex}",
+                count_measure=POPULATION,
+            )
+            population_cells.append(
+                Cell(key, atoms, sum(population_counts.get(a, 0) for a in atoms))
+            )
+    tables.append(Table("population", tuple(population_cells)))
+
+    biomarkers = sorted(bio["code"].astype(str).unique()) if len(bio) else []
     extras = {
         "labels": labels,
         "ry": ry,
@@ -385,6 +523,8 @@ def build_tables(
         "bands": bands,
         "years": years,
         "outcomes": outcomes,
+        "relations": layout_relations(outcomes, biomarkers),
+        "atom_counts": {**counts.atom_counts(), **bio_counts, **population_counts},
         "reference_levels": {
             str(k): (None if pd.isna(v) else float(v)) for k, v in references.items()
         },
@@ -528,7 +668,9 @@ def assemble(
     # Trends: the annual percent change, withheld when any year of the outcome is suppressed.
     trend_rows = tables.get("trend", [])
     for outcome in extras["outcomes"]:
-        if not all(shown(f"trend/{outcome}/{y}") for y in years):
+        # A fitted trend is a function of every year's events and resident-years.
+        needed = [f"trend/{o}/{y}" for o in (outcome, RESIDENT_YEARS) for y in years]
+        if not all(shown(key) for key in needed):
             continue
         for r in _result(results, analysis="trend", outcome=outcome).to_dict("records"):
             if r["measure"] != "apc_percent_per_year":
@@ -557,29 +699,9 @@ def assemble(
         for r in environment[list(suite.ROW_FIELDS)].to_dict("records")
     ]
 
-    population = data.datasets.population
-    population = population[
-        (population["year"] == year)
-        & population["area_code"].astype(str).isin(extras["areas"]["area_code"])
-    ]
-    by_sex = population.groupby(["area_code", "sex"], observed=True)["population"].sum()
-    tables["population"] = [
-        _tidy(
-            "population",
-            {
-                "outcome": "population",
-                "area_code": str(a),
-                "period": str(year),
-                "stratum": f"sex={s}",
-            },
-            "population",
-            float(v),
-        )
-        for (a, s), v in by_sex.items()
-    ]
-
     findings = _findings(tables, extras, names, year, data.parameters)
-    ry = extras["ry"]
+    year_cell = published.get(f"trend/{RESIDENT_YEARS}/{year}")
+    seen = None if year_cell is None else year_cell.count
     visits = data.datasets.observations
     visits = visits[visits["visited_on"].dt.year == year]
     in_areas = data.datasets.residents.set_index("resident_id").loc[
@@ -605,14 +727,19 @@ def assemble(
             }
             for a in extras["areas"].to_dict("records")
         ],
-        "outcome_labels": {o: names.get(o, o) for o in extras["outcomes"]},
+        "outcome_labels": {
+            **{o: names.get(o, o) for o in extras["outcomes"]},
+            RESIDENT_YEARS: "Residents seen (resident-years)",
+            POPULATION: "Population (census)",
+        },
         "reference_levels": extras["reference_levels"],
         "tables": {name: tables[name] for name in TABLE_TITLES if name in tables},
         "table_titles": TABLE_TITLES,
         "findings": findings,
         "coverage": {
-            "residents_seen": int((ry["year"] == year).sum()),
-            "visits": int(visits_in_areas["visit_id"].nunique()),
+            # Residents seen is the year's resident-years cell: shown only as published.
+            "residents_seen": seen,
+            "visits": None if seen is None else int(visits_in_areas["visit_id"].nunique()),
             "areas": len(extras["areas"]),
             "years_of_follow_up": len(years),
         },
@@ -646,6 +773,17 @@ def assemble(
         "ranges": {r.key: [r.lo, r.hi] for r in protected.audit.ranges},
         "explain": protected.audit.explain(),
         "rounds": protected.rounds,
+        # The true atom counts, so that publication's re-audit can tell earlier values that
+        # late data made stale (counts of the run's data; staff-only, like the cells).
+        "atom_counts": [
+            [a.area, a.sex, a.age_band, a.period, a.outcome, n]
+            for a, n in sorted(extras["atom_counts"].items())
+        ],
+        # What the reader may assume (re-audited at publication with the same relations).
+        "relations": [
+            {"lesser": list(n.lesser), "greater": list(n.greater), "name": n.name}
+            for n in protected.relations
+        ],
     }
     return content, internal
 
@@ -749,10 +887,35 @@ def build_report(
     year: int,
     ledger: list[LedgerEntry],
     threshold: int = 10,
+    revisions: RevisionPolicy = RevisionPolicy.REFUSE,
+    grouping: Grouping = Grouping.AREAS,
 ) -> BuiltReport:
-    """Build, protect (primary, complementary, audit against the ledger) and assemble."""
-    tables, extras = build_tables(data, site_code=site_code, year=year)
-    protected = protect_release(tables, ledger, Rules(threshold=threshold))
+    """Build, protect (primary, complementary, audit against the ledger) and assemble.
+
+    ``revisions`` and ``grouping`` are the ways out for late data (docs/privacy.md): suppress
+    the cells a correction moves by 1..T−1, or publish at a coarser grouping; both audited.
+    """
+    tables, extras = build_tables(data, site_code=site_code, year=year, grouping=grouping)
+    rules = Rules(threshold=threshold)
+    if revisions == RevisionPolicy.REFUSE:
+        shortfalls = revision_shortfalls(tables, ledger, rules)
+        if shortfalls:
+            describe = _describer(data, extras)
+            raise LateDataRefusal(
+                [
+                    HeldRevision(describe(s.key), s.release, s.more_records, s.back_to_published)
+                    for s in shortfalls
+                ],
+                threshold,
+            )
+    protected = protect_release(
+        tables,
+        ledger,
+        rules,
+        atom_counts=extras["atom_counts"],
+        relations=extras["relations"],
+        revisions=revisions,
+    )
     content, internal = assemble(
         data,
         protected,
@@ -763,6 +926,33 @@ def build_report(
         threshold=threshold,
     )
     return BuiltReport(protected=protected, content=content, internal=internal)
+
+
+def _describer(data: ReportInput, extras: dict[str, Any]) -> Any:
+    """Cell key → words a person reads ("Asthma, Riverside (A03), 2025"), never a bare code."""
+    codes = data.datasets.codes.set_index("code")["label"]
+    names = {
+        **{str(k): str(v) for k, v in codes.items()},
+        **OUTCOME_LABELS,
+        RESIDENT_YEARS: "Residents seen",
+        POPULATION: "Population",
+    }
+    areas = {str(a["area_code"]): str(a["name"]) for a in extras["areas"].to_dict("records")}
+
+    def describe(key: str) -> str:
+        where = extras["labels"][key]
+        measure = where.get("count_measure", "events")
+        what = names.get(where["outcome"], where["outcome"])
+        if measure in ("tested", "above_reference"):
+            what += ", " + ("number tested" if measure == "tested" else "above reference")
+        area = where["area_code"]
+        place = "all areas" if area == ALL else f"{areas.get(area, area)} ({area})"
+        stratum = where["stratum"].replace("distance_band=", "").replace("sex=", "sex ")
+        if stratum.startswith(("near", "middle", "far", ALL)):
+            place = "all areas" if stratum == ALL else f"{stratum} the site"
+        return f"{what}, {place}, {where['period']}"
+
+    return describe
 
 
 # --- atoms as compact products (cells are Cartesian products of dimension values) ---------------

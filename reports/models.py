@@ -12,6 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 
 class ReleaseStatus(models.TextChoices):
@@ -88,6 +89,15 @@ class Release(models.Model):
     @property
     def is_public(self) -> bool:
         return self.status in (ReleaseStatus.PUBLISHED, ReleaseStatus.RETRACTED)
+
+
+class LateData(models.TextChoices):
+    """What a draft does with published numbers that late records moved by 1..T−1
+    (docs/privacy.md, "Late data"). Holding the correction is not building it."""
+
+    REFUSE = "refuse", _("Refuse: publish only if no published number changes by fewer than T")
+    SUPPRESS = "suppress", _("Publish with the changed numbers hidden")
+    COARSER = "coarser", _("Publish at a coarser grouping (distance bands, no single areas)")
 
 
 class ReviewDecision(models.TextChoices):

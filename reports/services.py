@@ -26,9 +26,17 @@ from analytics.extraction import extract_all
 from analytics.models import AnalysisRun, ResultRow, RunStatus
 from healthwatch.roles import Role, has_role
 from reports import rendering
-from reports.layouts import ReportInput, ReportInputError, build_report, spec_to_atoms
+from reports.layouts import (
+    Grouping,
+    LateDataRefusal,
+    ReportInput,
+    ReportInputError,
+    build_report,
+    spec_to_atoms,
+)
 from reports.models import (
     CommentStatus,
+    LateData,
     LedgerEntry,
     OpenDataSnapshot,
     PublicationLock,
@@ -39,7 +47,7 @@ from reports.models import (
     ReviewComment,
     ReviewDecision,
 )
-from reports.privacy import Cell, DisclosureError, audit
+from reports.privacy import Atom, Cell, DisclosureError, Nesting, RevisionPolicy, audit
 from reports.privacy import LedgerEntry as PrivacyLedgerEntry
 from surveys.models import ProductionSite
 from surveys.validation import FieldError, ValidationProblem
@@ -62,12 +70,60 @@ def _require(user: User, *roles: Role) -> None:
 
 
 def ledger_for_audit() -> list[PrivacyLedgerEntry]:
-    """Every cell of every published (or retracted: it was public) release, in order."""
-    entries = LedgerEntry.objects.order_by("id").values_list("release_id", "key", "atoms", "value")
+    """Every cell of every published (or retracted: it was public) release, in order.
+
+    Releases are named as people know them ("RH-SEP 2025 version 1") because the audit's
+    messages reach the epidemiologist.
+    """
+    entries = LedgerEntry.objects.order_by("id").values_list(
+        "release__site_code", "release__year", "release__version", "key", "atoms", "value"
+    )
     return [
-        PrivacyLedgerEntry(str(release), key, spec_to_atoms(atoms), value)
-        for release, key, atoms, value in entries.iterator(chunk_size=2000)
+        PrivacyLedgerEntry(f"{site} {year} version {version}", key, spec_to_atoms(atoms), value)
+        for site, year, version, key, atoms, value in entries.iterator(chunk_size=2000)
     ]
+
+
+class LateDataProblem(ValidationProblem):
+    """A correction would move published numbers by 1..T−1: the ways out, for the draft screen."""
+
+    def __init__(self, refusal: LateDataRefusal) -> None:
+        self.held = refusal.held
+        self.threshold = refusal.threshold
+        super().__init__(
+            [
+                FieldError(
+                    "late_data",
+                    f"This correction changes {len(refusal.held)} published number(s) by fewer "
+                    f"than {refusal.threshold} records. Publishing them would reveal the late "
+                    "records themselves, so it is not published as it is. Choose how to go on: "
+                    "hold the correction, publish it with the changed numbers hidden, or publish "
+                    "it at a coarser grouping.",
+                )
+            ]
+        )
+
+
+class DisclosureProblem(ValidationProblem):
+    """The tables cannot be protected; ``details`` keeps the audit's equations for the fold."""
+
+    def __init__(self, message: str, details: str) -> None:
+        self.details = details
+        super().__init__([FieldError("release", message)])
+
+
+def _relations(internal: dict[str, Any]) -> list[Nesting]:
+    return [
+        Nesting(tuple(r["lesser"]), tuple(r["greater"]), r.get("name", ""))
+        for r in internal.get("relations", [])
+    ]
+
+
+def _atom_counts(internal: dict[str, Any]) -> dict[Atom, int] | None:
+    stored = internal.get("atom_counts")
+    if stored is None:
+        return None
+    return {Atom(a, s, b, p, o): int(n) for a, s, b, p, o, n in stored}
 
 
 def release_build_draft(
@@ -79,8 +135,13 @@ def release_build_draft(
     threshold: int | None = None,
     erratum: str = "",
     supersedes: Release | None = None,
+    late_data: str = LateData.REFUSE,
 ) -> Release:
-    """Build a draft from a succeeded analysis run: fixed tables, disclosure control, audit."""
+    """Build a draft from a succeeded analysis run: fixed tables, disclosure control, audit.
+
+    ``late_data`` chooses what happens to published numbers that late records moved by 1..T−1
+    (:class:`LateData`); every choice is audited.
+    """
     _require(user, Role.EPIDEMIOLOGIST, Role.ADMIN)
     errors: list[FieldError] = []
     if run.status != RunStatus.SUCCEEDED or run.result_set is None:
@@ -89,6 +150,8 @@ def release_build_draft(
     if site is None:
         errors.append(FieldError("site_code", f"Unknown site {site_code!r}."))
     threshold = threshold or settings.HEALTHWATCH_DISCLOSURE_THRESHOLD
+    if late_data not in LateData.values:
+        errors.append(FieldError("late_data", f"{late_data!r} is not an option for late data."))
     if threshold < 5:
         errors.append(FieldError("threshold", "The threshold T must be at least 5."))
     if errors:
@@ -114,12 +177,22 @@ def release_build_draft(
             year=year,
             ledger=ledger_for_audit(),
             threshold=threshold,
+            revisions=(
+                RevisionPolicy.SUPPRESS if late_data == LateData.SUPPRESS else RevisionPolicy.REFUSE
+            ),
+            grouping=Grouping.BANDS if late_data == LateData.COARSER else Grouping.AREAS,
         )
+    except LateDataRefusal as refusal:
+        raise LateDataProblem(refusal) from None
     except ReportInputError as error:
         raise ValidationProblem([FieldError("year", str(error))]) from None
     except DisclosureError as error:
-        raise ValidationProblem(
-            [FieldError("release", f"The tables cannot be protected: {error}")]
+        raise DisclosureProblem(
+            "These tables cannot be published safely: some hidden numbers could be worked out "
+            "from what this report (and earlier reports) would publish, and hiding more cells "
+            "does not help. If this is a correction, try publishing it at a coarser grouping, "
+            "or wait for more data.",
+            str(error),
         ) from None
     with transaction.atomic():
         version = (
@@ -210,17 +283,25 @@ def release_publish(*, user: User, release_id: int) -> Release:
                 f"The community has not signed off: {approvals} of {release.quorum} required "
                 "approval(s) from community reviewers."
             )
+        internal = release.internal_audit
         cells = [
-            Cell(c["key"], spec_to_atoms(c["spec"]), int(c["count"]))
-            for c in release.internal_audit["cells"]
+            Cell(c["key"], spec_to_atoms(c["spec"]), int(c["count"])) for c in internal["cells"]
         ]
-        suppressed = [c["key"] for c in release.internal_audit["cells"] if c["suppressed"]]
-        result = audit(cells, suppressed, ledger_for_audit(), release.threshold)
+        suppressed = [c["key"] for c in internal["cells"] if c["suppressed"]]
+        result = audit(
+            cells,
+            suppressed,
+            ledger_for_audit(),
+            release.threshold,
+            atom_counts=_atom_counts(internal),
+            relations=_relations(internal),
+        )
         if not result.passed:
-            raise ReleaseStateError(
-                "Publication refused: together with what has been published since this draft "
-                "was built, these tables would narrow a suppressed value below T. Build a new "
-                "draft from the analysis run. " + result.explain()[:500]
+            raise DisclosureProblem(
+                "Publication refused: a report published since this draft was built would, "
+                "together with this one, let readers work out hidden numbers. Build a new "
+                "draft from the analysis run.",
+                result.explain(),
             )
         now = timezone.now()
         release.status = ReleaseStatus.PUBLISHED
@@ -273,7 +354,14 @@ def release_retract(*, user: User, release: Release, reason: str) -> Release:
     return release
 
 
-def release_correct(*, user: User, release: Release, run: AnalysisRun, erratum: str) -> Release:
+def release_correct(
+    *,
+    user: User,
+    release: Release,
+    run: AnalysisRun,
+    erratum: str,
+    late_data: str = "refuse",
+) -> Release:
     """A correction: a new draft version that will supersede the published one."""
     if release.status != ReleaseStatus.PUBLISHED:
         raise ReleaseStateError("Only a published release can be corrected.")
@@ -287,6 +375,7 @@ def release_correct(*, user: User, release: Release, run: AnalysisRun, erratum: 
         threshold=release.threshold,
         erratum=erratum,
         supersedes=release,
+        late_data=late_data,
     )
 
 

@@ -237,6 +237,10 @@ class _Stat:
         return f"{release}/{key}"
 
 
+class _Unbounded(Exception):
+    """The attacker's program has no finite maximum for this objective."""
+
+
 #: A row of the attacker's program: (kind, index) — an equation or a cap of statistic
 #: ``index``, or the relation row ``index`` (a nesting between outcomes).
 _RowId = tuple[int, int]
@@ -485,7 +489,7 @@ class AuditEngine:
             stat.groups = tuple(sorted(groups))
         self.relation_rows = _relation_rows(atom_group, self.relations)
         self.stat_by_groups = {frozenset(s.groups): i for i, s in enumerate(self.stats)}
-        self._cache: dict[tuple[frozenset[_RowId], frozenset[int]], tuple[int, int] | None] = {}
+        self._cache: dict[tuple[frozenset[_RowId], frozenset[int]], tuple[int, float] | None] = {}
         self._components_cache: dict[frozenset[_RowId], _Component] = {}
         self._pool: dict[frozenset[int], list[np.ndarray]] = {}
         self._feasible: dict[frozenset[_RowId], tuple[int, np.ndarray]] = {}
@@ -755,6 +759,24 @@ class AuditEngine:
             more = "…" if len(sig_key) > 3 else ""
             note = f"{atoms} atoms inside {inside}{more}"
             targets.append(_Target(f"difference#{n}", TargetKind.DIFFERENCE, region, None, note))
+            covered.add(region)
+        # A total minus one published part: a union of regions, so not among them when a
+        # third published number splits it (e.g. a two-year band minus its latest year).
+        masks = {r: sum(1 << g for g in self.stats[r].groups) for r in rows}
+        for t, whole in masks.items():
+            for part_row, part in masks.items():
+                if part_row == t or part & ~whole or part == whole:
+                    continue
+                rest = whole & ~part
+                region = frozenset(g for g in self.stats[t].groups if rest >> g & 1)
+                if region in published_sets or region in covered:
+                    continue
+                covered.add(region)
+                n += 1
+                note = f"{self.stats[t].label()} minus {self.stats[part_row].label()}"
+                targets.append(
+                    _Target(f"difference#{n}", TargetKind.DIFFERENCE, region, None, note)
+                )
         return targets
 
     def _revisions(self, rows: Mapping[int, int]) -> list[RevisionViolation]:
@@ -985,7 +1007,10 @@ class AuditEngine:
             for k in chosen or todo[:1]:
                 objective[columns[k]] = 1.0
             for sign in (1.0, -1.0):
-                x = self._optimum(comp, sign * objective)
+                try:
+                    x = self._optimum(comp, sign * objective)
+                except _Unbounded:
+                    continue  # no finite maximum: the exact solves say so
                 if x is None:
                     return  # infeasible: reported by the exact solves
                 self._remember(comp, x)
@@ -1014,8 +1039,9 @@ class AuditEngine:
             return
         self._pool[comp.gkey] = [self._true_groups[comp.groups]]
 
-    def _solve(self, comp: _Component, target: frozenset[int]) -> tuple[int, int] | None:
-        """Min and max of Σ target over the component's integer solutions (None: infeasible).
+    def _solve(self, comp: _Component, target: frozenset[int]) -> tuple[int, float] | None:
+        """Min and max of Σ target over the component's integer solutions (None: infeasible;
+        a maximum of ``math.inf`` when nothing bounds the set from above).
 
         The LP relaxation is solved first (dual simplex, a vertex); when its optimal vertex is
         integral it is also the integer optimum. Otherwise the MILP is solved by HiGHS.
@@ -1027,15 +1053,20 @@ class AuditEngine:
         objective = np.zeros(n)
         for g in target:
             objective[comp.local[g]] = 1.0
-        values: list[int] = []
+        values: list[float] = []
         for sign in (1.0, -1.0):
-            x = self._optimum(comp, sign * objective)
+            try:
+                x = self._optimum(comp, sign * objective)
+            except _Unbounded:
+                # Only a maximum can be unbounded (x ≥ 0): a hidden count bounded by nothing.
+                values.append(math.inf)
+                continue
             if x is None:
                 self._cache[cache_key] = None
                 return None
             self._remember(comp, x)
             values.append(round(float(objective @ x)))
-        result = (values[0], values[1])
+        result = (int(values[0]), values[1])
         self._cache[cache_key] = result
         return result
 
@@ -1054,6 +1085,10 @@ class AuditEngine:
         )
         if lp.status == 2:
             return None  # the relaxation is infeasible, so is the integer program
+        if lp.status == 3:
+            if objective.any() and self._optimum(comp, 0 * objective) is None:
+                return None
+            raise _Unbounded  # a feasible program with no finite maximum
         if lp.status == 0 and lp.x is not None:
             rounded = np.round(lp.x)
             if np.all(np.abs(lp.x - rounded) <= 1e-7):
@@ -1068,6 +1103,8 @@ class AuditEngine:
         )
         if res.status == 2:
             return None
+        if res.x is None and objective.any() and self._optimum(comp, 0 * objective) is not None:
+            raise _Unbounded  # "infeasible or unbounded", and it is feasible
         if res.x is None:
             raise DisclosureError(
                 f"the audit's integer program did not solve ({res.message}); "

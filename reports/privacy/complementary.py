@@ -40,7 +40,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from reports.privacy.audit import AuditEngine, AuditResult, TargetKind
+from reports.privacy.audit import (
+    AuditEngine,
+    AuditResult,
+    CellRange,
+    TargetKind,
+    _Round,
+    _Target,
+)
 from reports.privacy.model import (
     Atom,
     Cell,
@@ -234,14 +241,7 @@ def _audit_loop(
                 newly_pinned.add(target.stat)
                 continue
             if not candidates:
-                hi = "∞" if outcome.range.hi is None else str(outcome.range.hi)
-                note = f" ({outcome.range.note})" if outcome.range.note else ""
-                raise DisclosureError(
-                    f"{outcome.target.kind} {outcome.target.key} cannot be protected: its "
-                    f"feasible range [{outcome.range.lo}, {hi}] is narrower than "
-                    f"T={rules.threshold} and every equation pinning it was published by an "
-                    f"earlier release{note}"
-                )
+                raise DisclosureError(_unprotectable(engine, outcome.target, outcome.range, state))
             if candidates & chosen:
                 continue  # a cell chosen this round for another target may fix this one
             gap = max(1, int(rules.threshold - outcome.range.width))
@@ -255,6 +255,34 @@ def _audit_loop(
         added |= chosen
     raise DisclosureError(
         f"complementary suppression did not converge in {rules.max_rounds} rounds"
+    )
+
+
+def _unprotectable(engine: AuditEngine, target: _Target, found: CellRange, state: _Round) -> str:
+    """Why a protected set cannot be protected, naming only releases that exist."""
+    hi = "∞" if found.hi is None else str(found.hi)
+    note = f" ({found.note})" if found.note else ""
+    what = (
+        f"{target.kind} {target.key} cannot be protected: feasible range [{found.lo}, {hi}] "
+        "is narrower than T"
+    )
+    earlier = sorted(
+        {
+            release
+            for r in state.rows
+            if not engine.stats[r].release_keys or engine.locked(r)
+            for release, _, value in engine.stats[r].history
+            if value is not None
+        }
+    )
+    if earlier:
+        return (
+            f"{what}={engine.threshold}{note}, and the numbers that pin it were already "
+            f"published by {', '.join(earlier)}; hiding more of this release cannot widen it"
+        )
+    return (
+        f"{what}={engine.threshold}{note}, and no further number of this release can be hidden "
+        "to widen it (it is bounded by the nestings between counts or by known bounds)"
     )
 
 
