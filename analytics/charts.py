@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import matplotlib
+from django.utils.translation import gettext
 from matplotlib.figure import Figure
 
 INK = "#1b1f24"
@@ -82,6 +83,19 @@ def weekly_chart(weeks: Sequence[dict[str, Any]], *, title: str) -> str:
         ls="--",
         label="upper bound",
     )
+    undetermined = [i for i, w in enumerate(weeks) if w.get("undetermined")]
+    if undetermined:
+        # a decision the method could not make is drawn, never left blank
+        axes.scatter(
+            undetermined,
+            [observed[i] for i in undetermined],
+            color=ALARM,
+            facecolors="none",
+            marker="o",
+            s=50,
+            zorder=3,
+            label=gettext("undetermined"),
+        )
     alarms = [i for i, w in enumerate(weeks) if w.get("alarm")]
     if alarms:
         axes.scatter(

@@ -703,6 +703,21 @@ def weekly_counts(data: Datasets) -> pd.DataFrame:
     return counts.reindex(index, fill_value=0).rename("count").reset_index()
 
 
+UNDETERMINED_SUFFIX = ":" + aberration.UNDETERMINED
+
+
+def alert_method(method: str, *, undetermined: bool) -> str:
+    """The alert's method code; an undetermined decision (e.g. EARS C3 on a flat baseline with
+    a count above it) is raised as an alert of its own kind so that it is seen and reviewed,
+    never dropped as "no alarm". The suffix keeps it apart from a real alarm of the same week
+    under the alert's unique key (outcome, area, week, method)."""
+    return method + UNDETERMINED_SUFFIX if undetermined else method
+
+
+def alert_is_undetermined(method: str) -> bool:
+    return method.endswith(UNDETERMINED_SUFFIX)
+
+
 def detect(counts: np.ndarray, params: dict[str, Any]) -> aberration.AberrationResult:
     """The default method for the history length, at the run's alpha and threshold method."""
     method = aberration.default_aberration_method(len(counts), 52)
@@ -767,21 +782,28 @@ def part_aberration(data: Datasets, params: dict[str, Any]) -> PartOutput:
                     "p_value": None,
                 }
             )
+            undetermined = result.status[i] == aberration.UNDETERMINED
             rows.append(
                 {
                     **base,
+                    # an undetermined week has no 0/1 decision: empty, and said so in flags
                     "measure": "alarm",
-                    "estimate": float(bool(result.alarm[i])),
+                    "estimate": None if undetermined else float(bool(result.alarm[i])),
                     "p_value": None,
+                    "flags": ";".join(
+                        f
+                        for f in (base["flags"], aberration.UNDETERMINED if undetermined else "")
+                        if f
+                    ),
                 }
             )
-            if result.alarm[i]:
+            if result.alarm[i] or undetermined:
                 alerts.append(
                     AlertCandidate(
                         outcome=ACUTE_RESPIRATORY,
                         area_code=str(area),
                         week=pd.Timestamp(week).date(),
-                        method=result.method,
+                        method=alert_method(result.method, undetermined=undetermined),
                         observed=float(result.observed[i]),
                         expected=_num(result.expected[i]) or 0.0,
                         upper_bound=_num(result.upper_bound[i]) or 0.0,

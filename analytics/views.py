@@ -168,6 +168,8 @@ def outcome_detail(request: HttpRequest, outcome: str) -> HttpResponse:
                 row["period"], {"period": row["period"]}
             )
             week[row["measure"]] = row["estimate"]
+            if row["measure"] == "alarm" and "undetermined" in row["flags"].split(";"):
+                week["undetermined"] = True
         for area, weeks in sorted(by_area.items()):
             ordered = [weeks[k] for k in sorted(weeks)]
             for week in ordered:

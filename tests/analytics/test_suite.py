@@ -88,3 +88,33 @@ def test_every_result_row_has_a_unique_key(community_results: CommunityResults) 
     for name, output in community_results.outputs.items():
         duplicated = output.rows[output.rows.duplicated(key, keep=False)]
         assert duplicated.empty, (name, duplicated.head())
+
+
+def test_an_undetermined_decision_becomes_an_alert_of_its_own_kind() -> None:
+    from analytics import suite
+
+    method = suite.alert_method("ears_c3", undetermined=True)
+    assert method != "ears_c3" and suite.alert_is_undetermined(method)
+    assert not suite.alert_is_undetermined(suite.alert_method("ears_c3", undetermined=False))
+    assert len(method) <= 48  # Alert.method
+
+
+def test_the_aberration_part_carries_an_undetermined_week_into_rows_and_alerts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from analytics import suite
+    from analytics.stats import aberration
+
+    weeks = pd.date_range("2025-01-06", periods=13, freq="7D")
+    weekly = pd.DataFrame({"area_code": "A02", "week": weeks, "count": [2] * 12 + [9]})
+    monkeypatch.setattr(suite, "weekly_counts", lambda data: weekly)
+    monkeypatch.setattr(
+        suite, "detect", lambda counts, params: aberration.ears(counts, method="C3")
+    )
+    output = suite.part_aberration(None, suite.clean_parameters({}))  # type: ignore[arg-type]
+    alarm_rows = output.rows[output.rows["measure"] == "alarm"]
+    last = alarm_rows.iloc[-1]
+    assert pd.isna(last["estimate"]) and "undetermined" in last["flags"].split(";")
+    assert alarm_rows.iloc[0]["estimate"] == 0.0
+    assert [a.method for a in output.alerts] == ["ears_c3:undetermined"]
+    assert output.alerts[0].week == dt.date(2025, 3, 31)

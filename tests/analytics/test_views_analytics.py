@@ -158,3 +158,28 @@ def test_only_epidemiologists_and_admins_reach_the_analysis_pages(
     for user, allowed in ((worker_a, False), (community_reviewer, False), (admin_user, True)):
         status = client_for(user).get("/analysis/").status_code
         assert (status == 200) is allowed, user.username
+
+
+@pytest.mark.django_db
+def test_an_undetermined_week_shows_as_an_alert_with_a_label_never_as_no_alarm(
+    epidemiologist: User,
+) -> None:
+    from analytics import suite
+
+    alert = Alert.objects.create(
+        outcome="acute_respiratory",
+        area_code="A02",
+        week="2025-03-03",
+        method=suite.alert_method("ears_c3", undetermined=True),
+        observed=9,
+        expected=2,
+        upper_bound=0,
+    )
+    client = client_for(epidemiologist)
+    dashboard = client.get("/analysis/").content.decode()
+    assert "EARS C3 — undetermined (no variation in the baseline)" in dashboard
+    assert 'title="ears_c3:undetermined"' in dashboard  # the code only in the tooltip
+    assert "not determined" in dashboard
+    page = client.get(f"/analysis/alerts/{alert.pk}/").content.decode()
+    assert "data-alert-undetermined" in page
+    assert "upper bound 0.0" not in page

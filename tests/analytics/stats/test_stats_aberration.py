@@ -229,3 +229,66 @@ def test_aberration_result_exports_tidy_rows_with_alarm_flags(golden):
     alarm_rows = rows[rows["flags"].str.startswith("alarm")]
     assert len(alarm_rows) == int(result.alarm.sum())
     assert (rows["ci_upper"].to_numpy() == result.upper_bound).all()
+
+
+# --- edge cases that must not be silent (issue 18) ---------------------------------------------
+
+
+def test_ears_c3_on_a_flat_baseline_reports_a_spike_as_undetermined_never_as_no_alarm():
+    # R's earsC gives upperbound NaN and alarm NA here (checked by hand with surveillance 1.20.3)
+    result = ears([2.0] * 12 + [9.0], method="C3")
+    assert result.status[-1] == "undetermined"
+    assert not result.alarm[-1]
+    assert result.undetermined.tolist() == [False, True]
+    assert "zero_variance_baseline" in result.flags[-1]
+    rows = result.to_rows()
+    assert rows["flags"].iloc[-1].split(";")[0] == "undetermined"
+    assert result.to_frame()["status"].tolist() == ["no_alarm", "undetermined"]
+
+
+def test_ears_c3_on_a_flat_baseline_without_a_rise_is_a_determined_no_alarm():
+    result = ears([2.0] * 13, method="C3")
+    assert result.status == ("no_alarm", "no_alarm")
+    assert result.upper_bound.tolist() == [2.0, 2.0]
+
+
+def test_ears_c1_c2_keep_r_decision_on_a_flat_baseline_and_flag_it():
+    # R: upper bound = baseline mean, alarm TRUE on the spike (surveillance 1.20.3)
+    for method in ("C1", "C2"):
+        result = ears([2.0] * 12 + [9.0], method=method)
+        assert result.upper_bound[-1] == 2.0
+        assert result.status[-1] == "alarm" and result.alarm[-1]
+        assert result.flags[-1] == "zero_variance_baseline"
+
+
+def test_ears_min_sigma_turns_an_undetermined_point_into_a_decision():
+    floored = ears([2.0] * 12 + [9.0], method="C3", min_sigma=1.0)
+    assert floored.status[-1] == "alarm"
+    assert floored.flags[-1] == ""
+    quiet = ears([2.0] * 12 + [3.0], method="C3", min_sigma=1.0)
+    assert quiet.status[-1] == "no_alarm"
+
+
+def test_ears_c3_already_above_its_threshold_on_defined_terms_is_an_alarm():
+    # the two lagged C2 terms are large; the current week's baseline is flat only if the
+    # reference excludes them, so build a series where the lags alone exceed z
+    x = [1.0, 3.0, 0.0, 2.0, 1.0, 4.0, 0.0, 2.0, 3.0, 1.0, 30.0, 30.0, 31.0]
+    result = ears(x, method="C3")
+    assert result.status[-1] == "alarm"
+
+
+def test_window_and_parameter_types_are_checked_with_the_library_error():
+    from analytics.stats.errors import StatsInputError
+
+    with pytest.raises(ShortHistoryError):
+        ears(np.ones(10), baseline=12)
+    with pytest.raises(StatsInputError, match="whole number of time points"):
+        ears(np.ones(20), baseline="7")  # type: ignore[arg-type]
+    with pytest.raises(StatsInputError, match="whole number of time points"):
+        ears(np.ones(20), baseline=7.5)  # type: ignore[arg-type]
+    with pytest.raises(ShortHistoryError):
+        cusum([1.0, 2.0, 3.0], start=3)
+    with pytest.raises(StatsInputError, match="must be a number"):
+        cusum([1.0, 2.0, 3.0], start=1, k="a")  # type: ignore[arg-type]
+    with pytest.raises(StatsInputError, match="whole number of time points"):
+        farrington_flexible(np.ones(300), b=2.5)  # type: ignore[arg-type]
