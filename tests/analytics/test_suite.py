@@ -118,3 +118,41 @@ def test_the_aberration_part_carries_an_undetermined_week_into_rows_and_alerts(
     assert alarm_rows.iloc[0]["estimate"] == 0.0
     assert [a.method for a in output.alerts] == ["ears_c3:undetermined"]
     assert output.alerts[0].week == dt.date(2025, 3, 31)
+
+
+def test_the_suite_scans_for_clusters_and_finds_raised_cough_around_the_plant(
+    community_results: CommunityResults,
+) -> None:
+    planted = community_results.truth["effects"]["respiratory_dose_response"]
+    scan_rows = community_results.outputs["scan"].rows
+    site = rows(community_results, "scan", analysis="spatial_scan_site", outcome=planted["code"])
+    top = one(site[(site["stratum"] == "cluster=1") & (site["measure"] == "relative_risk")])
+    assert top["p_value"] <= 0.05 and "significant" in top["flags"]
+    assert top["estimate"] > 1
+    sites = {site["site_code"] for site in community_results.truth["geography"]["sites"]}
+    assert top["area_code"] in sites
+    # the map-ready table: one row per located grid cell, members flagged with their cluster
+    cells = site[site["stratum"] == "location"]
+    assert len(cells) > 10 and (cells["flags"] == "cluster=1").sum() >= 1
+    areas = rows(community_results, "scan", analysis="spatial_scan", outcome=planted["code"])
+    assert set(areas.loc[areas["stratum"] == "location", "area_code"]) == {
+        f"A{i:02d}" for i in range(1, 11)
+    }
+    # every outcome was scanned both ways
+    assert set(scan_rows["analysis"]) == {"spatial_scan", "spatial_scan_site"}
+
+
+def test_scan_parameters_are_checked() -> None:
+    from analytics import suite
+
+    cleaned = suite.clean_parameters({"scan_replications": "199", "scan_max_share": "0.25"})
+    assert cleaned["scan_replications"] == 199 and cleaned["scan_max_share"] == 0.25
+    for bad in (
+        {"scan_max_share": 0.6},
+        {"scan_replications": 10},
+        {"scan_replications": 99.5},
+        {"scan_alpha": 0.7},
+        {"scan_alpha": "x"},
+    ):
+        with pytest.raises(suite.ParameterError):
+            suite.clean_parameters(bad)

@@ -183,3 +183,17 @@ def test_an_undetermined_week_shows_as_an_alert_with_a_label_never_as_no_alarm(
     page = client.get(f"/analysis/alerts/{alert.pk}/").content.decode()
     assert "data-alert-undetermined" in page
     assert "upper bound 0.0" not in page
+
+
+@pytest.mark.django_db
+def test_an_outcome_page_shows_the_scan_as_a_map_and_a_map_ready_table(
+    finished_run: AnalysisRun, epidemiologist: User
+) -> None:
+    page = client_for(epidemiologist).get("/analysis/outcomes/symptom.cough/").content.decode()
+    assert 'data-scan="spatial_scan_site"' in page and 'data-scan="spatial_scan"' in page
+    assert "<title>symptom.cough: raised risk around the production sites</title>" in page
+    assert "Raised risk around the production sites (site-centred scan)" in page
+    assert 'data-table="scan-locations"' in page and 'data-table="scan-clusters"' in page
+    # labels on screen, codes in tooltips: the centre is the site's name
+    assert 'title="RH-' in page and "Red Hollow" in page
+    assert "grid cell at " in page
