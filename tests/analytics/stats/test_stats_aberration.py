@@ -292,3 +292,54 @@ def test_window_and_parameter_types_are_checked_with_the_library_error():
         cusum([1.0, 2.0, 3.0], start=1, k="a")  # type: ignore[arg-type]
     with pytest.raises(StatsInputError, match="whole number of time points"):
         farrington_flexible(np.ones(300), b=2.5)  # type: ignore[arg-type]
+
+
+# --- GLR Poisson CUSUM (surveillance::algo.glrpois) ---------------------------------------------
+
+
+def _glr_cases(golden):
+    g = golden("glrpois")
+    for case in g["cases"]:
+        yield case, np.array(g["series"][case["series"]], float), np.array(g["mu0"][case["series"]])
+
+
+def test_glr_poisson_matches_surveillance_glrpois_values_cases_and_alarms(golden):
+    from analytics.stats.aberration import glr_poisson
+
+    checked = 0
+    for case, y, mu0 in _glr_cases(golden):
+        window = None if case["M"] == -1 else case["M"]
+        result = glr_poisson(y, mu0, c_arl=case["c_arl"], window=window, mtilde=case["Mtilde"])
+        np.testing.assert_allclose(result.score, case["value"], rtol=1e-6, atol=1e-9)
+        np.testing.assert_array_equal(result.upper_bound, case["cases"])
+        np.testing.assert_array_equal(result.alarm, np.array(case["alarm"], dtype=bool))
+        np.testing.assert_array_equal(result.expected, mu0)
+        checked += 1
+    assert checked == 7
+
+
+def test_glr_poisson_alarms_on_a_slow_rise_that_single_week_thresholds_miss(golden):
+    from analytics.stats.aberration import glr_poisson
+
+    g = golden("glrpois")
+    y, mu0 = np.array(g["series"]["y1"], float), np.array(g["mu0"]["y1"])
+    glr = glr_poisson(y, mu0)
+    assert glr.alarm[100:].any() and not glr.alarm[:100].any()
+    # a count above the week's bound alarms; the bound is never below the count that didn't
+    quiet = ~glr.alarm
+    assert (glr.upper_bound[quiet] > y[quiet]).all()
+    assert (glr.upper_bound[glr.alarm] <= y[glr.alarm]).all()
+
+
+def test_glr_poisson_refuses_bad_means_and_thresholds():
+    from analytics.stats.aberration import glr_poisson
+    from analytics.stats.errors import StatsInputError
+
+    with pytest.raises(StatsInputError, match="mu0 has"):
+        glr_poisson([1, 2, 3], [1.0, 1.0])
+    with pytest.raises(StatsInputError):
+        glr_poisson([1, 2, 3], [1.0, 0.0, 1.0])
+    with pytest.raises(StatsInputError, match="c_arl"):
+        glr_poisson([1, 2, 3], [1.0, 1.0, 1.0], c_arl=0)
+    with pytest.raises(StatsInputError, match="window"):
+        glr_poisson([1, 2, 3], [1.0, 1.0, 1.0], window=0)

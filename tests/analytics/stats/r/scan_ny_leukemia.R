@@ -11,6 +11,10 @@
 # longlat = FALSE, ubpop = 0.1), clusters 1, 2 and 7, with SaTScan's p-values quoted in its
 # comments (0.001, 0.013, 0.976). They are copied into the JSON with that source.
 args <- commandArgs(trailingOnly = TRUE)
+if (!length(args)) {
+  cat("scan_ny_leukemia.R: skipped (give the path of smerc's data/nydf.rda)\n")
+  quit(status = 0)
+}
 load(args[1])
 con <- file("tests/analytics/stats/data/ny_leukemia.csv", "w")
 writeLines("longitude,latitude,population,cases", con)
