@@ -14,8 +14,8 @@ from surveys.synthetic import params as planted
 from tests.analytics.synthetic_scan import community_resident_years, community_sites
 
 SEEDS = (101, 102, 103, 104)
-RESIDENTS = 1500
-YEARS = 4
+RESIDENTS = 2500
+YEARS = 5
 NEGATIVE_CONTROLS = sorted(planted.OTHER_SYMPTOMS)
 
 
