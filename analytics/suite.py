@@ -53,6 +53,9 @@ DEFAULT_PARAMETERS: dict[str, Any] = {
     # evaluated their method at α = 0.005); EARS C2 for short histories (see docs/methods.md).
     "aberration_alpha": 0.005,
     "aberration_threshold": "nbPlugin",
+    # Optional GLR Poisson CUSUM for slow rises (Höhle & Paul 2008), off by default: it adds
+    # alerts of its own, and its threshold (c.ARL = 5) was not tuned on this community.
+    "aberration_glr": False,
     # Spatial scan (Kulldorff 1997): windows up to half the resident-years (Kulldorff's and
     # SaTScan's default), 999 Monte Carlo replications with a fixed seed (reproducible runs),
     # clusters reported as significant at α = 0.05.
@@ -93,6 +96,12 @@ def clean_parameters(given: dict[str, Any]) -> dict[str, Any]:
         raise ParameterError("aberration_alpha must be between 0 and 0.5")
     if cleaned["aberration_threshold"] not in ("delta", "nbPlugin", "muan"):
         raise ParameterError("aberration_threshold must be delta, nbPlugin or muan")
+    glr = cleaned["aberration_glr"]
+    if isinstance(glr, str) and glr.lower() in ("true", "false"):
+        glr = glr.lower() == "true"
+    if not isinstance(glr, bool):
+        raise ParameterError("aberration_glr must be true or false")
+    cleaned["aberration_glr"] = glr
     try:
         cleaned["scan_max_share"] = float(cleaned["scan_max_share"])
         cleaned["scan_alpha"] = float(cleaned["scan_alpha"])
@@ -833,7 +842,66 @@ def part_aberration(data: Datasets, params: dict[str, Any]) -> PartOutput:
                     )
                 )
         frames.append(pd.DataFrame(rows, columns=list(ROW_COLUMNS)))
+        if params["aberration_glr"]:
+            glr_frame, glr_alerts = _glr_rows(str(area), weeks, result)
+            frames.append(glr_frame)
+            alerts.extend(glr_alerts)
     return PartOutput(_concat(frames), alerts)
+
+
+def _glr_rows(
+    area: str, weeks: np.ndarray, result: aberration.AberrationResult
+) -> tuple[pd.DataFrame, list[AlertCandidate]]:
+    """The optional GLR Poisson CUSUM for slow rises, on the weeks the default method
+    monitored, against its expected counts as the in-control means. Only with Farrington's
+    expectations: they come from earlier years and leave out the last 26 weeks, so a slow rise
+    does not lift its own baseline (EARS's 7-week mean would follow it)."""
+    if result.method != "farrington_flexible":
+        return _empty(), []
+    mu0 = np.asarray(result.expected, dtype=float)
+    known = np.isfinite(mu0) & (mu0 > 0)
+    if not known.any():
+        return _empty(), []
+    # weeks without an expectation (too few cases for a bound) take the mean of the others
+    mu0 = np.where(known, mu0, float(mu0[known].mean()))
+    glr = aberration.glr_poisson(result.observed, mu0)
+    rows = []
+    alerts = []
+    for i, week in enumerate(weeks):
+        base = {
+            "analysis": "aberration_glr",
+            "outcome": ACUTE_RESPIRATORY,
+            "area_code": area,
+            "period": pd.Timestamp(week).date().isoformat(),
+            "stratum": glr.method,
+            "ci_lower": None,
+            "ci_upper": None,
+            "numerator": None,
+            "denominator": None,
+            "p_value": None,
+            "flags": "" if known[i] else "expected_filled",
+        }
+        for measure, value in (
+            ("observed", glr.observed[i]),
+            ("expected", glr.expected[i]),
+            ("upper_bound", glr.upper_bound[i]),
+            ("glr_statistic", glr.score[i]),
+            ("alarm", float(bool(glr.alarm[i]))),
+        ):
+            rows.append({**base, "measure": measure, "estimate": float(value)})
+        if glr.alarm[i]:
+            alerts.append(
+                AlertCandidate(
+                    outcome=ACUTE_RESPIRATORY,
+                    area_code=area,
+                    week=pd.Timestamp(week).date(),
+                    method=glr.method,
+                    observed=float(glr.observed[i]),
+                    expected=float(glr.expected[i]),
+                    upper_bound=float(glr.upper_bound[i]),
+                )
+            )
+    return pd.DataFrame(rows, columns=list(ROW_COLUMNS)), alerts
 
 
 # --- part: spatial scan -------------------------------------------------------------------------

@@ -156,3 +156,34 @@ def test_scan_parameters_are_checked() -> None:
     ):
         with pytest.raises(suite.ParameterError):
             suite.clean_parameters(bad)
+
+
+def test_the_optional_glr_detector_alarms_on_a_slow_rise_only_when_asked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import numpy as np
+
+    from analytics import suite
+
+    rng = np.random.default_rng(4)
+    weeks = pd.date_range("2021-01-04", periods=4 * 52, freq="7D")
+    t = np.arange(len(weeks))
+    base = 6 * np.exp(0.4 * np.sin(2 * np.pi * t / 52))
+    rise = np.where(t >= 4 * 52 - 30, np.exp(0.03 * (t - (4 * 52 - 30))), 1.0)
+    counts = rng.poisson(base * rise)
+    weekly = pd.DataFrame({"area_code": "A07", "week": weeks, "count": counts})
+    monkeypatch.setattr(suite, "weekly_counts", lambda data: weekly)
+    plain = suite.part_aberration(None, suite.clean_parameters({}))  # type: ignore[arg-type]
+    assert "aberration_glr" not in set(plain.rows["analysis"])
+    assert all(a.method != "glr_poisson" for a in plain.alerts)
+    with_glr = suite.part_aberration(
+        None,  # type: ignore[arg-type]
+        suite.clean_parameters({"aberration_glr": "true"}),
+    )
+    glr = with_glr.rows[with_glr.rows["analysis"] == "aberration_glr"]
+    assert set(glr["measure"]) == {"observed", "expected", "upper_bound", "glr_statistic", "alarm"}
+    glr_alerts = [a for a in with_glr.alerts if a.method == "glr_poisson"]
+    assert glr_alerts, "the slow rise in the last 30 weeks is signalled"
+    assert min(a.week for a in glr_alerts) >= weeks[4 * 52 - 30].date()
+    with pytest.raises(suite.ParameterError):
+        suite.clean_parameters({"aberration_glr": "maybe"})
