@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import matplotlib
+from django.utils.translation import gettext
 from matplotlib.figure import Figure
 
 INK = "#1b1f24"
@@ -82,6 +83,19 @@ def weekly_chart(weeks: Sequence[dict[str, Any]], *, title: str) -> str:
         ls="--",
         label="upper bound",
     )
+    undetermined = [i for i, w in enumerate(weeks) if w.get("undetermined")]
+    if undetermined:
+        # a decision the method could not make is drawn, never left blank
+        axes.scatter(
+            undetermined,
+            [observed[i] for i in undetermined],
+            color=ALARM,
+            facecolors="none",
+            marker="o",
+            s=50,
+            zorder=3,
+            label=gettext("undetermined"),
+        )
     alarms = [i for i, w in enumerate(weeks) if w.get("alarm")]
     if alarms:
         axes.scatter(
@@ -137,5 +151,97 @@ def group_chart(
     axes.set_xticks(x, [str(g["label"]) for g in groups])
     axes.set_ylabel(ylabel)
     axes.set_ylim(bottom=0)
+    axes.set_title(title, loc="left", color=INK)
+    return _svg(figure, title)
+
+
+def scan_map(
+    locations: Sequence[dict[str, Any]],
+    *,
+    sites: Sequence[dict[str, Any]],
+    clusters: Sequence[dict[str, Any]],
+    title: str,
+) -> str:
+    """A point map of a scan: each location at its longitude/latitude, coloured by observed /
+    expected (blue below 1, red above), members of a significant cluster ringed, production
+    sites as triangles, and each reported cluster's circle.
+
+    `locations`: latitude, longitude, ratio, significant (bool). `sites`: label, latitude,
+    longitude. `clusters`: latitude, longitude (centre), radius_km, rank, significant.
+    """
+    from matplotlib.colors import TwoSlopeNorm
+    from matplotlib.patches import Ellipse
+
+    figure = Figure(figsize=(6.4, 5.2))
+    axes = figure.subplots()
+    lon = [_num(p["longitude"]) for p in locations]
+    lat = [_num(p["latitude"]) for p in locations]
+    ratio = [_num(p.get("ratio")) for p in locations]
+    finite = [r for r in ratio if not math.isnan(r)]
+    top = max([2.0, *finite])
+    points = axes.scatter(
+        lon,
+        lat,
+        c=ratio,
+        cmap="RdBu_r",
+        norm=TwoSlopeNorm(vcenter=1.0, vmin=0.0, vmax=top),
+        s=36,
+        edgecolors="none",
+        zorder=2,
+    )
+    ringed = [i for i, p in enumerate(locations) if p.get("significant")]
+    if ringed:
+        axes.scatter(
+            [lon[i] for i in ringed],
+            [lat[i] for i in ringed],
+            s=90,
+            facecolors="none",
+            edgecolors=INK,
+            linewidths=1.2,
+            zorder=3,
+            label=gettext("in a significant cluster"),
+        )
+    for c in clusters:
+        # the circle is drawn in degrees: 1° latitude ≈ 111.32 km, longitude shrinks by cos φ
+        centre_lat = _num(c["latitude"])
+        height = 2 * _num(c["radius_km"]) / 111.32
+        width = height / max(math.cos(math.radians(centre_lat)), 1e-6)
+        axes.add_patch(
+            Ellipse(
+                (_num(c["longitude"]), centre_lat),
+                width,
+                height,
+                fill=False,
+                color=ALARM if c.get("significant") else "#8c959f",
+                lw=1.5,
+                ls="-" if c.get("significant") else "--",
+                zorder=1,
+            )
+        )
+    if sites:
+        axes.scatter(
+            [_num(s["longitude"]) for s in sites],
+            [_num(s["latitude"]) for s in sites],
+            marker="^",
+            s=70,
+            color=INK,
+            zorder=4,
+            label=gettext("production site"),
+        )
+        for s in sites:
+            axes.annotate(
+                str(s["label"]),
+                (_num(s["longitude"]), _num(s["latitude"])),
+                textcoords="offset points",
+                xytext=(5, 5),
+                fontsize=8,
+                color=INK,
+            )
+    figure.colorbar(points, ax=axes, label=gettext("observed / expected"), shrink=0.8)
+    axes.set_xlabel(gettext("longitude"))
+    axes.set_ylabel(gettext("latitude"))
+    axes.set_aspect(1 / max(math.cos(math.radians(sum(lat) / max(len(lat), 1))), 1e-6))
+    if ringed or sites:
+        axes.legend(frameon=False, loc="upper left", fontsize=8)
     axes.set_title(title, loc="left", color=INK)
     return _svg(figure, title)

@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from analytics import charts, selectors, services, suite
@@ -15,7 +16,7 @@ from analytics.forms import AlertNoteForm, RunForm
 from analytics.models import Alert, AnalysisRun, ResultSet
 from analytics.stats.results import ROW_COLUMNS
 from healthwatch.roles import Role, role_required
-from surveys.models import VocabularyCode
+from surveys.models import Area, ProductionSite, VocabularyCode
 from surveys.selectors import quality_flags_for_user
 
 EPI = (Role.EPIDEMIOLOGIST, Role.ADMIN)
@@ -168,6 +169,8 @@ def outcome_detail(request: HttpRequest, outcome: str) -> HttpResponse:
                 row["period"], {"period": row["period"]}
             )
             week[row["measure"]] = row["estimate"]
+            if row["measure"] == "alarm" and "undetermined" in row["flags"].split(";"):
+                week["undetermined"] = True
         for area, weeks in sorted(by_area.items()):
             ordered = [weeks[k] for k in sorted(weeks)]
             for week in ordered:
@@ -202,7 +205,12 @@ def outcome_detail(request: HttpRequest, outcome: str) -> HttpResponse:
         tables["Adjusted geometric-mean ratios"] = _rows(
             result_set, analysis="biomonitoring_gm_ratio", outcome=outcome
         )
-    if not figures and not tables:
+    scans = [
+        section
+        for analysis in SCAN_ANALYSES
+        if (section := _scan_section(result_set, outcome, analysis)) is not None
+    ]
+    if not figures and not tables and not scans:
         raise Http404("No results for this outcome.")
     return render(
         request,
@@ -211,10 +219,108 @@ def outcome_detail(request: HttpRequest, outcome: str) -> HttpResponse:
             "outcome": outcome,
             "figures": figures,
             "tables": tables,
+            "scans": scans,
             "result_set": result_set,
             "analyses": selectors.analyses_of(result_set),
         },
     )
+
+
+SCAN_ANALYSES = ("spatial_scan_site", "spatial_scan")
+
+
+def _cell_position(label: str) -> tuple[float, float] | None:
+    """A grid cell's label is its centre, "latitude,longitude"."""
+    try:
+        lat, lon = (float(part) for part in label.split(","))
+    except ValueError:
+        return None
+    return lat, lon
+
+
+def _scan_section(result_set: ResultSet, outcome: str, analysis: str) -> dict[str, Any] | None:
+    """The scan's clusters and its map-ready table (one row per location with coordinates,
+    observed, expected, their ratio and the cluster it belongs to), and the map."""
+    rows = _rows(result_set, analysis=analysis, outcome=outcome)
+    if not rows:
+        return None
+    areas = {a.code: a for a in Area.objects.all()}
+    sites = {s.code: s for s in ProductionSite.objects.all()}
+
+    def place(code: str) -> tuple[str, float | None, float | None]:
+        if code in sites:
+            return sites[code].name, sites[code].latitude, sites[code].longitude
+        if code in areas:
+            return areas[code].name, areas[code].latitude, areas[code].longitude
+        position = _cell_position(code)
+        if position is not None:
+            return _("grid cell at %(lat).4f, %(lon).4f") % {
+                "lat": position[0],
+                "lon": position[1],
+            }, *position
+        return code, None, None
+
+    clusters: dict[str, dict[str, Any]] = {}
+    locations = []
+    for row in rows:
+        if row["stratum"] == "location":
+            name, lat, lon = place(row["area_code"])
+            cluster = row["flags"].removeprefix("cluster=") if row["flags"] else ""
+            locations.append(
+                {
+                    "code": row["area_code"],
+                    "name": name,
+                    "latitude": lat,
+                    "longitude": lon,
+                    "observed": row["numerator"],
+                    "expected": row["denominator"],
+                    "ratio": row["estimate"],
+                    "cluster": cluster,
+                    "p_value": row["p_value"],
+                }
+            )
+            continue
+        cluster = clusters.setdefault(row["stratum"], {"rank": row["stratum"].split("=")[1]})
+        cluster[row["measure"]] = row["estimate"]
+        if row["measure"] == "relative_risk":
+            name, lat, lon = place(row["area_code"])
+            cluster.update(
+                code=row["area_code"],
+                name=name,
+                latitude=lat,
+                longitude=lon,
+                observed=row["numerator"],
+                expected=row["denominator"],
+                p_value=row["p_value"],
+                significant="significant" in row["flags"].split(";"),
+            )
+    ordered = sorted(clusters.values(), key=lambda c: int(c["rank"]))
+    significant_ranks = {c["rank"] for c in ordered if c.get("significant")}
+    for location in locations:
+        location["significant"] = location["cluster"] in significant_ranks
+    title = (
+        _("%(outcome)s: raised risk around the production sites")
+        if analysis == "spatial_scan_site"
+        else _("%(outcome)s: spatial clusters over the areas")
+    ) % {"outcome": outcome}
+    mapped = [loc for loc in locations if loc["latitude"] is not None]
+    svg = charts.scan_map(
+        mapped,
+        sites=[
+            {"label": s.name, "latitude": s.latitude, "longitude": s.longitude}
+            for s in sites.values()
+        ],
+        clusters=[c for c in ordered if c.get("latitude") is not None],
+        title=title,
+    )
+    return {
+        "analysis": analysis,
+        "title": title,
+        "site_centred": analysis == "spatial_scan_site",
+        "svg": svg,
+        "clusters": ordered,
+        "locations": sorted(locations, key=lambda loc: (loc["cluster"] == "", loc["code"])),
+    }
 
 
 @role_required(*EPI)

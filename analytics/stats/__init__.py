@@ -10,7 +10,8 @@ Modules:
     comparisons           SMR/SIR, exact rate ratio, Mantel–Haenszel RR and OR
     regression            Poisson / negative binomial / logistic, trend tests, distance decay
     trends                APC, joinpoint, Mann–Kendall with Sen's slope
-    aberration            EARS C1–C3, Farrington flexible (Noufaily), CUSUM
+    aberration            EARS C1–C3, Farrington flexible (Noufaily), CUSUM, GLR Poisson CUSUM
+    scan                  Kulldorff's circular spatial scan (Poisson), site-centred variant
     biomonitoring         GM, percentiles, share above reference, adjusted GM ratio
     exposure              haversine distance to nearest site, IDW concentrations
     environment           annual station summaries, guideline exceedances, trends
@@ -24,6 +25,7 @@ from analytics.stats.aberration import (
     detect_aberrations,
     ears,
     farrington_flexible,
+    glr_poisson,
 )
 from analytics.stats.comparisons import (
     mantel_haenszel_odds_ratio,
@@ -48,6 +50,7 @@ from analytics.stats.rates import (
     stratum_rates,
 )
 from analytics.stats.results import ROW_COLUMNS, Estimate, to_frame
+from analytics.stats.scan import ScanResult, circular_scan
 
 __all__ = [
     "ROW_COLUMNS",
@@ -58,8 +61,10 @@ __all__ = [
     "MismatchedStrataError",
     "MissingValueError",
     "NegativeCountError",
+    "ScanResult",
     "ShortHistoryError",
     "StatsInputError",
+    "circular_scan",
     "crude_rate",
     "cusum",
     "default_aberration_method",
@@ -67,6 +72,7 @@ __all__ = [
     "direct_standardized_rate",
     "ears",
     "farrington_flexible",
+    "glr_poisson",
     "mantel_haenszel_odds_ratio",
     "mantel_haenszel_rate_ratio",
     "poisson_exact_interval",

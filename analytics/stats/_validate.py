@@ -6,6 +6,7 @@ defensive branches: every public function validates once at its boundary.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -52,7 +53,10 @@ def as_counts(values: Any, name: str, *, integer: bool = True) -> FloatArray:
             f"{name} contains negative values at positions {np.flatnonzero(arr < 0)[:10].tolist()}"
         )
     if integer and not np.all(arr == np.round(arr)):
-        raise StatsInputError(f"{name} must be whole numbers (counts)")
+        raise StatsInputError(
+            f"{name} must be whole numbers (counts); not at positions "
+            f"{np.flatnonzero(arr != np.round(arr))[:10].tolist()}"
+        )
     return arr
 
 
@@ -79,6 +83,42 @@ def same_length(
 
 def check_conf(conf: float) -> float:
     """Validate a confidence level in (0, 1)."""
+    conf = as_number(conf, "conf")
     if not 0.0 < conf < 1.0:
         raise StatsInputError(f"conf must be in (0, 1), got {conf}")
     return float(conf)
+
+
+def as_number(value: Any, name: str) -> float:
+    """One finite real number; strings, None, booleans and arrays raise the library's error.
+
+    ``float("2")`` would quietly accept a string and ``True`` is an int to Python: a count or a
+    parameter of the wrong type is a caller's mistake worth naming, not something to coerce.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise StatsInputError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+    number = float(value)
+    if math.isnan(number):
+        raise MissingValueError(f"{name} is missing (NaN)")
+    if math.isinf(number):
+        raise StatsInputError(f"{name} must be finite, got {number}")
+    return number
+
+
+def as_count(value: Any, name: str) -> float:
+    """One non-negative whole number (a count of events or people)."""
+    number = as_number(value, name)
+    if number < 0:
+        raise NegativeCountError(f"{name} must be non-negative, got {number:g}")
+    if number != round(number):
+        raise StatsInputError(f"{name} must be a whole number (a count), got {number:g}")
+    return number
+
+
+def as_window(value: Any, name: str, *, minimum: int = 1) -> int:
+    """A window length or position in time points: an integer of at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise StatsInputError(f"{name} must be a whole number of time points, got {value!r}")
+    if value < minimum:
+        raise StatsInputError(f"{name} must be at least {minimum}, got {value}")
+    return int(value)

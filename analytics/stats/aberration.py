@@ -49,12 +49,19 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import stats
 
-from analytics.stats._validate import FloatArray, as_counts, as_positive
+from analytics.stats._validate import FloatArray, as_counts, as_number, as_positive, as_window
 from analytics.stats.errors import AllZeroBaselineError, ShortHistoryError, StatsInputError
 from analytics.stats.results import ROW_COLUMNS
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
+
+ALARM = "alarm"
+NO_ALARM = "no_alarm"
+UNDETERMINED = "undetermined"
+"""Decision of a monitored point: an undetermined point must never be shown as "no alarm"."""
+
+ZERO_VARIANCE = "zero_variance_baseline"
 
 
 @dataclass(frozen=True)
@@ -76,8 +83,12 @@ class AberrationResult:
         p_value: upper-tail probability of the count under the baseline model (NaN if the
             method has none).
         flags: per-point remarks (``"insufficient_cases"``, ``"all_zero_baseline"``,
-            ``"no_convergence"``, ``"trend"``), ``";"``-joined.
+            ``"no_convergence"``, ``"trend"``, ``"zero_variance_baseline"``), ``";"``-joined.
         parameters: the parameters used, for audit.
+        status: per point ``"alarm"``, ``"no_alarm"`` or ``"undetermined"`` (the method cannot
+            decide, e.g. EARS C3 on a zero-variance baseline where R reports NA). An
+            undetermined point has ``alarm = False`` but must be shown, never read as "no
+            alarm". Derived from ``alarm`` when not given.
     """
 
     method: str
@@ -90,6 +101,19 @@ class AberrationResult:
     p_value: FloatArray
     flags: tuple[str, ...]
     parameters: Mapping[str, Any] = field(default_factory=dict)
+    status: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.status:
+            derived = tuple(ALARM if a else NO_ALARM for a in self.alarm)
+            object.__setattr__(self, "status", derived)
+        elif len(self.status) != len(self.alarm):
+            raise StatsInputError("status must give one value per monitored point")
+
+    @property
+    def undetermined(self) -> BoolArray:
+        """True where the method could not decide (see :attr:`status`)."""
+        return np.array([s == UNDETERMINED for s in self.status], dtype=bool)
 
     def to_frame(self) -> pd.DataFrame:
         """One row per monitored time point."""
@@ -103,6 +127,7 @@ class AberrationResult:
                 "score": self.score,
                 "p_value": self.p_value,
                 "flags": list(self.flags),
+                "status": list(self.status),
             }
         )
 
@@ -127,6 +152,8 @@ class AberrationResult:
             flags = [f for f in self.flags[i].split(";") if f]
             if self.alarm[i]:
                 flags.insert(0, "alarm")
+            elif self.status[i] == UNDETERMINED:
+                flags.insert(0, UNDETERMINED)
             flags.append(f"method={self.method}")
             rows.append(
                 {
@@ -190,6 +217,13 @@ def ears(
       With ``r_compatible=True`` the R 1.20.3 bound ``y_t + s (z − Σ_{i=1}^{2} …)`` and its
       alarm ``y_t > U`` are reproduced (they ignore the current week — see docs/methods.md).
 
+    Zero-variance baselines (``s = 0`` after the ``min_sigma`` floor; flag
+    ``zero_variance_baseline``): C1/C2 keep R's decision (bound = baseline mean, any count above
+    it alarms). In C3 a C2 term with ``s = 0`` and a count above the mean is undefined (R: NA);
+    the point's ``status`` is then ``"undetermined"`` (``alarm`` False, bound NaN) unless its
+    defined terms alone exceed ``z``. ``min_sigma`` defaults to 0 as ``surveillance::earsC``'s
+    ``minSigma``: a floor is a judgement on the count scale that the caller makes explicitly.
+
     Monitoring starts at the first point with a full history: 0-based index ``baseline`` (C1),
     ``baseline + 2`` (C2) or ``baseline + 4`` (C3). Defaults as ``surveillance::earsC``:
     ``baseline = 7``, ``alpha = 0.001`` (C1, C2) or ``0.025`` (C3).
@@ -197,8 +231,10 @@ def ears(
     Raises:
         ShortHistoryError: fewer points than ``baseline + 1/3/5``.
     """
-    if baseline < 3:
-        raise StatsInputError("baseline must be at least 3")
+    baseline = as_window(baseline, "baseline", minimum=3)
+    min_sigma = as_number(min_sigma, "min_sigma")
+    if alpha is not None and not 0 < as_number(alpha, "alpha") < 1:
+        raise StatsInputError(f"alpha must be in (0, 1), got {alpha}")
     if min_sigma < 0:
         raise StatsInputError("min_sigma must be non-negative")
     if method not in ("C1", "C2", "C3"):
@@ -217,27 +253,44 @@ def ears(
         return ref.mean(axis=1), np.maximum(ref.std(axis=1, ddof=1), min_sigma)
 
     t_mon = np.arange(first, len(x), dtype=np.int64)
-    flags = tuple("" for _ in t_mon)
     with np.errstate(divide="ignore", invalid="ignore"):
         if method in ("C1", "C2"):
             m, s = window_stats(t_mon)
             ub = m + z * s
             score = (x[t_mon] - m) / s
+            # With s = 0 the bound is the baseline mean and any count above it alarms (as R);
+            # the decision is defined, only flagged.
             alarm = x[t_mon] > ub
+            flat = s == 0
+            status = np.where(alarm, ALARM, NO_ALARM)
         else:
             t_c2 = np.arange(first - 2, len(x), dtype=np.int64)
             m2, s2 = window_stats(t_c2)
             c2 = (x[t_c2] - m2) / s2
-            part = np.maximum(0.0, c2 - 1.0)
+            # A C2 value on a zero-variance baseline is undefined when the count exceeds the
+            # mean (x/0); a count at or below the mean cannot contribute (max(0, C2 − 1) = 0
+            # for any finite s), so it is 0, not NaN.
+            undefined = (s2 == 0) & (x[t_c2] > m2)
+            part = np.where(undefined, np.nan, np.maximum(0.0, np.nan_to_num(c2, nan=0.0) - 1.0))
+            part = np.where((s2 == 0) & ~undefined, 0.0, part)
+            known = np.nan_to_num(part, nan=0.0)
             lags = part[:-2] + part[1:-1]
             m, s = m2[2:], s2[2:]
             score = lags + part[2:]
+            known_score = known[:-2] + known[1:-1] + known[2:]
+            unknown = np.isnan(score)
+            flat = (s2[:-2] == 0) | (s2[1:-1] == 0) | (s == 0)
             if r_compatible:
                 ub = np.maximum(0.0, x[t_mon] + s * (z - lags))
                 alarm = x[t_mon] > ub
             else:
                 ub = np.maximum(0.0, m + s * (1.0 + z - lags))
                 alarm = score > z
+            # C3 sums non-negative terms: already above z on its defined terms is an alarm
+            # whatever the undefined ones are; otherwise an undefined term leaves it open.
+            alarm = np.where(unknown, known_score > z, alarm)
+            status = np.where(alarm, ALARM, np.where(unknown, UNDETERMINED, NO_ALARM))
+    flags = tuple(ZERO_VARIANCE if f else "" for f in flat)
     return AberrationResult(
         method=f"ears_{method.lower()}",
         time_index=t_mon,
@@ -254,6 +307,7 @@ def ears(
             "min_sigma": min_sigma,
             "r_compatible": r_compatible,
         },
+        status=tuple(str(v) for v in status),
     )
 
 
@@ -290,10 +344,14 @@ def cusum(
         start: 0-based index of the first monitored point (needs ``start ≥ 1``).
     """
     x = as_counts(counts, "counts")
+    start = as_window(start, "start", minimum=0)
+    k, h = as_number(k, "k"), as_number(h, "h")
     if start < 1:
         raise ShortHistoryError("CUSUM (history before the first monitored point)", 2, len(x))
     if start >= len(x):
-        raise StatsInputError("start must be inside the series")
+        raise ShortHistoryError("CUSUM (history plus one monitored point)", start + 1, len(x))
+    if m is not None:
+        m = as_number(m, "m")
     if m is None:
         m = float(x[:start].mean())
     if m <= 0:
@@ -334,6 +392,122 @@ def cusum(
         p_value=np.full(len(y), np.nan),
         flags=tuple("" for _ in y),
         parameters={"k": k, "h": h, "m": m, "trans": trans},
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# GLR Poisson CUSUM
+# --------------------------------------------------------------------------------------------
+
+
+def _glr_terms(sum_x: FloatArray, sum_mu: FloatArray) -> FloatArray:
+    """Log-likelihood ratio of a rise ``μ = μ0·e^κ`` over each candidate window, with κ at its
+    maximum-likelihood value restricted to κ ≥ 0: ``κ̂ = max(0, log(Σx/Σμ0))``,
+    ``LR = κ̂ Σx + (1 − e^κ̂) Σμ0`` (0 when Σx ≤ Σμ0)."""
+    with np.errstate(divide="ignore"):
+        kappa = np.maximum(0.0, np.log(sum_x / sum_mu))
+    return np.asarray(kappa * sum_x + (1.0 - np.exp(kappa)) * sum_mu)
+
+
+def _glr_at(x: FloatArray, mu: FloatArray, n: int, window: int | None, mtilde: int) -> float:
+    """GLR statistic at ``n`` (0-based in the current segment): the maximum over change
+    points ``k`` of the windows ``k..n``: every ``k ≤ n`` without a window; with ``window = M``
+    the change points ``max(0, n − M) ≤ k ≤ n − Mtilde`` (at least ``Mtilde + 1`` points), as
+    R's ``glr_cusum_window``. No candidate: −inf."""
+    if window is None:
+        lo, hi = 0, n
+    else:
+        lo, hi = max(0, n - window), n - mtilde
+    if hi < lo:
+        return -math.inf
+    # Σ_{t=k}^{n} for k = hi, hi−1, …, lo through reversed cumulative sums
+    sx = np.cumsum(x[lo : n + 1][::-1])[n - hi :]
+    sm = np.cumsum(mu[lo : n + 1][::-1])[n - hi :]
+    return float(_glr_terms(sx, sm).max())
+
+
+def glr_poisson(
+    counts: Sequence[float] | FloatArray,
+    mu0: Sequence[float] | FloatArray,
+    *,
+    c_arl: float = 5.0,
+    window: int | None = None,
+    mtilde: int = 1,
+) -> AberrationResult:
+    """GLR-based Poisson CUSUM for a rise in the intercept, as ``surveillance::algo.glrpois``
+    (``change = "intercept"``, ``dir = "inc"``, known in-control means ``mu0``).
+
+    Under control ``y_t ~ Po(μ0_t)``; after an unknown change point ``k`` the mean is
+    ``μ0_t e^κ`` with unknown ``κ > 0``. The statistic at time ``n`` maximizes the
+    log-likelihood ratio over both (Höhle & Paul 2008; Lai 1995)::
+
+        GLR_n = max_k  sup_{κ ≥ 0}  Σ_{t=k}^{n} [κ y_t − (e^κ − 1) μ0_t]
+
+    with the closed form ``κ̂ = max(0, log(Σy/Σμ0))`` for each ``k``. An alarm sounds when
+    ``GLR_n ≥ c_arl``; the chart then restarts from the next point (R's reset), so a slow rise
+    alarms again while it lasts. ``window = M`` limits the change points to the last ``M``
+    (``max(0, n − M) ≤ k ≤ n − mtilde``, R's ``M``, ``Mtilde``); without a window all change
+    points since the start or the last alarm count, and the first ``mtilde − 1`` points of a
+    segment are burn-in (statistic 0); with a window the first ``mtilde`` points are.
+
+    Returned per point: ``score`` = ``GLR_n`` (R ``ret = "value"``, negative values as 0),
+    ``upper_bound`` = the smallest count at ``n`` that would have sounded an alarm given the
+    earlier counts (R ``ret = "cases"``), ``expected`` = ``μ0``. It suits slow rises that
+    single-week thresholds miss; ``c_arl`` trades the in-control run length against delay
+    (R's default 5).
+
+    Raises:
+        StatsInputError: ``mu0`` not positive or of another length, ``c_arl`` ≤ 0.
+    """
+    x = as_counts(counts, "counts")
+    mu = as_positive(mu0, "mu0")
+    if len(mu) != len(x):
+        raise StatsInputError(f"mu0 has {len(mu)} values but counts has {len(x)}")
+    c_arl = as_number(c_arl, "c_arl")
+    if c_arl <= 0:
+        raise StatsInputError(f"c_arl must be positive, got {c_arl}")
+    mtilde = as_window(mtilde, "mtilde")
+    if window is not None:
+        window = as_window(window, "window", minimum=mtilde)
+    n_all = len(x)
+    value = np.zeros(n_all)
+    cases = np.zeros(n_all)
+    alarm = np.zeros(n_all, dtype=bool)
+    start = 0
+    while start < n_all:
+        seg_x, seg_mu = x[start:].copy(), mu[start:]
+        first = (mtilde - 1) if window is None else mtilde
+        stop = len(seg_x)
+        for n in range(first, len(seg_x)):
+            glr = _glr_at(seg_x, seg_mu, n, window, mtilde)
+            value[start + n] = glr
+            observed = seg_x[n]
+            # smallest count at n reaching c_arl (the GLR does not fall as y_n grows)
+            need = 0.0
+            seg_x[n] = need
+            while _glr_at(seg_x, seg_mu, n, window, mtilde) < c_arl:
+                need += 1.0
+                seg_x[n] = need
+            seg_x[n] = observed
+            cases[start + n] = need
+            if glr >= c_arl:
+                alarm[start + n] = True
+                stop = n + 1
+                break
+        start += stop
+    value = np.where(np.isfinite(value) & (value > 0), value, 0.0)
+    t_idx = np.arange(n_all, dtype=np.int64)
+    return AberrationResult(
+        method="glr_poisson",
+        time_index=t_idx,
+        observed=x,
+        expected=mu,
+        upper_bound=cases,
+        alarm=alarm,
+        score=value,
+        p_value=np.full(n_all, np.nan),
+        flags=tuple("" for _ in t_idx),
+        parameters={"c_arl": c_arl, "window": window, "mtilde": mtilde, "direction": "increase"},
     )
 
 
@@ -560,6 +734,15 @@ def farrington_flexible(
         raise StatsInputError(f"unknown threshold method {threshold_method!r}")
     if power_trans not in ("2/3", "1/2", "none"):
         raise StatsInputError(f"unknown power transformation {power_trans!r}")
+    freq, b = as_window(freq, "freq", minimum=2), as_window(b, "b", minimum=1)
+    w, no_periods = as_window(w, "w", minimum=0), as_window(no_periods, "no_periods")
+    alpha = as_number(alpha, "alpha")
+    if not 0 < alpha < 1:
+        raise StatsInputError(f"alpha must be in (0, 1), got {alpha}")
+    if past_weeks_not_included is not None:
+        as_window(past_weeks_not_included, "past_weeks_not_included", minimum=0)
+    if monitor_from is not None:
+        as_window(monitor_from, "monitor_from", minimum=0)
     if b < 1 or w < 0 or freq < 2 * w + 2 or no_periods < 1:
         raise StatsInputError("need b >= 1, w >= 0, freq > 2w + 1 and no_periods >= 1")
     if not (limit54[0] >= 0 and limit54[1] > 0):

@@ -143,7 +143,8 @@ def percentiles(
     ``l = F⁻¹_{Bin(n,p)}(α/2)`` and ``u = F⁻¹_{Bin(n,p)}(1 − α/2) + 1`` (1-based order
     statistics), giving coverage ≥ conf; a rank outside 1..n leaves that limit NaN (flag
     ``interval_open``). A percentile below the (largest) LOD is reported as "< LOD": estimate
-    NaN, flag ``below_lod``. ``stratum`` is ``"p50"``, ``"p75"``, ...
+    and both limits NaN, flag ``below_lod``; a lower limit below the LOD is withheld (NaN, flag
+    ``ci_lower_below_lod``). ``stratum`` is ``"p50"``, ``"p75"``, ...
     """
     check_conf(conf)
     x, lods, _ = _prep(values, below_lod, lod)
@@ -164,8 +165,13 @@ def percentiles(
         if math.isnan(lo) or math.isnan(hi):
             flags.append("interval_open")
         if not math.isnan(max_lod) and est < max_lod:
+            # "< LOD": the interval goes too, its limits would be substituted LOD/√2 values
             flags.append("below_lod")
-            est = math.nan
+            est, lo, hi = math.nan, math.nan, math.nan
+        elif not math.isnan(max_lod) and lo < max_lod:
+            # a lower limit below the LOD is a substituted value, not a measurement
+            flags.append("ci_lower_below_lod")
+            lo = math.nan
         out.append(
             Estimate(
                 measure="percentile",

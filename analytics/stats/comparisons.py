@@ -186,14 +186,20 @@ def mantel_haenszel_odds_ratio(
     * ``homogeneity``: Breslow–Day statistic with Tarone's correction (measure
       ``breslow_day_tarone_chi2``, ``estimate`` = statistic, p-value on K-1 df).
 
+    A stratum with fewer than 2 subjects contributes zero to every sum (``ad = bc = 0`` and its
+    CMH variance term is 0/0) and is left out; ``numerator`` of the homogeneity estimate is
+    the degrees of freedom of the strata used. R's ``mantelhaen.test`` refuses such strata.
+
     Raises:
-        StatsInputError: a stratum with fewer than 2 subjects, or a zero sum of ``b c / n``.
+        StatsInputError: fewer than 2 subjects in every stratum, or a zero sum of ``b c / n``.
     """
     check_conf(conf)
     aa, bb, cc, dd = _tables(a, b, c, d)
     n = aa + bb + cc + dd
-    if (n < 2).any():
-        raise StatsInputError("every stratum needs at least 2 subjects")
+    used = n >= 2
+    if not used.any():
+        raise StatsInputError("every stratum has fewer than 2 subjects")
+    aa, bb, cc, dd, n = aa[used], bb[used], cc[used], dd[used], n[used]
     r = aa * dd / n
     s = bb * cc / n
     sr, ss = float(r.sum()), float(s.sum())
@@ -285,7 +291,8 @@ def mantel_haenszel_rate_ratio(
 
     Homogeneity: conditional score χ² on K−1 df, ``Σ (a_k − E_k)² / V_k`` with
     ``E_k = M_k π_k``, ``V_k = M_k π_k (1−π_k)``, ``π_k = RR·T1/(RR·T1 + T0)`` (Breslow & Day
-    1987, §3.4), skipping strata without events.
+    1987, §3.4), skipping strata without events. A stratum without person-time in one group
+    (0 events there) contributes zero and is left out instead of raising.
     Returns ``(rr_mh, homogeneity)``; ``rr_mh.p_value`` is the MH χ² test of RR = 1
     (no continuity correction).
     """
@@ -295,8 +302,21 @@ def mantel_haenszel_rate_ratio(
     same_length("events_exposed", events_exposed, "person_time_unexposed", person_time_unexposed)
     a = as_counts(events_exposed, "events_exposed")
     b = as_counts(events_unexposed, "events_unexposed")
-    t1 = as_positive(person_time_exposed, "person_time_exposed")
-    t0 = as_positive(person_time_unexposed, "person_time_unexposed")
+    t1 = as_counts(person_time_exposed, "person_time_exposed", integer=False)
+    t0 = as_counts(person_time_unexposed, "person_time_unexposed", integer=False)
+    for events, time, name in ((a, t1, "exposed"), (b, t0, "unexposed")):
+        bad = (time == 0) & (events > 0)
+        if bad.any():
+            raise StatsInputError(
+                f"events without person-time ({name}) in strata {np.flatnonzero(bad)[:10].tolist()}"
+            )
+    # A stratum with no person-time in one group (and so no events there) contributes zero to
+    # both sums and to the variance: a t1·t0 factor is in every term. Kept out of the
+    # homogeneity test too (it carries no information on the ratio).
+    informative = (t1 > 0) & (t0 > 0)
+    if not informative.any():
+        raise StatsInputError("no stratum has person-time in both exposure groups")
+    a, b, t1, t0 = a[informative], b[informative], t1[informative], t0[informative]
     t = t1 + t0
     num = float(np.sum(a * t0 / t))
     den = float(np.sum(b * t1 / t))

@@ -24,7 +24,9 @@ import numpy as np
 from scipy import stats
 
 from analytics.stats._validate import (
+    as_count,
     as_counts,
+    as_number,
     as_positive,
     check_conf,
     same_length,
@@ -32,6 +34,15 @@ from analytics.stats._validate import (
 from analytics.stats.errors import StatsInputError
 from analytics.stats.results import Estimate
 from analytics.stats.standard_populations import AGE_BANDS, standard_weights
+
+SMALL_DENOMINATOR = 1.0
+"""Person-time (person-years) below which a rate is flagged ``small_denominator``.
+
+A rate on less than one person-year of observation is arithmetic, not an estimate: one event
+on 1e-12 person-years is a "rate" of 1e17 per 100,000. The estimate is still returned (the
+exact interval is honest about it) but flagged so that no table or chart shows it as a rate
+without the warning. Published tables apply the stricter disclosure rules (no rate on a
+denominator under 20)."""
 
 
 def _per_label(per: float) -> str:
@@ -43,11 +54,11 @@ def poisson_exact_interval(count: float, conf: float = 0.95) -> tuple[float, flo
 
     ``lower = G⁻¹(α/2; x)``, ``upper = G⁻¹(1-α/2; x+1)`` with ``G`` the unit-scale gamma
     quantile (equivalently χ²/2); ``lower = 0`` when ``x = 0``. Matches R's
-    ``poisson.test(x)$conf.int``.
+    ``poisson.test(x)$conf.int``. ``count`` must be a whole number (R refuses 2.5 too); anything
+    else raises :class:`StatsInputError`.
     """
     check_conf(conf)
-    if count < 0 or math.isnan(count):
-        raise StatsInputError("count must be a non-negative number")
+    count = as_count(count, "count")
     alpha = 1.0 - conf
     lower = 0.0 if count == 0 else float(stats.gamma.ppf(alpha / 2, count))
     upper = float(stats.gamma.ppf(1 - alpha / 2, count + 1))
@@ -59,16 +70,22 @@ def crude_rate(
 ) -> Estimate:
     """Crude rate ``events / person_time × per`` with an exact Poisson interval.
 
+    Flag ``small_denominator`` when ``person_time`` < :data:`SMALL_DENOMINATOR`.
+
     Args:
         events: number of events (non-negative integer).
         person_time: person-years at risk (> 0).
         per: multiplier; the measure is ``rate_per_<per>``.
         conf: confidence level.
     """
-    x = float(as_counts([events], "events")[0])
-    pt = float(as_positive([person_time], "person_time")[0])
+    x = as_count(events, "events")
+    pt = as_number(person_time, "person_time")
+    pt = float(as_positive([pt], "person_time")[0])
+    as_number(per, "per")
     lo, hi = poisson_exact_interval(x, conf)
-    flags = ("zero_events",) if x == 0 else ()
+    flags: tuple[str, ...] = ("zero_events",) if x == 0 else ()
+    if pt < SMALL_DENOMINATOR:
+        flags = (*flags, "small_denominator")
     return Estimate(
         measure=f"rate_per_{_per_label(per)}",
         estimate=x / pt * per,
@@ -113,8 +130,8 @@ def proportion(
     ("exact") matches ``epitools::binom.exact`` / ``binom.test``.
     """
     check_conf(conf)
-    x = float(as_counts([successes], "successes")[0])
-    nn = float(as_counts([n], "n")[0])
+    x = as_count(successes, "successes")
+    nn = as_count(n, "n")
     if nn == 0:
         raise StatsInputError("n must be positive")
     if x > nn:
@@ -185,14 +202,28 @@ def direct_standardized_rate(
         conf: confidence level.
         method: ``"fay_feuer"`` (default, conservative) or ``"tiwari"``.
 
+    An empty age band (0 events on 0 person-time) contributes zero to the rate and its
+    variance and is flagged (``empty_bands=k``): the standard's weight of that band is kept, so
+    the rate is the standardized rate with that band's rate taken as 0 (compare
+    ``partial_age_range`` in the suite, which drops a band and renormalizes instead).
+
     Raises:
         MismatchedStrataError: lengths or band labels disagree.
-        StatsInputError: zero person-time in a band, bad weights.
+        StatsInputError: events on zero person-time, zero person-time everywhere, bad weights.
     """
     check_conf(conf)
     same_length("events", events, "person_time", person_time)
     x = as_counts(events, "events")
-    n = as_positive(person_time, "person_time")
+    n = as_counts(person_time, "person_time", integer=False)
+    impossible = (n == 0) & (x > 0)
+    if impossible.any():
+        raise StatsInputError(
+            "events without person-time in age bands "
+            f"{[list(bands)[i] if len(bands) == len(n) else i for i in np.flatnonzero(impossible)]}"
+        )
+    empty = n == 0
+    if empty.all():
+        raise StatsInputError("person_time is zero in every age band")
     if isinstance(standard, str):
         same_length("events", events, "bands", bands)
         w = standard_weights(standard, tuple(bands))
@@ -205,13 +236,15 @@ def direct_standardized_rate(
         w = raw / raw.sum()
         std_name = "custom"
     alpha = 1 - conf
-    per_person = w / n
+    # An empty band (no events, no person-time) contributes zero to y and v (its rate is taken
+    # as 0, as epitools does with 0/0 → NaN removed) and is left out of wM.
+    per_person = np.divide(w, n, out=np.zeros_like(w), where=~empty)
     y = float(np.sum(per_person * x))
     v = float(np.sum(per_person**2 * x))
     if method == "fay_feuer":
-        wm = float(per_person.max())
+        wm = float(per_person[~empty].max())
     elif method == "tiwari":
-        wm = float(per_person.mean())
+        wm = float(per_person[~empty].mean())
     else:
         raise StatsInputError(f"unknown standardization interval method {method!r}")
     # no events: the gamma shape y²/v is undefined and the lower limit is 0 (as epitools)
@@ -224,6 +257,8 @@ def direct_standardized_rate(
     flags = ["standard=" + std_name]
     if y == 0:
         flags.append("zero_events")
+    if empty.any():
+        flags.append(f"empty_bands={int(empty.sum())}")
     return Estimate(
         measure=f"age_standardized_rate_per_{_per_label(per)}",
         estimate=y * per,

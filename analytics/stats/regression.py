@@ -25,15 +25,21 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
-from scipy import stats
+from scipy import optimize, stats
 
-from analytics.stats._validate import FloatArray, as_counts, as_float_array, as_positive
+from analytics.stats._validate import (
+    FloatArray,
+    as_counts,
+    as_float_array,
+    as_positive,
+    check_conf,
+)
 from analytics.stats.errors import (
     AllZeroBaselineError,
     EmptyInputError,
@@ -337,19 +343,71 @@ def logistic_regression(
     )
 
 
+TrendTest = Literal["score", "wald"]
+
+_UNBOUNDED_LOG_RR = 50.0
+"""|slope| × score range beyond which a score-interval limit is reported as unbounded (a rate
+ratio of e⁵⁰ ≈ 5e21 across the categories)."""
+
+
+def _score_z(b: float, y: FloatArray, t: FloatArray, s: FloatArray) -> float:
+    """Signed score statistic of H0: slope = ``b``, the intercept profiled out.
+
+    Under H0 the fitted means are ``μ_j ∝ T_j e^{b s_j}`` scaled to ``Σ μ = Σ y`` (the
+    intercept's score equation); ``U = Σ s_j (y_j − μ_j)`` and its variance given the
+    intercept is ``I = Σ s_j² μ_j − (Σ s_j μ_j)² / Σ μ_j``; ``z = U/√I``.
+    """
+    w = np.log(t) + b * s
+    w = np.exp(w - w.max())  # scaled softmax: no overflow at large |b|
+    mu = y.sum() * w / w.sum()
+    u = float(np.sum(s * (y - mu)))
+    info = float(np.sum(s * s * mu) - np.sum(s * mu) ** 2 / np.sum(mu))
+    if info <= 0:
+        return 0.0
+    return u / math.sqrt(info)
+
+
+def _score_limit(y: FloatArray, t: FloatArray, s: FloatArray, target: float) -> float:
+    """The slope where the score statistic equals ``target`` (it decreases in the slope);
+    ±inf when that needs a rate ratio beyond e⁵⁰ across the score range."""
+    span = float(s.max() - s.min())
+    limit = _UNBOUNDED_LOG_RR / span
+
+    def f(b: float) -> float:
+        return _score_z(b, y, t, s) - target
+
+    if target > 0 and f(-limit) < 0:
+        return -math.inf
+    if target < 0 and f(limit) > 0:
+        return math.inf
+    return float(optimize.brentq(f, -limit, limit, xtol=1e-14, rtol=1e-13, maxiter=500))
+
+
 def trend_test_rates(
     events: Sequence[float],
     person_time: Sequence[float],
     scores: Sequence[float] | None = None,
     *,
     conf: float = 0.95,
+    test: TrendTest = "score",
 ) -> Estimate:
     """Test for a linear trend in log rates across ordered exposure categories.
 
-    Poisson GLM ``log E[y_j] = log T_j + a + b s_j`` with category scores ``s_j`` (default
-    1..K; use category midpoints, e.g. km or µg/m³, for a dose-response slope). Returns the rate
-    ratio per unit of score ``exp(b)`` with Wald interval and the Wald p-value (measure
-    ``rate_ratio_per_score_unit``). Matches R ``glm(y ~ s + offset(log(T)), poisson)``.
+    Poisson model ``log E[y_j] = log T_j + a + b s_j`` with category scores ``s_j`` (default
+    1..K; use category midpoints, e.g. km or µg/m³, for a dose-response slope). The estimate is
+    the rate ratio per unit of score ``exp(b̂)`` (measure ``rate_ratio_per_score_unit``).
+
+    * ``test="score"`` (default): the score (Rao) test of ``b = 0``, ``χ² = U²/I`` on 1 df
+      with ``U = Σ s_j (y_j − μ̂_j)``, ``I = Σ s_j² μ̂_j − (Σ s_j μ̂_j)²/Σ μ̂_j`` and ``μ̂`` the
+      null (no-trend) fit — as R ``anova(glm, test = "Rao")`` and ``statmod::glm.scoretest``.
+      The interval inverts the same test (all slopes the score test does not reject). It needs
+      only the null fit, so it stays valid on sparse counts where the MLE runs off to infinity:
+      events only in the top (or bottom) category give ``exp(b̂) = inf`` (or 0, flag
+      ``estimate_unbounded``) and an open upper (lower) limit, with a finite other limit and a
+      correct p-value.
+    * ``test="wald"``: the Wald test and interval of R ``summary(glm)``, valid in large
+      samples; on sparse counts it breaks down (``[0, 0, 5]`` events gives p ≈ 1 and
+      ``[0, ∞)``), flagged ``estimate_unbounded`` when the MLE does not exist.
     """
     y = as_counts(events, "events")
     t = as_positive(person_time, "person_time")
@@ -362,26 +420,54 @@ def trend_test_rates(
         raise StatsInputError("a trend test needs at least 3 ordered categories")
     if y.sum() == 0:
         raise AllZeroBaselineError("no events in any category")
-    x = np.column_stack([np.ones(len(y)), s])
-    fit = sm.GLM(y, x, family=sm.families.Poisson(), offset=np.log(t)).fit()
-    est = _wald(
-        fit.params,
-        fit.bse,
-        ["(intercept)", "trend"],
-        fit.pvalues,
-        "rate_ratio_per_score_unit",
-        conf,
-    )[0]
+    if test not in ("score", "wald"):
+        raise StatsInputError(f"unknown trend test {test!r} (score or wald)")
+    if np.ptp(s) == 0:
+        raise StatsInputError("scores must differ between categories")
+    conf = check_conf(conf)
+    # The MLE of the slope exists only if the events' mean score lies strictly inside the
+    # range of the scores (otherwise the likelihood keeps rising as b → ±∞).
+    mean_score = float(np.sum(y * s) / y.sum())
+    unbounded = not (s.min() < mean_score < s.max())
+    flags: tuple[str, ...] = ("estimate_unbounded",) if unbounded else ()
+    if test == "wald" or not unbounded:
+        x = np.column_stack([np.ones(len(y)), s])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a diverging MLE is reported through the flag
+            fit = sm.GLM(y, x, family=sm.families.Poisson(), offset=np.log(t)).fit()
+    if test == "wald":
+        est = _wald(
+            fit.params,
+            fit.bse,
+            ["(intercept)", "trend"],
+            fit.pvalues,
+            "rate_ratio_per_score_unit",
+            conf,
+        )[0]
+        return replace(
+            est,
+            numerator=float(y.sum()),
+            denominator=float(t.sum()),
+            flags=flags,
+            method="poisson_glm_wald",
+        )
+    z = float(stats.norm.ppf(1 - (1 - conf) / 2))
+    chi2 = _score_z(0.0, y, t, s) ** 2
+    if unbounded:
+        estimate = math.inf if mean_score >= s.max() else 0.0
+    else:
+        estimate = _exp(float(fit.params[1]))
     return Estimate(
-        measure=est.measure,
-        estimate=est.estimate,
-        ci_lower=est.ci_lower,
-        ci_upper=est.ci_upper,
-        p_value=est.p_value,
+        measure="rate_ratio_per_score_unit",
+        estimate=estimate,
+        ci_lower=_exp(_score_limit(y, t, s, z)),
+        ci_upper=_exp(_score_limit(y, t, s, -z)),
+        p_value=float(stats.chi2.sf(chi2, 1)),
         numerator=float(y.sum()),
         denominator=float(t.sum()),
+        flags=flags,
         conf=conf,
-        method="poisson_glm_wald",
+        method="poisson_score",
     )
 
 

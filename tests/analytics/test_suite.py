@@ -88,3 +88,102 @@ def test_every_result_row_has_a_unique_key(community_results: CommunityResults) 
     for name, output in community_results.outputs.items():
         duplicated = output.rows[output.rows.duplicated(key, keep=False)]
         assert duplicated.empty, (name, duplicated.head())
+
+
+def test_an_undetermined_decision_becomes_an_alert_of_its_own_kind() -> None:
+    from analytics import suite
+
+    method = suite.alert_method("ears_c3", undetermined=True)
+    assert method != "ears_c3" and suite.alert_is_undetermined(method)
+    assert not suite.alert_is_undetermined(suite.alert_method("ears_c3", undetermined=False))
+    assert len(method) <= 48  # Alert.method
+
+
+def test_the_aberration_part_carries_an_undetermined_week_into_rows_and_alerts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from analytics import suite
+    from analytics.stats import aberration
+
+    weeks = pd.date_range("2025-01-06", periods=13, freq="7D")
+    weekly = pd.DataFrame({"area_code": "A02", "week": weeks, "count": [2] * 12 + [9]})
+    monkeypatch.setattr(suite, "weekly_counts", lambda data: weekly)
+    monkeypatch.setattr(
+        suite, "detect", lambda counts, params: aberration.ears(counts, method="C3")
+    )
+    output = suite.part_aberration(None, suite.clean_parameters({}))  # type: ignore[arg-type]
+    alarm_rows = output.rows[output.rows["measure"] == "alarm"]
+    last = alarm_rows.iloc[-1]
+    assert pd.isna(last["estimate"]) and "undetermined" in last["flags"].split(";")
+    assert alarm_rows.iloc[0]["estimate"] == 0.0
+    assert [a.method for a in output.alerts] == ["ears_c3:undetermined"]
+    assert output.alerts[0].week == dt.date(2025, 3, 31)
+
+
+def test_the_suite_scans_for_clusters_and_finds_raised_cough_around_the_plant(
+    community_results: CommunityResults,
+) -> None:
+    planted = community_results.truth["effects"]["respiratory_dose_response"]
+    scan_rows = community_results.outputs["scan"].rows
+    site = rows(community_results, "scan", analysis="spatial_scan_site", outcome=planted["code"])
+    top = one(site[(site["stratum"] == "cluster=1") & (site["measure"] == "relative_risk")])
+    assert top["p_value"] <= 0.05 and "significant" in top["flags"]
+    assert top["estimate"] > 1
+    sites = {site["site_code"] for site in community_results.truth["geography"]["sites"]}
+    assert top["area_code"] in sites
+    # the map-ready table: one row per located grid cell, members flagged with their cluster
+    cells = site[site["stratum"] == "location"]
+    assert len(cells) > 10 and (cells["flags"] == "cluster=1").sum() >= 1
+    areas = rows(community_results, "scan", analysis="spatial_scan", outcome=planted["code"])
+    assert set(areas.loc[areas["stratum"] == "location", "area_code"]) == {
+        f"A{i:02d}" for i in range(1, 11)
+    }
+    # every outcome was scanned both ways
+    assert set(scan_rows["analysis"]) == {"spatial_scan", "spatial_scan_site"}
+
+
+def test_scan_parameters_are_checked() -> None:
+    from analytics import suite
+
+    cleaned = suite.clean_parameters({"scan_replications": "199", "scan_max_share": "0.25"})
+    assert cleaned["scan_replications"] == 199 and cleaned["scan_max_share"] == 0.25
+    for bad in (
+        {"scan_max_share": 0.6},
+        {"scan_replications": 10},
+        {"scan_replications": 99.5},
+        {"scan_alpha": 0.7},
+        {"scan_alpha": "x"},
+    ):
+        with pytest.raises(suite.ParameterError):
+            suite.clean_parameters(bad)
+
+
+def test_the_optional_glr_detector_alarms_on_a_slow_rise_only_when_asked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import numpy as np
+
+    from analytics import suite
+
+    rng = np.random.default_rng(4)
+    weeks = pd.date_range("2021-01-04", periods=4 * 52, freq="7D")
+    t = np.arange(len(weeks))
+    base = 6 * np.exp(0.4 * np.sin(2 * np.pi * t / 52))
+    rise = np.where(t >= 4 * 52 - 30, np.exp(0.03 * (t - (4 * 52 - 30))), 1.0)
+    counts = rng.poisson(base * rise)
+    weekly = pd.DataFrame({"area_code": "A07", "week": weeks, "count": counts})
+    monkeypatch.setattr(suite, "weekly_counts", lambda data: weekly)
+    plain = suite.part_aberration(None, suite.clean_parameters({}))  # type: ignore[arg-type]
+    assert "aberration_glr" not in set(plain.rows["analysis"])
+    assert all(a.method != "glr_poisson" for a in plain.alerts)
+    with_glr = suite.part_aberration(
+        None,  # type: ignore[arg-type]
+        suite.clean_parameters({"aberration_glr": "true"}),
+    )
+    glr = with_glr.rows[with_glr.rows["analysis"] == "aberration_glr"]
+    assert set(glr["measure"]) == {"observed", "expected", "upper_bound", "glr_statistic", "alarm"}
+    glr_alerts = [a for a in with_glr.alerts if a.method == "glr_poisson"]
+    assert glr_alerts, "the slow rise in the last 30 weeks is signalled"
+    assert min(a.week for a in glr_alerts) >= weeks[4 * 52 - 30].date()
+    with pytest.raises(suite.ParameterError):
+        suite.clean_parameters({"aberration_glr": "maybe"})

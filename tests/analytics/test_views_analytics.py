@@ -158,3 +158,42 @@ def test_only_epidemiologists_and_admins_reach_the_analysis_pages(
     for user, allowed in ((worker_a, False), (community_reviewer, False), (admin_user, True)):
         status = client_for(user).get("/analysis/").status_code
         assert (status == 200) is allowed, user.username
+
+
+@pytest.mark.django_db
+def test_an_undetermined_week_shows_as_an_alert_with_a_label_never_as_no_alarm(
+    epidemiologist: User,
+) -> None:
+    from analytics import suite
+
+    alert = Alert.objects.create(
+        outcome="acute_respiratory",
+        area_code="A02",
+        week="2025-03-03",
+        method=suite.alert_method("ears_c3", undetermined=True),
+        observed=9,
+        expected=2,
+        upper_bound=0,
+    )
+    client = client_for(epidemiologist)
+    dashboard = client.get("/analysis/").content.decode()
+    assert "EARS C3 — undetermined (no variation in the baseline)" in dashboard
+    assert 'title="ears_c3:undetermined"' in dashboard  # the code only in the tooltip
+    assert "not determined" in dashboard
+    page = client.get(f"/analysis/alerts/{alert.pk}/").content.decode()
+    assert "data-alert-undetermined" in page
+    assert "upper bound 0.0" not in page
+
+
+@pytest.mark.django_db
+def test_an_outcome_page_shows_the_scan_as_a_map_and_a_map_ready_table(
+    finished_run: AnalysisRun, epidemiologist: User
+) -> None:
+    page = client_for(epidemiologist).get("/analysis/outcomes/symptom.cough/").content.decode()
+    assert 'data-scan="spatial_scan_site"' in page and 'data-scan="spatial_scan"' in page
+    assert "<title>symptom.cough: raised risk around the production sites</title>" in page
+    assert "Raised risk around the production sites (site-centred scan)" in page
+    assert 'data-table="scan-locations"' in page and 'data-table="scan-clusters"' in page
+    # labels on screen, codes in tooltips: the centre is the site's name
+    assert 'title="RH-' in page and "Red Hollow" in page
+    assert "grid cell at " in page

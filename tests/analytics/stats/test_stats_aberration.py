@@ -229,3 +229,117 @@ def test_aberration_result_exports_tidy_rows_with_alarm_flags(golden):
     alarm_rows = rows[rows["flags"].str.startswith("alarm")]
     assert len(alarm_rows) == int(result.alarm.sum())
     assert (rows["ci_upper"].to_numpy() == result.upper_bound).all()
+
+
+# --- edge cases that must not be silent (issue 18) ---------------------------------------------
+
+
+def test_ears_c3_on_a_flat_baseline_reports_a_spike_as_undetermined_never_as_no_alarm():
+    # R's earsC gives upperbound NaN and alarm NA here (checked by hand with surveillance 1.20.3)
+    result = ears([2.0] * 12 + [9.0], method="C3")
+    assert result.status[-1] == "undetermined"
+    assert not result.alarm[-1]
+    assert result.undetermined.tolist() == [False, True]
+    assert "zero_variance_baseline" in result.flags[-1]
+    rows = result.to_rows()
+    assert rows["flags"].iloc[-1].split(";")[0] == "undetermined"
+    assert result.to_frame()["status"].tolist() == ["no_alarm", "undetermined"]
+
+
+def test_ears_c3_on_a_flat_baseline_without_a_rise_is_a_determined_no_alarm():
+    result = ears([2.0] * 13, method="C3")
+    assert result.status == ("no_alarm", "no_alarm")
+    assert result.upper_bound.tolist() == [2.0, 2.0]
+
+
+def test_ears_c1_c2_keep_r_decision_on_a_flat_baseline_and_flag_it():
+    # R: upper bound = baseline mean, alarm TRUE on the spike (surveillance 1.20.3)
+    for method in ("C1", "C2"):
+        result = ears([2.0] * 12 + [9.0], method=method)
+        assert result.upper_bound[-1] == 2.0
+        assert result.status[-1] == "alarm" and result.alarm[-1]
+        assert result.flags[-1] == "zero_variance_baseline"
+
+
+def test_ears_min_sigma_turns_an_undetermined_point_into_a_decision():
+    floored = ears([2.0] * 12 + [9.0], method="C3", min_sigma=1.0)
+    assert floored.status[-1] == "alarm"
+    assert floored.flags[-1] == ""
+    quiet = ears([2.0] * 12 + [3.0], method="C3", min_sigma=1.0)
+    assert quiet.status[-1] == "no_alarm"
+
+
+def test_ears_c3_already_above_its_threshold_on_defined_terms_is_an_alarm():
+    # the two lagged C2 terms are large; the current week's baseline is flat only if the
+    # reference excludes them, so build a series where the lags alone exceed z
+    x = [1.0, 3.0, 0.0, 2.0, 1.0, 4.0, 0.0, 2.0, 3.0, 1.0, 30.0, 30.0, 31.0]
+    result = ears(x, method="C3")
+    assert result.status[-1] == "alarm"
+
+
+def test_window_and_parameter_types_are_checked_with_the_library_error():
+    from analytics.stats.errors import StatsInputError
+
+    with pytest.raises(ShortHistoryError):
+        ears(np.ones(10), baseline=12)
+    with pytest.raises(StatsInputError, match="whole number of time points"):
+        ears(np.ones(20), baseline="7")  # type: ignore[arg-type]
+    with pytest.raises(StatsInputError, match="whole number of time points"):
+        ears(np.ones(20), baseline=7.5)  # type: ignore[arg-type]
+    with pytest.raises(ShortHistoryError):
+        cusum([1.0, 2.0, 3.0], start=3)
+    with pytest.raises(StatsInputError, match="must be a number"):
+        cusum([1.0, 2.0, 3.0], start=1, k="a")  # type: ignore[arg-type]
+    with pytest.raises(StatsInputError, match="whole number of time points"):
+        farrington_flexible(np.ones(300), b=2.5)  # type: ignore[arg-type]
+
+
+# --- GLR Poisson CUSUM (surveillance::algo.glrpois) ---------------------------------------------
+
+
+def _glr_cases(golden):
+    g = golden("glrpois")
+    for case in g["cases"]:
+        yield case, np.array(g["series"][case["series"]], float), np.array(g["mu0"][case["series"]])
+
+
+def test_glr_poisson_matches_surveillance_glrpois_values_cases_and_alarms(golden):
+    from analytics.stats.aberration import glr_poisson
+
+    checked = 0
+    for case, y, mu0 in _glr_cases(golden):
+        window = None if case["M"] == -1 else case["M"]
+        result = glr_poisson(y, mu0, c_arl=case["c_arl"], window=window, mtilde=case["Mtilde"])
+        np.testing.assert_allclose(result.score, case["value"], rtol=1e-6, atol=1e-9)
+        np.testing.assert_array_equal(result.upper_bound, case["cases"])
+        np.testing.assert_array_equal(result.alarm, np.array(case["alarm"], dtype=bool))
+        np.testing.assert_array_equal(result.expected, mu0)
+        checked += 1
+    assert checked == 7
+
+
+def test_glr_poisson_alarms_on_a_slow_rise_that_single_week_thresholds_miss(golden):
+    from analytics.stats.aberration import glr_poisson
+
+    g = golden("glrpois")
+    y, mu0 = np.array(g["series"]["y1"], float), np.array(g["mu0"]["y1"])
+    glr = glr_poisson(y, mu0)
+    assert glr.alarm[100:].any() and not glr.alarm[:100].any()
+    # a count above the week's bound alarms; the bound is never below the count that didn't
+    quiet = ~glr.alarm
+    assert (glr.upper_bound[quiet] > y[quiet]).all()
+    assert (glr.upper_bound[glr.alarm] <= y[glr.alarm]).all()
+
+
+def test_glr_poisson_refuses_bad_means_and_thresholds():
+    from analytics.stats.aberration import glr_poisson
+    from analytics.stats.errors import StatsInputError
+
+    with pytest.raises(StatsInputError, match="mu0 has"):
+        glr_poisson([1, 2, 3], [1.0, 1.0])
+    with pytest.raises(StatsInputError):
+        glr_poisson([1, 2, 3], [1.0, 0.0, 1.0])
+    with pytest.raises(StatsInputError, match="c_arl"):
+        glr_poisson([1, 2, 3], [1.0, 1.0, 1.0], c_arl=0)
+    with pytest.raises(StatsInputError, match="window"):
+        glr_poisson([1, 2, 3], [1.0, 1.0, 1.0], window=0)

@@ -121,3 +121,31 @@ def test_biomonitoring_rejects_empty_and_non_positive_input():
         geometric_mean([1.0, 0.0, 2.0])
     with pytest.raises(StatsInputError, match="LOD"):
         geometric_mean([math.nan, 1.0], [True, False], None)
+
+
+# --- edge cases that must not be silent (issue 18) ---------------------------------------------
+
+
+def test_a_percentile_below_the_detection_limit_withholds_its_interval_too():
+    values = [0.0] * 12 + [0.8, 1.1, 1.3, 2.0, 2.4, 3.1, 4.0, 5.5]
+    below = [True] * 12 + [False] * 8
+    out = {e.stratum: e for e in percentiles(values, below, 0.5)}
+    p50 = out["p50"]
+    assert "below_lod" in p50.flags
+    assert math.isnan(p50.estimate) and math.isnan(p50.ci_lower) and math.isnan(p50.ci_upper)
+    # p90 is measured; its lower order statistic may be substituted: withheld, flagged
+    p90 = out["p90"]
+    assert not math.isnan(p90.estimate)
+    substituted = 0.5 / math.sqrt(2)
+    assert p90.ci_lower != pytest.approx(substituted)
+    for e in out.values():
+        assert e.ci_lower != pytest.approx(substituted)
+
+
+def test_a_percentile_whose_lower_limit_is_a_substituted_value_withholds_that_limit():
+    values = [0.0] * 6 + [0.9, 1.2, 1.5, 1.9, 2.2, 2.8, 3.0, 3.3, 3.9, 4.4, 5.0, 6.1, 7.0, 9.0]
+    below = [True] * 6 + [False] * 14
+    p50 = {e.stratum: e for e in percentiles(values, below, 0.5)}["p50"]
+    assert not math.isnan(p50.estimate)
+    assert math.isnan(p50.ci_lower) and "ci_lower_below_lod" in p50.flags
+    assert not math.isnan(p50.ci_upper)

@@ -103,14 +103,40 @@ def test_mantel_haenszel_rate_ratio_of_a_single_stratum_equals_the_crude_ratio()
     assert hom.p_value is not None and math.isnan(hom.p_value)
 
 
-def test_mantel_haenszel_rejects_mismatched_strata_and_tiny_strata():
+def test_mantel_haenszel_rejects_mismatched_strata_and_only_tiny_strata():
     with pytest.raises(MismatchedStrataError):
         mantel_haenszel_rate_ratio([1, 2], [10, 10], [1], [10])
-    with pytest.raises(StatsInputError, match="at least 2"):
-        mantel_haenszel_odds_ratio([1, 5], [0, 5], [0, 5], [0, 5])
+    with pytest.raises(StatsInputError, match="fewer than 2"):
+        mantel_haenszel_odds_ratio([1, 0], [0, 0], [0, 1], [0, 0])
 
 
 def test_stratum_labels_must_agree_in_content_and_order():
     check_strata_labels(["0-4", "5-9"], ["0-4", "5-9"])
     with pytest.raises(MismatchedStrataError):
         check_strata_labels(["0-4", "5-9"], ["5-9", "0-4"])
+
+
+# --- edge cases that must not be silent (issue 18) ---------------------------------------------
+
+
+def test_an_empty_stratum_contributes_zero_to_the_mantel_haenszel_rate_ratio():
+    full, hom = mantel_haenszel_rate_ratio([10, 4], [1000, 600], [5, 9], [2000, 1800])
+    padded, hom_padded = mantel_haenszel_rate_ratio(
+        [10, 0, 4, 0], [1000, 0, 600, 300], [5, 3, 9, 0], [2000, 700, 1800, 0]
+    )
+    for attr in ("estimate", "ci_lower", "ci_upper", "p_value"):
+        assert getattr(padded, attr) == pytest.approx(getattr(full, attr), rel=1e-12)
+    assert hom_padded.estimate == pytest.approx(hom.estimate, rel=1e-12)
+    assert hom_padded.numerator == hom.numerator
+    with pytest.raises(StatsInputError, match="without person-time"):
+        mantel_haenszel_rate_ratio([10, 1], [1000, 0], [5, 9], [2000, 1800])
+
+
+def test_a_stratum_under_two_subjects_contributes_zero_to_the_mantel_haenszel_odds_ratio():
+    full, hom = mantel_haenszel_odds_ratio([12, 7], [30, 22], [5, 6], [40, 35])
+    padded, hom_padded = mantel_haenszel_odds_ratio(
+        [12, 0, 7, 1], [30, 0, 22, 0], [5, 0, 6, 0], [40, 0, 35, 0]
+    )
+    for attr in ("estimate", "ci_lower", "ci_upper", "p_value"):
+        assert getattr(padded, attr) == pytest.approx(getattr(full, attr), rel=1e-12)
+    assert hom_padded.estimate == pytest.approx(hom.estimate, rel=1e-12)

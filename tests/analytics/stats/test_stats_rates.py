@@ -152,8 +152,10 @@ def test_direct_standardization_rejects_bad_inputs_with_clear_errors():
         direct_standardized_rate([math.nan, 2], [10, 10], [1, 1])
     with pytest.raises(MismatchedStrataError):
         direct_standardized_rate([1, 2, 3], [10, 10], [1, 1])
-    with pytest.raises(StatsInputError, match="strictly positive"):
+    with pytest.raises(StatsInputError, match="without person-time"):
         direct_standardized_rate([1, 2], [0, 10], [1, 1])
+    with pytest.raises(StatsInputError, match="every age band"):
+        direct_standardized_rate([0, 0], [0, 0], [1, 1])
 
 
 def test_poisson_interval_rejects_a_confidence_level_outside_zero_one():
@@ -180,3 +182,52 @@ def test_estimate_maps_to_the_tidy_result_row_contract():
     ]
     assert row["flags"] == "zero_events"
     assert row["p_value"] is None
+
+
+# --- edge cases that must not be silent (issue 18) ---------------------------------------------
+
+
+def test_an_empty_age_band_contributes_zero_to_the_standardized_rate_instead_of_raising():
+    events = [3, 0, 7, 12]
+    with_empty = direct_standardized_rate(events, [800, 0, 1500, 900], [20, 30, 25, 25])
+    # the same band with a huge person-time and no events adds nothing to Σ w x/n, Σ (w/n)² x
+    # and is below max w/n: the Fay–Feuer limits are those of a zero contribution
+    huge = direct_standardized_rate(events, [800, 1e12, 1500, 900], [20, 30, 25, 25])
+    assert with_empty.estimate == pytest.approx(huge.estimate, rel=1e-9)
+    assert with_empty.ci_lower == pytest.approx(huge.ci_lower, rel=1e-9)
+    assert with_empty.ci_upper == pytest.approx(huge.ci_upper, rel=1e-9)
+    assert "empty_bands=1" in with_empty.flags
+    assert not any(f.startswith("empty_bands") for f in huge.flags)
+
+
+def test_a_count_must_be_a_whole_number_of_the_right_type():
+    with pytest.raises(StatsInputError, match="whole number"):
+        poisson_exact_interval(2.5)
+    with pytest.raises(NegativeCountError):
+        poisson_exact_interval(-1)
+    with pytest.raises(StatsInputError, match="must be a number"):
+        poisson_exact_interval("3")  # type: ignore[arg-type]
+    with pytest.raises(StatsInputError, match="must be a number"):
+        crude_rate(None, 100)  # type: ignore[arg-type]
+    with pytest.raises(StatsInputError, match="must be a number"):
+        proportion(True, 10)
+    with pytest.raises(StatsInputError, match="whole number"):
+        proportion(2.5, 10)
+    with pytest.raises(MissingValueError):
+        crude_rate(3, math.nan)
+    with pytest.raises(StatsInputError, match="must be a number"):
+        poisson_exact_interval(3, conf="0.95")  # type: ignore[arg-type]
+    # numpy scalars are numbers
+    import numpy as np
+
+    assert poisson_exact_interval(np.float64(3.0)) == poisson_exact_interval(3)
+
+
+def test_a_rate_on_a_tiny_denominator_is_flagged():
+    tiny = crude_rate(1, 1e-12)
+    assert "small_denominator" in tiny.flags
+    assert tiny.estimate == pytest.approx(1e17)  # still computed, never shown unflagged
+    assert "small_denominator" not in crude_rate(1, 1.0).flags
+    assert "small_denominator" in crude_rate(0, 0.5).flags
+    strata = stratum_rates([1, 2], [0.01, 5000], ["a", "b"])
+    assert ["small_denominator" in e.flags for e in strata] == [True, False]

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from analytics.stats.errors import AllZeroBaselineError, MismatchedStrataError, StatsInputError
 from analytics.stats.regression import (
@@ -108,12 +109,68 @@ def test_distance_decay_log_form_matches_r_glm_with_log2_distance(golden):
     assert res.estimate("log2_distance_km").estimate < 1  # rates fall away from the site
 
 
-def test_trend_across_ordered_exposure_categories_matches_r_poisson_glm(golden):
+def test_the_wald_trend_option_matches_r_poisson_glm(golden):
     g = golden("regression")["trend"]
-    est = trend_test_rates(g["events"], g["person_time"], g["scores"])
+    est = trend_test_rates(g["events"], g["person_time"], g["scores"], test="wald")
     assert est.estimate == pytest.approx(math.exp(g["coef"][1]), rel=GLM_REL)
     assert est.p_value == pytest.approx(g["p"][1], rel=GLM_REL)
     assert est.measure == "rate_ratio_per_score_unit"
+    assert est.method == "poisson_glm_wald"
+
+
+def _inf(value):
+    return math.inf if value == "Inf" else value
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "distance_bands",
+        "default_scores",
+        "sparse_middle",
+        "sparse_90",
+        "no_trend",
+        "all_events_top",
+    ],
+)
+def test_the_score_trend_test_is_the_default_and_matches_r_rao_and_glm_scoretest(golden, name):
+    case = next(c for c in golden("trend_score")["cases"] if c["name"] == name)
+    args = (case["events"], case["person_time"], case["scores"])
+    est = trend_test_rates(*args, conf=case["conf"])
+    assert est.method == "poisson_score"
+    # R's statistic comes from its IRLS null fit (converged to ~1e-9 in the coefficient): the
+    # score statistic itself is a closed form given that fit
+    if case["rao_p"] != "NA":
+        assert est.p_value == pytest.approx(case["rao_p"], rel=1e-5)
+    else:  # R's anova prints NA for a statistic of -1e-17; the exact statistic is 0
+        assert abs(case["rao_chi2"]) < 1e-12 and est.p_value == pytest.approx(1.0)
+    chi2 = stats.chi2.isf(est.p_value, 1)
+    assert math.sqrt(chi2) == pytest.approx(abs(case["scoretest_z"]), rel=1e-5, abs=1e-8)
+    # the score interval (R: the same formula solved with uniroot)
+    assert est.ci_lower == pytest.approx(_inf(case["ci_lower"]), rel=1e-6)
+    assert est.ci_upper == pytest.approx(_inf(case["ci_upper"]), rel=1e-6)
+    if name != "all_events_top":
+        assert est.estimate == pytest.approx(case["mle_rr"], rel=GLM_REL)
+        wald = trend_test_rates(*args, conf=case["conf"], test="wald")
+        assert wald.p_value == pytest.approx(case["wald_p"], rel=GLM_REL)
+        assert wald.ci_lower == pytest.approx(case["wald_lower"], rel=GLM_REL)
+        assert wald.ci_upper == pytest.approx(case["wald_upper"], rel=GLM_REL)
+
+
+def test_the_score_test_stays_valid_where_the_wald_test_breaks_down(golden):
+    case = next(c for c in golden("trend_score")["cases"] if c["name"] == "all_events_top")
+    score = trend_test_rates(case["events"], case["person_time"])
+    wald = trend_test_rates(case["events"], case["person_time"], test="wald")
+    assert wald.p_value is not None and score.p_value is not None
+    assert case["wald_p"] > 0.99 and wald.p_value > 0.99  # R and statsmodels agree: useless
+    assert score.p_value == pytest.approx(case["rao_p"], rel=1e-5) and score.p_value < 0.01
+    assert score.estimate == math.inf and "estimate_unbounded" in score.flags
+    assert "estimate_unbounded" in wald.flags
+    assert 1 < score.ci_lower < math.inf and score.ci_upper == math.inf
+    # all events in the bottom category: the mirror image
+    low = trend_test_rates([5, 0, 0], [100, 100, 100])
+    assert low.estimate == 0.0 and low.ci_lower == 0.0 and low.ci_upper < 1
+    assert low.p_value == pytest.approx(score.p_value, rel=1e-12)
 
 
 def test_cochran_armitage_trend_in_proportions_matches_r_prop_trend_test(golden):
@@ -135,6 +192,10 @@ def test_regression_inputs_are_validated_with_clear_errors():
         trend_test_rates([1, 2, 3], [10, 10])
     with pytest.raises(StatsInputError, match="at least 3"):
         trend_test_rates([1, 2], [10, 10])
+    with pytest.raises(StatsInputError, match="unknown trend test"):
+        trend_test_rates([1, 2, 3], [10, 10, 10], test="lr")  # type: ignore[arg-type]
+    with pytest.raises(StatsInputError, match="scores must differ"):
+        trend_test_rates([1, 2, 3], [10, 10, 10], [2, 2, 2])
     with pytest.raises(MismatchedStrataError, match="reference level"):
         poisson_regression(
             pd.DataFrame({"y": [1, 2], "t": [1.0, 1.0], "s": ["F", "M"]}),
