@@ -12,7 +12,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from simple_history.models import HistoricalRecords
+
+from surveys.models import audited_history
 
 
 class RunStatus(models.TextChoices):
@@ -210,7 +211,7 @@ class Alert(models.Model):
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     annotation = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    history = HistoricalRecords()
+    history = audited_history()
 
     class Meta:
         ordering = ["status", "-week", "area_code"]

@@ -312,27 +312,32 @@ def analysis_run_fail(*, run_id: int, error: BaseException, part: str | None = N
 
 def alert_upsert(*, run: AnalysisRun, alerts: list[suite.AlertCandidate]) -> int:
     """One alert per outcome, area, week and method; re-runs update, never duplicate."""
-    for candidate in alerts:
-        alert, created = Alert.objects.get_or_create(
-            outcome=candidate.outcome,
-            area_code=candidate.area_code,
-            week=candidate.week,
-            method=candidate.method,
-            defaults={
-                "observed": candidate.observed,
-                "expected": candidate.expected,
-                "upper_bound": candidate.upper_bound,
-                "first_run": run,
-                "last_run": run,
-            },
-        )
-        if not created:
-            alert.observed = candidate.observed
-            alert.expected = candidate.expected
-            alert.upper_bound = candidate.upper_bound
-            alert.last_run = run
-            alert.save(update_fields=["observed", "expected", "upper_bound", "last_run"])
+    with transaction.atomic():
+        for candidate in alerts:
+            _alert_upsert_one(run, candidate)
     return len(alerts)
+
+
+def _alert_upsert_one(run: AnalysisRun, candidate: suite.AlertCandidate) -> None:
+    alert, created = Alert.objects.get_or_create(
+        outcome=candidate.outcome,
+        area_code=candidate.area_code,
+        week=candidate.week,
+        method=candidate.method,
+        defaults={
+            "observed": candidate.observed,
+            "expected": candidate.expected,
+            "upper_bound": candidate.upper_bound,
+            "first_run": run,
+            "last_run": run,
+        },
+    )
+    if not created:
+        alert.observed = candidate.observed
+        alert.expected = candidate.expected
+        alert.upper_bound = candidate.upper_bound
+        alert.last_run = run
+        alert.save(update_fields=["observed", "expected", "upper_bound", "last_run"])
 
 
 def alert_acknowledge(*, user: User, alert: Alert, annotation: str) -> Alert:
@@ -345,12 +350,14 @@ def alert_acknowledge(*, user: User, alert: Alert, annotation: str) -> Alert:
     alert.acknowledged_by = user if user.is_authenticated else None
     alert.acknowledged_at = timezone.now()
     alert._change_reason = "acknowledged"  # type: ignore[attr-defined]
-    alert.save()
+    with transaction.atomic():  # the alert and its history entry
+        alert.save()
     return alert
 
 
 def alert_annotate(*, user: User, alert: Alert, annotation: str) -> Alert:
     alert.annotation = annotation.strip()
     alert._change_reason = f"annotated by {user.get_username()}"  # type: ignore[attr-defined]
-    alert.save(update_fields=["annotation"])
+    with transaction.atomic():  # the annotation and its history entry
+        alert.save(update_fields=["annotation"])
     return alert

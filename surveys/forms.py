@@ -15,6 +15,7 @@ from django import forms
 from django.db.models import QuerySet
 
 from surveys.models import (
+    REASON_MAX_LENGTH,
     Area,
     CodeCategory,
     CodeKind,
@@ -259,7 +260,7 @@ class VisitEditForm(VisitForm):
     reason = forms.CharField(
         label="Reason for the change",
         widget=forms.Textarea(attrs={"rows": 2}),
-        max_length=300,
+        max_length=REASON_MAX_LENGTH,
         help_text="Kept in the audit trail, e.g. 'lab result corrected by the laboratory'.",
     )
 
@@ -323,7 +324,7 @@ class MeasurementStatusForm(FieldUIForm):
         widget=forms.RadioSelect,
     )
     reason = forms.CharField(
-        label="Reason", max_length=300, widget=forms.Textarea(attrs={"rows": 2})
+        label="Reason", max_length=REASON_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 2})
     )
 
 

@@ -14,6 +14,20 @@ from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
+#: The longest audit reason (why a record changed) that forms, the API and the history keep.
+REASON_MAX_LENGTH = 300
+
+
+def audited_history() -> HistoricalRecords:
+    """The audit trail of a model: every version, with a reason as long as forms and the API
+    accept (simple-history's default column holds 100 characters)."""
+    return HistoricalRecords(
+        history_change_reason_field=models.CharField(
+            max_length=REASON_MAX_LENGTH, null=True, blank=True
+        )
+    )
+
+
 AGE_BANDS: tuple[str, ...] = (*(f"{lo}-{lo + 4}" for lo in range(0, 85, 5)), "85+")
 
 
@@ -74,7 +88,7 @@ class ProductionSite(models.Model):
     longitude = models.FloatField()
     operator = models.CharField(max_length=200, blank=True)
     opened_on = models.DateField(null=True, blank=True)
-    history = HistoricalRecords()
+    history = audited_history()
 
     class Meta:
         ordering = ["code"]
@@ -105,7 +119,7 @@ class Area(models.Model):
         related_name="assigned_areas",
         blank=True,
     )
-    history = HistoricalRecords()
+    history = audited_history()
 
     class Meta:
         ordering = ["code"]
@@ -146,7 +160,7 @@ class AreaPopulation(models.Model):
     sex = models.CharField(max_length=1, choices=Sex.choices)
     age_band = models.CharField(max_length=5, choices=[(b, b) for b in AGE_BANDS])
     population = models.PositiveIntegerField()
-    history = HistoricalRecords()
+    history = audited_history()
 
     class Meta:
         ordering = ["area", "year", "sex", "age_band"]
@@ -193,7 +207,7 @@ class VocabularyCode(models.Model):
     reference_note = models.CharField(max_length=200, blank=True)
     vocabulary_version = models.CharField(max_length=16, default="1")
     active = models.BooleanField(default=True)
-    history = HistoricalRecords()
+    history = audited_history()
 
     class Meta:
         ordering = ["category", "code"]
@@ -255,7 +269,7 @@ class Resident(models.Model):
     import_record = models.ForeignKey(
         "ImportRecord", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    history = HistoricalRecords()
+    history = audited_history()
 
     class Meta:
         ordering = ["area", "id"]
@@ -293,7 +307,15 @@ class Visit(models.Model):
     import_record = models.ForeignKey(
         "ImportRecord", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    history = HistoricalRecords()
+    submission_key = models.UUIDField(
+        null=True,
+        blank=True,
+        unique=True,
+        editable=False,
+        help_text="The one-time key of the form (or API request) that stored this visit: the "
+        "same submission sent twice stores one visit.",
+    )
+    history = audited_history()
 
     class Meta:
         ordering = ["-visited_on", "-id"]
@@ -322,7 +344,7 @@ class Observation(models.Model):
     entered_unit = models.CharField(max_length=16, blank=True)
     below_lod = models.BooleanField(default=False)
     lod = models.FloatField(null=True, blank=True)
-    history = HistoricalRecords()
+    history = audited_history()
 
     class Meta:
         ordering = ["visit", "code"]
@@ -359,7 +381,7 @@ class Station(models.Model):
     medium = models.CharField(max_length=8, choices=Medium.choices)
     latitude = models.FloatField()
     longitude = models.FloatField()
-    history = HistoricalRecords()
+    history = audited_history()
 
     class Meta:
         ordering = ["code"]
@@ -397,7 +419,7 @@ class Measurement(models.Model):
     import_record = models.ForeignKey(
         "ImportRecord", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    history = HistoricalRecords()
+    history = audited_history()
 
     class Meta:
         ordering = ["station", "sampled_on", "pollutant"]

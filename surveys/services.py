@@ -14,10 +14,10 @@ from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.models import User as AuthUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from simple_history.utils import update_change_reason
 
 from surveys.geo import coarse_location
 from surveys.models import (
+    REASON_MAX_LENGTH,
     Area,
     DataQualityFlag,
     Measurement,
@@ -56,6 +56,19 @@ User = AuthUser | AnonymousUser
 
 class AccessDenied(PermissionError):
     pass
+
+
+def _reason_problems(reason: str) -> list[FieldError]:
+    """An audit reason longer than the history keeps would be cut or refused half-way."""
+    if len(reason.strip()) > REASON_MAX_LENGTH:
+        return [
+            FieldError(
+                "reason",
+                f"Keep the reason to {REASON_MAX_LENGTH} characters "
+                f"(this one has {len(reason.strip())}).",
+            )
+        ]
+    return []
 
 
 def _require(allowed: bool, message: str) -> None:
@@ -274,6 +287,7 @@ def visit_edit(
     errors: list[FieldError] = []
     if not reason.strip():
         errors.append(FieldError("reason", "Say why the visit is being changed."))
+    errors.extend(_reason_problems(reason))
     try:
         parse_date(visited_on, today=today)
     except ValueRuleError as error:
@@ -286,6 +300,7 @@ def visit_edit(
         raise ValidationProblem(errors)
     with transaction.atomic():
         visit.visited_on = visited_on
+        reason = reason.strip()
         visit._change_reason = reason  # type: ignore[attr-defined]
         visit.save()
         existing = {o.code_id: o for o in visit.observations.all()}
@@ -322,7 +337,8 @@ def station_register(
     ]
     if errors:
         raise ValidationProblem(errors)
-    station.save()
+    with transaction.atomic():  # the station and its first history entry
+        station.save()
     return station
 
 
@@ -386,17 +402,18 @@ def measurement_record(
     if errors:
         raise ValidationProblem(errors)
     assert code is not None and coded is not None
-    return Measurement.objects.create(
-        station=station,
-        sampled_on=sampled_on,
-        pollutant=code,
-        value=coded.value,
-        entered_unit=coded.entered_unit,
-        below_lod=coded.below_lod,
-        lod=coded.lod,
-        status=status,
-        recorded_by=user if user.is_authenticated else None,
-    )
+    with transaction.atomic():  # the measurement and its first history entry
+        return Measurement.objects.create(
+            station=station,
+            sampled_on=sampled_on,
+            pollutant=code,
+            value=coded.value,
+            entered_unit=coded.entered_unit,
+            below_lod=coded.below_lod,
+            lod=coded.lod,
+            status=status,
+            recorded_by=user if user.is_authenticated else None,
+        )
 
 
 def measurement_set_status(
@@ -411,11 +428,13 @@ def measurement_set_status(
         )
     if not reason.strip():
         errors.append(FieldError("reason", "Say why the status changes."))
+    errors.extend(_reason_problems(reason))
     if errors:
         raise ValidationProblem(errors)
-    measurement.status = status
-    measurement.save(update_fields=["status"])
-    update_change_reason(measurement, reason)
+    with transaction.atomic():  # the status and its reason are stored together, or neither
+        measurement.status = status
+        measurement._change_reason = reason.strip()  # type: ignore[attr-defined]
+        measurement.save(update_fields=["status"])
     return measurement
 
 
