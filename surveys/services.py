@@ -8,6 +8,7 @@ nothing when there is one. The CSV import validates in bulk with the same rules
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AnonymousUser
@@ -41,6 +42,7 @@ from surveys.selectors import (
     may_record_measurements,
     residents_for_user,
     sees_all_records,
+    visits_for_user,
 )
 from surveys.validation import (
     CodedValue,
@@ -235,13 +237,21 @@ def visit_record(
     visited_on: dt.date,
     observations: list[ObservationInput],
     today: dt.date | None = None,
+    submission_key: uuid.UUID | None = None,
 ) -> Visit:
-    """Record a visit with its observations; flags unusual values and same-day visits."""
+    """Record a visit with its observations; flags unusual values and same-day visits.
+
+    `submission_key` is the one-time key of the form or request that carries the visit: sent
+    again (a double tap, a retry after a lost answer), it returns the visit already stored and
+    stores nothing more.
+    """
     _require(may_record_field_data(user), "Only health workers and admins record visits.")
     _require(
         residents_for_user(user).filter(pk=resident.pk).exists(),
         "This resident is not in an area you are assigned to.",
     )
+    if submission_key is not None and (stored := _submitted(user, resident, submission_key)):
+        return stored
     errors: list[FieldError] = []
     try:
         parse_date(visited_on, today=today)
@@ -257,16 +267,40 @@ def visit_record(
         errors.append(FieldError("observations", "Record at least one observation."))
     if errors:
         raise ValidationProblem(errors)
-    with transaction.atomic():
-        visit = Visit.objects.create(
-            resident=resident,
-            visited_on=visited_on,
-            health_worker=user if user.is_authenticated else None,
-        )
-        created = _write_observations(visit, ready)
-        flag_same_day_visits([visit])
-        flag_unusual_observations(created)
+    try:
+        with transaction.atomic():
+            visit = Visit.objects.create(
+                resident=resident,
+                visited_on=visited_on,
+                health_worker=user if user.is_authenticated else None,
+                submission_key=submission_key,
+            )
+            created = _write_observations(visit, ready)
+            flag_same_day_visits([visit])
+            flag_unusual_observations(created)
+    except IntegrityError:
+        # The same submission, sent twice at once: the other request stored it first.
+        if submission_key is not None and (stored := _submitted(user, resident, submission_key)):
+            return stored
+        raise
     return visit
+
+
+def _submitted(user: User, resident: Resident, submission_key: uuid.UUID) -> Visit | None:
+    """The visit stored under this submission key, if any (the key belongs to one visit)."""
+    stored = Visit.objects.filter(submission_key=submission_key).first()
+    if stored is None:
+        return None
+    if stored.resident_id != resident.pk or not visits_for_user(user).filter(pk=stored.pk).exists():
+        raise ValidationProblem(
+            [
+                FieldError(
+                    "submission_key",
+                    "This form was already used for another visit; open the form again.",
+                )
+            ]
+        )
+    return stored
 
 
 def visit_edit(

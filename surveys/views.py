@@ -179,6 +179,7 @@ def visit_create(request: HttpRequest, pk: int) -> HttpResponse:
                     resident=resident,
                     visited_on=form.cleaned_data["visited_on"],
                     observations=form.observations(),
+                    submission_key=form.cleaned_data.get("submission_key"),
                 )
             except ValidationProblem as problem:
                 form.add_service_errors(problem.errors)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import gc
@@ -14,6 +15,7 @@ from django.db import IntegrityError, transaction
 
 from surveys.importing.base import KindImporter
 from surveys.importing.environment import MeasurementsImporter
+from surveys.importing.locks import import_lock
 from surveys.importing.people import ObservationsImporter, ResidentsImporter
 from surveys.importing.reader import CsvSource
 from surveys.importing.reference import (
@@ -101,11 +103,31 @@ def import_csv(
         raise ValueError(f"unknown kind {kind!r}; the kinds are: {', '.join(KINDS)}.")
     if not may_import(user, kind):
         raise AccessDenied(f"You may not import {kind}.")
+    # A dry run writes only its ImportRecord, so it need not wait for a running import.
+    with contextlib.nullcontext() if dry_run else import_lock(kind):
+        return _validate_and_write(
+            kind=kind,
+            stream=stream,
+            file_name=file_name,
+            user=user,
+            dry_run=dry_run,
+            today=today or dt.date.today(),
+        )
+
+
+def _validate_and_write(
+    *,
+    kind: str,
+    stream: BinaryIO,
+    file_name: str,
+    user: User | None,
+    dry_run: bool,
+    today: dt.date,
+) -> ImportReport:
+    """Validate against what is stored now, then write; under the kind's lock (see locks.py)."""
     importer_class = IMPORTERS[kind]
     sink = ErrorSink()
-    importer = importer_class(
-        user=user, sink=sink, today=today or dt.date.today(), file_name=file_name
-    )
+    importer = importer_class(user=user, sink=sink, today=today, file_name=file_name)
     source = CsvSource(stream, importer_class.columns, sink)
     columns = importer_class.columns
     chunk: list[tuple[int, list[str]]] = []
@@ -140,11 +162,7 @@ def import_csv(
                 importer.write(record)
                 if report.created:
                     record_id = record.pk
-                    transaction.on_commit(
-                        lambda: data_imported.send(
-                            sender=ImportRecord, record_id=record_id, kind=kind
-                        )
-                    )
+                    transaction.on_commit(lambda: _announce(record_id, kind))
     except IntegrityError:
         logger.warning("import of %s (%s) hit a conflicting concurrent change", kind, file_name)
         sink.add(
@@ -169,6 +187,26 @@ def import_csv(
         " (dry run)" if dry_run else "",
     )
     return report
+
+
+def _announce(record_id: int, kind: str) -> None:
+    """Tell the after-import listeners (analysis, open data) that new data is stored.
+
+    The import is committed by now: a listener that fails (the job queue is down) is logged
+    and never turns the saved import into an error; the periodic sweep and the nightly run
+    catch up.
+    """
+    for receiver, outcome in data_imported.send_robust(
+        sender=ImportRecord, record_id=record_id, kind=kind
+    ):
+        if isinstance(outcome, BaseException):
+            logger.error(
+                "import #%s of %s is saved, but its follow-up %s failed: %s",
+                record_id,
+                kind,
+                getattr(receiver, "__name__", receiver),
+                outcome,
+            )
 
 
 def _refused(

@@ -46,6 +46,11 @@ class ImportReport:
             return (
                 f"{self.kind}: {self.rows} rows, {self.error_count} errors; nothing was imported."
             )
+        if not self.dry_run and self.created == 0:
+            return (
+                f"{self.kind}: {self.rows} rows, nothing new: every row is already stored "
+                f"({self.unchanged} unchanged)."
+            )
         return (
             f"{self.kind}: {self.rows} rows, {self.created} created, "
             f"{self.unchanged} unchanged ({mode})."

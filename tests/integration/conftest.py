@@ -178,3 +178,13 @@ def worker(start_worker: Any) -> WorkerProcess:
 @pytest.fixture
 def vocabulary(vocabulary_and_groups: None) -> None:
     """The vocabulary and role groups, restored for transactional tests (tests/conftest.py)."""
+
+
+@pytest.fixture
+def residents(tiny_community: Path, vocabulary: None) -> Path:
+    """The tiny community's sites, areas and residents (no observations yet)."""
+    from django.core.management import call_command
+
+    for kind in ("sites", "areas", "residents"):
+        call_command("import_csv", kind, str(tiny_community / f"{kind}.csv"), verbosity=0)
+    return tiny_community
