@@ -76,6 +76,10 @@ class WorkerProcess:
             "DATABASE_URL": database_url,
             "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
             "CELERY_VISIBILITY_TIMEOUT": os.environ.get("CELERY_VISIBILITY_TIMEOUT", "10"),
+            # A part redelivered after the visibility timeout must find its dead worker's
+            # heartbeat stale, or it would leave the part to that worker.
+            "HEALTHWATCH_PART_HEARTBEAT_SECONDS": "1",
+            "HEALTHWATCH_PART_LOST_AFTER_SECONDS": "3",
             "PYTHONUNBUFFERED": "1",
         }
         self.log = log_path.open("w")
