@@ -26,6 +26,11 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "analytics.tasks.sweep_runs",
         "schedule": 60.0,
     },
+    # Upload files left behind by a killed web request or worker.
+    "surveys-sweep-upload-leftovers": {
+        "task": "surveys.tasks.sweep_upload_leftovers",
+        "schedule": crontab(minute="17"),
+    },
     # Liveness of the queue: a ping every 15 minutes shows on the admin system page when the
     # worker and beat are alive.
     "system-heartbeat": {

@@ -83,6 +83,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "healthwatch.middleware.UploadSizeLimitMiddleware",  # before anything reads the body
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.http.ConditionalGetMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -249,6 +250,19 @@ if CELERY_TASK_TIME_LIMIT <= CELERY_TASK_SOFT_TIME_LIMIT:
         "task gets its soft-limit exception (and can clean up) before it is killed."
     )
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# Uploads (README, "Operations"). A request body over the maximum is answered 413 before it is
+# read; a CSV over the inline size is imported by a worker as a job with progress, so that no
+# web worker is held past gunicorn's timeout. Django's own upload spool goes to a folder of
+# ours, swept of leftovers older than HEALTHWATCH_UPLOAD_LEFTOVER_SECONDS.
+HEALTHWATCH_MAX_UPLOAD_BYTES = env_int("HEALTHWATCH_MAX_UPLOAD_MB", 100, minimum=1) * 1024 * 1024
+HEALTHWATCH_IMPORT_INLINE_MAX_BYTES = (
+    env_int("HEALTHWATCH_IMPORT_INLINE_MAX_MB", 5, minimum=0) * 1024 * 1024
+)
+HEALTHWATCH_UPLOAD_LEFTOVER_SECONDS = env_int(
+    "HEALTHWATCH_UPLOAD_LEFTOVER_SECONDS", 6 * 3600, minimum=60
+)
+FILE_UPLOAD_TEMP_DIR = str(VAR_DIR / "uploads")
+Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
 # Queue health (README, "Operations"). A worker computing a part touches its heartbeat every
 # HEARTBEAT seconds; the sweep (every minute, healthwatch/schedules.py) re-queues a part not
 # heard of for LOST_AFTER seconds, and a run whose start waited on the queue for QUEUED_STALE

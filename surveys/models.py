@@ -7,6 +7,7 @@ invariant that the database can hold is a constraint, so no code path can bypass
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -546,3 +547,56 @@ class ImportRecord(models.Model):
 
     def __str__(self) -> str:
         return f"Import of {self.kind} {self.file_name} ({self.rows} rows)"
+
+
+class ImportJobStatus(models.TextChoices):
+    QUEUED = "queued", "Waiting for a worker"
+    RUNNING = "running", "Importing"
+    DONE = "done", "Finished"
+    FAILED = "failed", "Failed"
+
+
+class ImportJob(models.Model):
+    """A CSV upload too big to import inside the web request: a worker imports it.
+
+    The file waits in VAR_DIR/imports under `stored_name` until the import ends (it is removed
+    then, and a sweep removes what a lost worker left). `report` is the import's report as the
+    API gives it (at most HTTP_ERROR_LIMIT errors listed).
+    """
+
+    kind = models.CharField(max_length=16)
+    file_name = models.CharField(max_length=255)
+    stored_name = models.CharField(max_length=64, unique=True)
+    size = models.PositiveBigIntegerField()
+    dry_run = models.BooleanField(default=False)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(
+        max_length=8, choices=ImportJobStatus.choices, default=ImportJobStatus.QUEUED
+    )
+    rows_read = models.PositiveBigIntegerField(default=0)
+    report = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=_choices_in("status", ImportJobStatus), name="import_job_status"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Import job {self.pk} ({self.kind}, {self.status})"
+
+    @property
+    def stored_path(self) -> str:
+        return str(Path(settings.VAR_DIR) / "imports" / self.stored_name)
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (ImportJobStatus.DONE, ImportJobStatus.FAILED)

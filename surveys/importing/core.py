@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import BinaryIO, ParamSpec, TypeVar
 
 from django.contrib.auth.models import User
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 
 from surveys.importing.base import KindImporter
 from surveys.importing.environment import MeasurementsImporter
@@ -89,6 +89,7 @@ def import_csv(
     user: User | None,
     dry_run: bool = False,
     today: dt.date | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
     """Import one CSV file of `kind` (see docs/data-formats.md).
 
@@ -98,21 +99,39 @@ def import_csv(
     already stored with the same values count as unchanged, so a second import of the same
     file changes nothing. `user` None means the operator at the command line (no area scope).
     Raises AccessDenied when the user may not import this kind, ValueError for an unknown kind.
+    `progress`, if given, is called with the number of rows read after each chunk.
     """
     if kind not in IMPORTERS:
         raise ValueError(f"unknown kind {kind!r}; the kinds are: {', '.join(KINDS)}.")
     if not may_import(user, kind):
         raise AccessDenied(f"You may not import {kind}.")
-    # A dry run writes only its ImportRecord, so it need not wait for a running import.
-    with contextlib.nullcontext() if dry_run else import_lock(kind):
-        return _validate_and_write(
-            kind=kind,
-            stream=stream,
-            file_name=file_name,
-            user=user,
-            dry_run=dry_run,
-            today=today or dt.date.today(),
-        )
+    try:
+        # A dry run writes only its ImportRecord, so it need not wait for a running import.
+        with contextlib.nullcontext() if dry_run else import_lock(kind):
+            return _validate_and_write(
+                kind=kind,
+                stream=stream,
+                file_name=file_name,
+                user=user,
+                dry_run=dry_run,
+                today=today or dt.date.today(),
+                progress=progress,
+            )
+    except (OperationalError, InterfaceError) as error:
+        # The database went away (restart, network): the transaction was rolled back with
+        # the connection. Say so in the report's words rather than with a traceback.
+        logger.error("import of %s (%s) stopped, database unreachable: %s", kind, file_name, error)
+        if not connection.in_atomic_block:
+            connection.close()  # the next query opens a fresh connection
+        report = ImportReport(kind=kind, dry_run=dry_run, error_count=1)
+        report.errors = [RowError(0, "", "", DATABASE_LOST)]
+        return report
+
+
+DATABASE_LOST = (
+    "the database could not be reached or restarted during the import, so nothing was "
+    "imported; import the file again when it is back (rows already stored count as unchanged)."
+)
 
 
 def _validate_and_write(
@@ -123,6 +142,7 @@ def _validate_and_write(
     user: User | None,
     dry_run: bool,
     today: dt.date,
+    progress: Callable[[int], None] | None,
 ) -> ImportReport:
     """Validate against what is stored now, then write; under the kind's lock (see locks.py)."""
     importer_class = IMPORTERS[kind]
@@ -136,10 +156,14 @@ def _validate_and_write(
         if len(chunk) >= importer_class.chunk_size:
             importer.validate_cells(chunk)
             chunk = []
+            if progress is not None:
+                progress(source.data_rows)
     if chunk:
         importer.validate_cells(chunk)
     del chunk
     source.drain()
+    if progress is not None:
+        progress(source.data_rows)
     importer.finish()
     report = ImportReport(kind=kind, rows=source.data_rows, dry_run=dry_run)
     if sink:

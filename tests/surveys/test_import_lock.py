@@ -73,3 +73,22 @@ def test_the_second_import_of_a_file_says_nothing_new() -> None:
     assert second.summary() == (
         "stations: 1 rows, nothing new: every row is already stored (1 unchanged)."
     )
+
+
+@pytest.mark.django_db
+def test_a_database_lost_during_the_write_refuses_the_file_in_words_and_stores_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from django.db import OperationalError
+
+    from surveys.models import ImportRecord, Station
+
+    def lost(self: StationsImporter, record: object) -> None:
+        Station.objects.create(code="X1", name="half", medium="air", latitude=1, longitude=1)
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(StationsImporter, "write", lost)
+    report = import_stations()
+    assert not report.ok and report.error_count == 1
+    assert "the database could not be reached or restarted" in report.errors[0].reason
+    assert not Station.objects.exists() and not ImportRecord.objects.exists()
