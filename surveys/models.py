@@ -7,7 +7,6 @@ invariant that the database can hold is a constraint, so no code path can bypass
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -559,14 +558,13 @@ class ImportJobStatus(models.TextChoices):
 class ImportJob(models.Model):
     """A CSV upload too big to import inside the web request: a worker imports it.
 
-    The file waits in VAR_DIR/imports under `stored_name` until the import ends (it is removed
-    then, and a sweep removes what a lost worker left). `report` is the import's report as the
-    API gives it (at most HTTP_ERROR_LIMIT errors listed).
+    The file waits in the database (ImportJobChunk: web and workers may be on different
+    machines) until the import ends; it is deleted then, and a sweep deletes what a lost job
+    left. `report` is the import's report as the API gives it (at most HTTP_ERROR_LIMIT errors).
     """
 
     kind = models.CharField(max_length=16)
     file_name = models.CharField(max_length=255)
-    stored_name = models.CharField(max_length=64, unique=True)
     size = models.PositiveBigIntegerField()
     dry_run = models.BooleanField(default=False)
     requested_by = models.ForeignKey(
@@ -594,9 +592,22 @@ class ImportJob(models.Model):
         return f"Import job {self.pk} ({self.kind}, {self.status})"
 
     @property
-    def stored_path(self) -> str:
-        return str(Path(settings.VAR_DIR) / "imports" / self.stored_name)
-
-    @property
     def is_finished(self) -> bool:
         return self.status in (ImportJobStatus.DONE, ImportJobStatus.FAILED)
+
+
+class ImportJobChunk(models.Model):
+    """One piece (up to 1 MiB) of an import job's file, in order."""
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="chunks")
+    seq = models.PositiveIntegerField()
+    data = models.BinaryField()
+
+    class Meta:
+        ordering = ["job", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "seq"], name="import_job_chunk_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"Chunk {self.seq} of import job {self.job_id}"

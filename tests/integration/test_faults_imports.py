@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -12,6 +15,7 @@ from django.db import connection
 from surveys.importing import ImportReport
 from surveys.importing.people import ObservationsImporter
 from surveys.models import ImportRecord, Observation, Visit
+from tests.integration.conftest import PrivatePostgres, manage, spawn_manage
 from tests.integration.test_import_postgres import import_file, render, rows_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -62,3 +66,77 @@ def test_two_concurrent_imports_of_one_file_store_one_copy_and_the_second_says_n
     assert Observation.objects.count() == len(rows)
     assert Visit.objects.count() == len({(r[0], r[1]) for r in rows})
     assert ImportRecord.objects.filter(kind="observations").count() == 2
+
+
+def test_a_database_restart_in_the_middle_of_an_import_stores_nothing_and_says_so_in_words(
+    tiny_community: Path, private_postgres: PrivatePostgres, tmp_path: Path
+) -> None:
+    import psycopg
+
+    url = private_postgres.url
+    for step in (
+        ("migrate", "--no-input", "-v", "0"),
+        *(
+            ("import_csv", k, str(tiny_community / f"{k}.csv"))
+            for k in ("sites", "areas", "residents")
+        ),
+    ):
+        done = manage(url, tmp_path, *step)
+        assert done.returncode == 0, done.stderr
+
+    def connect() -> psycopg.Connection[Any]:
+        return psycopg.connect(
+            host="127.0.0.1",
+            port=private_postgres.port,
+            user="postgres",
+            dbname="healthwatch_private",
+            autocommit=True,
+        )
+
+    def stored() -> tuple[int, int, int]:
+        with connect() as db:
+            return tuple(  # type: ignore[return-value]
+                db.execute(sql).fetchone()[0]  # type: ignore[index]
+                for sql in (
+                    "SELECT count(*) FROM surveys_visit",
+                    "SELECT count(*) FROM surveys_observation",
+                    "SELECT count(*) FROM surveys_importrecord WHERE kind = 'observations'",
+                )
+            )
+
+    # Quality flags are written last, inside the import's transaction: holding their table
+    # stops the import after its visits and observations are written, before it commits.
+    holder = psycopg.connect(
+        host="127.0.0.1", port=private_postgres.port, user="postgres", dbname="healthwatch_private"
+    )
+    holder.execute("LOCK TABLE surveys_dataqualityflag IN ACCESS EXCLUSIVE MODE")
+    observations = str(tiny_community / "observations.csv")
+    importing = spawn_manage(url, tmp_path, "import_csv", "observations", observations)
+    try:
+        deadline = time.monotonic() + 300
+        with connect() as watcher:
+            while not watcher.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()"
+            ).fetchone():
+                assert importing.poll() is None, importing.communicate()
+                assert time.monotonic() < deadline, "the import never reached its writes"
+                time.sleep(0.2)
+        private_postgres.restart()
+        out, err = importing.communicate(timeout=300)
+    finally:
+        if importing.poll() is None:
+            importing.kill()
+        with contextlib.suppress(Exception):
+            holder.close()
+
+    assert importing.returncode != 0
+    assert "the database could not be reached or restarted during the import" in err
+    assert "nothing was imported" in err
+    assert "Traceback" not in out + err
+    assert stored() == (0, 0, 0)
+
+    again = manage(url, tmp_path, "import_csv", "observations", observations)
+    assert again.returncode == 0, again.stderr
+    _, rows = rows_of(tiny_community)
+    assert stored() == (len({(r[0], r[1]) for r in rows}), len(rows), 1)

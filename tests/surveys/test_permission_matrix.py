@@ -221,7 +221,7 @@ def world(
         "flag": visit.observations.get().quality_flags.get().pk,
         "code": "lab.blood_lead",
         "import_job": ImportJob.objects.create(
-            kind="stations", file_name="s.csv", stored_name="s.csv", size=1, requested_by=worker_a
+            kind="stations", file_name="s.csv", size=1, requested_by=worker_a
         ).pk,
     }
     return {"users": users, "ids": ids}

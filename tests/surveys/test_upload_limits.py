@@ -98,7 +98,7 @@ def test_a_big_upload_becomes_a_job_whose_page_shows_progress_then_the_report(
     assert response.status_code == 302 and response["Location"] == f"/field/import/jobs/{job.pk}/"
     assert sent == [job.pk] and job.status == ImportJobStatus.QUEUED
     assert Station.objects.count() == 0  # nothing imported inside the web request
-    assert Path(job.stored_path).exists()
+    assert b"".join(bytes(c.data) for c in job.chunks.all()) == STATIONS  # kept for the worker
     queued_page = client.get(response["Location"]).content.decode()
     assert "Waiting for a worker" in queued_page
 
@@ -107,7 +107,7 @@ def test_a_big_upload_becomes_a_job_whose_page_shows_progress_then_the_report(
     job.refresh_from_db()
     assert job.status == ImportJobStatus.DONE and job.rows_read == 2
     assert Station.objects.count() == 2
-    assert not Path(job.stored_path).exists()  # the upload is removed once imported
+    assert not job.chunks.exists()  # the upload is deleted once imported
     page = client.get(response["Location"]).content.decode()
     assert "2 new" in page
 
@@ -134,7 +134,7 @@ def test_a_big_upload_while_the_job_queue_is_down_fails_with_a_message_and_keeps
     assert response.status_code == 302
     assert job.status == ImportJobStatus.FAILED and "the job queue is unavailable" in job.error
     assert "the job queue is unavailable" in client.get(response["Location"]).content.decode()
-    assert not Path(job.stored_path).exists()
+    assert not job.chunks.exists()
 
 
 def test_leftover_upload_files_are_swept_and_fresh_ones_kept(settings: Any, tmp_path: Path) -> None:
@@ -153,7 +153,7 @@ def test_the_job_page_of_another_person_is_not_found(
     admin_user: User, worker_a: User, settings: Any
 ) -> None:
     job = ImportJob.objects.create(
-        kind="stations", file_name="s.csv", stored_name="x.csv", size=1, requested_by=admin_user
+        kind="stations", file_name="s.csv", size=1, requested_by=admin_user
     )
     assert client_for(worker_a).get(f"/field/import/jobs/{job.pk}/").status_code == 404
     assert isinstance(client_for(admin_user), Client)
