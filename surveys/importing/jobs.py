@@ -20,6 +20,7 @@ from typing import IO
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from surveys.importing.core import import_csv, may_import
@@ -81,9 +82,18 @@ def import_job_run(*, job_id: int) -> None:
     if not ImportJobChunk.objects.filter(job_id=job_id).exists() and job.size:
         _finish(job_id, ImportJobStatus.FAILED, error="The uploaded file is gone; upload it again.")
         return
-    ImportJob.objects.filter(pk=job_id).update(
-        status=ImportJobStatus.RUNNING, started_at=timezone.now(), rows_read=0
+    # Compare-and-set: a message delivered again while a live worker imports the file (the
+    # visibility timeout passed) leaves it alone; past the task time limit that worker is dead.
+    now = timezone.now()
+    dead = now - dt.timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
+    claimed = (
+        ImportJob.objects.filter(pk=job_id)
+        .filter(Q(status=ImportJobStatus.QUEUED) | Q(started_at__lt=dead))
+        .exclude(status__in=(ImportJobStatus.DONE, ImportJobStatus.FAILED))
+        .update(status=ImportJobStatus.RUNNING, started_at=now, rows_read=0)
     )
+    if not claimed:
+        return
     last = 0.0
 
     def progress(rows: int) -> None:
@@ -125,7 +135,8 @@ def upload_leftovers_sweep(*, older_than: float | None = None) -> int:
     """Remove upload data nobody will read again; returns how many files and jobs were cleared.
 
     Django's spool files (FILE_UPLOAD_TEMP_DIR) of requests or workers that were killed, and
-    jobs that never finished (their worker and every redelivery lost) with their kept file.
+    jobs never started, or still "importing" past the task time limit (their worker lost), with
+    their kept file.
     """
     age = settings.HEALTHWATCH_UPLOAD_LEFTOVER_SECONDS if older_than is None else older_than
     cutoff = time.time() - age
@@ -138,9 +149,14 @@ def upload_leftovers_sweep(*, older_than: float | None = None) -> int:
                 removed += 1
         except FileNotFoundError:
             continue
-    abandoned = ImportJob.objects.exclude(
-        status__in=(ImportJobStatus.DONE, ImportJobStatus.FAILED)
-    ).filter(created_at__lt=timezone.now() - dt.timedelta(seconds=age))
+    now = timezone.now()
+    abandoned = ImportJob.objects.filter(
+        Q(status=ImportJobStatus.QUEUED, created_at__lt=now - dt.timedelta(seconds=age))
+        | Q(
+            status=ImportJobStatus.RUNNING,
+            started_at__lt=now - dt.timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT),
+        )
+    )
     for job_id in abandoned.values_list("pk", flat=True):
         _finish(job_id, ImportJobStatus.FAILED, error="The import was lost; upload the file again.")
         removed += 1

@@ -275,12 +275,13 @@ def celery_broker(url: str) -> Iterator[None]:
     from healthwatch.celery import app
 
     def forget_connections() -> None:
-        # Celery keeps its broker connections and producers in private pools, made on first
-        # use from the URL of that moment.
-        pool = getattr(app, "_pool", None)
-        if pool is not None:
-            pool.force_close_all()
-            setattr(app, "_pool", None)  # noqa: B010 - private, not in the type stubs
+        # Celery keeps its broker connections and producers in pools made on first use from
+        # the URL of that moment: kombu's global ones (reset closes and forgets them) and the
+        # app's references to them (private, not in the type stubs).
+        from kombu import pools
+
+        pools.reset()
+        setattr(app, "_pool", None)  # noqa: B010
         setattr(app.amqp, "_producer_pool", None)  # noqa: B010
 
     keys = ("broker_url", "broker_read_url", "broker_write_url")

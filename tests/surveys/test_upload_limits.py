@@ -157,3 +157,47 @@ def test_the_job_page_of_another_person_is_not_found(
     )
     assert client_for(worker_a).get(f"/field/import/jobs/{job.pk}/").status_code == 404
     assert isinstance(client_for(admin_user), Client)
+
+
+def test_a_job_delivered_again_is_left_to_the_live_worker_and_taken_over_from_a_dead_one(
+    admin_user: User, settings: Any
+) -> None:
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from surveys.importing.jobs import import_job_submit
+
+    job = import_job_submit(
+        user=admin_user,
+        kind="stations",
+        upload=io.BytesIO(STATIONS),
+        file_name="stations.csv",
+        size=len(STATIONS),
+        dry_run=False,
+    )
+    ImportJob.objects.filter(pk=job.pk).update(
+        status=ImportJobStatus.RUNNING, started_at=timezone.now()
+    )
+    tasks.run_import(job.pk)  # another worker is importing it
+    assert Station.objects.count() == 0
+    assert ImportJob.objects.get(pk=job.pk).status == ImportJobStatus.RUNNING
+
+    long_ago = timezone.now() - dt.timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 1)
+    ImportJob.objects.filter(pk=job.pk).update(started_at=long_ago)
+    tasks.run_import(job.pk)  # that worker is past the time limit: dead
+    assert ImportJob.objects.get(pk=job.pk).status == ImportJobStatus.DONE
+    assert Station.objects.count() == 2
+
+
+def test_the_sweep_fails_an_import_whose_worker_was_lost(admin_user: User, settings: Any) -> None:
+    import datetime as dt
+
+    from django.utils import timezone
+
+    job = ImportJob.objects.create(kind="stations", file_name="s.csv", size=1)
+    long_ago = timezone.now() - dt.timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 1)
+    ImportJob.objects.filter(pk=job.pk).update(status=ImportJobStatus.RUNNING, started_at=long_ago)
+    assert tasks.sweep_upload_leftovers() == 1
+    job.refresh_from_db()
+    assert job.status == ImportJobStatus.FAILED and "upload the file again" in job.error
