@@ -9,10 +9,15 @@ behind and the redelivered task writes them once.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from simple_history.models import HistoricalRecords
+from django.utils import timezone
+from django.utils.translation import gettext
+
+from surveys.models import audited_history
 
 
 class RunStatus(models.TextChoices):
@@ -85,6 +90,12 @@ class AnalysisRun(models.Model):
         blank=True,
         help_text="Set while a triggered run is queued, so that triggers coalesce into one run.",
     )
+    queued_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the start was (last) due on the job queue."
+    )
+    attempts = models.PositiveSmallIntegerField(
+        default=1, help_text="How many times the start was sent to the job queue."
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -130,6 +141,12 @@ class RunPart(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     rows = models.PositiveIntegerField(default=0)
     attempts = models.PositiveSmallIntegerField(default=0)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Touched by the worker computing the part; stale means the worker was lost.",
+    )
 
     class Meta:
         ordering = ["result_set", "name"]
@@ -139,6 +156,33 @@ class RunPart(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.status})"
+
+    @property
+    def worker_lost(self) -> bool:
+        """Running, but its worker has not been heard of for longer than a worker may be quiet."""
+        if self.status != RunStatus.RUNNING:
+            return False
+        last_sign = self.heartbeat_at or self.started_at
+        quiet = dt.timedelta(seconds=settings.HEALTHWATCH_PART_LOST_AFTER_SECONDS)
+        return last_sign is None or last_sign < timezone.now() - quiet
+
+    @property
+    def state_label(self) -> str:
+        """What the run page says of the part, retries after a lost worker included."""
+        total = settings.HEALTHWATCH_RUN_MAX_ATTEMPTS
+        if self.worker_lost:
+            return gettext("Worker lost — waiting to be retried")
+        if self.status == RunStatus.QUEUED and self.attempts:
+            return gettext("Worker lost, retrying (attempt %(n)s of %(total)s)") % {
+                "n": self.attempts + 1,
+                "total": total,
+            }
+        if self.status == RunStatus.RUNNING and self.attempts > 1:
+            return gettext("Running again after a lost worker (attempt %(n)s of %(total)s)") % {
+                "n": self.attempts,
+                "total": total,
+            }
+        return str(self.get_status_display())
 
 
 class ResultRow(models.Model):
@@ -210,7 +254,7 @@ class Alert(models.Model):
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     annotation = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    history = HistoricalRecords()
+    history = audited_history()
 
     class Meta:
         ordering = ["status", "-week", "area_code"]

@@ -9,12 +9,16 @@ Every step is safe to run twice (redelivery after a worker died).
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import hashlib
 import json
 import logging
 import pickle  # our own cache files in VAR_DIR, written by this module only
+import threading
 import time
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +26,9 @@ import pandas as pd
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.models import User as AuthUser
-from django.db import InterfaceError, OperationalError, transaction
-from django.db.models import F
+from django.db import IntegrityError, InterfaceError, OperationalError, connections, transaction
+from django.db.models import F, Q, QuerySet
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from analytics import suite
@@ -70,6 +75,7 @@ def analysis_run_request(
             trigger=trigger,
             created_by=user if user is not None and user.is_authenticated else None,
             code_version=suite.VERSION,
+            queued_at=timezone.now() if enqueue else None,
         )
         if enqueue:
             transaction.on_commit(lambda: _enqueue_start(run.pk))
@@ -79,32 +85,84 @@ def analysis_run_request(
 def analysis_run_request_after_import() -> AnalysisRun | None:
     """Debounced: many imports in a row make one run, started a little after the first."""
     key = f"import:{suite.KIND}"
-    with transaction.atomic():
-        if AnalysisRun.objects.filter(debounce_key=key).exists():
-            return None
-        run = AnalysisRun.objects.create(
-            kind=suite.KIND,
-            parameters=suite.clean_parameters({}),
-            trigger=RunTrigger.IMPORT,
-            code_version=suite.VERSION,
-            debounce_key=key,
-        )
-        transaction.on_commit(lambda: _enqueue_start(run.pk, countdown=IMPORT_DEBOUNCE_SECONDS))
+    _release_stale_debounce(key)
+    try:
+        with transaction.atomic():
+            if AnalysisRun.objects.filter(debounce_key=key).exists():
+                return None
+            run = AnalysisRun.objects.create(
+                kind=suite.KIND,
+                parameters=suite.clean_parameters({}),
+                trigger=RunTrigger.IMPORT,
+                code_version=suite.VERSION,
+                debounce_key=key,
+                queued_at=timezone.now() + dt.timedelta(seconds=IMPORT_DEBOUNCE_SECONDS),
+            )
+            transaction.on_commit(lambda: _enqueue_start(run.pk, countdown=IMPORT_DEBOUNCE_SECONDS))
+    except IntegrityError:  # another import's trigger created the pending run just now
+        return None
     return run
 
 
+def _release_stale_debounce(key: str) -> None:
+    """A pending run that never started (its message lost, the queue down) must not hold the
+    debounce key for ever: every later import would coalesce into a run that never comes."""
+    stale = timezone.now() - dt.timedelta(seconds=settings.HEALTHWATCH_RUN_QUEUED_STALE_SECONDS)
+    for run in _queued_since_before(stale).filter(debounce_key=key):
+        _fail_run(run.pk, "Not started in time: the job queue or its workers were unavailable.")
+
+
+def _queued_since_before(moment: dt.datetime) -> QuerySet[AnalysisRun]:
+    return (
+        AnalysisRun.objects.filter(status=RunStatus.QUEUED)
+        .annotate(due=Coalesce("queued_at", "created_at"))
+        .filter(due__lt=moment)
+    )
+
+
+QUEUE_UNAVAILABLE = "Not started: the job queue is unavailable ({error}). Start it again later."
+
+
+def _fail_run(run_id: int, message: str) -> None:
+    log.error("analysis run %s failed: %s", run_id, message)
+    AnalysisRun.objects.filter(pk=run_id).exclude(status=RunStatus.SUCCEEDED).update(
+        status=RunStatus.FAILED, error=message, finished_at=timezone.now(), debounce_key=None
+    )
+
+
 def _enqueue_start(run_id: int, countdown: float = 0) -> None:
+    """Send the run's start to the job queue; a queue that cannot take it fails the run (the
+    person who asked is told; a 500 would leave the run queued for ever)."""
     from analytics.tasks import start_run
 
-    start_run.apply_async((run_id,), countdown=countdown)
+    try:
+        start_run.apply_async((run_id,), countdown=countdown)
+    except Exception as error:  # kombu/redis connection errors have no common base but this
+        _fail_run(run_id, QUEUE_UNAVAILABLE.format(error=_describe(error)))
 
 
 def _enqueue_parts(run_id: int, names: list[str]) -> None:
+    """Fan the parts out. A queue that cannot take them leaves them queued: the sweep sends
+    them again when the queue is back (the run is already running on a worker)."""
     from celery import group
 
     from analytics.tasks import compute_part
 
-    group(compute_part.s(run_id, name) for name in names).apply_async()
+    try:
+        group(compute_part.s(run_id, name) for name in names).apply_async()
+    except Exception as error:
+        log.error("run %s: parts not queued, the sweep will retry: %s", run_id, error)
+
+
+def _enqueue_part(run_id: int, name: str) -> bool:
+    from analytics.tasks import compute_part
+
+    try:
+        compute_part.apply_async((run_id, name))
+    except Exception as error:
+        log.error("run %s: part %s not re-queued, the sweep will retry: %s", run_id, name, error)
+        return False
+    return True
 
 
 def _cache_path(fingerprint: str) -> Path:
@@ -184,6 +242,9 @@ def analysis_run_start(*, run_id: int, enqueue: bool = True) -> list[str]:
                     part, _ = RunPart.objects.get_or_create(result_set=result_set, name=name)
                     if part.status != RunStatus.SUCCEEDED:
                         pending.append(name)
+                RunPart.objects.filter(
+                    result_set=result_set, name__in=pending, status=RunStatus.QUEUED
+                ).update(queued_at=timezone.now())
             AnalysisRun.objects.filter(pk=run_id).update(
                 result_set=result_set,
                 parts_total=len(suite.PARTS),
@@ -222,12 +283,12 @@ def analysis_part_compute(*, run_id: int, part_name: str) -> None:
     if part.status == RunStatus.SUCCEEDED:
         _complete_if_done(result_set.pk)
         return
-    RunPart.objects.filter(pk=part.pk).update(
-        status=RunStatus.RUNNING, started_at=timezone.now(), attempts=F("attempts") + 1
-    )
+    if not _claim(part):
+        return  # another worker is computing it (a redelivered or re-queued message)
     try:
-        datasets = _datasets_for(result_set)
-        output = suite.PARTS[part_name](datasets, result_set.parameters)
+        with _heartbeat(part.pk):
+            datasets = _datasets_for(result_set)
+            output = suite.PARTS[part_name](datasets, result_set.parameters)
     except TRANSIENT_DATABASE_ERRORS:
         raise  # the task retries; the part stays running
     except Exception as error:
@@ -248,6 +309,140 @@ def analysis_part_compute(*, run_id: int, part_name: str) -> None:
             status=RunStatus.SUCCEEDED, finished_at=timezone.now(), rows=len(rows), error=""
         )
     _complete_if_done(result_set.pk)
+
+
+def _claim(part: RunPart) -> bool:
+    """Take the part for this worker, unless another worker is alive on it (compare-and-set:
+    of two deliveries of one part at the same moment, one computes)."""
+    now = timezone.now()
+    quiet = now - dt.timedelta(seconds=settings.HEALTHWATCH_PART_LOST_AFTER_SECONDS)
+    claimed = (
+        RunPart.objects.filter(pk=part.pk)
+        .exclude(status=RunStatus.SUCCEEDED)
+        .filter(
+            ~Q(status=RunStatus.RUNNING)
+            | Q(heartbeat_at__lt=quiet)
+            | Q(heartbeat_at__isnull=True, started_at__lt=quiet)
+        )
+        .update(
+            status=RunStatus.RUNNING,
+            started_at=now,
+            heartbeat_at=now,
+            attempts=F("attempts") + 1,
+        )
+    )
+    return bool(claimed)
+
+
+@contextlib.contextmanager
+def _heartbeat(part_id: int) -> Iterator[None]:
+    """Touch the part's heartbeat from a side thread while the part computes, so that the sweep
+    can tell a long computation from a lost worker."""
+    stop = threading.Event()
+    interval = settings.HEALTHWATCH_PART_HEARTBEAT_SECONDS
+
+    def beat() -> None:
+        try:
+            while not stop.wait(interval):
+                RunPart.objects.filter(pk=part_id, status=RunStatus.RUNNING).update(
+                    heartbeat_at=timezone.now()
+                )
+        except Exception as error:  # a missed beat is not worth failing the part for
+            log.warning("part %s: heartbeat stopped: %s", part_id, error)
+        finally:
+            connections.close_all()  # this thread's own connection
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{part_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def analysis_runs_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
+    """Heal what a lost worker or message left behind; fail what cannot be healed. Idempotent.
+
+    - a run whose start waited on the queue too long (message lost, queue was down) is sent
+      again, up to HEALTHWATCH_RUN_MAX_ATTEMPTS times, then failed with the reason;
+    - a run still extracting past the task time limit (its worker died) likewise;
+    - a running part whose worker has not been heard of (heartbeat) is re-queued ("worker
+      lost, retrying"), up to the same number of attempts, then failed with its run;
+    - a part queued too long (its message lost) is sent again.
+    Returns counts by what was done, for the log.
+    """
+    now = now or timezone.now()
+    max_attempts = settings.HEALTHWATCH_RUN_MAX_ATTEMPTS
+    stale = now - dt.timedelta(seconds=settings.HEALTHWATCH_RUN_QUEUED_STALE_SECONDS)
+    lost = now - dt.timedelta(seconds=settings.HEALTHWATCH_PART_LOST_AFTER_SECONDS)
+    killed = now - dt.timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
+    done = {"runs_requeued": 0, "runs_failed": 0, "parts_requeued": 0, "parts_failed": 0}
+
+    starting = AnalysisRun.objects.filter(
+        status=RunStatus.RUNNING, result_set__isnull=True, started_at__lt=killed
+    )
+    for run in [*_queued_since_before(stale), *starting]:
+        if run.attempts >= max_attempts:
+            _fail_run(
+                run.pk,
+                f"Not started after {run.attempts} attempts: the job queue or its workers are "
+                "unavailable. Start the run again when they are back.",
+            )
+            done["runs_failed"] += 1
+            continue
+        sent_again = AnalysisRun.objects.filter(
+            pk=run.pk, status=run.status, attempts=run.attempts
+        ).update(status=RunStatus.QUEUED, attempts=F("attempts") + 1, queued_at=now)
+        if sent_again:
+            _enqueue_start(run.pk)
+            done["runs_requeued"] += 1
+
+    silent = RunPart.objects.filter(status=RunStatus.RUNNING).filter(
+        Q(heartbeat_at__lt=lost) | Q(heartbeat_at__isnull=True, started_at__lt=lost)
+    )
+    forgotten = RunPart.objects.filter(status=RunStatus.QUEUED).filter(
+        Q(queued_at__lt=stale) | Q(queued_at__isnull=True, result_set__created_at__lt=stale)
+    )
+    for part in [*silent, *forgotten]:
+        waiting = AnalysisRun.objects.filter(
+            result_set_id=part.result_set_id, status=RunStatus.RUNNING
+        ).first()
+        if waiting is None or part.attempts >= max_attempts:
+            _fail_lost_part(part, max_attempts)
+            done["parts_failed"] += 1
+            continue
+        if part.status == RunStatus.RUNNING:
+            requeued = RunPart.objects.filter(
+                pk=part.pk, status=RunStatus.RUNNING, heartbeat_at=part.heartbeat_at
+            ).update(
+                status=RunStatus.QUEUED,
+                queued_at=now,
+                error=f"worker lost during attempt {part.attempts}; retrying",
+            )
+        else:
+            requeued = RunPart.objects.filter(pk=part.pk, status=RunStatus.QUEUED).update(
+                queued_at=now
+            )
+        if requeued and _enqueue_part(waiting.pk, part.name):
+            done["parts_requeued"] += 1
+    if any(done.values()):
+        log.warning("run sweep: %s", done)
+    return done
+
+
+def _fail_lost_part(part: RunPart, max_attempts: int) -> None:
+    message = (
+        f"worker lost {part.attempts} times (the limit is {max_attempts}); "
+        "the part may need more memory or time than a worker has"
+    )
+    RunPart.objects.filter(pk=part.pk).update(
+        status=RunStatus.FAILED, error=message, finished_at=timezone.now()
+    )
+    for run in AnalysisRun.objects.filter(result_set_id=part.result_set_id).exclude(
+        status__in=(RunStatus.SUCCEEDED, RunStatus.FAILED)
+    ):
+        _fail_run(run.pk, f"Failed in part {part.name}: {message}.")
 
 
 def _clean_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -312,27 +507,32 @@ def analysis_run_fail(*, run_id: int, error: BaseException, part: str | None = N
 
 def alert_upsert(*, run: AnalysisRun, alerts: list[suite.AlertCandidate]) -> int:
     """One alert per outcome, area, week and method; re-runs update, never duplicate."""
-    for candidate in alerts:
-        alert, created = Alert.objects.get_or_create(
-            outcome=candidate.outcome,
-            area_code=candidate.area_code,
-            week=candidate.week,
-            method=candidate.method,
-            defaults={
-                "observed": candidate.observed,
-                "expected": candidate.expected,
-                "upper_bound": candidate.upper_bound,
-                "first_run": run,
-                "last_run": run,
-            },
-        )
-        if not created:
-            alert.observed = candidate.observed
-            alert.expected = candidate.expected
-            alert.upper_bound = candidate.upper_bound
-            alert.last_run = run
-            alert.save(update_fields=["observed", "expected", "upper_bound", "last_run"])
+    with transaction.atomic():
+        for candidate in alerts:
+            _alert_upsert_one(run, candidate)
     return len(alerts)
+
+
+def _alert_upsert_one(run: AnalysisRun, candidate: suite.AlertCandidate) -> None:
+    alert, created = Alert.objects.get_or_create(
+        outcome=candidate.outcome,
+        area_code=candidate.area_code,
+        week=candidate.week,
+        method=candidate.method,
+        defaults={
+            "observed": candidate.observed,
+            "expected": candidate.expected,
+            "upper_bound": candidate.upper_bound,
+            "first_run": run,
+            "last_run": run,
+        },
+    )
+    if not created:
+        alert.observed = candidate.observed
+        alert.expected = candidate.expected
+        alert.upper_bound = candidate.upper_bound
+        alert.last_run = run
+        alert.save(update_fields=["observed", "expected", "upper_bound", "last_run"])
 
 
 def alert_acknowledge(*, user: User, alert: Alert, annotation: str) -> Alert:
@@ -345,12 +545,14 @@ def alert_acknowledge(*, user: User, alert: Alert, annotation: str) -> Alert:
     alert.acknowledged_by = user if user.is_authenticated else None
     alert.acknowledged_at = timezone.now()
     alert._change_reason = "acknowledged"  # type: ignore[attr-defined]
-    alert.save()
+    with transaction.atomic():  # the alert and its history entry
+        alert.save()
     return alert
 
 
 def alert_annotate(*, user: User, alert: Alert, annotation: str) -> Alert:
     alert.annotation = annotation.strip()
     alert._change_reason = f"annotated by {user.get_username()}"  # type: ignore[attr-defined]
-    alert.save(update_fields=["annotation"])
+    with transaction.atomic():  # the annotation and its history entry
+        alert.save(update_fields=["annotation"])
     return alert

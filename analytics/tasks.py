@@ -37,6 +37,12 @@ def nightly_run() -> None:
     services.analysis_run_request(user=None, trigger=RunTrigger.NIGHTLY)
 
 
+@shared_task(name="analytics.tasks.sweep_runs")
+def sweep_runs() -> None:
+    """Every minute (healthwatch/schedules.py): re-queue or fail what lost workers left."""
+    services.analysis_runs_sweep()
+
+
 @shared_task(name="analytics.tasks.run_after_import")
 def run_after_import() -> None:
     services.analysis_run_request_after_import()

@@ -8,12 +8,13 @@ from typing import Any
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from analytics import charts, selectors, services, suite
 from analytics.forms import AlertNoteForm, RunForm
-from analytics.models import Alert, AnalysisRun, ResultSet
+from analytics.models import Alert, AnalysisRun, ResultSet, RunStatus
 from analytics.stats.results import ROW_COLUMNS
 from healthwatch.roles import Role, role_required
 from surveys.models import Area, ProductionSite, VocabularyCode
@@ -51,6 +52,15 @@ def run_start(request: HttpRequest) -> HttpResponse:
         }
         return render(request, "analytics/workspace.html", context, status=400)
     run = services.analysis_run_request(user=request.user, parameters=form.cleaned_data)
+    run.refresh_from_db()  # the start is sent to the queue once the run is committed
+    if run.status == RunStatus.FAILED:
+        messages.error(
+            request,
+            gettext(
+                "The run could not be started: the job queue is unavailable. "
+                "Try again in a few minutes."
+            ),
+        )
     return redirect("analytics:run", run_id=run.pk)
 
 

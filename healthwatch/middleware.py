@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.middleware import LoginRequiredMiddleware
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.utils.translation import gettext
 
 
 class StaffLoginRequiredMiddleware(LoginRequiredMiddleware):
@@ -26,3 +28,33 @@ class StaffLoginRequiredMiddleware(LoginRequiredMiddleware):
         if request.path_info.startswith("/api/"):
             return None
         return super().process_view(request, view_func, view_args, view_kwargs)
+
+
+class UploadSizeLimitMiddleware:
+    """Answer 413 to a request whose declared body is over HEALTHWATCH_MAX_UPLOAD_BYTES, before
+    anything reads the body (Django itself limits form fields, not uploaded files).
+
+    A body without a declared length is not read by Django under WSGI, so the declared length
+    is the whole story here; the proxy in front should set the same limit (README).
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        limit = settings.HEALTHWATCH_MAX_UPLOAD_BYTES
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        if declared <= limit:
+            return self.get_response(request)
+        message = gettext(
+            "The upload is too large: at most %(limit)s MB are accepted. "
+            "Split the file, or ask the administrator to raise HEALTHWATCH_MAX_UPLOAD_MB."
+        ) % {"limit": limit // (1024 * 1024)}
+        if request.path_info.startswith("/api/"):
+            response: HttpResponseBase = JsonResponse({"detail": message}, status=413)
+        else:
+            response = HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
+        return response

@@ -20,6 +20,17 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "reports.tasks.refresh_open_data",
         "schedule": crontab(hour="3", minute="0"),
     },
+    # Runs and parts left behind by a lost worker or a lost message are sent again (up to
+    # HEALTHWATCH_RUN_MAX_ATTEMPTS) or failed with the reason; cheap when there is nothing to do.
+    "analytics-sweep-runs": {
+        "task": "analytics.tasks.sweep_runs",
+        "schedule": 60.0,
+    },
+    # Upload files left behind by a killed web request or worker.
+    "surveys-sweep-upload-leftovers": {
+        "task": "surveys.tasks.sweep_upload_leftovers",
+        "schedule": crontab(minute="17"),
+    },
     # Liveness of the queue: a ping every 15 minutes shows on the admin system page when the
     # worker and beat are alive.
     "system-heartbeat": {

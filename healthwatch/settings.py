@@ -83,6 +83,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "healthwatch.middleware.UploadSizeLimitMiddleware",  # before anything reads the body
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.http.ConditionalGetMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -232,7 +233,13 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 else:
     # Redelivery of an unacknowledged task (worker killed mid-run) after this many seconds.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=10)
+        # Must exceed the longest countdown (the after-import debounce, 120 s). A task still
+        # running when it passes is delivered again; the parts see the first worker's
+        # heartbeat and leave it alone (README, "Operations").
+        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 600, minimum=10),
+        # A broker that does not answer fails the request in seconds, not at the proxy timeout.
+        "socket_connect_timeout": 5,
+        "socket_timeout": 10,
     }
 CELERY_RESULT_BACKEND = env_optional_str("CELERY_RESULT_BACKEND")
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 1800, minimum=1)
@@ -243,6 +250,34 @@ if CELERY_TASK_TIME_LIMIT <= CELERY_TASK_SOFT_TIME_LIMIT:
         "task gets its soft-limit exception (and can clean up) before it is killed."
     )
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# Uploads (README, "Operations"). A request body over the maximum is answered 413 before it is
+# read; a CSV over the inline size is imported by a worker as a job with progress, so that no
+# web worker is held past gunicorn's timeout. Django's own upload spool goes to a folder of
+# ours, swept of leftovers older than HEALTHWATCH_UPLOAD_LEFTOVER_SECONDS.
+HEALTHWATCH_MAX_UPLOAD_BYTES = env_int("HEALTHWATCH_MAX_UPLOAD_MB", 100, minimum=1) * 1024 * 1024
+HEALTHWATCH_IMPORT_INLINE_MAX_BYTES = (
+    env_int("HEALTHWATCH_IMPORT_INLINE_MAX_MB", 5, minimum=0) * 1024 * 1024
+)
+HEALTHWATCH_UPLOAD_LEFTOVER_SECONDS = env_int(
+    "HEALTHWATCH_UPLOAD_LEFTOVER_SECONDS", 6 * 3600, minimum=60
+)
+FILE_UPLOAD_TEMP_DIR = str(VAR_DIR / "uploads")
+Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
+# Queue health (README, "Operations"). A worker computing a part touches its heartbeat every
+# HEARTBEAT seconds; the sweep (every minute, healthwatch/schedules.py) re-queues a part not
+# heard of for LOST_AFTER seconds, and a run whose start waited on the queue for QUEUED_STALE
+# seconds, up to MAX_ATTEMPTS times, then fails it with the reason.
+HEALTHWATCH_PART_HEARTBEAT_SECONDS = env_int("HEALTHWATCH_PART_HEARTBEAT_SECONDS", 30, minimum=1)
+HEALTHWATCH_PART_LOST_AFTER_SECONDS = env_int("HEALTHWATCH_PART_LOST_AFTER_SECONDS", 120, minimum=3)
+if HEALTHWATCH_PART_LOST_AFTER_SECONDS < 3 * HEALTHWATCH_PART_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured(
+        "HEALTHWATCH_PART_LOST_AFTER_SECONDS must be at least three heartbeats "
+        "(HEALTHWATCH_PART_HEARTBEAT_SECONDS), or a busy worker would be taken for lost."
+    )
+HEALTHWATCH_RUN_QUEUED_STALE_SECONDS = env_int(
+    "HEALTHWATCH_RUN_QUEUED_STALE_SECONDS", 900, minimum=10
+)
+HEALTHWATCH_RUN_MAX_ATTEMPTS = env_int("HEALTHWATCH_RUN_MAX_ATTEMPTS", 3, minimum=1, maximum=20)
 # A pool process that ends a task above this resident size (KiB) is replaced: one analysis of a
 # large community does not keep its peak memory for the rest of the worker's life.
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = env_int(

@@ -488,7 +488,7 @@ class ImportView(FieldAPI, APIView):
             user=_user(request),
             dry_run=serializer.validated_data["dry_run"],
         )
-        body = serializers.ImportReportSerializer(report).data
+        body = serializers.ImportReportSerializer(report.for_http()).data
         if report.errors:
             return Response(body, status=status.HTTP_400_BAD_REQUEST)
         code = status.HTTP_200_OK if report.dry_run else status.HTTP_201_CREATED

@@ -8,6 +8,7 @@ the input it is about: "study_id", "birth_year", and for observations "<code>.va
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,7 @@ from django import forms
 from django.db.models import QuerySet
 
 from surveys.models import (
+    REASON_MAX_LENGTH,
     Area,
     CodeCategory,
     CodeKind,
@@ -58,7 +60,8 @@ class FieldUIForm(forms.Form):
 
     def add_service_errors(self, errors: list[FieldError]) -> None:
         for error in errors:
-            field = error.field if error.field in self.fields else None
+            shown = error.field in self.fields and not self.fields[error.field].widget.is_hidden
+            field = error.field if shown else None
             self.add_error(field, error.message)
 
     def full_clean(self) -> None:
@@ -159,9 +162,14 @@ class VisitForm(FieldUIForm):
         help_text="Ticked items are recorded as yes, the others as no. Untick if not asked.",
     )
 
+    # One-time key generated when the form is shown: the same form sent twice stores one visit.
+    submission_key = forms.UUIDField(required=False, widget=forms.HiddenInput)
+
     def __init__(self, *args: Any, codes: list[VocabularyCode], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["visited_on"].initial = dt.date.today()
+        if "submission_key" in self.fields:
+            self.fields["submission_key"].initial = uuid.uuid4
         self.boolean_codes = sorted(
             (c for c in codes if c.kind == CodeKind.BOOLEAN),
             key=lambda c: (c.category != CodeCategory.SYMPTOM, c.label),
@@ -256,10 +264,11 @@ class VisitForm(FieldUIForm):
 
 
 class VisitEditForm(VisitForm):
+    submission_key = None  # type: ignore[assignment]  # an edit replaces, so a repeat is harmless
     reason = forms.CharField(
         label="Reason for the change",
         widget=forms.Textarea(attrs={"rows": 2}),
-        max_length=300,
+        max_length=REASON_MAX_LENGTH,
         help_text="Kept in the audit trail, e.g. 'lab result corrected by the laboratory'.",
     )
 
@@ -323,7 +332,7 @@ class MeasurementStatusForm(FieldUIForm):
         widget=forms.RadioSelect,
     )
     reason = forms.CharField(
-        label="Reason", max_length=300, widget=forms.Textarea(attrs={"rows": 2})
+        label="Reason", max_length=REASON_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 2})
     )
 
 

@@ -14,6 +14,20 @@ from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
+#: The longest audit reason (why a record changed) that forms, the API and the history keep.
+REASON_MAX_LENGTH = 300
+
+
+def audited_history() -> HistoricalRecords:
+    """The audit trail of a model: every version, with a reason as long as forms and the API
+    accept (simple-history's default column holds 100 characters)."""
+    return HistoricalRecords(
+        history_change_reason_field=models.CharField(
+            max_length=REASON_MAX_LENGTH, null=True, blank=True
+        )
+    )
+
+
 AGE_BANDS: tuple[str, ...] = (*(f"{lo}-{lo + 4}" for lo in range(0, 85, 5)), "85+")
 
 
@@ -74,7 +88,7 @@ class ProductionSite(models.Model):
     longitude = models.FloatField()
     operator = models.CharField(max_length=200, blank=True)
     opened_on = models.DateField(null=True, blank=True)
-    history = HistoricalRecords()
+    history = audited_history()
 
     class Meta:
         ordering = ["code"]
@@ -105,7 +119,7 @@ class Area(models.Model):
         related_name="assigned_areas",
         blank=True,
     )
-    history = HistoricalRecords()
+    history = audited_history()
 
     class Meta:
         ordering = ["code"]
@@ -146,7 +160,7 @@ class AreaPopulation(models.Model):
     sex = models.CharField(max_length=1, choices=Sex.choices)
     age_band = models.CharField(max_length=5, choices=[(b, b) for b in AGE_BANDS])
     population = models.PositiveIntegerField()
-    history = HistoricalRecords()
+    history = audited_history()
 
     class Meta:
         ordering = ["area", "year", "sex", "age_band"]
@@ -193,7 +207,7 @@ class VocabularyCode(models.Model):
     reference_note = models.CharField(max_length=200, blank=True)
     vocabulary_version = models.CharField(max_length=16, default="1")
     active = models.BooleanField(default=True)
-    history = HistoricalRecords()
+    history = audited_history()
 
     class Meta:
         ordering = ["category", "code"]
@@ -255,7 +269,7 @@ class Resident(models.Model):
     import_record = models.ForeignKey(
         "ImportRecord", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    history = HistoricalRecords()
+    history = audited_history()
 
     class Meta:
         ordering = ["area", "id"]
@@ -293,7 +307,15 @@ class Visit(models.Model):
     import_record = models.ForeignKey(
         "ImportRecord", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    history = HistoricalRecords()
+    submission_key = models.UUIDField(
+        null=True,
+        blank=True,
+        unique=True,
+        editable=False,
+        help_text="The one-time key of the form (or API request) that stored this visit: the "
+        "same submission sent twice stores one visit.",
+    )
+    history = audited_history()
 
     class Meta:
         ordering = ["-visited_on", "-id"]
@@ -322,7 +344,7 @@ class Observation(models.Model):
     entered_unit = models.CharField(max_length=16, blank=True)
     below_lod = models.BooleanField(default=False)
     lod = models.FloatField(null=True, blank=True)
-    history = HistoricalRecords()
+    history = audited_history()
 
     class Meta:
         ordering = ["visit", "code"]
@@ -359,7 +381,7 @@ class Station(models.Model):
     medium = models.CharField(max_length=8, choices=Medium.choices)
     latitude = models.FloatField()
     longitude = models.FloatField()
-    history = HistoricalRecords()
+    history = audited_history()
 
     class Meta:
         ordering = ["code"]
@@ -397,7 +419,7 @@ class Measurement(models.Model):
     import_record = models.ForeignKey(
         "ImportRecord", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    history = HistoricalRecords()
+    history = audited_history()
 
     class Meta:
         ordering = ["station", "sampled_on", "pollutant"]
@@ -524,3 +546,68 @@ class ImportRecord(models.Model):
 
     def __str__(self) -> str:
         return f"Import of {self.kind} {self.file_name} ({self.rows} rows)"
+
+
+class ImportJobStatus(models.TextChoices):
+    QUEUED = "queued", "Waiting for a worker"
+    RUNNING = "running", "Importing"
+    DONE = "done", "Finished"
+    FAILED = "failed", "Failed"
+
+
+class ImportJob(models.Model):
+    """A CSV upload too big to import inside the web request: a worker imports it.
+
+    The file waits in the database (ImportJobChunk: web and workers may be on different
+    machines) until the import ends; it is deleted then, and a sweep deletes what a lost job
+    left. `report` is the import's report as the API gives it (at most HTTP_ERROR_LIMIT errors).
+    """
+
+    kind = models.CharField(max_length=16)
+    file_name = models.CharField(max_length=255)
+    size = models.PositiveBigIntegerField()
+    dry_run = models.BooleanField(default=False)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(
+        max_length=8, choices=ImportJobStatus.choices, default=ImportJobStatus.QUEUED
+    )
+    rows_read = models.PositiveBigIntegerField(default=0)
+    report = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=_choices_in("status", ImportJobStatus), name="import_job_status"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Import job {self.pk} ({self.kind}, {self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (ImportJobStatus.DONE, ImportJobStatus.FAILED)
+
+
+class ImportJobChunk(models.Model):
+    """One piece (up to 1 MiB) of an import job's file, in order."""
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="chunks")
+    seq = models.PositiveIntegerField()
+    data = models.BinaryField()
+
+    class Meta:
+        ordering = ["job", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "seq"], name="import_job_chunk_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"Chunk {self.seq} of import job {self.job_id}"

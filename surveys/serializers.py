@@ -15,8 +15,8 @@ from rest_framework import serializers
 
 from surveys import selectors
 from surveys.forms import IMPORT_KINDS
-from surveys.models import Area as AreaModel
 from surveys.models import (
+    REASON_MAX_LENGTH,
     AreaPopulation,
     DataQualityFlag,
     Measurement,
@@ -32,6 +32,7 @@ from surveys.models import (
     Visit,
     VocabularyCode,
 )
+from surveys.models import Area as AreaModel
 
 
 def _user_of(field: serializers.Field[Any, Any, Any, Any]) -> Any:
@@ -267,7 +268,9 @@ class VisitCreateSerializer(serializers.Serializer[Any]):
 class VisitUpdateSerializer(serializers.Serializer[Any]):
     visited_on = serializers.DateField()
     observations = ObservationInputSerializer(many=True)
-    reason = serializers.CharField(max_length=300, help_text="Why; kept in the audit trail.")
+    reason = serializers.CharField(
+        max_length=REASON_MAX_LENGTH, help_text="Why; kept in the audit trail."
+    )
 
 
 # --- Environmental monitoring ----------------------------------------------------------------
@@ -329,7 +332,7 @@ class MeasurementCreateSerializer(serializers.Serializer[Any]):
 
 class MeasurementStatusSerializer(serializers.Serializer[Any]):
     status = serializers.ChoiceField(choices=MeasurementStatus.choices)
-    reason = serializers.CharField(max_length=300)
+    reason = serializers.CharField(max_length=REASON_MAX_LENGTH)
 
 
 # --- Data quality ----------------------------------------------------------------------------

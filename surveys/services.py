@@ -8,16 +8,17 @@ nothing when there is one. The CSV import validates in bulk with the same rules
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.models import User as AuthUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from simple_history.utils import update_change_reason
 
 from surveys.geo import coarse_location
 from surveys.models import (
+    REASON_MAX_LENGTH,
     Area,
     DataQualityFlag,
     Measurement,
@@ -41,6 +42,7 @@ from surveys.selectors import (
     may_record_measurements,
     residents_for_user,
     sees_all_records,
+    visits_for_user,
 )
 from surveys.validation import (
     CodedValue,
@@ -56,6 +58,19 @@ User = AuthUser | AnonymousUser
 
 class AccessDenied(PermissionError):
     pass
+
+
+def _reason_problems(reason: str) -> list[FieldError]:
+    """An audit reason longer than the history keeps would be cut or refused half-way."""
+    if len(reason.strip()) > REASON_MAX_LENGTH:
+        return [
+            FieldError(
+                "reason",
+                f"Keep the reason to {REASON_MAX_LENGTH} characters "
+                f"(this one has {len(reason.strip())}).",
+            )
+        ]
+    return []
 
 
 def _require(allowed: bool, message: str) -> None:
@@ -222,13 +237,21 @@ def visit_record(
     visited_on: dt.date,
     observations: list[ObservationInput],
     today: dt.date | None = None,
+    submission_key: uuid.UUID | None = None,
 ) -> Visit:
-    """Record a visit with its observations; flags unusual values and same-day visits."""
+    """Record a visit with its observations; flags unusual values and same-day visits.
+
+    `submission_key` is the one-time key of the form or request that carries the visit: sent
+    again (a double tap, a retry after a lost answer), it returns the visit already stored and
+    stores nothing more.
+    """
     _require(may_record_field_data(user), "Only health workers and admins record visits.")
     _require(
         residents_for_user(user).filter(pk=resident.pk).exists(),
         "This resident is not in an area you are assigned to.",
     )
+    if submission_key is not None and (stored := _submitted(user, resident, submission_key)):
+        return stored
     errors: list[FieldError] = []
     try:
         parse_date(visited_on, today=today)
@@ -244,16 +267,40 @@ def visit_record(
         errors.append(FieldError("observations", "Record at least one observation."))
     if errors:
         raise ValidationProblem(errors)
-    with transaction.atomic():
-        visit = Visit.objects.create(
-            resident=resident,
-            visited_on=visited_on,
-            health_worker=user if user.is_authenticated else None,
-        )
-        created = _write_observations(visit, ready)
-        flag_same_day_visits([visit])
-        flag_unusual_observations(created)
+    try:
+        with transaction.atomic():
+            visit = Visit.objects.create(
+                resident=resident,
+                visited_on=visited_on,
+                health_worker=user if user.is_authenticated else None,
+                submission_key=submission_key,
+            )
+            created = _write_observations(visit, ready)
+            flag_same_day_visits([visit])
+            flag_unusual_observations(created)
+    except IntegrityError:
+        # The same submission, sent twice at once: the other request stored it first.
+        if submission_key is not None and (stored := _submitted(user, resident, submission_key)):
+            return stored
+        raise
     return visit
+
+
+def _submitted(user: User, resident: Resident, submission_key: uuid.UUID) -> Visit | None:
+    """The visit stored under this submission key, if any (the key belongs to one visit)."""
+    stored = Visit.objects.filter(submission_key=submission_key).first()
+    if stored is None:
+        return None
+    if stored.resident_id != resident.pk or not visits_for_user(user).filter(pk=stored.pk).exists():
+        raise ValidationProblem(
+            [
+                FieldError(
+                    "submission_key",
+                    "This form was already used for another visit; open the form again.",
+                )
+            ]
+        )
+    return stored
 
 
 def visit_edit(
@@ -274,6 +321,7 @@ def visit_edit(
     errors: list[FieldError] = []
     if not reason.strip():
         errors.append(FieldError("reason", "Say why the visit is being changed."))
+    errors.extend(_reason_problems(reason))
     try:
         parse_date(visited_on, today=today)
     except ValueRuleError as error:
@@ -286,6 +334,7 @@ def visit_edit(
         raise ValidationProblem(errors)
     with transaction.atomic():
         visit.visited_on = visited_on
+        reason = reason.strip()
         visit._change_reason = reason  # type: ignore[attr-defined]
         visit.save()
         existing = {o.code_id: o for o in visit.observations.all()}
@@ -322,7 +371,8 @@ def station_register(
     ]
     if errors:
         raise ValidationProblem(errors)
-    station.save()
+    with transaction.atomic():  # the station and its first history entry
+        station.save()
     return station
 
 
@@ -386,17 +436,18 @@ def measurement_record(
     if errors:
         raise ValidationProblem(errors)
     assert code is not None and coded is not None
-    return Measurement.objects.create(
-        station=station,
-        sampled_on=sampled_on,
-        pollutant=code,
-        value=coded.value,
-        entered_unit=coded.entered_unit,
-        below_lod=coded.below_lod,
-        lod=coded.lod,
-        status=status,
-        recorded_by=user if user.is_authenticated else None,
-    )
+    with transaction.atomic():  # the measurement and its first history entry
+        return Measurement.objects.create(
+            station=station,
+            sampled_on=sampled_on,
+            pollutant=code,
+            value=coded.value,
+            entered_unit=coded.entered_unit,
+            below_lod=coded.below_lod,
+            lod=coded.lod,
+            status=status,
+            recorded_by=user if user.is_authenticated else None,
+        )
 
 
 def measurement_set_status(
@@ -411,11 +462,13 @@ def measurement_set_status(
         )
     if not reason.strip():
         errors.append(FieldError("reason", "Say why the status changes."))
+    errors.extend(_reason_problems(reason))
     if errors:
         raise ValidationProblem(errors)
-    measurement.status = status
-    measurement.save(update_fields=["status"])
-    update_change_reason(measurement, reason)
+    with transaction.atomic():  # the status and its reason are stored together, or neither
+        measurement.status = status
+        measurement._change_reason = reason.strip()  # type: ignore[attr-defined]
+        measurement.save(update_fields=["status"])
     return measurement
 
 

@@ -27,4 +27,5 @@ urlpatterns = [
     path("quality/", views.quality_queue, name="quality_queue"),
     path("quality/<int:pk>/review/", views.quality_review, name="quality_review"),
     path("import/", views.import_upload, name="import"),
+    path("import/jobs/<int:pk>/", views.import_job, name="import_job"),
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -34,7 +35,15 @@ from surveys.forms import (
     VisitEditForm,
     VisitForm,
 )
-from surveys.models import CodeCategory, Measurement, QualityFlagStatus, Resident, Visit
+from surveys.models import (
+    CodeCategory,
+    ImportJob,
+    ImportJobStatus,
+    Measurement,
+    QualityFlagStatus,
+    Resident,
+    Visit,
+)
 from surveys.validation import ValidationProblem
 
 FIELD_ROLES = (Role.HEALTH_WORKER, Role.ADMIN)
@@ -179,6 +188,7 @@ def visit_create(request: HttpRequest, pk: int) -> HttpResponse:
                     resident=resident,
                     visited_on=form.cleaned_data["visited_on"],
                     observations=form.observations(),
+                    submission_key=form.cleaned_data.get("submission_key"),
                 )
             except ValidationProblem as problem:
                 form.add_service_errors(problem.errors)
@@ -485,6 +495,8 @@ def import_upload(request: HttpRequest) -> HttpResponse:
             from surveys.importing import import_csv  # the importer is its own module
 
             upload = form.cleaned_data["file"]
+            if upload.size > settings.HEALTHWATCH_IMPORT_INLINE_MAX_BYTES:
+                return _import_as_job(request, form, upload)
             try:
                 report = import_csv(
                     kind=form.cleaned_data["kind"],
@@ -498,7 +510,37 @@ def import_upload(request: HttpRequest) -> HttpResponse:
             except services.AccessDenied as denied:  # e.g. sites and areas are for admins
                 form.add_error("kind", str(denied))
         status = 200 if report is not None and not report.errors else 400
+        shown = report.for_http() if report is not None else None
         return render(
-            request, "surveys/import.html", {"form": form, "report": report}, status=status
+            request, "surveys/import.html", {"form": form, "report": shown}, status=status
         )
     return render(request, "surveys/import.html", {"form": form, "report": None})
+
+
+def _import_as_job(request: HttpRequest, form: ImportForm, upload: Any) -> HttpResponse:
+    """A big file is imported by a worker; the person follows it on the job's page."""
+    from surveys.importing.jobs import import_job_submit
+
+    try:
+        job = import_job_submit(
+            user=request.user,  # type: ignore[arg-type]
+            kind=form.cleaned_data["kind"],
+            upload=upload,
+            file_name=upload.name,
+            size=upload.size,
+            dry_run=form.cleaned_data["dry_run"],
+        )
+    except services.AccessDenied as denied:
+        form.add_error("kind", str(denied))
+        return render(request, "surveys/import.html", {"form": form, "report": None}, status=400)
+    job.refresh_from_db()  # the queue is asked once the job is committed
+    if job.status == ImportJobStatus.FAILED:
+        messages.error(request, job.error)
+    return redirect("surveys:import_job", pk=job.pk)
+
+
+@role_required(*IMPORT_ROLES)
+@require_http_methods(["GET"])
+def import_job(request: HttpRequest, pk: int) -> HttpResponse:
+    job = get_object_or_404(ImportJob, pk=pk, requested_by=request.user)
+    return render(request, "surveys/import_job.html", {"job": job, "report": job.report})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import gc
@@ -10,10 +11,11 @@ from collections.abc import Callable
 from typing import BinaryIO, ParamSpec, TypeVar
 
 from django.contrib.auth.models import User
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 
 from surveys.importing.base import KindImporter
 from surveys.importing.environment import MeasurementsImporter
+from surveys.importing.locks import import_lock
 from surveys.importing.people import ObservationsImporter, ResidentsImporter
 from surveys.importing.reader import CsvSource
 from surveys.importing.reference import (
@@ -87,6 +89,7 @@ def import_csv(
     user: User | None,
     dry_run: bool = False,
     today: dt.date | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
     """Import one CSV file of `kind` (see docs/data-formats.md).
 
@@ -96,16 +99,55 @@ def import_csv(
     already stored with the same values count as unchanged, so a second import of the same
     file changes nothing. `user` None means the operator at the command line (no area scope).
     Raises AccessDenied when the user may not import this kind, ValueError for an unknown kind.
+    `progress`, if given, is called with the number of rows read after each chunk.
     """
     if kind not in IMPORTERS:
         raise ValueError(f"unknown kind {kind!r}; the kinds are: {', '.join(KINDS)}.")
     if not may_import(user, kind):
         raise AccessDenied(f"You may not import {kind}.")
+    try:
+        # A dry run writes only its ImportRecord, so it need not wait for a running import.
+        with contextlib.nullcontext() if dry_run else import_lock(kind):
+            return _validate_and_write(
+                kind=kind,
+                stream=stream,
+                file_name=file_name,
+                user=user,
+                dry_run=dry_run,
+                today=today or dt.date.today(),
+                progress=progress,
+            )
+    except (OperationalError, InterfaceError) as error:
+        # The database went away (restart, network): the transaction was rolled back with
+        # the connection. Say so in the report's words rather than with a traceback.
+        logger.error("import of %s (%s) stopped, database unreachable: %s", kind, file_name, error)
+        if not connection.in_atomic_block:
+            connection.close()  # the next query opens a fresh connection
+        report = ImportReport(kind=kind, dry_run=dry_run, error_count=1)
+        report.errors = [RowError(0, "", "", DATABASE_LOST)]
+        return report
+
+
+DATABASE_LOST = (
+    "the database could not be reached or restarted during the import, so nothing was "
+    "imported; import the file again when it is back (rows already stored count as unchanged)."
+)
+
+
+def _validate_and_write(
+    *,
+    kind: str,
+    stream: BinaryIO,
+    file_name: str,
+    user: User | None,
+    dry_run: bool,
+    today: dt.date,
+    progress: Callable[[int], None] | None,
+) -> ImportReport:
+    """Validate against what is stored now, then write; under the kind's lock (see locks.py)."""
     importer_class = IMPORTERS[kind]
     sink = ErrorSink()
-    importer = importer_class(
-        user=user, sink=sink, today=today or dt.date.today(), file_name=file_name
-    )
+    importer = importer_class(user=user, sink=sink, today=today, file_name=file_name)
     source = CsvSource(stream, importer_class.columns, sink)
     columns = importer_class.columns
     chunk: list[tuple[int, list[str]]] = []
@@ -114,10 +156,14 @@ def import_csv(
         if len(chunk) >= importer_class.chunk_size:
             importer.validate_cells(chunk)
             chunk = []
+            if progress is not None:
+                progress(source.data_rows)
     if chunk:
         importer.validate_cells(chunk)
     del chunk
     source.drain()
+    if progress is not None:
+        progress(source.data_rows)
     importer.finish()
     report = ImportReport(kind=kind, rows=source.data_rows, dry_run=dry_run)
     if sink:
@@ -140,11 +186,7 @@ def import_csv(
                 importer.write(record)
                 if report.created:
                     record_id = record.pk
-                    transaction.on_commit(
-                        lambda: data_imported.send(
-                            sender=ImportRecord, record_id=record_id, kind=kind
-                        )
-                    )
+                    transaction.on_commit(lambda: _announce(record_id, kind))
     except IntegrityError:
         logger.warning("import of %s (%s) hit a conflicting concurrent change", kind, file_name)
         sink.add(
@@ -169,6 +211,26 @@ def import_csv(
         " (dry run)" if dry_run else "",
     )
     return report
+
+
+def _announce(record_id: int, kind: str) -> None:
+    """Tell the after-import listeners (analysis, open data) that new data is stored.
+
+    The import is committed by now: a listener that fails (the job queue is down) is logged
+    and never turns the saved import into an error; the periodic sweep and the nightly run
+    catch up.
+    """
+    for receiver, outcome in data_imported.send_robust(
+        sender=ImportRecord, record_id=record_id, kind=kind
+    ):
+        if isinstance(outcome, BaseException):
+            logger.error(
+                "import #%s of %s is saved, but its follow-up %s failed: %s",
+                record_id,
+                kind,
+                getattr(receiver, "__name__", receiver),
+                outcome,
+            )
 
 
 def _refused(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 #: At most this many errors are kept (a wrong file can have one per row); the count of all
 #: errors is always exact (ImportReport.error_count) and the last kept error says how many more.
 MAX_ERRORS = 100_000
+#: At most this many errors go into a web page or an API answer (a 10⁶-column header would
+#: otherwise make a body of megabytes); the last listed error counts the rest.
+HTTP_ERROR_LIMIT = 1000
 
 
 @dataclass(frozen=True)
@@ -40,11 +43,31 @@ class ImportReport:
     def ok(self) -> bool:
         return self.error_count == 0
 
+    def for_http(self, limit: int = HTTP_ERROR_LIMIT) -> ImportReport:
+        """The report with at most `limit` errors listed, then one line counting the rest."""
+        if len(self.errors) <= limit:
+            return self
+        listed = self.errors[:limit]
+        rest = self.error_count - len(listed)
+        note = RowError(
+            0,
+            "",
+            "",
+            f"{rest} more errors are not listed ({self.error_count} in all); "
+            "fix the ones above and try again.",
+        )
+        return replace(self, errors=[*listed, note])
+
     def summary(self) -> str:
         mode = "dry run, nothing written" if self.dry_run else "written"
         if not self.ok:
             return (
                 f"{self.kind}: {self.rows} rows, {self.error_count} errors; nothing was imported."
+            )
+        if not self.dry_run and self.created == 0:
+            return (
+                f"{self.kind}: {self.rows} rows, nothing new: every row is already stored "
+                f"({self.unchanged} unchanged)."
             )
         return (
             f"{self.kind}: {self.rows} rows, {self.created} created, "

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.utils import timezone
 
 from analytics import services, suite
 from analytics.models import Alert, AnalysisRun, ResultRow, ResultSet, RunPart, RunStatus
@@ -73,7 +75,7 @@ def test_computing_a_part_twice_leaves_no_duplicate_rows(
     before = ResultRow.objects.filter(part="trends").count()
     assert before > 0
     RunPart.objects.filter(result_set=run.result_set, name="trends").update(
-        status=RunStatus.RUNNING
+        status=RunStatus.RUNNING, heartbeat_at=timezone.now() - dt.timedelta(hours=1)
     )  # as if the worker died after writing, before marking the part done
     AnalysisRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING)
     services.analysis_part_compute(run_id=run.pk, part_name="trends")

@@ -76,6 +76,10 @@ class WorkerProcess:
             "DATABASE_URL": database_url,
             "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
             "CELERY_VISIBILITY_TIMEOUT": os.environ.get("CELERY_VISIBILITY_TIMEOUT", "10"),
+            # A part redelivered after the visibility timeout must find its dead worker's
+            # heartbeat stale, or it would leave the part to that worker.
+            "HEALTHWATCH_PART_HEARTBEAT_SECONDS": "1",
+            "HEALTHWATCH_PART_LOST_AFTER_SECONDS": "3",
             "PYTHONUNBUFFERED": "1",
         }
         self.log = log_path.open("w")
@@ -178,3 +182,249 @@ def worker(start_worker: Any) -> WorkerProcess:
 @pytest.fixture
 def vocabulary(vocabulary_and_groups: None) -> None:
     """The vocabulary and role groups, restored for transactional tests (tests/conftest.py)."""
+
+
+@pytest.fixture
+def residents(tiny_community: Path, vocabulary: None) -> Path:
+    """The tiny community's sites, areas and residents (no observations yet)."""
+    from django.core.management import call_command
+
+    for kind in ("sites", "areas", "residents"):
+        call_command("import_csv", kind, str(tiny_community / f"{kind}.csv"), verbosity=0)
+    return tiny_community
+
+
+# --- servers of our own, for the fault tests (never the shared ones on 5432 and 6379) ----------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_for(check: Any, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):
+            if check():
+                return
+        time.sleep(0.2)
+    raise AssertionError(f"{what} did not come up within {timeout} s")
+
+
+class PrivateRedis:
+    """A redis-server on a free port of 127.0.0.1 that a test may stop and start again."""
+
+    def __init__(self, folder: Path) -> None:
+        self.port = free_port()
+        self.folder = folder
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        import redis
+
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.folder),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        _wait_for(lambda: redis.Redis.from_url(self.url, socket_timeout=1).ping(), "redis")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+        self.process = None
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    import shutil
+
+    if shutil.which("redis-server") is None:
+        problem = "redis-server is not installed; the broker-outage test starts its own"
+        if in_ci():
+            pytest.fail(problem)
+        pytest.skip(problem)
+    server = PrivateRedis(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@contextlib.contextmanager
+def celery_broker(url: str) -> Iterator[None]:
+    """Point this process's Celery app (the web side) at another broker, then back."""
+    from healthwatch.celery import app
+
+    def forget_connections() -> None:
+        # Celery keeps its broker connections and producers in pools made on first use from
+        # the URL of that moment: kombu's global ones (reset closes and forgets them) and the
+        # app's references to them (private, not in the type stubs).
+        from kombu import pools
+
+        pools.reset()
+        setattr(app, "_pool", None)  # noqa: B010
+        setattr(app.amqp, "_producer_pool", None)  # noqa: B010
+
+    keys = ("broker_url", "broker_read_url", "broker_write_url")
+    original = {key: app.conf[key] for key in keys}
+    forget_connections()
+    app.conf.update(dict.fromkeys(keys, url))
+    try:
+        yield
+    finally:
+        forget_connections()
+        app.conf.update(original)
+
+
+class PrivatePostgres:
+    """A throwaway PostgreSQL cluster on a free port, which a test may restart.
+
+    initdb refuses to run as root, so as root the cluster belongs to the `postgres` system user
+    (its folder under /tmp, which that user can reach; pytest's own folders are private).
+    """
+
+    def __init__(self, bindir: Path) -> None:
+        import pwd
+        import tempfile
+
+        self.bindir = bindir
+        self.port = free_port()
+        self.folder = Path(tempfile.mkdtemp(prefix="healthwatch-pg-"))
+        self.data = self.folder / "data"
+        self.run_as: list[str] = []
+        if os.geteuid() == 0:
+            owner = pwd.getpwnam("postgres")
+            os.chown(self.folder, owner.pw_uid, owner.pw_gid)
+            self.run_as = ["runuser", "-u", "postgres", "--"]
+        self.url = f"postgres://postgres@127.0.0.1:{self.port}/healthwatch_private"
+
+    def _run(self, *command: str) -> None:
+        done = subprocess.run(
+            [*self.run_as, *command], capture_output=True, text=True, timeout=180, check=False
+        )
+        assert done.returncode == 0, f"{command[0]} failed:\n{done.stdout}\n{done.stderr}"
+
+    def _ctl(self, *args: str) -> None:
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-w", "-t", "120", *args)
+
+    def create(self) -> None:
+        self._run(
+            str(self.bindir / "initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        )
+        self._ctl(
+            "-l",
+            str(self.folder / "server.log"),
+            "-o",
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.folder} -c fsync=off",
+            "start",
+        )
+        self._run(
+            str(self.bindir / "createdb"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+            "healthwatch_private",
+        )
+
+    def restart(self) -> None:
+        """A fast restart: every session is ended, open transactions are rolled back."""
+        # -l: the server's output must not go to our pipe, or we would wait for it for ever
+        self._ctl("-l", str(self.folder / "server.log"), "-m", "fast", "restart")
+
+    def destroy(self) -> None:
+        import shutil
+
+        with contextlib.suppress(AssertionError, subprocess.TimeoutExpired):
+            self._ctl("-m", "immediate", "stop")
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _postgres_bindir() -> Path | None:
+    import glob
+
+    found = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4])
+    )
+    return Path(found[-1]).parent if found else None
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PrivatePostgres]:
+    bindir = _postgres_bindir()
+    problem = None
+    if bindir is None:
+        problem = "no PostgreSQL server binaries under /usr/lib/postgresql/*/bin"
+    elif os.geteuid() == 0:
+        import pwd
+
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            problem = "running as root without a `postgres` user to own a throwaway cluster"
+    if problem:
+        if in_ci():
+            pytest.fail(f"the database-restart test needs its own cluster: {problem}")
+        pytest.skip(f"the database-restart test needs its own cluster: {problem}")
+    assert bindir is not None
+    cluster = PrivatePostgres(bindir)
+    try:
+        cluster.create()
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+def manage(database_url: str, var_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`manage.py …` in its own process against another database (no broker, no analyses)."""
+    process = spawn_manage(database_url, var_dir, *args)
+    out, err = process.communicate(timeout=600)
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+def spawn_manage(database_url: str, var_dir: Path, *args: str) -> subprocess.Popen[str]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "CELERY_BROKER_URL": "memory://localhost/",
+        "HEALTHWATCH_ANALYSE_AFTER_IMPORT": "false",
+        "HEALTHWATCH_VAR_DIR": str(var_dir),
+        "PYTHONUNBUFFERED": "1",
+    }
+    return subprocess.Popen(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )

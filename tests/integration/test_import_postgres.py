@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
-from django.core.management import call_command
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -37,14 +36,6 @@ from surveys.pseudonyms import pseudonymize
 pytestmark = pytest.mark.django_db(transaction=True)
 TODAY = dt.date(2026, 6, 30)
 TRUE_WORDS = {"true", "1", "yes", "y"}
-
-
-@pytest.fixture
-def residents(tiny_community: Path, vocabulary: None) -> Path:
-    """The tiny community's sites, areas and residents (no observations yet)."""
-    for kind in ("sites", "areas", "residents"):
-        call_command("import_csv", kind, str(tiny_community / f"{kind}.csv"), verbosity=0)
-    return tiny_community
 
 
 def import_file(content: bytes, user: User | None = None) -> ImportReport:

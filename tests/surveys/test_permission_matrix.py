@@ -27,7 +27,7 @@ from django.db import transaction
 from django.test import Client, override_settings
 
 from surveys import services
-from surveys.models import Area, Measurement, ProductionSite, Station
+from surveys.models import Area, ImportJob, Measurement, ProductionSite, Station
 from surveys.services import ObservationInput
 from tests.conftest import client_for
 from tests.urlwalk import walk
@@ -118,6 +118,7 @@ MATRIX: list[Row] = [
     Row("GET",  "/field/import/",                                 "A  A  F  F  L"),
     Row("POST", "/field/import/",                                 "A  A  F  F  L",
         upload("stations", CSV_STATIONS)),
+    Row("GET",  "/field/import/jobs/{import_job}/",               "A  N  F  F  L"),
     # --- API: reference data ---------------------------------------------------------
     Row("GET",  "/api/v1/sites/",                                 "A  A  A  A  U"),
     Row("GET",  "/api/v1/sites/{site}/",                          "A  A  A  A  U"),
@@ -219,6 +220,9 @@ def world(
         "measurement": measurement.pk,
         "flag": visit.observations.get().quality_flags.get().pk,
         "code": "lab.blood_lead",
+        "import_job": ImportJob.objects.create(
+            kind="stations", file_name="s.csv", size=1, requested_by=worker_a
+        ).pk,
     }
     return {"users": users, "ids": ids}
 
@@ -304,6 +308,7 @@ def _sample(path: str) -> str:
         "station",
         "measurement",
         "flag",
+        "import_job",
     ):
         sample = sample.replace("{" + name + "}", "1")
     return sample.replace("{code}", "1")  # the walk samples regex groups as 1

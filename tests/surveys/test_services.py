@@ -266,3 +266,36 @@ def test_a_pollutant_of_another_medium_is_refused_for_a_station(worker_a: User) 
             unit="mg/L",
             today=TODAY,
         )
+
+
+@pytest.mark.django_db
+def test_a_submission_key_used_twice_returns_the_stored_visit_and_stores_nothing_more(
+    worker_a: User, worker_b: User, area_a: Area, area_b: Area
+) -> None:
+    import uuid
+
+    resident = register(worker_a, area_a)
+    key = uuid.uuid4()
+    visits = [
+        visit_record(
+            user=worker_a,
+            resident=resident,
+            visited_on=dt.date(2026, 1, 5),
+            observations=[ObservationInput("symptom.cough", "true")],
+            today=TODAY,
+            submission_key=key,
+        )
+        for _ in range(2)
+    ]
+    assert visits[0].pk == visits[1].pk and Visit.objects.count() == 1
+    other = register(worker_b, area_b, study_id="HW-0002")
+    with pytest.raises(ValidationProblem, match="already used"):
+        visit_record(
+            user=worker_b,
+            resident=other,
+            visited_on=dt.date(2026, 1, 5),
+            observations=[ObservationInput("symptom.cough", "true")],
+            today=TODAY,
+            submission_key=key,
+        )
+    assert Visit.objects.count() == 1

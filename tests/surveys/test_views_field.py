@@ -473,3 +473,21 @@ def test_a_study_id_typed_in_the_ui_reaches_neither_the_logs_nor_the_database(
     dump = StringIO()
     call_command("dumpdata", stdout=dump)
     assert secret.lower() not in dump.getvalue().lower()
+
+
+def test_a_visit_form_sent_twice_stores_one_visit_and_both_answers_lead_to_it(
+    worker_a: User, area_a: Area
+) -> None:
+    resident = register(worker_a, area_a)
+    url = reverse("surveys:visit_create", args=[resident.pk])
+    client = client_for(worker_a)
+    page = client.get(url).content.decode()
+    key = re.search(r'<input type="hidden" name="submission_key" value="([0-9a-f-]{36})"', page)
+    assert key, "the form carries no one-time submission key"
+    assert key.group(1) not in client.get(url).content.decode()  # a new key each time
+    first = client.post(url, visit_post(submission_key=key.group(1)))
+    again = client.post(url, visit_post(submission_key=key.group(1)))  # a double tap
+    visit = Visit.objects.get()
+    assert first.status_code == again.status_code == 302
+    assert first["Location"] == again["Location"] == reverse("surveys:visit", args=[visit.pk])
+    assert Observation.objects.filter(visit=visit, code__code="lab.blood_lead").count() == 1

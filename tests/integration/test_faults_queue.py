@@ -1,0 +1,131 @@
+"""The job queue under a bad day: the broker stopped and started again, a worker killed.
+
+Each test runs its own redis-server on a free port (the shared one on 6379 is never touched),
+with real worker processes against it.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from analytics import services
+from analytics.models import AnalysisRun, ResultRow, RunPart, RunStatus
+from surveys.models import ImportJob, ImportJobStatus, Observation
+from tests.conftest import client_for
+from tests.integration.conftest import PrivateRedis, celery_broker
+from tests.integration.test_import_postgres import rows_of
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PARAMETERS = {"near_km": "2", "far_km": "8", "standard": "who_world_2000_2025", "pollutant": "pm10"}
+
+
+def wait_until(check: Any, what: str, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"{what} did not happen within {timeout} s"
+        time.sleep(0.2)
+
+
+def test_with_the_broker_stopped_work_fails_clearly_and_after_it_is_back_work_runs_again(
+    residents: Path,
+    admin_user: User,
+    epidemiologist: User,
+    start_worker: Any,
+    private_redis: PrivateRedis,
+    settings: Any,
+) -> None:
+    settings.CELERY_BROKER_URL = private_redis.url  # for the worker processes
+    settings.HEALTHWATCH_IMPORT_INLINE_MAX_BYTES = 0  # every upload is a job for a worker
+    observations = (residents / "observations.csv").read_bytes()
+    staff, uploader = client_for(epidemiologist), client_for(admin_user)
+    with celery_broker(private_redis.url):
+        worker = start_worker("outage")
+        private_redis.stop()
+
+        response = staff.post("/analysis/runs/", PARAMETERS)
+        assert response.status_code == 302
+        run = AnalysisRun.objects.get()
+        assert run.status == RunStatus.FAILED and "the job queue is unavailable" in run.error
+        assert "the job queue is unavailable" in staff.get(response["Location"]).content.decode()
+
+        upload = SimpleUploadedFile("observations.csv", observations)
+        response = uploader.post("/field/import/", {"kind": "observations", "file": upload})
+        assert response.status_code == 302
+        job = ImportJob.objects.get()
+        assert job.status == ImportJobStatus.FAILED and "the job queue is unavailable" in job.error
+        assert not job.chunks.exists()
+
+        # The broker comes back; nobody touches the worker, the runs or the jobs.
+        private_redis.start()
+        upload = SimpleUploadedFile("observations.csv", observations)
+        response = uploader.post("/field/import/", {"kind": "observations", "file": upload})
+        again = ImportJob.objects.latest("pk")
+        wait_until(lambda: ImportJob.objects.get(pk=again.pk).is_finished, "the import job")
+        again.refresh_from_db()
+        assert again.status == ImportJobStatus.DONE, (again.error, worker.log_text()[-3000:])
+        assert Observation.objects.count() == len(rows_of(residents)[1])
+
+        response = staff.post("/analysis/runs/", PARAMETERS)
+        second = AnalysisRun.objects.latest("pk")
+        wait_until(lambda: AnalysisRun.objects.get(pk=second.pk).is_finished, "the second run")
+        second.refresh_from_db()
+        assert second.status == RunStatus.SUCCEEDED, (second.error, worker.log_text()[-3000:])
+
+
+def test_a_killed_worker_s_part_is_requeued_by_the_sweep_and_the_run_completes_once(
+    residents: Path,
+    admin_user: User,
+    epidemiologist: User,
+    start_worker: Any,
+    private_redis: PrivateRedis,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A broker that would hold the dead worker's message for an hour: only the sweep (which
+    # beat runs every minute) brings the part back.
+    monkeypatch.setenv("CELERY_VISIBILITY_TIMEOUT", "3600")
+    settings.CELERY_BROKER_URL = private_redis.url
+    settings.HEALTHWATCH_PART_HEARTBEAT_SECONDS = 1
+    settings.HEALTHWATCH_PART_LOST_AFTER_SECONDS = 3
+    from django.core.management import call_command
+
+    call_command("import_csv", "observations", str(residents / "observations.csv"), verbosity=0)
+    with celery_broker(private_redis.url):
+        doomed = start_worker("doomed")
+        client_for(epidemiologist).post("/analysis/runs/", PARAMETERS)
+        run = AnalysisRun.objects.get()
+        wait_until(
+            lambda: RunPart.objects.filter(status=RunStatus.RUNNING).exists(), "a running part"
+        )
+        killed = RunPart.objects.filter(status=RunStatus.RUNNING).first()
+        assert killed is not None
+        doomed.kill()
+        start_worker("rescuer")
+
+        page = client_for(epidemiologist).get(f"/analysis/runs/{run.pk}/").content.decode()
+        wait_until(lambda: RunPart.objects.get(pk=killed.pk).worker_lost, "the lost worker seen")
+        page = client_for(epidemiologist).get(f"/analysis/runs/{run.pk}/").content.decode()
+        assert "Worker lost" in page
+
+        swept = services.analysis_runs_sweep()  # what beat would run
+        assert swept["parts_requeued"] >= 1
+        wait_until(lambda: AnalysisRun.objects.get(pk=run.pk).is_finished, "the run", 300)
+
+    run.refresh_from_db()
+    killed.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert killed.status == RunStatus.SUCCEEDED and killed.attempts >= 2
+    keys = ResultRow.objects.filter(result_set=run.result_set).values_list(
+        "part", "analysis", "outcome", "area_code", "period", "stratum", "measure"
+    )
+    assert len(keys) == len(set(keys)) > 0  # every row once
+    for part in RunPart.objects.filter(result_set=run.result_set):
+        stored = ResultRow.objects.filter(result_set=run.result_set, part=part.name).count()
+        assert stored == part.rows, part.name
