@@ -13,6 +13,7 @@ from django.db.models import Model, QuerySet
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from healthwatch.text import validate_identifier
 from surveys import selectors
 from surveys.forms import IMPORT_KINDS
 from surveys.models import Area as AreaModel
@@ -281,7 +282,7 @@ class StationSerializer(serializers.ModelSerializer[Station]):
 
 
 class StationCreateSerializer(serializers.Serializer[Any]):
-    code = serializers.CharField(max_length=32)
+    code = serializers.CharField(max_length=32, validators=[validate_identifier])
     name = serializers.CharField(max_length=200)
     medium = serializers.ChoiceField(choices=Medium.choices)
     latitude = serializers.FloatField()
