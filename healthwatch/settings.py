@@ -159,14 +159,26 @@ WHITENOISE_USE_FINDERS = True
 # Cache for whole public pages. Default: local memory (per process). With several web
 # processes set CACHE_URL=redis://host:6379/1 so a new publication shows everywhere at once.
 CACHE_URL = env_url("CACHE_URL", "locmem://", schemes=("locmem", "redis", "rediss", "dummy"))
-if CACHE_URL.startswith(("redis://", "rediss://")):
-    CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
-    }
-elif CACHE_URL.startswith("dummy://"):
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
-else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+
+def cache_config(url: str) -> dict[str, dict[str, object]]:
+    """The CACHES setting for a CACHE_URL (a function so tests can point it elsewhere)."""
+    if url.startswith(("redis://", "rediss://")):
+        # Fails open (healthwatch/cache.py): Redis down → pages served uncached, never a 500.
+        # The timeouts (seconds) bound what an unreachable cache host costs each request.
+        return {
+            "default": {
+                "BACKEND": "healthwatch.cache.FailOpenRedisCache",
+                "LOCATION": url,
+                "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+            }
+        }
+    if url.startswith("dummy://"):
+        return {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
+    return {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+
+CACHES = cache_config(CACHE_URL)
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "workspace"
