@@ -1,4 +1,4 @@
-"""Hostile text: one identifier rule at every entrance, one formula neutralizer in every CSV writer."""
+"""Hostile text: one identifier rule at every entrance, one formula neutralizer for every CSV."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
-
 
 ROOT = Path(__file__).resolve().parents[2]
 HOSTILE_CODES = ["=1+2", "+1", "-1", "@SUM(A1)", "\tA1", "\rA1", "A 1", "<b>A1</b>", "A1\x00", ""]
@@ -192,7 +191,7 @@ def test_the_open_data_csv_neutralizes_a_hostile_cell(db: None) -> None:
 def test_a_release_table_csv_neutralizes_a_hostile_cell() -> None:
     from reports import rendering
 
-    row = dict.fromkeys(rendering.ROW_COLUMNS, "")
+    row: dict[str, object] = dict.fromkeys(rendering.ROW_COLUMNS, "")
     row.update({"outcome": "+cmd", "estimate": -0.25})
     written = list(csv.reader(io.StringIO(rendering.table_csv([row]).decode())))
     values = dict(zip(written[0], written[1], strict=True))
