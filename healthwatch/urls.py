@@ -26,3 +26,7 @@ urlpatterns = [
     # The split view serves Swagger UI's start-up script as a file: it runs under the CSP.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]
+
+# Under /api/ a URL that matches no route (e.g. /api/v1/visits/0.5/) answers JSON like every
+# other API error, not the HTML page.
+handler404 = "healthwatch.views.not_found"

@@ -173,3 +173,20 @@ def test_no_template_carries_an_inline_script_style_or_event_handler() -> None:
                 if inline.search(line):
                     offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
     assert offenders == []
+
+
+def test_an_api_url_that_matches_no_route_answers_json_404_and_a_page_url_html(db: None) -> None:
+    api = Client().get("/api/v1/visits/0.5/")
+    assert api.status_code == 404 and api["Content-Type"] == "application/json"
+    page = Client().get("/no/such/page/")
+    assert page.status_code == 404 and page["Content-Type"].startswith("text/html")
+
+
+def test_the_api_schema_declares_the_refusals_every_operation_can_answer() -> None:
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            declared = set(operation["responses"])
+            assert {"400", "401", "403", "404", "429"} <= declared, (method, path)

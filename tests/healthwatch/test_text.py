@@ -206,3 +206,24 @@ def test_a_staff_export_neutralizes_a_hostile_station_name(admin_user: User) -> 
     out = io.StringIO()
     export_csv(kind="stations", user=admin_user, out=out)
     assert "'=cmd()" in out.getvalue() and "\n=cmd()" not in out.getvalue()
+
+
+@pytest.mark.parametrize("station", ["x\x00", "=1+2", "AQ 1"])
+def test_a_measurement_naming_a_station_by_a_hostile_code_is_refused_by_the_rule(
+    station: str, worker_a: User
+) -> None:
+    client = APIClient()
+    client.force_authenticate(worker_a)
+    response = client.post(
+        "/api/v1/measurements/",
+        {
+            "station": station,
+            "sampled_on": "2024-06-01",
+            "pollutant": "pm2_5",
+            "value": 3,
+            "unit": "µg/m³",
+        },
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "letter or digit" in str(response.json())
