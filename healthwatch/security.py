@@ -16,6 +16,7 @@ import hashlib
 import ipaddress
 from typing import Any, cast
 
+from axes.backends import AxesStandaloneBackend
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest
@@ -40,6 +41,26 @@ def client_address(request: HttpRequest | Request) -> str:
         return str(ipaddress.ip_address(candidate))
     except ValueError:
         return peer
+
+
+class LoginLockoutBackend(AxesStandaloneBackend):
+    """django-axes' lockout check for every sign-in that comes with a request.
+
+    authenticate() without a request (the test client's login(), a management command) has no
+    client address to key a lockout on, and no one guessing through the web: it is passed on
+    to the next backend instead of refused.
+    """
+
+    def authenticate(
+        self,
+        request: HttpRequest | None,
+        username: str | None = None,
+        password: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        if request is None:
+            return None
+        return super().authenticate(request, username, password, **kwargs)
 
 
 def _rate(scope: str | None) -> str | None:

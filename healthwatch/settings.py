@@ -294,7 +294,7 @@ HEALTHWATCH_TRUSTED_PROXIES = env_int("HEALTHWATCH_TRUSTED_PROXIES", 0, minimum=
 # `manage.py axes_reset_username USERNAME`.
 INSTALLED_APPS.append("axes")
 AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",
+    "healthwatch.security.LoginLockoutBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 MIDDLEWARE.append("axes.middleware.AxesMiddleware")  # last, as django-axes requires

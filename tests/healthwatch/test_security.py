@@ -190,3 +190,10 @@ def test_the_api_schema_declares_the_refusals_every_operation_can_answer() -> No
         for method, operation in item.items():
             declared = set(operation["responses"])
             assert {"400", "401", "403", "404", "429"} <= declared, (method, path)
+
+
+def test_signing_in_without_a_request_still_works_as_there_is_no_address_to_lock(
+    epidemiologist: User,
+) -> None:
+    """The test client's login() and management commands authenticate with no request."""
+    assert Client().login(username="epi", password="test-password-123")
