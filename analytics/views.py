@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from typing import Any
 
 from django.contrib import messages
@@ -17,6 +16,7 @@ from analytics.forms import AlertNoteForm, RunForm
 from analytics.models import Alert, AnalysisRun, ResultSet, RunStatus
 from analytics.stats.results import ROW_COLUMNS
 from healthwatch.roles import Role, role_required
+from healthwatch.text import csv_writer
 from surveys.models import Area, ProductionSite, VocabularyCode
 from surveys.selectors import quality_flags_for_user
 
@@ -99,7 +99,7 @@ def result_csv(request: HttpRequest, result_set_id: int, analysis: str) -> Strea
     rows = selectors.result_rows(result_set, analysis=analysis).values_list(*ROW_COLUMNS)
     if not rows.exists():
         raise Http404("No such result table.")
-    writer = csv.writer(_Echo())
+    writer = csv_writer(_Echo())
 
     def stream() -> Any:
         yield writer.writerow(ROW_COLUMNS)

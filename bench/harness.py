@@ -26,7 +26,7 @@ PYTHON = sys.executable
 PG_SERVER_URL = os.environ.get("BENCH_PG_URL", "postgres://healthwatch@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 BENCH_SECRET = "bench-only-secret-key-not-for-production-0123456789abcdef"  # noqa: S105
-BENCH_PSEUDONYM_KEY = "bench-only-pseudonym-key"
+BENCH_PSEUDONYM_KEY = "bench-only-pseudonym-key-never-in-production"  # ≥ 32 bytes (settings)
 
 _STARTED = time.monotonic()
 

@@ -7,10 +7,15 @@ Redis. Every variable is listed, with its default and meaning, in README.md and 
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
+import re
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 from healthwatch.env import (
@@ -160,14 +165,26 @@ WHITENOISE_USE_FINDERS = True
 # Cache for whole public pages. Default: local memory (per process). With several web
 # processes set CACHE_URL=redis://host:6379/1 so a new publication shows everywhere at once.
 CACHE_URL = env_url("CACHE_URL", "locmem://", schemes=("locmem", "redis", "rediss", "dummy"))
-if CACHE_URL.startswith(("redis://", "rediss://")):
-    CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
-    }
-elif CACHE_URL.startswith("dummy://"):
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
-else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+
+def cache_config(url: str) -> dict[str, dict[str, object]]:
+    """The CACHES setting for a CACHE_URL (a function so tests can point it elsewhere)."""
+    if url.startswith(("redis://", "rediss://")):
+        # Fails open (healthwatch/cache.py): Redis down → pages served uncached, never a 500.
+        # The timeouts (seconds) bound what an unreachable cache host costs each request.
+        return {
+            "default": {
+                "BACKEND": "healthwatch.cache.FailOpenRedisCache",
+                "LOCATION": url,
+                "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+            }
+        }
+    if url.startswith("dummy://"):
+        return {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
+    return {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+
+CACHES = cache_config(CACHE_URL)
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "workspace"
@@ -294,3 +311,99 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
     },
 }
+
+# =================================================================================================
+# Web security (issue 19): trusted proxy, login lockout, API throttles and renderers, CSP, key
+# strength. Kept in one block; README "Security" says what each setting is for.
+# =================================================================================================
+
+# How many reverse proxies stand in front of the app, each appending the address it saw to
+# X-Forwarded-For. 0 (default): the header is ignored (anyone can send one). Behind one nginx or
+# load balancer: 1. The login lockout, API throttles and comment limit all key on the address
+# this yields (healthwatch.security.client_address).
+HEALTHWATCH_TRUSTED_PROXIES = env_int("HEALTHWATCH_TRUSTED_PROXIES", 0, minimum=0, maximum=10)
+
+# Login lockout (django-axes): after LOGIN_FAILURE_LIMIT wrong passwords for one username from
+# one client address, that pair is refused (429) for LOGIN_LOCKOUT_MINUTES, even with the right
+# password. Other addresses can still sign in as that user; an admin can lift a lockout with
+# `manage.py axes_reset_username USERNAME`.
+INSTALLED_APPS.append("axes")
+AUTHENTICATION_BACKENDS = [
+    "healthwatch.security.LoginLockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")  # last, as django-axes requires
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 30, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "healthwatch.security.client_address"
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
+
+# API: JSON only with DEBUG off (no browsable HTML API to a production browser); throttles per
+# user / client address; wrong API tokens counted per address before DRF's throttles would run.
+REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [
+    "rest_framework.authentication.SessionAuthentication",
+    "healthwatch.security.ThrottledTokenAuthentication",
+]
+REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"] = ["rest_framework.renderers.JSONRenderer"] + (
+    ["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []
+)
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [
+    "healthwatch.security.AnonAPIThrottle",
+    "healthwatch.security.UserAPIThrottle",
+]
+
+
+def _rate(name: str, default: str) -> str:
+    value = env_str(name, default)
+    if not re.fullmatch(r"[1-9]\d*/(s|sec|second|m|min|minute|h|hour|d|day)", value):
+        raise ImproperlyConfigured(f"{name}={value!r} is not a rate such as 60/minute or 20/hour.")
+    return value
+
+
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
+    "anon": _rate("API_THROTTLE_ANON", "60/minute"),
+    "user": _rate("API_THROTTLE_USER", "1200/minute"),
+    "token_failures": _rate("API_THROTTLE_TOKEN_FAILURES", "20/hour"),
+}
+SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
+    "drf_spectacular.hooks.postprocess_schema_enums",
+    "healthwatch.schema.declare_error_responses",
+]
+
+# Content-Security-Policy (django-csp): scripts and styles only from our own static files.
+# style-src-attr allows the presentation attributes of the server-rendered SVG charts
+# (matplotlib writes style="…" on every path; attributes cannot load or run anything), and
+# the one <style> block matplotlib puts in each chart is allowed by its hash.
+_CHART_STYLE = "*{stroke-linejoin: round; stroke-linecap: butt}"
+_chart_style_digest = base64.b64encode(hashlib.sha256(_CHART_STYLE.encode()).digest()).decode()
+_CHART_STYLE_HASH = f"'sha256-{_chart_style_digest}'"
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+    "csp.middleware.CSPMiddleware",
+)
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, _CHART_STYLE_HASH],
+        "style-src-attr": [UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+
+# The pseudonym key is an HMAC key: shorter than SHA-256's 32-byte output it is the weak link
+# that lets a dump's pseudonyms be linked back to study IDs by guessing the key.
+if not DEBUG and len(HEALTHWATCH_PSEUDONYM_KEY.encode()) < 32:
+    raise ImproperlyConfigured(
+        "HEALTHWATCH_PSEUDONYM_KEY must be at least 32 bytes with DEBUG off; generate one with "
+        "python -c 'import secrets; print(secrets.token_urlsafe(48))'."
+    )

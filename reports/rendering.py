@@ -6,7 +6,6 @@ release was published (Release.rendered_html, ReleaseFile). Charts are server-si
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import json
@@ -18,6 +17,7 @@ from django.template.loader import render_to_string
 
 from analytics import charts
 from analytics.stats.results import ROW_COLUMNS
+from healthwatch import text
 
 if TYPE_CHECKING:
     from reports.models import Release
@@ -247,7 +247,7 @@ def render_release(release: Release) -> str:
 
 def table_csv(rows: list[dict[str, Any]]) -> bytes:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = text.csv_writer(buffer, lineterminator="\n")
     writer.writerow(ROW_COLUMNS)
     for row in rows:
         writer.writerow(["" if row.get(c) is None else row.get(c) for c in ROW_COLUMNS])
@@ -342,7 +342,7 @@ OPEN_DATA_COLUMNS = (
 
 def open_data_csv(rows: list[dict[str, Any]]) -> bytes:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = text.csv_writer(buffer, lineterminator="\n")
     writer.writerow(OPEN_DATA_COLUMNS)
     for row in rows:
         writer.writerow(

@@ -1,14 +1,38 @@
-from django.urls import path
+from django.urls import path, register_converter
 
+from healthwatch.text import IDENTIFIER_PATTERN
 from reports import views
 
+
+class SiteCodeConverter:
+    """A site code as the one identifier rule allows it (healthwatch.text)."""
+
+    regex = IDENTIFIER_PATTERN
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+class DownloadNameConverter(SiteCodeConverter):
+    """A release file name ("indicators_by_area.csv", "release.zip"): anything else (a NUL,
+    a dot-file, a path, another extension) is a 404 before the view or the database sees it."""
+
+    regex = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}\.(?:csv|json|zip)"
+
+
+register_converter(SiteCodeConverter, "site_code")
+register_converter(DownloadNameConverter, "download")
+
 app_name = "reports"
-release = "reports/<slug:site_code>/<int:year>/v<int:version>/"
+release = "reports/<site_code:site_code>/<int:year>/v<int:version>/"
 urlpatterns = [
     path("", views.home, name="home"),
     path(release, views.public_release, name="public_release"),
     path(release + "comments/", views.public_comment, name="public_comment"),
-    path(release + "<str:name>", views.public_download, name="public_download"),
+    path(release + "<download:name>", views.public_download, name="public_download"),
     path("privacy/", views.public_privacy, name="public_privacy"),
     path("methodology/", views.public_methodology, name="public_methodology"),
     path("open-data/", views.public_open_data, name="public_open_data"),

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_cache_control
@@ -14,6 +15,7 @@ from django.views.decorators.cache import cache_page
 from django.views.decorators.http import require_http_methods, require_POST
 
 from healthwatch.roles import Role, has_role, public, role_required
+from healthwatch.security import client_address, transaction_lock
 from reports import rendering, selectors, services
 from reports.forms import (
     CorrectionForm,
@@ -112,12 +114,17 @@ def public_comment(request: HttpRequest, site_code: str, year: int, version: int
             # The honeypot was filled in: a bot. Say nothing.
             return redirect("reports:public_release", site_code, year, version)
         try:
-            services.public_comment_submit(
-                release=release,
-                body=form.cleaned_data["body"],
-                author_name=form.cleaned_data["author_name"],
-                address=request.META.get("REMOTE_ADDR", ""),
-            )
+            # The daily limit counts then inserts: one commenting transaction at a time, so 20
+            # simultaneous posts cannot all see "under the limit". Keyed on the client behind
+            # the proxy, not on the proxy (healthwatch.security.client_address).
+            with transaction.atomic():
+                transaction_lock("reports.public_comment")
+                services.public_comment_submit(
+                    release=release,
+                    body=form.cleaned_data["body"],
+                    author_name=form.cleaned_data["author_name"],
+                    address=client_address(request),
+                )
         except ValidationProblem as problem:
             for error in problem.errors:
                 form.add_error(error.field if error.field in form.fields else None, error.message)

@@ -17,7 +17,6 @@ for analysis, not for re-import (see docs/data-formats.md).
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any, TextIO
@@ -27,6 +26,7 @@ from django.contrib.auth.models import User as AuthUser
 from django.db.models import QuerySet
 
 from healthwatch.roles import Role, has_role
+from healthwatch.text import csv_writer
 from surveys.importing import COLUMNS
 from surveys.models import (
     Area,
@@ -47,7 +47,6 @@ from surveys.selectors import (
     stations_for_user,
 )
 from surveys.services import AccessDenied, record_access_log
-from surveys.validation import FORMULA_PREFIXES
 
 User = AuthUser | AnonymousUser
 
@@ -80,7 +79,8 @@ def export_csv(*, kind: str, user: User | None, out: TextIO) -> int:
         raise ValueError(f"unknown kind {kind!r}; the kinds are: {', '.join(EXPORT_COLUMNS)}.")
     if not may_export(user):
         raise AccessDenied("Only health workers, epidemiologists and admins export data.")
-    writer = csv.writer(out, lineterminator="\n")
+    # Text a spreadsheet would run as a formula gets a leading quote (healthwatch.text).
+    writer = csv_writer(out, lineterminator="\n")
     writer.writerow(EXPORT_COLUMNS[kind])
     count = 0
     for row in ROWS[kind](user):
@@ -97,11 +97,6 @@ def export_csv(*, kind: str, user: User | None, out: TextIO) -> int:
 
 
 # -- cell formatting ---------------------------------------------------------------------------
-
-
-def _text(value: str) -> str:
-    """Text as stored; a cell a spreadsheet would run as a formula gets a leading quote."""
-    return "'" + value if value.startswith(FORMULA_PREFIXES) else value
 
 
 def _number(value: float | Decimal | int | None) -> str:
@@ -154,12 +149,12 @@ def _sites(user: User | None) -> Iterator[list[str]]:
         "code", "name", "kind", "latitude", "longitude", "operator", "opened_on"
     ).iterator(chunk_size=CHUNK):
         yield [
-            _text(code),
-            _text(name),
+            code,
+            name,
             kind,
             _number(lat),
             _number(lon),
-            _text(operator),
+            operator,
             _date(opened_on),
         ]
 
@@ -169,7 +164,7 @@ def _areas(user: User | None) -> Iterator[list[str]]:
     for code, name, lat, lon in rows.values_list("code", "name", "latitude", "longitude").iterator(
         chunk_size=CHUNK
     ):
-        yield [_text(code), _text(name), _number(lat), _number(lon)]
+        yield [code, name, _number(lat), _number(lon)]
 
 
 def _population(user: User | None) -> Iterator[list[str]]:
@@ -180,7 +175,7 @@ def _population(user: User | None) -> Iterator[list[str]]:
     for code, year, sex, band, population in rows.values_list(
         "area__code", "year", "sex", "age_band", "population"
     ).iterator(chunk_size=CHUNK):
-        yield [_text(code), str(year), sex, band, str(population)]
+        yield [code, str(year), sex, band, str(population)]
 
 
 def _stations(user: User | None) -> Iterator[list[str]]:
@@ -188,7 +183,7 @@ def _stations(user: User | None) -> Iterator[list[str]]:
     for code, name, medium, lat, lon in rows.values_list(
         "code", "name", "medium", "latitude", "longitude"
     ).iterator(chunk_size=CHUNK):
-        yield [_text(code), _text(name), medium, _number(lat), _number(lon)]
+        yield [code, name, medium, _number(lat), _number(lon)]
 
 
 def _measurements(user: User | None) -> Iterator[list[str]]:
@@ -210,7 +205,7 @@ def _measurements(user: User | None) -> Iterator[list[str]]:
         value_text, unit_text = units.entered(code_id, value, unit)
         lod_text, _ = units.entered(code_id, lod, unit)
         yield [
-            _text(station),
+            station,
             _date(sampled_on),
             code,
             value_text,
@@ -235,7 +230,7 @@ def _residents(user: User | None) -> Iterator[list[str]]:
     ).iterator(chunk_size=CHUNK):
         yield [
             pseudonym,
-            _text(area),
+            area,
             str(birth_year),
             sex,
             _date(enrolled_on),

@@ -15,6 +15,7 @@ from typing import Any
 from django import forms
 from django.db.models import QuerySet
 
+from healthwatch.text import validate_identifier
 from surveys.models import (
     REASON_MAX_LENGTH,
     Area,
@@ -274,7 +275,7 @@ class VisitEditForm(VisitForm):
 
 
 class StationForm(FieldUIForm):
-    code = forms.CharField(label="Station code", max_length=32)
+    code = forms.CharField(label="Station code", max_length=32, validators=[validate_identifier])
     name = forms.CharField(label="Name", max_length=200)
     medium = forms.ChoiceField(label="Medium", choices=Medium.choices)
     latitude = forms.FloatField(label="Latitude", widget=decimal_input())

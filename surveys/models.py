@@ -14,6 +14,8 @@ from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
+from healthwatch.text import identifier_problem
+
 #: The longest audit reason (why a record changed) that forms, the API and the history keep.
 REASON_MAX_LENGTH = 300
 
@@ -80,6 +82,18 @@ def _choices_in(field: str, choices: type[models.TextChoices]) -> Q:
     return Q(**{f"{field}__in": choices.values})
 
 
+def _clean_code(code: str) -> None:
+    """The identifier rule (healthwatch.text) in model validation: admin, services, imports.
+
+    A check in clean() rather than a field validator, so the rule can change without a
+    migration of every code column."""
+    from django.core.exceptions import ValidationError
+
+    problem = identifier_problem(code)
+    if problem is not None:
+        raise ValidationError({"code": problem})
+
+
 class ProductionSite(models.Model):
     code = models.CharField(max_length=32, unique=True)
     name = models.CharField(max_length=200)
@@ -104,6 +118,10 @@ class ProductionSite(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.code})"
+
+    def clean(self) -> None:
+        super().clean()
+        _clean_code(self.code)
 
 
 class Area(models.Model):
@@ -134,6 +152,10 @@ class Area(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.code})"
+
+    def clean(self) -> None:
+        super().clean()
+        _clean_code(self.code)
 
 
 class AreaAssignment(models.Model):
@@ -398,6 +420,10 @@ class Station(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.code})"
+
+    def clean(self) -> None:
+        super().clean()
+        _clean_code(self.code)
 
 
 class Measurement(models.Model):

@@ -13,6 +13,7 @@ from django.db.models import Model, QuerySet
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from healthwatch.text import identifier_problem, validate_identifier
 from surveys import selectors
 from surveys.forms import IMPORT_KINDS
 from surveys.models import (
@@ -57,6 +58,14 @@ class ScopedSlugRelatedField(serializers.SlugRelatedField[Any]):
         queryset = self.scope(user) if user is not None else super().get_queryset()
         assert queryset is not None
         return queryset
+
+    def to_internal_value(self, data: Any) -> Any:
+        # Only codes that follow the identifier rule can exist. Checking first also keeps junk
+        # such as a NUL away from the database (PostgreSQL refuses NUL in text: it was a 500).
+        problem = identifier_problem(data if isinstance(data, str) else repr(data))
+        if problem is not None:
+            raise serializers.ValidationError(problem)
+        return super().to_internal_value(data)
 
 
 class ScopedPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField[Any]):
@@ -284,7 +293,7 @@ class StationSerializer(serializers.ModelSerializer[Station]):
 
 
 class StationCreateSerializer(serializers.Serializer[Any]):
-    code = serializers.CharField(max_length=32)
+    code = serializers.CharField(max_length=32, validators=[validate_identifier])
     name = serializers.CharField(max_length=200)
     medium = serializers.ChoiceField(choices=Medium.choices)
     latitude = serializers.FloatField()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
+from healthwatch.text import IDENTIFIER_RULE, identifier_problem
 from surveys.importing.report import ErrorSink
 from surveys.validation import (
     FORMULA_PREFIXES,
@@ -80,6 +81,14 @@ class Row:
             return None
         if len(value) > max_length:
             self.fail(column, f"is longer than {max_length} characters.")
+            return None
+        return value
+
+    def identifier(self, column: str) -> str | None:
+        """A site, area or station code: the one identifier rule of healthwatch.text."""
+        value = self.text(column)
+        if value is not None and identifier_problem(value) is not None:
+            self.fail(column, f"is not a valid code: {IDENTIFIER_RULE}.")
             return None
         return value
 

@@ -70,7 +70,7 @@ class _CodedPlaces(KindImporter):
             )
         }
         for row in rows:
-            code = row.text(self.code_column, max_length=32)
+            code = row.identifier(self.code_column)
             values = self.values(row)
             if code is None or self.duplicate(row, code, (self.code_column,)) or not row.ok:
                 continue

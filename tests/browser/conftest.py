@@ -73,3 +73,21 @@ def log_in(page: Any, live_server: Any, username: str, password: str = "test-pas
     page.fill("#id_username", username)
     page.fill("#id_password", password)
     page.click("button[type=submit]")
+
+
+def publish_tiny_release(tiny_community: Any, epidemiologist: Any, community_reviewer: Any) -> Any:
+    """The tiny community imported, analysed inline and its RH-SEP 2025 report published (for
+    transactional tests that serve it through a live server)."""
+    from analytics import services as analytics_services
+    from reports import services
+    from tests.conftest import load_community
+
+    load_community(tiny_community)
+    run = analytics_services.analysis_run_request(user=None, enqueue=False)
+    run = analytics_services.analysis_run_execute_inline(run_id=run.pk)
+    draft = services.release_build_draft(
+        user=epidemiologist, run=run, site_code="RH-SEP", year=2025
+    )
+    services.release_approve(user=epidemiologist, release=draft)
+    services.release_review(user=community_reviewer, release=draft, decision="approve", body="ok")
+    return services.release_publish(user=epidemiologist, release_id=draft.pk)

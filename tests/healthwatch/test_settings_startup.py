@@ -38,7 +38,7 @@ def test_without_debug_a_missing_pseudonym_key_stops_start_up_saying_what_to_set
 
 
 def test_with_both_secrets_set_start_up_succeeds() -> None:
-    result = start_django(DEBUG="false", SECRET_KEY="s" * 50, HEALTHWATCH_PSEUDONYM_KEY="k")
+    result = start_django(DEBUG="false", SECRET_KEY="s" * 50, HEALTHWATCH_PSEUDONYM_KEY="k" * 32)
     assert result.returncode == 0, result.stderr
     assert "started" in result.stdout
 
@@ -55,3 +55,20 @@ def test_a_time_limit_below_the_soft_limit_is_refused() -> None:
     )
     assert result.returncode != 0
     assert "CELERY_TASK_TIME_LIMIT must be greater" in result.stderr
+
+
+def test_without_debug_a_pseudonym_key_shorter_than_32_bytes_stops_start_up() -> None:
+    result = start_django(DEBUG="false", SECRET_KEY="s" * 50, HEALTHWATCH_PSEUDONYM_KEY="k" * 31)
+    assert result.returncode != 0
+    assert "HEALTHWATCH_PSEUDONYM_KEY must be at least 32 bytes" in result.stderr
+
+
+def test_with_debug_on_a_short_development_pseudonym_key_is_allowed() -> None:
+    result = start_django(DEBUG="true", HEALTHWATCH_PSEUDONYM_KEY="short")
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_malformed_api_throttle_rate_stops_start_up_naming_it() -> None:
+    result = start_django(DEBUG="true", API_THROTTLE_USER="lots")
+    assert result.returncode != 0
+    assert "API_THROTTLE_USER='lots' is not a rate" in result.stderr
