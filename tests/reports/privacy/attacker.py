@@ -44,7 +44,10 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import csr_array
 
-from reports.privacy import Atom, LedgerEntry, ProtectedRelease
+from reports.privacy import Atom, DerivedKind, LedgerEntry, ProtectedRelease
+
+#: Derived values that are count / denominator (a published one gives either back from the other).
+RATIOS = frozenset({DerivedKind.RATE, DerivedKind.STANDARDIZED_RATE, DerivedKind.PERCENTAGE})
 
 #: Upper bound put on every atom so that every program is bounded; a maximum reaching half of
 #: it is reported as unbounded. Test counts are in the hundreds at most.
@@ -70,7 +73,10 @@ class PublicCell:
         atoms: the atoms it sums (public layout knowledge).
         value: the published count, ``None`` when suppressed.
         denominator: the published ``denominator`` column, ``None`` when empty.
-        denominator_key: the key of the row whose count is this row's denominator, if any.
+        denominator_key: the key of the row whose count is this row's denominator, if any
+            (then the published denominator is that row's count: an equation on its atoms).
+        ratio: a rate or percentage of this row is published (count / denominator): it
+            gives either one back from the other, so both must be published with it.
     """
 
     key: str
@@ -78,6 +84,7 @@ class PublicCell:
     value: int | None
     denominator: int | None = None
     denominator_key: str | None = None
+    ratio: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +107,7 @@ class FindingKind(StrEnum):
     REVISION = "revision"  # an atom set whose value moved by 1..T−1 between data states
     EXCLUDES_EARLIER = "excludes_earlier"  # a revised suppressed cell's range misses its old value
     INCONSISTENT = "inconsistent"  # the published numbers admit no data at all
+    RATIO = "ratio"  # a rate or percentage published beside a suppressed count or denominator
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +195,7 @@ def _program(releases: Sequence[PublicRelease], relations: Sequence[NestingLike]
     lower: list[float] = []
     upper: list[float] = []
     for release in releases:
+        keyed = {c.key: c for c in release.cells}
         for cell in release.cells:
             if cell.value is not None:
                 rows.append({index[a]: 1.0 for a in cell.atoms})
@@ -196,6 +205,12 @@ def _program(releases: Sequence[PublicRelease], relations: Sequence[NestingLike]
                 rows.append({index[a]: 1.0 for a in cell.atoms})
                 lower.append(-np.inf)
                 upper.append(cell.denominator)
+                if cell.denominator_key in keyed:
+                    # The column is the denominator row's count, whether or not that row
+                    # shows it: an equation on the denominator's own atoms.
+                    rows.append({index[a]: 1.0 for a in keyed[cell.denominator_key].atoms})
+                    lower.append(cell.denominator)
+                    upper.append(cell.denominator)
     for place, relation in nested:
         row: dict[int, float] = defaultdict(float)
         for o in relation.lesser:
@@ -232,7 +247,7 @@ def attack(
     Checks, in order:
 
     1. every published count and denominator of every release: none in 1..T−1 (0..T−1 with
-       ``suppress_zeros``);
+       ``suppress_zeros``); no rate or percentage beside a suppressed count or denominator;
     2. every suppressed cell of the new release: its feasible range in the new release's data
        state is at least T wide (``hi − lo ≥ T``);
     3. every cell suppressed by an earlier release and not published since: not pinned to a
@@ -251,7 +266,22 @@ def attack(
         return []
     findings: list[Finding] = []
     for release in releases:
+        keyed = {c.key: c for c in release.cells}
         for cell in release.cells:
+            linked = keyed.get(cell.denominator_key) if cell.denominator_key else None
+            hidden_denominator = cell.denominator is None or (
+                linked is not None and linked.value is None
+            )
+            if cell.ratio and (cell.value is None or hidden_denominator):
+                findings.append(
+                    Finding(
+                        FindingKind.RATIO,
+                        release.name,
+                        cell.key,
+                        value=cell.value,
+                        detail="a rate or percentage beside a suppressed count or denominator",
+                    )
+                )
             if cell.value is not None and _sensitive(cell.value, threshold, suppress_zeros):
                 findings.append(
                     Finding(FindingKind.SMALL_COUNT, release.name, cell.key, value=cell.value)
@@ -453,6 +483,7 @@ def public_release(protected: ProtectedRelease, name: str, data: str = "data") -
                 value=published.count,
                 denominator=published.denominator,
                 denominator_key=getattr(source, "denominator_key", None),
+                ratio=any(d.value is not None and d.kind in RATIOS for d in published.derived),
             )
         )
     return PublicRelease(name, tuple(cells), data)

@@ -187,3 +187,31 @@ def test_numbers_no_data_can_produce_are_reported_as_inconsistent() -> None:
     cells = (row("A", atoms("A"), 12, 40), row("AB", atoms("A", "B"), 11, 50))
     found = attack([PublicRelease("r1", cells)], threshold=T)
     assert [f.kind for f in found] == [FindingKind.INCONSISTENT]
+
+
+def test_a_rate_beside_a_suppressed_count_or_denominator_is_a_finding() -> None:
+    ry = PublicCell("A/ry", atoms("A", outcome="resident_years"), None)
+    cells = (
+        ry,
+        PublicCell("A", atoms("A"), 12, None, "A/ry", ratio=True),
+        PublicCell("B", atoms("B"), None, 40, ratio=True),
+        PublicCell("C", atoms("C"), 15, 40, ratio=True),
+    )
+    found = {(f.kind, f.key) for f in attack([PublicRelease("r1", cells)], threshold=T)}
+    assert {(FindingKind.RATIO, "A"), (FindingKind.RATIO, "B")} <= found
+    assert (FindingKind.RATIO, "C") not in found
+
+
+def test_a_published_denominator_column_is_an_equation_on_the_denominator_row() -> None:
+    # The ry row of S is suppressed but its value shows in the events row's denominator
+    # column: 6 people, so S's events ≤ 6 and A ∈ [15 − 6, 15] through the nesting.
+    cells = (
+        PublicCell("S/ry", atoms("S", outcome="resident_years"), None),
+        PublicCell("S", atoms("S"), None, 6, "S/ry"),
+        PublicCell("A", atoms("A"), None),
+        PublicCell("near", atoms("A", "S"), 15),
+    )
+    nesting = [Code(("dx.J45",), ("resident_years",))]
+    found = kinds(attack([PublicRelease("r1", cells)], threshold=T, relations=nesting))
+    assert (FindingKind.NARROW_RANGE, "S/ry", 6, 6) in found
+    assert (FindingKind.NARROW_RANGE, "A", 9, 15) in found
