@@ -3,7 +3,8 @@
 Public API::
 
     from reports.privacy import (
-        Atom, Cell, Table, Derived, DerivedKind, LedgerEntry, Rules, CostModel,
+        Atom, Cell, Table, Derived, DerivedKind, LedgerEntry, Nesting, Rules, CostModel,
+        RevisionPolicy,
         primary_suppression, complementary_suppression, audit, protect_release,
         ProtectedRelease, AuditResult, DisclosureError,
     )
@@ -43,7 +44,9 @@ from reports.privacy.model import (
     DisclosureError,
     Flag,
     LedgerEntry,
+    Nesting,
     Reason,
+    RevisionPolicy,
     Rules,
     Table,
 )
@@ -53,8 +56,10 @@ from reports.privacy.release import (
     PublishedCell,
     PublishedDerived,
     PublishedTable,
+    RevisionShortfall,
     protect_release,
     publish_derived,
+    revision_shortfalls,
 )
 
 __all__ = [
@@ -73,11 +78,14 @@ __all__ = [
     "DisclosureError",
     "Flag",
     "LedgerEntry",
+    "Nesting",
     "ProtectedRelease",
     "PublishedCell",
     "PublishedDerived",
     "PublishedTable",
     "Reason",
+    "RevisionPolicy",
+    "RevisionShortfall",
     "RevisionViolation",
     "Rules",
     "Table",
@@ -88,5 +96,6 @@ __all__ = [
     "primary_suppression",
     "protect_release",
     "publish_derived",
+    "revision_shortfalls",
     "table_equations",
 ]

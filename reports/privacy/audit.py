@@ -62,7 +62,15 @@ from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 from scipy.sparse.csgraph import connected_components
 
-from reports.privacy.model import Atom, Cell, DerivedKind, DisclosureError, LedgerEntry, Rules
+from reports.privacy.model import (
+    Atom,
+    Cell,
+    DerivedKind,
+    DisclosureError,
+    LedgerEntry,
+    Nesting,
+    Rules,
+)
 
 #: Integer solutions remembered per component to screen differences cheaply.
 POOL_SIZE = 400
@@ -76,6 +84,7 @@ class TargetKind(StrEnum):
     SUPPRESSED = "suppressed"
     EARLIER_SUPPRESSED = "earlier_suppressed"
     DIFFERENCE = "difference"
+    CHANGE = "change"  # the change of a set since earlier releases, when data were revised
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,12 +237,20 @@ class _Stat:
         return f"{release}/{key}"
 
 
+#: A row of the attacker's program: (kind, index) — an equation or a cap of statistic
+#: ``index``, or the relation row ``index`` (a nesting between outcomes).
+_RowId = tuple[int, int]
+_EQ, _CAP, _REL, _SNAPSHOT = 0, 1, 2, 3
+#: The lower end of a change's range when the earlier releases leave it unbounded.
+UNBOUNDED_BELOW = -(2**31)
+
+
 @dataclass
 class _Component:
-    key: frozenset[int]  # the row statistics it holds
+    key: frozenset[_RowId]  # the rows it holds
     groups: np.ndarray
     local: dict[int, int]
-    matrix: sparse.csr_matrix  # equations first, then caps (Σ x ≤ n tested)
+    matrix: sparse.csr_matrix  # equations first, then inequalities (caps, nestings)
     lower: np.ndarray
     rhs: np.ndarray
     upper: np.ndarray
@@ -248,6 +265,8 @@ class _Target:
     groups: frozenset[int]
     stat: int | None
     note: str = ""
+    earlier: int | None = None  # a revised cell's earlier published value: must stay feasible
+    old_range: tuple[int, int | None] | None = None  # CHANGE: the range before the revision
 
 
 @dataclass
@@ -266,6 +285,109 @@ class _Round:
     group_component: np.ndarray
 
 
+def _group_atoms(
+    membership: Mapping[Atom, list[int]],
+    relations: Sequence[Nesting],
+    *,
+    exact_positions: bool,
+) -> dict[Atom, int]:
+    """Merge atoms into the attacker's variables without losing anything the attacker knows.
+
+    Atoms in exactly the same statistics are one variable (a sum of non-negative integers takes
+    every non-negative integer value). Nestings relate atoms of one position (area × sex × age
+    band × period) across outcomes, so atoms of related outcomes are merged only by whole
+    position classes: two positions share a variable for one related outcome only if they do
+    for every outcome related to it (partition refinement to a fixed point). The nesting rows
+    summed over a position class are then exact: any solution of the merged program is met by
+    putting each class's totals on one of its positions. With known atom bounds that argument
+    fails, so related atoms then keep their positions.
+    """
+    parent: dict[str, str] = {}
+
+    def find(o: str) -> str:
+        while parent[o] != o:
+            parent[o] = parent[parent[o]]
+            o = parent[o]
+        return o
+
+    for nesting in relations:
+        for o in (*nesting.lesser, *nesting.greater):
+            parent.setdefault(o, o)
+        first = find(nesting.lesser[0])
+        for o in (*nesting.lesser, *nesting.greater):
+            parent[find(o)] = first
+    family: dict[str, tuple[str, ...]] = {}
+    for o in parent:
+        family.setdefault(find(o), ())
+    for o in sorted(parent):
+        family[find(o)] = (*family[find(o)], o)
+
+    Position = tuple[str, str, str, str]
+    at: dict[Position, dict[str, Atom]] = defaultdict(dict)
+    keys: dict[Atom, tuple[object, ...]] = {}
+    for atom, members in membership.items():
+        if atom.outcome in parent:
+            position = (atom.area, atom.sex, atom.age_band, atom.period)
+            at[position][atom.outcome] = atom
+            keys[atom] = (tuple(members), atom.outcome, position if exact_positions else None)
+        else:
+            keys[atom] = (tuple(members),)
+    distinct = len(set(keys.values()))
+    while True:
+        ids: dict[tuple[object, ...], int] = {}
+        gid = {atom: ids.setdefault(key, len(ids)) for atom, key in keys.items()}
+        refined: dict[Atom, tuple[object, ...]] = {}
+        for atom in keys:
+            if atom.outcome not in parent:
+                refined[atom] = (gid[atom],)
+                continue
+            mates = at[(atom.area, atom.sex, atom.age_band, atom.period)]
+            refined[atom] = (
+                gid[atom],
+                tuple(gid[mates[o]] if o in mates else -1 for o in family[find(atom.outcome)]),
+            )
+        now = len(set(refined.values()))
+        keys = refined
+        if now == distinct:
+            break
+        distinct = now
+    ids = {}
+    return {atom: ids.setdefault(key, len(ids)) for atom, key in keys.items()}
+
+
+def _relation_rows(
+    atom_group: Mapping[Atom, int], relations: Sequence[Nesting]
+) -> list[dict[int, float]]:
+    """The nestings as rows ``Σ lesser − Σ greater ≤ 0`` over the merged variables.
+
+    A position whose greater side has an atom outside every statistic says nothing (that
+    atom is unbounded); lesser atoms outside every statistic are free and drop out.
+    """
+    at: dict[tuple[str, str, str, str], dict[str, Atom]] = defaultdict(dict)
+    for atom in atom_group:
+        at[(atom.area, atom.sex, atom.age_band, atom.period)][atom.outcome] = atom
+    seen: set[tuple[tuple[int, float], ...]] = set()
+    rows: list[dict[int, float]] = []
+    for nesting in relations:
+        for outcomes in at.values():
+            if not all(o in outcomes for o in nesting.greater):
+                continue
+            coefficients: dict[int, float] = defaultdict(float)
+            for o in nesting.lesser:
+                if o in outcomes:
+                    coefficients[atom_group[outcomes[o]]] += 1.0
+            if not coefficients:
+                continue
+            for o in nesting.greater:
+                coefficients[atom_group[outcomes[o]]] -= 1.0
+            key = tuple(sorted((g, c) for g, c in coefficients.items() if c != 0.0))
+            if key in seen or all(c < 0 for _, c in key):
+                continue
+            seen.add(key)
+            rows.append(dict(key))
+    return rows
+
+
 class AuditEngine:
     """The equation system of one release plus its ledger; audits any suppression pattern.
 
@@ -281,6 +403,7 @@ class AuditEngine:
         *,
         atom_bounds: Mapping[Atom, int] | None = None,
         atom_counts: Mapping[Atom, int] | None = None,
+        relations: Sequence[Nesting] = (),
     ) -> None:
         self.rules = rules or Rules()
         self.threshold = self.rules.threshold
@@ -307,15 +430,28 @@ class AuditEngine:
                 )
             stat.release_value = cell.count
             stat.release_keys.append(cell.key)
-            if cell.denominator is not None and any(
-                d.kind == DerivedKind.PERCENTAGE for d in cell.derived
+            if (
+                cell.denominator is not None
+                and cell.denominator_key is None
+                and any(d.kind == DerivedKind.PERCENTAGE for d in cell.derived)
             ):
+                # Legacy: a denominator published as is caps its hidden count.
                 stat.cap = min(cell.denominator, stat.cap or cell.denominator)
             self.cell_stat[cell.key] = by_atoms[cell.atoms]
         self.earlier_releases = len({e.release for e in ledger})
         for entry in ledger:
             stat_for(entry.atoms).history.append((entry.release, entry.key, entry.value))
 
+        for stat in self.stats:
+            # A value published earlier that no longer describes the data (late records, a
+            # correction) is no equation of today's data; revisions are judged separately.
+            old = stat.ledger_value
+            if old is None:
+                continue
+            if stat.release_value is not None:
+                stat.stale = old != stat.release_value
+            elif atom_counts is not None:
+                stat.stale = old != sum(int(atom_counts.get(a, 0)) for a in stat.atoms)
         if atom_counts is not None:
             for stat in self.stats:
                 true = sum(int(atom_counts.get(a, 0)) for a in stat.atoms)
@@ -324,44 +460,35 @@ class AuditEngine:
                         f"cell {stat.release_keys[0]!r}: count {stat.release_value} ≠ "
                         f"Σ atom counts {true}"
                     )
-                old = stat.ledger_value
-                stat.stale = old is not None and old != true and stat.release_value is None
 
-        # Merge atoms that belong to exactly the same statistics into one variable.
         membership: dict[Atom, list[int]] = defaultdict(list)
         for i, stat in enumerate(self.stats):
             for atom in stat.atoms:
                 membership[atom].append(i)
-        group_of_signature: dict[tuple[int, ...], int] = {}
-        group_upper: list[float] = []
+        self.relations = tuple(relations)
+        atom_group = _group_atoms(membership, self.relations, exact_positions=bool(atom_bounds))
+        n_groups = max(atom_group.values(), default=-1) + 1
+        group_upper = [0.0] * n_groups
+        self.group_size = [0] * n_groups
         stat_groups: list[set[int]] = [set() for _ in self.stats]
-        self.group_size: list[int] = []
-        atom_group: dict[Atom, int] = {}
-        for atom, members in membership.items():
-            signature = tuple(members)
-            g = group_of_signature.get(signature)
+        for atom, g in atom_group.items():
             bound = math.inf
             if atom_bounds is not None and atom in atom_bounds:
                 bound = float(atom_bounds[atom])
-            if g is None:
-                g = group_of_signature[signature] = len(group_upper)
-                group_upper.append(bound)
-                self.group_size.append(1)
-                for i in members:
-                    stat_groups[i].add(g)
-            else:
-                group_upper[g] += bound
-                self.group_size[g] += 1
-            atom_group[atom] = g
+            group_upper[g] += bound
+            self.group_size[g] += 1
+            for i in membership[atom]:
+                stat_groups[i].add(g)
         self.group_upper = np.array(group_upper, dtype=float)
         self.n_atoms = len(membership)
         for stat, groups in zip(self.stats, stat_groups, strict=True):
             stat.groups = tuple(sorted(groups))
+        self.relation_rows = _relation_rows(atom_group, self.relations)
         self.stat_by_groups = {frozenset(s.groups): i for i, s in enumerate(self.stats)}
-        self._cache: dict[tuple[frozenset[int], frozenset[int]], tuple[int, int] | None] = {}
-        self._components_cache: dict[frozenset[int], _Component] = {}
+        self._cache: dict[tuple[frozenset[_RowId], frozenset[int]], tuple[int, int] | None] = {}
+        self._components_cache: dict[frozenset[_RowId], _Component] = {}
         self._pool: dict[frozenset[int], list[np.ndarray]] = {}
-        self._feasible: dict[frozenset[int], tuple[int, np.ndarray]] = {}
+        self._feasible: dict[frozenset[_RowId], tuple[int, np.ndarray]] = {}
         self._true_groups: np.ndarray | None = None
         if atom_counts is not None:
             true_groups = np.zeros(len(self.group_upper))
@@ -431,17 +558,31 @@ class AuditEngine:
                 differences[int(group_component[first])].append(target.groups)
         for ci, regions in differences.items():
             self._screen(components[ci], regions)
+        exposed = False
         for target in targets:
             strict = target.kind == TargetKind.SUPPRESSED
+            # A revised cell must keep its earlier value inside its range: judged exactly.
+            screened = (screen or not strict) and target.earlier is None
             lo, hi, comps, feasible, exact = self._range(
-                target.groups, components, group_component, screen or not strict, strict
+                target.groups, components, group_component, screened, strict
             )
             if not feasible:
                 bad_components.update(comps)
             outcome = _Outcome(target, self._judge(target, lo, hi, exact), comps)
             outcomes.append(outcome)
             if stop_early and (not feasible or not outcome.range.protected):
+                exposed = True
                 break
+        if not exposed:
+            for target in self._change_targets(rows):
+                lo, hi, comps, feasible, _ = self._range(target.groups, components, group_component)
+                if not feasible:
+                    bad_components.update(comps)
+                    continue
+                outcome = _Outcome(target, self._judge_change(target, lo, hi), comps)
+                outcomes.append(outcome)
+                if stop_early and not outcome.range.protected:
+                    break
         for ci in sorted(bad_components):
             inconsistent.extend(self.stats[r].label() for r in components[ci].rows)
         revisions = self._revisions(rows)
@@ -463,11 +604,103 @@ class AuditEngine:
 
     def _judge(self, target: _Target, lo: int, hi: int | None, exact: bool) -> CellRange:
         wide = hi is None or hi - lo >= self.threshold
+        note = target.note
         if target.kind == TargetKind.SUPPRESSED:
             protected = wide
+            if target.earlier is not None and not (
+                lo <= target.earlier and (hi is None or target.earlier <= hi)
+            ):
+                # The reader would learn that (and in which direction) it was revised.
+                protected = False
+                note = f"{note}; its range excludes the earlier published value".lstrip("; ")
         else:
             protected = wide or not self._certain_small(lo, hi)
-        return CellRange(target.key, target.kind, lo, hi, protected, target.note, exact)
+        return CellRange(target.key, target.kind, lo, hi, protected, note, exact)
+
+    def _judge_change(self, target: _Target, lo: int, hi: int | None) -> CellRange:
+        """The change of a set since the earlier releases: ``new − old`` over both ranges.
+
+        The earlier releases describe the data as they were (``old_range``), this release the
+        data as they are (``[lo, hi]``); with nothing linking the two snapshots the change lies
+        in ``[lo − old_hi, hi − old_lo]``. It is exposed when that interval is narrower than T
+        and certifies a change of 1..T−1 records (the late records are a small count).
+        """
+        assert target.old_range is not None
+        old_lo, old_hi = target.old_range
+        d_lo = None if old_hi is None else lo - old_hi
+        d_hi = None if hi is None else hi - old_lo
+        t = self.threshold
+        small = (
+            d_lo is not None
+            and d_hi is not None
+            and d_hi - d_lo < t
+            and (1 <= d_lo < t or -t < d_hi <= -1)
+        )
+        return CellRange(
+            target.key,
+            TargetKind.CHANGE,
+            UNBOUNDED_BELOW if d_lo is None else d_lo,
+            d_hi,
+            not small,
+            target.note,
+        )
+
+    def _change_targets(self, rows: Mapping[int, int]) -> list[_Target]:
+        """Sets whose change since the earlier releases the reader could bound, when data were
+        revised since (some earlier value no longer describes the data).
+
+        Candidates, within the components of the earlier releases' program that hold a revised
+        value: every statistic of either snapshot and the finest regions they tell apart. A
+        statistic published both now and before is left to the revision rule (its change is
+        known exactly).
+        """
+        stale = [i for i, stat in enumerate(self.stats) if stat.stale]
+        if not stale:
+            return []
+        old_rows: dict[int, int] = {}
+        for i, stat in enumerate(self.stats):
+            if stat.ledger_value is not None:
+                old_rows[i] = stat.ledger_value
+        old_components, old_gc = self._components(old_rows, snapshot=1)
+        touched = {int(old_gc[g]) for i in stale for g in self.stats[i].groups if old_gc[g] >= 0}
+        signature: dict[int, list[int]] = defaultdict(list)
+        sets: dict[frozenset[int], str] = {}
+        for i in sorted(set(rows) | set(old_rows)):
+            stat = self.stats[i]
+            if not any(int(old_gc[g]) in touched for g in stat.groups):
+                continue
+            for g in stat.groups:
+                signature[g].append(i)
+            if i in rows and stat.release_keys and stat.ledger_value is not None:
+                continue  # the revision rule judges it
+            sets[frozenset(stat.groups)] = stat.label()
+        regions: dict[tuple[int, ...], list[int]] = defaultdict(list)
+        for g, sig in signature.items():
+            regions[tuple(sig)].append(g)
+        n = 0
+        for sig_key, groups in sorted(regions.items()):
+            region = frozenset(groups)
+            if region in sets or region in self.stat_by_groups:
+                continue
+            n += 1
+            inside = ", ".join(self.stats[r].label() for r in sig_key[:3])
+            sets[region] = f"part#{n} of {inside}{'…' if len(sig_key) > 3 else ''}"
+        targets: list[_Target] = []
+        for region, label in sets.items():
+            lo, hi, _, feasible, _ = self._range(region, old_components, old_gc)
+            if not feasible:
+                continue  # earlier releases disagree among themselves: nothing to compare with
+            targets.append(
+                _Target(
+                    f"change of {label}",
+                    TargetKind.CHANGE,
+                    region,
+                    self.stat_by_groups.get(region),
+                    "since the earlier releases",
+                    old_range=(lo, hi),
+                )
+            )
+        return targets
 
     def _certain_small(self, lo: int, hi: int | None) -> bool:
         """Does ``[lo, hi]`` tell that the count is certainly a small positive one (or 0)?
@@ -487,8 +720,14 @@ class AuditEngine:
             if self.locked(i):
                 release, key, _ = next(h for h in reversed(stat.history) if h[2] is not None)
                 note = f"published earlier as {release}/{key}"
+            earlier = stat.ledger_value if stat.stale else None
+            if earlier is not None:
+                release, key, _ = next(h for h in reversed(stat.history) if h[2] is not None)
+                note = f"revised since {release}"
             for key in stat.release_keys:
-                targets.append(_Target(key, TargetKind.SUPPRESSED, frozenset(stat.groups), i, note))
+                targets.append(
+                    _Target(key, TargetKind.SUPPRESSED, frozenset(stat.groups), i, note, earlier)
+                )
             covered.add(frozenset(stat.groups))
         for i, stat in enumerate(self.stats):
             if stat.ledger_hidden and i not in rows and i not in suppressed:
@@ -539,20 +778,30 @@ class AuditEngine:
 
     # -- components and integer programs -------------------------------------------------
 
-    def _components(self, rows: Mapping[int, int]) -> tuple[list[_Component], np.ndarray]:
-        """Connected components of the published equations (and the caps of suppressed cells)."""
+    def _row_groups(self, row: _RowId) -> Iterable[int]:
+        kind, index = row
+        if kind == _REL:
+            return self.relation_rows[index].keys()
+        return self.stats[index].groups
+
+    def _components(
+        self, rows: Mapping[int, int], snapshot: int = 0
+    ) -> tuple[list[_Component], np.ndarray]:
+        """Connected components of the published equations, the caps of hidden cells and the
+        nestings between outcomes."""
         n_groups = len(self.group_upper)
-        # Row ids: a statistic i for its equation, ~i (negative) for the cap of a hidden one.
-        row_ids = sorted(rows) + [
-            ~i for i, s in enumerate(self.stats) if s.cap is not None and i not in rows
+        row_ids: list[_RowId] = [(_EQ, i) for i in sorted(rows)]
+        row_ids += [
+            (_CAP, i) for i, s in enumerate(self.stats) if s.cap is not None and i not in rows
         ]
+        row_ids += [(_REL, k) for k in range(len(self.relation_rows))]
         group_component = np.full(n_groups, -1, dtype=np.int64)
         if not row_ids:
             return [], group_component
         indptr = [0]
         indices: list[int] = []
         for r in row_ids:
-            indices.extend(self.stats[r if r >= 0 else ~r].groups)
+            indices.extend(self._row_groups(r))
             indptr.append(len(indices))
         incidence = sparse.csr_matrix(
             (np.ones(len(indices)), np.array(indices, dtype=np.int64), np.array(indptr)),
@@ -564,12 +813,13 @@ class AuditEngine:
         group_labels = labels[len(row_ids) :]
         used = np.zeros(n_groups, dtype=bool)
         used[np.array(indices, dtype=np.int64)] = True
-        by_label: dict[int, list[int]] = defaultdict(list)
+        by_label: dict[int, list[_RowId]] = defaultdict(list)
         for pos, label in enumerate(row_labels):
             by_label[int(label)].append(row_ids[pos])
         components: list[_Component] = []
         for label, comp_rows in by_label.items():
-            key = frozenset(comp_rows)
+            # The earlier snapshot's program has the same rows with other values.
+            key = frozenset([*comp_rows, (_SNAPSHOT, snapshot)])
             comp = self._components_cache.get(key)
             if comp is None:
                 groups = np.flatnonzero((group_labels == label) & used)
@@ -581,25 +831,39 @@ class AuditEngine:
         return components, group_component
 
     def _build_component(
-        self, key: frozenset[int], comp_rows: list[int], groups: np.ndarray, rows: Mapping[int, int]
+        self,
+        key: frozenset[_RowId],
+        comp_rows: list[_RowId],
+        groups: np.ndarray,
+        rows: Mapping[int, int],
     ) -> _Component:
         local = {int(g): j for j, g in enumerate(groups)}
-        equations = sorted(r for r in comp_rows if r >= 0)
-        caps = sorted(~r for r in comp_rows if r < 0)
+        equations = sorted(i for kind, i in comp_rows if kind == _EQ)
+        caps = sorted(i for kind, i in comp_rows if kind == _CAP)
+        nestings = sorted(k for kind, k in comp_rows if kind == _REL)
+        data: list[float] = []
         data_rows: list[int] = []
         data_cols: list[int] = []
-        for k, i in enumerate(equations + caps):
+        k = 0
+        for i in equations + caps:
             for g in self.stats[i].groups:
+                data.append(1.0)
                 data_rows.append(k)
                 data_cols.append(local[g])
-        matrix = sparse.csr_matrix(
-            (np.ones(len(data_rows)), (data_rows, data_cols)),
-            shape=(len(equations) + len(caps), len(groups)),
-        )
+            k += 1
+        for r in nestings:
+            for g, coefficient in self.relation_rows[r].items():
+                data.append(coefficient)
+                data_rows.append(k)
+                data_cols.append(local[g])
+            k += 1
+        matrix = sparse.csr_matrix((data, (data_rows, data_cols)), shape=(k, len(groups)))
         rhs = np.array(
-            [float(rows[i]) for i in equations] + [float(self.stats[i].cap or 0) for i in caps]
+            [float(rows[i]) for i in equations]
+            + [float(self.stats[i].cap or 0) for i in caps]
+            + [0.0] * len(nestings)
         )
-        lower = np.concatenate([rhs[: len(equations)], np.zeros(len(caps))])
+        lower = np.concatenate([rhs[: len(equations)], np.full(k - len(equations), -np.inf)])
         return _Component(
             key,
             groups,
@@ -854,6 +1118,7 @@ def audit(
     *,
     atom_bounds: Mapping[Atom, int] | None = None,
     atom_counts: Mapping[Atom, int] | None = None,
+    relations: Sequence[Nesting] = (),
 ) -> AuditResult:
     """Audit a release: the feasible range of every suppressed cell against all equations.
 
@@ -865,6 +1130,8 @@ def audit(
         atom_bounds: optional known upper bounds of atom counts (e.g. the population).
         atom_counts: optional true atom counts: checks every cell's count and detects ledger
             values made stale by later data revisions.
+        relations: nestings between outcomes the reader may assume (events ≤ resident-years,
+            a code ≤ its group…), added to the attacker's program as inequalities.
 
     Returns:
         An :class:`AuditResult` whose ``passed`` says whether the release may be published.
@@ -873,5 +1140,12 @@ def audit(
     unknown = set(suppressed) - {c.key for c in cells}
     if unknown:
         raise ValueError(f"suppressed keys not among the cells: {sorted(unknown)[:5]}")
-    engine = AuditEngine(cells, ledger, rules, atom_bounds=atom_bounds, atom_counts=atom_counts)
+    engine = AuditEngine(
+        cells,
+        ledger,
+        rules,
+        atom_bounds=atom_bounds,
+        atom_counts=atom_counts,
+        relations=relations,
+    )
     return engine.run(engine.suppressed_stats(suppressed)).result

@@ -47,6 +47,7 @@ from reports.privacy.model import (
     CellDecision,
     DisclosureError,
     LedgerEntry,
+    Nesting,
     Reason,
     Rules,
 )
@@ -279,6 +280,7 @@ def complementary_suppression(
     *,
     atom_bounds: Mapping[Atom, int] | None = None,
     atom_counts: Mapping[Atom, int] | None = None,
+    relations: Sequence[Nesting] = (),
     prune: bool = True,
 ) -> ComplementaryResult:
     """Add secondary suppressions until the audit passes; raise if that is impossible.
@@ -288,7 +290,7 @@ def complementary_suppression(
         primary: the decisions of :func:`reports.privacy.primary_suppression`.
         ledger: every cell of every earlier release, in publication order.
         rules: the release's rules (T, cost…).
-        atom_bounds, atom_counts: see :func:`reports.privacy.audit`.
+        atom_bounds, atom_counts, relations: see :func:`reports.privacy.audit`.
         prune: try republishing complements that turn out unnecessary.
 
     Raises:
@@ -296,7 +298,14 @@ def complementary_suppression(
             equations are inconsistent.
     """
     rules = rules or Rules()
-    engine = AuditEngine(cells, ledger, rules, atom_bounds=atom_bounds, atom_counts=atom_counts)
+    engine = AuditEngine(
+        cells,
+        ledger,
+        rules,
+        atom_bounds=atom_bounds,
+        atom_counts=atom_counts,
+        relations=relations,
+    )
     suppressed = engine.suppressed_stats(k for k, d in primary.items() if d.suppressed)
     primary_stats = set(suppressed)
     ranker = _Ranker(engine, table_equations(engine))

@@ -88,10 +88,15 @@ class Cell:
             ``"by_area/A01/F"``); it names the cell in decisions, audits and errors.
         atoms: the atoms summed; must be non-empty.
         count: the non-negative integer count (Σ of the atoms' counts).
-        denominator: population or number tested, required for rates and percentages.
-            Denominators are treated as public (census populations; the number tested is
-            published as its own count cell when it needs protection).
+        denominator: population, resident-years or number tested (the true value), required
+            for rates and percentages.
         derived: rates, percentages or geometric means computed from ``count``.
+        denominator_key: the key of the cell of the same release whose count is this cell's
+            denominator (resident-years, number tested). Denominators are counts of people:
+            that cell is suppressed, complemented and audited like any count, and the
+            published denominator (and every ratio) follows its decision. Without it a
+            ``denominator`` is published as is and the audit treats it as public knowledge
+            (legacy; the report layouts always link their denominators).
     """
 
     key: str
@@ -99,6 +104,7 @@ class Cell:
     count: int
     denominator: int | None = None
     derived: tuple[Derived, ...] = ()
+    denominator_key: str | None = None
 
     def __post_init__(self) -> None:
         if not self.key:
@@ -117,6 +123,13 @@ class Cell:
             raise ValueError(f"cell {self.key!r}: denominator must be a non-negative int")
         if not isinstance(self.derived, tuple):
             object.__setattr__(self, "derived", tuple(self.derived))
+        if self.denominator_key is not None and (
+            self.denominator is None or self.denominator_key == self.key
+        ):
+            raise ValueError(
+                f"cell {self.key!r}: a denominator_key needs the denominator's value and "
+                "must name another cell"
+            )
         for d in self.derived:
             if d.kind in RATIO_KINDS and self.denominator is None:
                 raise ValueError(f"cell {self.key!r}: {d.measure} ({d.kind}) needs a denominator")
@@ -141,6 +154,48 @@ class Table:
         keys = [c.key for c in self.cells]
         if len(set(keys)) != len(keys):
             raise ValueError(f"table {self.name!r} has duplicate cell keys")
+
+
+@dataclass(frozen=True, slots=True)
+class Nesting:
+    """A bound the data obeys atom by atom, and that any reader may assume: for every
+    area × sex × age band × period, ``Σ_{o ∈ lesser} x[o] ≤ Σ_{o ∈ greater} x[o]``.
+
+    It relates outcomes (the last atom dimension). Examples: events ≤ resident-years
+    (``Nesting(("dx.J45",), ("resident_years",))``), a code ≤ its group
+    (``(("dx.J20",), ("acute_respiratory",))``), a group ≤ the sum of its codes
+    (``(("acute_respiratory",), ("dx.J06", "dx.J20"))``), above a reference level ≤ tested.
+    The audit adds every nesting to the attacker's program as inequalities, so a published
+    denominator or group total bounds the hidden counts beneath it exactly as a reader would use it.
+    """
+
+    lesser: tuple[str, ...]
+    greater: tuple[str, ...]
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.lesser, tuple):
+            object.__setattr__(self, "lesser", tuple(self.lesser))
+        if not isinstance(self.greater, tuple):
+            object.__setattr__(self, "greater", tuple(self.greater))
+        if not self.lesser or not self.greater:
+            raise ValueError("a nesting needs outcomes on both sides")
+        if set(self.lesser) & set(self.greater):
+            raise ValueError(f"nesting {self.name!r}: an outcome is on both sides")
+
+
+class RevisionPolicy(StrEnum):
+    """What to do with a cell whose earlier published value moved by 1..T−1 (late data).
+
+    ``REFUSE``: refuse the release (the change itself would be a small count); the caller
+    can hold the revision until the accumulated change is 0 or ≥ T. ``SUPPRESS``: suppress
+    such cells and add complements until each one's feasible range is at least T wide and
+    still contains its earlier published value, so that no reader can tell whether or by how
+    much it changed.
+    """
+
+    REFUSE = "refuse"
+    SUPPRESS = "suppress"
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,12 +294,18 @@ class Reason(StrEnum):
     ZERO = "zero"  # primary: 0 with suppress_zeros
     EXTREME_PROPORTION = "extreme_proportion"  # primary: 0 % or 100 % on a small denominator
     SAME_ATOMS = "same_atoms"  # the same atom set is suppressed in another table
+    REVISION = "revision"  # primary: a small change of an earlier published value (late data)
     COMPLEMENTARY = "complementary"  # secondary: a table equation held a lone suppressed cell
     AUDIT = "audit"  # secondary: the integer-programming audit found a narrow range
 
     @property
     def primary(self) -> bool:
-        return self in {Reason.SMALL_COUNT, Reason.ZERO, Reason.EXTREME_PROPORTION}
+        return self in {
+            Reason.SMALL_COUNT,
+            Reason.ZERO,
+            Reason.EXTREME_PROPORTION,
+            Reason.REVISION,
+        }
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,9 @@ from reports.privacy.model import (
     DerivedKind,
     Flag,
     LedgerEntry,
+    Nesting,
+    Reason,
+    RevisionPolicy,
     Rules,
     Table,
 )
@@ -82,6 +85,7 @@ class ProtectedRelease:
     rules: Rules
     rounds: int
     source: tuple[Table, ...]
+    relations: tuple[Nesting, ...] = ()
 
     @property
     def summary(self) -> AuditSummary:
@@ -113,11 +117,19 @@ class ProtectedRelease:
 
 
 def publish_derived(
-    cell: Cell, derived: Derived, suppressed: bool, rules: Rules, overlaps_suppressed: bool
+    cell: Cell,
+    derived: Derived,
+    suppressed: bool,
+    rules: Rules,
+    overlaps_suppressed: bool,
+    denominator_suppressed: bool = False,
 ) -> PublishedDerived:
     """The published form of one derived value.
 
     * it follows its numerator: withheld (``suppressed``) when the count is;
+    * a rate or percentage also follows its denominator: withheld (``suppressed``) when the
+      denominator cell is, since count ÷ rate (or the interval's width) gives it back — checked
+      before the small-denominator rule, whose flag would otherwise bound a hidden denominator;
     * rates and percentages are withheld on a denominator under ``min_rate_denominator``
       (20) — an imprecision rule; the count still shows when ≥ T;
     * a standardized rate is a weighted sum of stratum counts with weights that differ from
@@ -130,7 +142,7 @@ def publish_derived(
     def withheld(flag: Flag) -> PublishedDerived:
         return PublishedDerived(derived.measure, derived.kind, None, None, None, (flag.value,))
 
-    if suppressed:
+    if suppressed or (denominator_suppressed and derived.kind in RATIO_KINDS):
         return withheld(Flag.SUPPRESSED)
     if derived.kind in RATIO_KINDS:
         assert cell.denominator is not None
@@ -149,6 +161,67 @@ def publish_derived(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class RevisionShortfall:
+    """A cell the "hold" option waits on (internal: for the epidemiologist's draft screen)."""
+
+    key: str
+    release: str
+    more_records: int
+    back_to_published: int
+
+
+def _revision_suppression(
+    cells: Sequence[Cell],
+    decisions: dict[str, CellDecision],
+    ledger: Sequence[LedgerEntry],
+    rules: Rules,
+) -> None:
+    """Suppress every cell whose earlier published values differ from its count by 1..T−1."""
+    earlier: dict[frozenset[Atom], set[int]] = {}
+    for entry in ledger:
+        if entry.value is not None:
+            earlier.setdefault(entry.atoms, set()).add(entry.value)
+    for cell in cells:
+        values = earlier.get(cell.atoms, set())
+        if decisions[cell.key].suppressed:
+            continue
+        if any(0 < abs(cell.count - v) < rules.threshold for v in values):
+            decisions[cell.key] = CellDecision(cell.key, True, Reason.REVISION)
+
+
+def revision_shortfalls(
+    tables: Sequence[Table], ledger: Sequence[LedgerEntry], rules: Rules
+) -> list[RevisionShortfall]:
+    """Cells whose change since an earlier release is 1..T−1, and what would make it publishable.
+
+    For the "hold" option: the revision can be published unchanged once the accumulated
+    change of each such cell is 0 or at least T. ``more_records`` is the fewest further
+    records (in the direction of the change) that get every earlier value of the cell at least T
+    away; ``back_to_published`` is how far the cell is from the nearest earlier value.
+    """
+    earlier: dict[frozenset[Atom], list[tuple[str, int]]] = {}
+    for entry in ledger:
+        if entry.value is not None:
+            earlier.setdefault(entry.atoms, []).append((entry.release, entry.value))
+    out: list[RevisionShortfall] = []
+    for table in tables:
+        for cell in table.cells:
+            history = earlier.get(cell.atoms, [])
+            close = [(r, v) for r, v in history if 0 < abs(cell.count - v) < rules.threshold]
+            if not close:
+                continue
+            release, value = close[-1]
+            direction = 1 if cell.count > value else -1
+            more = 0
+            while any(
+                0 < abs(cell.count + direction * more - v) < rules.threshold for _, v in history
+            ):
+                more += 1
+            out.append(RevisionShortfall(cell.key, release, more, abs(cell.count - value)))
+    return out
+
+
 def protect_release(
     tables: Sequence[Table],
     ledger: Sequence[LedgerEntry] = (),
@@ -156,6 +229,8 @@ def protect_release(
     *,
     atom_bounds: Mapping[Atom, int] | None = None,
     atom_counts: Mapping[Atom, int] | None = None,
+    relations: Sequence[Nesting] = (),
+    revisions: RevisionPolicy = RevisionPolicy.REFUSE,
     prune: bool = True,
 ) -> ProtectedRelease:
     """Run primary suppression, complementary suppression and the audit on a release.
@@ -169,6 +244,10 @@ def protect_release(
             attacker knows them too, so pass them when they are public.
         atom_counts: the true atom counts, to check the cells and detect ledger values made
             stale by later data revisions.
+        relations: the nestings between outcomes a reader may assume (events ≤
+            resident-years, a code ≤ its group, above a reference ≤ tested…).
+        revisions: what to do with cells whose earlier published value moved by 1..T−1:
+            refuse the release (default) or suppress them (:class:`RevisionPolicy`).
         prune: republish complements the audit turns out not to need.
 
     Returns:
@@ -181,7 +260,28 @@ def protect_release(
     """
     rules = rules or Rules()
     cells = [cell for table in tables for cell in table.cells]
+    by_key = {cell.key: cell for cell in cells}
+    for cell in cells:
+        if cell.denominator_key is None:
+            continue
+        denominator = by_key.get(cell.denominator_key)
+        if denominator is None:
+            raise ValueError(
+                f"cell {cell.key!r}: its denominator cell {cell.denominator_key!r} is not in "
+                "the release"
+            )
+        if denominator.count != cell.denominator:
+            raise ValueError(
+                f"cell {cell.key!r}: denominator {cell.denominator} ≠ the count "
+                f"{denominator.count} of {cell.denominator_key!r}"
+            )
     primary = primary_suppression(cells, rules)
+    if revisions == RevisionPolicy.SUPPRESS:
+        _revision_suppression(cells, primary, ledger, rules)
+        revised = {c.atoms for c in cells if primary[c.key].reason == Reason.REVISION}
+        for cell in cells:  # the same statistic in another table
+            if cell.atoms in revised and not primary[cell.key].suppressed:
+                primary[cell.key] = CellDecision(cell.key, True, Reason.SAME_ATOMS)
     outcome = complementary_suppression(
         cells,
         primary,
@@ -189,27 +289,34 @@ def protect_release(
         rules,
         atom_bounds=atom_bounds,
         atom_counts=atom_counts,
+        relations=relations,
         prune=prune,
     )
     decisions = outcome.decisions
     assert outcome.audit.passed
-    hidden_sets = {c.atoms for c in cells if decisions[c.key].suppressed}
+    hidden_sets = [c.atoms for c in cells if decisions[c.key].suppressed]
     published_tables = []
     for table in tables:
         out = []
         for cell in table.cells:
             suppressed = decisions[cell.key].suppressed
+            denominator_cell = by_key.get(cell.denominator_key or "")
+            denominator_hidden = (
+                denominator_cell is not None and decisions[denominator_cell.key].suppressed
+            )
+            spans = [cell.atoms] + ([denominator_cell.atoms] if denominator_cell else [])
             overlaps = any(d.kind == DerivedKind.STANDARDIZED_RATE for d in cell.derived) and any(
-                not cell.atoms.isdisjoint(h) for h in hidden_sets
+                not atoms.isdisjoint(h) for atoms in spans for h in hidden_sets
             )
             derived = tuple(
-                publish_derived(cell, d, suppressed, rules, overlaps) for d in cell.derived
+                publish_derived(cell, d, suppressed, rules, overlaps, denominator_hidden)
+                for d in cell.derived
             )
             out.append(
                 PublishedCell(
                     key=cell.key,
                     count=None if suppressed else cell.count,
-                    denominator=cell.denominator,
+                    denominator=None if denominator_hidden else cell.denominator,
                     derived=derived,
                     flags=(Flag.SUPPRESSED.value,) if suppressed else (),
                 )
@@ -222,4 +329,5 @@ def protect_release(
         rules=rules,
         rounds=outcome.rounds,
         source=tuple(tables),
+        relations=tuple(relations),
     )
