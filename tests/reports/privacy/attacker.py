@@ -41,7 +41,7 @@ from enum import StrEnum
 from typing import Protocol
 
 import numpy as np
-from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.optimize import Bounds, LinearConstraint, OptimizeResult, milp
 from scipy.sparse import csr_array
 
 from reports.privacy import Atom, DerivedKind, LedgerEntry, ProtectedRelease
@@ -139,26 +139,33 @@ class _Program:
     constraints: list[LinearConstraint]
     cache: dict[tuple[frozenset[Atom], int], int | None] = field(default_factory=dict)
 
+    def _solve(self, target: frozenset[Atom], sign: int) -> OptimizeResult:
+        cost = np.zeros(len(self.atoms))
+        for a in target:
+            cost[self.index[a]] = sign
+        result = milp(
+            cost,
+            integrality=np.ones(len(self.atoms)),
+            bounds=Bounds(0, CAP),
+            constraints=self.constraints,
+            options={"mip_rel_gap": 0.0},
+        )
+        assert result.status in (0, 2), f"HiGHS: {result.message}"
+        return result
+
     def optimum(self, target: frozenset[Atom], sign: int) -> int | None:
         """min (sign=+1) or max (sign=−1) of Σ target; ``None``: infeasible; ≥ CAP/2: unbounded."""
         key = (target, sign)
         if key not in self.cache:
-            cost = np.zeros(len(self.atoms))
-            for a in target:
-                cost[self.index[a]] = sign
-            result = milp(
-                cost,
-                integrality=np.ones(len(self.atoms)),
-                bounds=Bounds(0, CAP),
-                constraints=self.constraints,
-                options={"mip_rel_gap": 0.0},
-            )
-            if result.status == 2:
-                self.cache[key] = None
-            else:
-                assert result.status == 0, f"HiGHS: {result.message}"
-                self.cache[key] = round(sign * result.fun)
+            result = self._solve(target, sign)
+            self.cache[key] = None if result.status == 2 else round(sign * result.fun)
         return self.cache[key]
+
+    def point(self, target: frozenset[Atom]) -> dict[Atom, int]:
+        """A feasible integer solution minimising Σ target (the program must be feasible)."""
+        result = self._solve(target, 1)
+        assert result.status == 0, f"HiGHS: {result.message}"
+        return {a: round(v) for a, v in zip(self.atoms, result.x, strict=True)}
 
     def range_of(self, target: frozenset[Atom]) -> tuple[int, int | None] | None:
         """The feasible range of Σ target (``hi`` ``None`` when unbounded), ``None`` when the
@@ -241,8 +248,12 @@ def attack(
     relations: Sequence[NestingLike] = (),
     suppress_zeros: bool = False,
     differences: bool = True,
+    ranges: dict[str, tuple[int, int | None]] | None = None,
 ) -> list[Finding]:
     """Everything the attacker learns from ``releases`` (the last one is the new release).
+
+    ``ranges``, when given, receives the feasible range of every suppressed cell of the new
+    release (``hi`` ``None``: unbounded), so that a test can check that the truth lies in it.
 
     Checks, in order:
 
@@ -327,6 +338,8 @@ def attack(
         found = current.range_of(cell.atoms)
         assert found is not None
         lo, hi = found
+        if ranges is not None:
+            ranges[cell.key] = found
         if hi is not None and hi - lo < threshold:
             findings.append(Finding(FindingKind.NARROW_RANGE, new.name, cell.key, lo, hi))
 
@@ -360,8 +373,14 @@ def attack(
 
 
 def _pinned_small(found: tuple[int, int | None], threshold: int, suppress_zeros: bool) -> bool:
+    """The documented promise for sets that are not suppressed cells of the new release: a
+    range narrower than T must not certify a small count — a minimum in 1..T−1, or (with
+    suppressed zeros) a maximum of 0. "At most 8" or "exactly 40" tells nothing about a
+    resident (docs/privacy.md, "The audit")."""
     lo, hi = found
-    return hi is not None and hi - lo < threshold and _sensitive(lo, threshold, suppress_zeros)
+    if hi is None or hi - lo >= threshold:
+        return False
+    return 1 <= lo < threshold or (suppress_zeros and hi == 0)
 
 
 def _differences(
@@ -376,13 +395,25 @@ def _differences(
     for a, rows in signature.items():
         classes[tuple(rows)].add(a)
     cells = {c.atoms for r in releases for c in r.cells}
+    targets = {
+        rows: frozenset(atoms)
+        for rows, atoms in classes.items()
+        if frozenset(atoms) not in cells  # a row of its own: checked above, or published
+    }
+    # A class that is 0 in some feasible solution has minimum 0: find such solutions by
+    # minimising the sum of all open classes at once, until every one left is positive.
+    open_ = dict(targets)
+    while open_ and not suppress_zeros:
+        point = program.point(frozenset().union(*open_.values()))
+        zero = {r for r, atoms in open_.items() if sum(point[a] for a in atoms) == 0}
+        if not zero:
+            break
+        for r in zero:
+            del open_[r]
     findings = []
-    for members, atoms in sorted(classes.items()):
-        target = frozenset(atoms)
-        if target in cells:  # a row of its own: checked above or published
-            continue
+    for members, target in sorted(open_.items(), key=lambda item: item[0]):
         lo = program.optimum(target, 1)
-        if lo is None or not _sensitive(lo, threshold, suppress_zeros):
+        if lo is None or lo >= threshold or (lo == 0 and not suppress_zeros):
             continue
         found = program.range_of(target)
         if found is not None and _pinned_small(found, threshold, suppress_zeros):
@@ -393,7 +424,7 @@ def _differences(
                     releases[-1].name,
                     f"atoms in exactly [{names}]",
                     *found,
-                    detail=f"{len(atoms)} atoms",
+                    detail=f"{len(target)} atoms",
                 )
             )
     return findings

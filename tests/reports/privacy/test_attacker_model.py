@@ -215,3 +215,17 @@ def test_a_published_denominator_column_is_an_equation_on_the_denominator_row() 
     found = kinds(attack([PublicRelease("r1", cells)], threshold=T, relations=nesting))
     assert (FindingKind.NARROW_RANGE, "S/ry", 6, 6) in found
     assert (FindingKind.NARROW_RANGE, "A", 9, 15) in found
+
+
+def test_a_difference_pinned_to_zero_is_a_finding_only_when_zeros_are_suppressed() -> None:
+    cells = (row("AB", atoms("A", "B"), 15), row("ABC", atoms("A", "B", "C"), 15))
+    assert not attack([PublicRelease("r1", cells)], threshold=T)
+    found = attack([PublicRelease("r1", cells)], threshold=T, suppress_zeros=True)
+    assert [(f.kind, f.lo, f.hi) for f in found] == [(FindingKind.DIFFERENCE, 0, 0)]
+    # "At most 8" certifies no resident: C + D = 23 − 15 with D + E = 30, so C, D ∈ [0, 8].
+    loose = (
+        row("AB", atoms("A", "B"), 15),
+        row("ABCD", atoms("A", "B", "C", "D"), 23),
+        row("DE", atoms("D", "E"), 30),
+    )
+    assert not attack([PublicRelease("r1", loose)], threshold=T, suppress_zeros=True)
