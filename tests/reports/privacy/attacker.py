@@ -34,6 +34,7 @@ References:
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -264,7 +265,8 @@ def attack(
     3. every cell suppressed by an earlier release and not published since: not pinned to a
        small count (range narrower than T whose minimum is in 1..T−1);
     4. ``differences``: the finest atom sets the published equations tell apart (atoms summed
-       by exactly the same published rows): not pinned to a small count either;
+       by exactly the same published rows), and B minus A for every published A ⊊ B: not
+       pinned to a small count either;
     5. across data states (a revision): an atom set published, or exactly derivable, in both
        states must not have moved by 1..T−1; a suppressed cell of the new release that an
        earlier state published must keep that earlier value inside its new range.
@@ -410,8 +412,11 @@ def _differences(
             break
         for r in zero:
             del open_[r]
-    findings = []
+    reported = _nested_differences(releases, published, cells, threshold, suppress_zeros)
+    findings = list(reported.values())
     for members, target in sorted(open_.items(), key=lambda item: item[0]):
+        if target in reported:
+            continue
         lo = program.optimum(target, 1)
         if lo is None or lo >= threshold or (lo == 0 and not suppress_zeros):
             continue
@@ -426,6 +431,39 @@ def _differences(
                     *found,
                     detail=f"{len(target)} atoms",
                 )
+            )
+    return findings
+
+
+def _nested_differences(
+    releases: Sequence[PublicRelease],
+    published: Sequence[PublicCell],
+    cells: set[frozenset[Atom]],
+    threshold: int,
+    suppress_zeros: bool,
+) -> dict[frozenset[Atom], Finding]:
+    """B minus A for every published A ⊊ B: its total is v_B − v_A, no solver needed.
+
+    The atom classes above miss such a set when a third published row splits it (e.g. the
+    2023 part of "band over 2023–2024" minus "band in 2024", split by an earlier band that
+    holds some of its areas): each part alone ranges from 0, the union is exact.
+    """
+    findings: dict[frozenset[Atom], Finding] = {}
+    by_atoms = {c.atoms: c for c in published}
+    for big, small in itertools.permutations(by_atoms.values(), 2):
+        rest = big.atoms - small.atoms
+        if not small.atoms < big.atoms or rest in cells or rest in findings:
+            continue  # a row of its own is checked as a cell
+        assert big.value is not None and small.value is not None
+        value = big.value - small.value
+        if _sensitive(value, threshold, suppress_zeros):
+            findings[rest] = Finding(
+                FindingKind.DIFFERENCE,
+                releases[-1].name,
+                f"{big.key} minus {small.key}",
+                value,
+                value,
+                detail=f"{len(rest)} atoms",
             )
     return findings
 

@@ -222,10 +222,30 @@ def test_a_difference_pinned_to_zero_is_a_finding_only_when_zeros_are_suppressed
     assert not attack([PublicRelease("r1", cells)], threshold=T)
     found = attack([PublicRelease("r1", cells)], threshold=T, suppress_zeros=True)
     assert [(f.kind, f.lo, f.hi) for f in found] == [(FindingKind.DIFFERENCE, 0, 0)]
-    # "At most 8" certifies no resident: C + D = 23 − 15 with D + E = 30, so C, D ∈ [0, 8].
+    # "At most 8" certifies no resident: C + D = 33 − 15 = 18, D + E = 30 and E + F = 20 give
+    # D ∈ [10, 18], so C ∈ [0, 8] (and F ∈ [0, 8]); nothing is pinned.
     loose = (
         row("AB", atoms("A", "B"), 15),
-        row("ABCD", atoms("A", "B", "C", "D"), 23),
+        row("ABCD", atoms("A", "B", "C", "D"), 33),
         row("DE", atoms("D", "E"), 30),
+        row("EF", atoms("E", "F"), 20),
     )
     assert not attack([PublicRelease("r1", loose)], threshold=T, suppress_zeros=True)
+
+
+def test_a_total_minus_a_published_part_is_found_even_when_a_third_row_splits_it() -> None:
+    # far = A + S over 2023–2024 (18) and in 2024 (14): A + S in 2023 = 4. An earlier band
+    # "middle" = A + B over both years splits A from S, so neither A nor S alone is pinned.
+    def cell(*places: tuple[str, int]) -> frozenset[Atom]:
+        return frozenset(Atom(a, "F", "all", str(y), "dx.J45") for a, y in places)
+
+    middle = cell(("A", 2023), ("B", 2023), ("A", 2024), ("B", 2024))
+    earlier = PublicRelease("v1", (row("middle", middle, 70),))
+    both = cell(("A", 2023), ("S", 2023), ("A", 2024), ("S", 2024))
+    later = PublicRelease(
+        "v2", (row("far", both, 18), row("far/2024", cell(("A", 2024), ("S", 2024)), 14))
+    )
+    found = attack([earlier, later], threshold=T)
+    assert [(f.kind, f.key, f.lo, f.hi) for f in found] == [
+        (FindingKind.DIFFERENCE, "far minus far/2024", 4, 4)
+    ]

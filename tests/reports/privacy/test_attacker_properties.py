@@ -23,7 +23,6 @@ import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-import pytest
 from hypothesis import HealthCheck, event, given, note, reject, settings
 from hypothesis import strategies as st
 
@@ -61,10 +60,10 @@ SETTINGS = settings(
         HealthCheck.filter_too_much,
     ],
 )
-#: Finding 1 of the attack tests (see the last test below): the audit raises instead of
+#: Finding 1 of the attack tests (test_attacker_findings.py): the audit raises instead of
 #: reporting an unbounded range when a nesting row joins a component. It refuses a release —
 #: the safe side, never a leak — so the property below sets those examples aside; the strict
-#: xfail below fails the day it is mended, and this filter must go with it.
+#: xfail there fails the day it is mended, and this filter must go with it.
 KNOWN_REFUSAL = "the audit's integer program did not solve"
 
 Place = tuple[str, str, str, str]  # area, sex, age group, period
@@ -336,28 +335,3 @@ def test_no_release_of_a_random_sequence_lets_the_attacker_learn_a_small_count(
     world: World,
 ) -> None:
     run_sequence(world)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    raises=DisclosureError,
-    reason="finding 1: an unbounded range in a component with a nesting row makes the audit "
-    "raise (HiGHS status 9) instead of reporting hi = ∞",
-)
-def test_a_lone_small_area_with_nothing_bounding_it_is_suppressed_not_refused() -> None:
-    # One resident, no event: every number is suppressed (1 < T; 0 events of 1 is 0 %), and
-    # nothing published bounds the resident-years from above.
-    people = frozenset({Atom("S0", "F", "all", "2025", PEOPLE)})
-    events = frozenset({Atom("S0", "F", "all", "2025", J06)})
-    cells = (
-        Cell("S0/people", people, 1),
-        Cell(f"S0/{J06}", events, 0, 1, denominator_key="S0/people"),
-    )
-    release = protect_release(
-        [Table("by_area", cells)],
-        (),
-        Rules(threshold=5),
-        relations=[Nesting((J06,), (PEOPLE,))],
-    )
-    assert all(c.count is None for c in release.cells())
-    assert not attack([public_release(release, "r1")], threshold=5, relations=RELATIONS)
