@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from reports.privacy import Atom
+from reports.privacy import Atom, Nesting
 from tests.reports.privacy.attacker import (
     Finding,
     FindingKind,
@@ -19,14 +19,6 @@ from tests.reports.privacy.attacker import (
 )
 
 T = 10
-
-
-class Code:
-    """Stands in for reports.privacy.Nesting: the attacker needs only ``lesser``/``greater``."""
-
-    def __init__(self, lesser: tuple[str, ...], greater: tuple[str, ...]) -> None:
-        self.lesser = lesser
-        self.greater = greater
 
 
 def atoms(*areas: str, outcome: str = "dx.J45", period: str = "2025") -> frozenset[Atom]:
@@ -81,7 +73,7 @@ def test_a_denominator_cell_bounds_its_counts_atom_by_atom_through_a_nesting() -
         row("near", atoms("A", "S"), 15),
         ry,
     )
-    nesting = [Code(("dx.J45",), ("resident_years",))]
+    nesting = [Nesting(("dx.J45",), ("resident_years",))]
     found = kinds(attack([PublicRelease("r1", cells)], threshold=T, relations=nesting))
     assert (FindingKind.NARROW_RANGE, "A", 8, 15) in found
     assert (FindingKind.SMALL_COUNT, "S/ry", None, None) in found
@@ -100,8 +92,8 @@ def test_a_code_is_bounded_by_its_group_and_the_group_by_the_sum_of_its_codes() 
         row("ari/B", atoms("B", outcome="acute_respiratory"), 24),
     )
     relations = [
-        Code(("dx.J20",), ("acute_respiratory",)),
-        Code(("acute_respiratory",), ("dx.J06", "dx.J20")),
+        Nesting(("dx.J20",), ("acute_respiratory",)),
+        Nesting(("acute_respiratory",), ("dx.J06", "dx.J20")),
     ]
     found = kinds(attack([PublicRelease("r1", cells)], threshold=T, relations=relations))
     assert (FindingKind.NARROW_RANGE, "J20/A", 6, 12) in found
@@ -211,7 +203,7 @@ def test_a_published_denominator_column_is_an_equation_on_the_denominator_row() 
         PublicCell("A", atoms("A"), None),
         PublicCell("near", atoms("A", "S"), 15),
     )
-    nesting = [Code(("dx.J45",), ("resident_years",))]
+    nesting = [Nesting(("dx.J45",), ("resident_years",))]
     found = kinds(attack([PublicRelease("r1", cells)], threshold=T, relations=nesting))
     assert (FindingKind.NARROW_RANGE, "S/ry", 6, 6) in found
     assert (FindingKind.NARROW_RANGE, "A", 9, 15) in found
