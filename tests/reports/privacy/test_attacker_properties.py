@@ -51,9 +51,11 @@ RELATIONS = (
     Nesting((J20,), (GROUP,), "J20 ≤ group"),
     Nesting((GROUP,), (J06, J20), "group ≤ J06 + J20"),
 )
+# derandomize: the same examples on every run, so the suite cannot turn red by chance.
 SETTINGS = settings(
     max_examples=30,
     deadline=None,
+    derandomize=True,
     suppress_health_check=[
         HealthCheck.too_slow,
         HealthCheck.data_too_large,
