@@ -1,18 +1,15 @@
 """What the independent attacker found in the issue-12 audit, shrunk to minimal examples.
 
-Each test states what a correct release must do; each is a strict xfail while the finding is
-open, so the day the audit is mended the test passes, pytest reports XPASS as a failure, and
-the marker must go (the test then guards the fix).
+Each test states what a correct release must do. Both findings are mended (an unbounded
+hidden count is reported as such; a published total minus a published part is a protected
+difference), so each test now guards its fix.
 """
 
 from __future__ import annotations
 
-import pytest
-
 from reports.privacy import (
     Atom,
     Cell,
-    DisclosureError,
     LedgerEntry,
     Nesting,
     Rules,
@@ -24,12 +21,6 @@ from tests.reports.privacy.attacker import attack, describe, ledger_releases, pu
 T = 10
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=DisclosureError,
-    reason="finding 1: an unbounded range in a component with a nesting row makes the audit "
-    "raise (HiGHS status 9, 'infeasible or unbounded') instead of reporting hi = ∞",
-)
 def test_a_lone_small_area_with_nothing_bounding_it_is_suppressed_not_refused() -> None:
     # One resident, no event: every number is suppressed (1 < T; 0 events of 1 is 0 %), and
     # nothing published bounds the resident-years from above.
@@ -51,12 +42,6 @@ def place(area: str, year: int) -> Atom:
     return Atom(area, "F", "all", str(year), "dx.J45")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="finding 2: the audit checks differences class by class; a published total minus "
-    "a published part is exact even when a third published row splits it into classes",
-)
 def test_a_band_over_all_years_minus_the_band_this_year_does_not_give_a_small_count() -> None:
     # An earlier version grouped A with B ("middle", 2023–2024); the regrouped version puts A
     # with the new area S ("far") and publishes far over 2023–2024 (18) and far in 2024 (14):
