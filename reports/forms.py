@@ -3,9 +3,10 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from analytics.models import AnalysisRun, RunStatus
-from reports.models import ReviewDecision
+from reports.models import LateData, ReviewDecision
 
 
 class ReleaseForm(forms.Form):
@@ -42,6 +43,17 @@ class CorrectionForm(forms.Form):
         label="From the analysis run",
     )
     erratum = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), label="Erratum")
+    late_data = forms.ChoiceField(
+        choices=LateData.choices,
+        initial=LateData.REFUSE,
+        required=False,
+        widget=forms.RadioSelect,
+        label=_("Published numbers that late records change by fewer than T"),
+        help_text=_(
+            "Every choice is audited. To hold the correction instead, do not draft it: the "
+            "refusal says how many more records each changed number needs."
+        ),
+    )
 
 
 class PublicCommentForm(forms.Form):

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_cache_control
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import cache_page
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -24,7 +25,7 @@ from reports.forms import (
     ReleaseForm,
     ReviewForm,
 )
-from reports.models import PublicComment, Release, ReleaseStatus
+from reports.models import LateData, PublicComment, Release, ReleaseStatus
 from surveys.validation import ValidationProblem
 
 REVIEWERS = (Role.COMMUNITY_REVIEWER, Role.EPIDEMIOLOGIST, Role.ADMIN)
@@ -396,10 +397,27 @@ def release_correct(request: HttpRequest, pk: int) -> HttpResponse:
             release=release,
             run=form.cleaned_data["run"],
             erratum=form.cleaned_data["erratum"],
+            late_data=form.cleaned_data.get("late_data") or LateData.REFUSE,
         )
     except ValidationProblem as problem:
         for error in problem.errors:
             messages.error(request, error.message)
+        if isinstance(problem, services.LateDataProblem):
+            for held in problem.held:
+                messages.info(
+                    request,
+                    _(
+                        "Hold: %(what)s (published in %(release)s) can be published once it "
+                        "has at least %(more)s more record(s), or none changed."
+                    )
+                    % {
+                        "what": held.description,
+                        "release": held.release,
+                        "more": held.more_records,
+                    },
+                )
+        if isinstance(problem, services.DisclosureProblem):
+            messages.info(request, _("Details for the epidemiologist: %s") % problem.details[:2000])
         return redirect("reports:release", pk=pk)
     messages.success(request, f"Correction drafted as v{correction.version}.")
     return redirect("reports:release", pk=correction.pk)

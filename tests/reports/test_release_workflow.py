@@ -166,3 +166,35 @@ def test_a_second_year_is_audited_against_the_first_year_s_ledger(
     )
     assert second.content["privacy"]["earlier_releases"] == 1
     assert second.content["privacy"]["passed"] is True
+
+
+def test_a_correction_at_a_coarser_grouping_publishes_no_single_area(
+    published: Release, epidemiologist: User
+) -> None:
+    # Option (c) for late data, chosen on the release page: the draft keeps the distance
+    # bands, the trend and the exposure tables, and drops the per-area indicators.
+    assert published.result_set is not None
+    run = published.result_set.runs.first()
+    assert run is not None
+    response = client_for(epidemiologist).post(
+        f"/review/releases/{published.pk}/correct/",
+        {"run": run.pk, "erratum": "Late records for 2025.", "late_data": "coarser"},
+    )
+    correction = Release.objects.get(supersedes=published)
+    assert response.status_code == 302
+    assert "indicators_by_area" not in correction.content["tables"]
+    assert "indicators_by_area" in published.content["tables"]
+    assert "indicators_by_distance" in correction.content["tables"]
+
+
+def test_published_denominators_are_never_small_counts(published: Release) -> None:
+    # Resident-years, numbers tested and census populations are counts of people: none of
+    # 1..T−1 is published, in any table or in the denominator column.
+    small = range(1, published.threshold)
+    for table, rows in published.content["tables"].items():
+        if table == "environment":
+            continue
+        for row in rows:
+            if row["measure"] in ("resident_years", "tested", "above_reference", "population"):
+                assert row["estimate"] is None or row["estimate"] not in small, row
+            assert row["denominator"] is None or row["denominator"] not in small, row
