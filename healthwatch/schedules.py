@@ -26,6 +26,11 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "analytics.tasks.sweep_runs",
         "schedule": 60.0,
     },
+    # Report builds left behind by a lost worker or message, likewise.
+    "reports-sweep-builds": {
+        "task": "reports.tasks.sweep_builds",
+        "schedule": 60.0,
+    },
     # Upload files left behind by a killed web request or worker.
     "surveys-sweep-upload-leftovers": {
         "task": "surveys.tasks.sweep_upload_leftovers",

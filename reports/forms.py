@@ -3,27 +3,55 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.utils.formats import date_format
+from django.utils.timezone import localtime
 from django.utils.translation import gettext_lazy as _
 
 from analytics.models import AnalysisRun, RunStatus
 from reports.models import LateData, ReviewDecision
 
 
+class RunChoiceField(forms.ModelChoiceField):
+    """A run as people know it: when it finished, not its kind code."""
+
+    def label_from_instance(self, obj: Any) -> str:
+        finished = (
+            date_format(localtime(obj.finished_at), "DATETIME_FORMAT") if obj.finished_at else ""
+        )
+        return _("Analysis finished %(when)s (run %(number)s)") % {
+            "when": finished,
+            "number": obj.pk,
+        }
+
+
 class ReleaseForm(forms.Form):
-    run = forms.ModelChoiceField(
+    run = RunChoiceField(
         queryset=AnalysisRun.objects.filter(status=RunStatus.SUCCEEDED).order_by("-finished_at"),
-        label="From the analysis run",
+        label=_("From the analysis run"),
     )
-    site_code = forms.ChoiceField(label="Site")
-    year = forms.IntegerField(min_value=1990, max_value=2200)
+    site_code = forms.ChoiceField(label=_("Site"))
+    year = forms.IntegerField(
+        min_value=1990,
+        max_value=2200,
+        label=_("Year"),
+        help_text=_("The latest year that has ended in the run's data is chosen for you."),
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        from reports.selectors import default_report_year
         from surveys.models import ProductionSite
 
+        sites = list(ProductionSite.objects.order_by("code"))
         self.fields["site_code"].choices = [  # type: ignore[attr-defined]
-            (s.code, f"{s.name} ({s.code})") for s in ProductionSite.objects.order_by("code")
+            (s.code, s.name) for s in sites
         ]
+        if not self.is_bound:
+            run, year = default_report_year()
+            self.initial.setdefault("run", run)
+            self.initial.setdefault("year", year)
+            if len(sites) == 1:
+                self.initial.setdefault("site_code", sites[0].code)
 
 
 class ReviewForm(forms.Form):
@@ -38,7 +66,7 @@ class ReasonForm(forms.Form):
 
 
 class CorrectionForm(forms.Form):
-    run = forms.ModelChoiceField(
+    run = RunChoiceField(
         queryset=AnalysisRun.objects.filter(status=RunStatus.SUCCEEDED).order_by("-finished_at"),
         label="From the analysis run",
     )

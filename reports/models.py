@@ -12,6 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -98,6 +99,70 @@ class LateData(models.TextChoices):
     REFUSE = "refuse", _("Refuse: publish only if no published number changes by fewer than T")
     SUPPRESS = "suppress", _("Publish with the changed numbers hidden")
     COARSER = "coarser", _("Publish at a coarser grouping (distance bands, no single areas)")
+
+
+class BuildStatus(models.TextChoices):
+    QUEUED = "queued", _("Waiting for a worker")
+    RUNNING = "running", _("Building")
+    SUCCEEDED = "succeeded", _("Built")
+    FAILED = "failed", _("Not built")
+
+
+class ReleaseBuild(models.Model):
+    """One request to build a draft report (or a correction), run as a job with progress.
+
+    Building extracts the data, builds the tables, protects them and audits them against every
+    earlier release: seconds on the demo, longer on a large programme, so it never runs inside a
+    web request. The draft is created in the same transaction that marks the build succeeded, so
+    a redelivered job cannot create two drafts; at most one build per site and year is active.
+    """
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    run = models.ForeignKey("analytics.AnalysisRun", on_delete=models.PROTECT, related_name="+")
+    site_code = models.CharField(max_length=32)
+    year = models.PositiveSmallIntegerField()
+    late_data = models.CharField(max_length=10, choices=LateData.choices, default=LateData.REFUSE)
+    erratum = models.TextField(blank=True)
+    supersedes = models.ForeignKey(
+        Release, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    status = models.CharField(
+        max_length=10, choices=BuildStatus.choices, default=BuildStatus.QUEUED
+    )
+    stage = models.CharField(max_length=200, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=1)
+    # What the epidemiologist reads when the build is refused: plain messages, the published
+    # numbers a correction would move by fewer than T (late data), and the audit's equations.
+    problems: models.JSONField[Any, Any] = models.JSONField(default=list, blank=True)
+    held: models.JSONField[Any, Any] = models.JSONField(default=list, blank=True)
+    details = models.TextField(blank=True)
+    release = models.OneToOneField(
+        Release, null=True, blank=True, on_delete=models.SET_NULL, related_name="build"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    queued_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["site_code", "year"],
+                condition=Q(status__in=["queued", "running"]),
+                name="one_active_build_per_site_year",
+            ),
+            models.CheckConstraint(condition=Q(status__in=BuildStatus.values), name="build_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Build of {self.site_code} {self.year} ({self.status})"
+
+    @property
+    def active(self) -> bool:
+        return self.status in (BuildStatus.QUEUED, BuildStatus.RUNNING)
 
 
 class ReviewDecision(models.TextChoices):

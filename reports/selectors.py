@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from reports.models import (
     CommentStatus,
@@ -70,3 +73,28 @@ def latest_open_data() -> OpenDataSnapshot | None:
 
 def staff_releases() -> QuerySet[Release]:
     return Release.objects.only(*PUBLIC_FIELDS, "created_at", "approved_at").order_by("-created_at")
+
+
+def default_report_year(*, today: dt.date | None = None) -> tuple[int | None, int | None]:
+    """The analysis run and year a new report most likely wants: the latest succeeded run, and
+    the latest calendar year of its results that has ended (this year's report waits for the
+    year to end), else the latest year it has. (None, None) when nothing has run yet."""
+    from analytics.models import AnalysisRun, ResultRow, RunStatus
+
+    today = today or timezone.localdate()
+    run = (
+        AnalysisRun.objects.filter(status=RunStatus.SUCCEEDED, result_set__isnull=False)
+        .order_by("-finished_at", "-pk")
+        .first()
+    )
+    if run is None:
+        return None, None
+    periods = (
+        ResultRow.objects.filter(result_set_id=run.result_set_id, period__regex=r"^\d{4}$")
+        .values_list("period", flat=True)
+        .distinct()
+    )
+    years = sorted({int(p) for p in periods})
+    ended = [y for y in years if y < today.year]
+    candidates = ended or years
+    return run.pk, (candidates[-1] if candidates else None)

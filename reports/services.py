@@ -8,19 +8,23 @@ its immutable snapshot (HTML, downloads, content hash) and its cells appended to
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.models import User as AuthUser
-from django.db import transaction
-from django.db.models import Max
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
+from django.db.models import F, Max, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from analytics.extraction import extract_all
 from analytics.models import AnalysisRun, ResultRow, RunStatus
@@ -35,6 +39,7 @@ from reports.layouts import (
     spec_to_atoms,
 )
 from reports.models import (
+    BuildStatus,
     CommentStatus,
     LateData,
     LedgerEntry,
@@ -42,6 +47,7 @@ from reports.models import (
     PublicationLock,
     PublicComment,
     Release,
+    ReleaseBuild,
     ReleaseFile,
     ReleaseStatus,
     ReviewComment,
@@ -136,12 +142,16 @@ def release_build_draft(
     erratum: str = "",
     supersedes: Release | None = None,
     late_data: str = LateData.REFUSE,
+    progress: Callable[[str], None] | None = None,
+    build: ReleaseBuild | None = None,
 ) -> Release:
     """Build a draft from a succeeded analysis run: fixed tables, disclosure control, audit.
 
     ``late_data`` chooses what happens to published numbers that late records moved by 1..T−1
-    (:class:`LateData`); every choice is audited.
+    (:class:`LateData`); every choice is audited. ``progress`` hears each stage in words;
+    ``build`` (the job that asked) is marked succeeded in the transaction that creates the draft.
     """
+    say = progress or (lambda stage: None)
     _require(user, Role.EPIDEMIOLOGIST, Role.ADMIN)
     errors: list[FieldError] = []
     if run.status != RunStatus.SUCCEEDED or run.result_set is None:
@@ -157,6 +167,7 @@ def release_build_draft(
     if errors:
         raise ValidationProblem(errors)
     assert run.result_set is not None and site is not None
+    say(str(_("Checking that the recorded data has not changed since the analysis")))
     datasets = extract_all()
     if datasets.fingerprint() != run.result_set.input_fingerprint:
         raise ValidationProblem(
@@ -169,13 +180,27 @@ def release_build_draft(
             ]
         )
     results = pd.DataFrame(list(ResultRow.objects.filter(result_set=run.result_set).values()))
+    ledger = ledger_for_audit()
+    earlier = len({entry.release for entry in ledger})
+    say(
+        str(
+            ngettext(
+                "Building the tables, protecting them and auditing them against %(n)d earlier "
+                "release",
+                "Building the tables, protecting them and auditing them against %(n)d earlier "
+                "releases",
+                earlier,
+            )
+            % {"n": earlier}
+        )
+    )
     try:
         built = build_report(
             ReportInput(datasets, results, run.result_set.parameters),
             site_code=site_code,
             site_name=site.name,
             year=year,
-            ledger=ledger_for_audit(),
+            ledger=ledger,
             threshold=threshold,
             revisions=(
                 RevisionPolicy.SUPPRESS if late_data == LateData.SUPPRESS else RevisionPolicy.REFUSE
@@ -194,12 +219,13 @@ def release_build_draft(
             "or wait for more data.",
             str(error),
         ) from None
+    say(str(_("Saving the draft")))
     with transaction.atomic():
         version = (
             Release.objects.filter(site_code=site_code, year=year).aggregate(v=Max("version"))["v"]
             or 0
         ) + 1
-        return Release.objects.create(
+        draft = Release.objects.create(
             site_code=site_code,
             site_name=site.name,
             year=year,
@@ -214,6 +240,16 @@ def release_build_draft(
             erratum=erratum.strip(),
             supersedes=supersedes,
         )
+        if build is not None:
+            done = ReleaseBuild.objects.filter(pk=build.pk, status=BuildStatus.RUNNING).update(
+                status=BuildStatus.SUCCEEDED,
+                release=draft,
+                stage=str(_("Built")),
+                finished_at=timezone.now(),
+            )
+            if not done:  # the sweep gave up on this build meanwhile: keep nothing half-done
+                raise BuildAbandoned(build.pk)
+        return draft
 
 
 def release_approve(*, user: User, release: Release) -> Release:
@@ -377,6 +413,208 @@ def release_correct(
         supersedes=release,
         late_data=late_data,
     )
+
+
+class BuildAbandoned(RuntimeError):
+    """The sweep failed this build while it was still running: its draft is not kept."""
+
+
+QUEUE_UNAVAILABLE = "Not started: the job queue is unavailable ({error}). Build it again later."
+
+
+def release_build_request(
+    *,
+    user: User,
+    run: AnalysisRun,
+    site_code: str,
+    year: int,
+    late_data: str = LateData.REFUSE,
+    erratum: str = "",
+    supersedes: Release | None = None,
+) -> tuple[ReleaseBuild, bool]:
+    """Ask for a draft (or, with ``supersedes``, a correction) to be built by a worker.
+
+    Returns the build and whether it is new: a double tap, or a second epidemiologist asking
+    while a build of the same site and year is under way, gets the build already in progress.
+    What can be checked at once is checked here, so a typo is not a job.
+    """
+    _require(user, Role.EPIDEMIOLOGIST, Role.ADMIN)
+    errors: list[FieldError] = []
+    if run.status != RunStatus.SUCCEEDED or run.result_set is None:
+        errors.append(FieldError("run", _("That analysis run has not succeeded.")))
+    if not ProductionSite.objects.filter(code=site_code).exists():
+        errors.append(FieldError("site_code", _("Unknown site %(code)s.") % {"code": site_code}))
+    if late_data not in LateData.values:
+        errors.append(FieldError("late_data", _("Choose one of the options for late data.")))
+    if supersedes is not None:
+        if supersedes.status != ReleaseStatus.PUBLISHED:
+            errors.append(FieldError("status", _("Only a published release can be corrected.")))
+        if not erratum.strip():
+            errors.append(FieldError("erratum", _("Describe what the correction changes.")))
+    if errors:
+        raise ValidationProblem(errors)
+    try:
+        with transaction.atomic():
+            build = ReleaseBuild.objects.create(
+                requested_by=user if user.is_authenticated else None,
+                run=run,
+                site_code=site_code,
+                year=year,
+                late_data=late_data,
+                erratum=erratum.strip(),
+                supersedes=supersedes,
+                stage=str(_("Waiting for a worker")),
+            )
+            transaction.on_commit(lambda: _enqueue_build(build.pk))
+    except IntegrityError:  # one_active_build_per_site_year: that build is the answer
+        active = ReleaseBuild.objects.filter(
+            site_code=site_code, year=year, status__in=[BuildStatus.QUEUED, BuildStatus.RUNNING]
+        ).first()
+        if active is None:  # it finished between our insert and this read: ask again
+            return release_build_request(
+                user=user,
+                run=run,
+                site_code=site_code,
+                year=year,
+                late_data=late_data,
+                erratum=erratum,
+                supersedes=supersedes,
+            )
+        return active, False
+    return build, True
+
+
+def _enqueue_build(build_id: int) -> None:
+    from reports.tasks import build_release
+
+    try:
+        build_release.apply_async((build_id,))
+    except Exception as error:  # kombu/redis connection errors share no useful base
+        _fail_build(build_id, [QUEUE_UNAVAILABLE.format(error=type(error).__name__)])
+
+
+def _fail_build(build_id: int, problems: list[str], **fields: Any) -> None:
+    log.warning("release build %s failed: %s", build_id, problems)
+    ReleaseBuild.objects.filter(
+        pk=build_id, status__in=[BuildStatus.QUEUED, BuildStatus.RUNNING]
+    ).update(
+        status=BuildStatus.FAILED,
+        problems=problems,
+        stage=str(_("Not built")),
+        finished_at=timezone.now(),
+        **fields,
+    )
+
+
+def release_build_execute(build_id: int) -> Release | None:
+    """The worker's side: claim the build (once), build and audit, store the outcome.
+
+    A message delivered twice finds the build already claimed and does nothing; a refusal
+    (late data, disclosure, changed data) is stored on the build for the epidemiologist.
+    """
+    claimed = ReleaseBuild.objects.filter(pk=build_id, status=BuildStatus.QUEUED).update(
+        status=BuildStatus.RUNNING, started_at=timezone.now(), stage=str(_("Starting"))
+    )
+    if not claimed:
+        return None
+    build = ReleaseBuild.objects.select_related("run", "supersedes", "requested_by").get(
+        pk=build_id
+    )
+
+    def progress(stage: str) -> None:
+        ReleaseBuild.objects.filter(pk=build_id, status=BuildStatus.RUNNING).update(stage=stage)
+
+    user: User = build.requested_by or AnonymousUser()
+    try:
+        return release_build_draft(
+            user=user,
+            run=build.run,
+            site_code=build.site_code,
+            year=build.year,
+            threshold=build.supersedes.threshold if build.supersedes else None,
+            erratum=build.erratum,
+            supersedes=build.supersedes,
+            late_data=build.late_data,
+            progress=progress,
+            build=build,
+        )
+    except BuildAbandoned:
+        return None
+    except LateDataProblem as problem:
+        held = [
+            {"what": h.description, "release": h.release, "more": h.more_records}
+            for h in problem.held
+        ]
+        _fail_build(build_id, [e.message for e in problem.errors], held=held)
+    except DisclosureProblem as problem:
+        _fail_build(build_id, [e.message for e in problem.errors], details=problem.details)
+    except ValidationProblem as problem:
+        _fail_build(build_id, [e.message for e in problem.errors])
+    except PermissionError as error:
+        _fail_build(build_id, [str(error)])
+    except (OperationalError, InterfaceError):
+        # The database went away mid-build: nothing was saved (one transaction). Give the
+        # build back to the queue for the task's retry; if even that fails, the sweep does it.
+        try:
+            ReleaseBuild.objects.filter(pk=build_id, status=BuildStatus.RUNNING).update(
+                status=BuildStatus.QUEUED, started_at=None
+            )
+        except (OperationalError, InterfaceError):
+            log.warning("release build %s: database unavailable; the sweep will retry", build_id)
+        raise
+    except Exception as error:
+        log.exception("release build %s stopped on an unexpected error", build_id)
+        _fail_build(
+            build_id,
+            [
+                _(
+                    "The build stopped on an unexpected error (%(error)s). Build it again; if "
+                    "it happens again, tell the administrator."
+                )
+                % {"error": type(error).__name__}
+            ],
+        )
+    return None
+
+
+def release_builds_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
+    """Builds a lost message or a killed worker left behind: sent again, up to
+    HEALTHWATCH_RUN_MAX_ATTEMPTS times, then failed with the reason. Idempotent."""
+    now = now or timezone.now()
+    stale = now - dt.timedelta(seconds=settings.HEALTHWATCH_RUN_QUEUED_STALE_SECONDS)
+    killed = now - dt.timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
+    done = {"builds_requeued": 0, "builds_failed": 0}
+    left = ReleaseBuild.objects.filter(
+        Q(status=BuildStatus.QUEUED, queued_at__lt=stale)
+        | Q(status=BuildStatus.RUNNING, started_at__lt=killed)
+    )
+    for build in left:
+        if build.attempts >= settings.HEALTHWATCH_RUN_MAX_ATTEMPTS:
+            _fail_build(
+                build.pk,
+                [
+                    _(
+                        "Not built after %(n)d attempts: the job queue or its workers are "
+                        "unavailable. Build it again when they are back."
+                    )
+                    % {"n": build.attempts}
+                ],
+            )
+            done["builds_failed"] += 1
+            continue
+        sent_again = ReleaseBuild.objects.filter(
+            pk=build.pk, status=build.status, attempts=build.attempts
+        ).update(
+            status=BuildStatus.QUEUED,
+            attempts=F("attempts") + 1,
+            queued_at=now,
+            started_at=None,
+            stage=str(_("Worker lost or queue delayed: trying again")),
+        )
+        if sent_again:
+            _enqueue_build(build.pk)
+            done["builds_requeued"] += 1
+    return done
 
 
 def client_fingerprint(address: str, day: str) -> str:

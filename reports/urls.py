@@ -42,6 +42,7 @@ urlpatterns = [
     path("review/", views.review_workspace, name="review_workspace"),
     path("review/releases/", views.release_new, name="release_new"),
     path("review/releases/<int:pk>/", views.release_detail, name="release"),
+    path("review/builds/<int:pk>/", views.release_build, name="release_build"),
     path("review/releases/<int:pk>/approve/", views.release_approve, name="release_approve"),
     path("review/releases/<int:pk>/review/", views.release_review, name="release_review"),
     path("review/releases/<int:pk>/publish/", views.release_publish, name="release_publish"),

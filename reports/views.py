@@ -25,7 +25,14 @@ from reports.forms import (
     ReleaseForm,
     ReviewForm,
 )
-from reports.models import LateData, PublicComment, Release, ReleaseStatus
+from reports.models import (
+    BuildStatus,
+    LateData,
+    PublicComment,
+    Release,
+    ReleaseBuild,
+    ReleaseStatus,
+)
 from surveys.validation import ValidationProblem
 
 REVIEWERS = (Role.COMMUNITY_REVIEWER, Role.EPIDEMIOLOGIST, Role.ADMIN)
@@ -257,7 +264,7 @@ def release_new(request: HttpRequest) -> HttpResponse:
     form = ReleaseForm(request.POST)
     if form.is_valid():
         try:
-            release = services.release_build_draft(
+            build, new = services.release_build_request(
                 user=request.user,
                 run=form.cleaned_data["run"],  # type: ignore[arg-type]
                 site_code=form.cleaned_data["site_code"],
@@ -267,8 +274,9 @@ def release_new(request: HttpRequest) -> HttpResponse:
             for error in problem.errors:
                 form.add_error(error.field if error.field in form.fields else None, error.message)
         else:
-            messages.success(request, f"Draft v{release.version} built and audited.")
-            return redirect("reports:release", pk=release.pk)
+            if not new:
+                messages.info(request, _("A build of this report is already under way."))
+            return redirect("reports:release_build", pk=build.pk)
     return render(
         request,
         "reports/review_workspace.html",
@@ -279,6 +287,31 @@ def release_new(request: HttpRequest) -> HttpResponse:
         },
         status=400,
     )
+
+
+# While a build is under way its page reloads itself (no JavaScript needed) every few seconds.
+BUILD_REFRESH_SECONDS = 2
+
+
+@role_required(*EPI)
+def release_build(request: HttpRequest, pk: int) -> HttpResponse:
+    build = get_object_or_404(ReleaseBuild.objects.select_related("supersedes", "run"), pk=pk)
+    if build.status == BuildStatus.SUCCEEDED and build.release_id is not None:
+        release = build.release
+        assert release is not None
+        messages.success(
+            request,
+            _("%(report)s built and audited.")
+            % {"report": f"{release.site_name} {release.year}, version {release.version}"},
+        )
+        return redirect("reports:release", pk=build.release_id)
+    response = render(
+        request,
+        "reports/release_build.html",
+        {"build": build, "refresh": BUILD_REFRESH_SECONDS if build.active else None},
+    )
+    patch_cache_control(response, no_store=True)
+    return response
 
 
 def _may_see(user: Any, release: Release) -> bool:
@@ -388,39 +421,26 @@ def release_retract(request: HttpRequest, pk: int) -> HttpResponse:
 def release_correct(request: HttpRequest, pk: int) -> HttpResponse:
     form = CorrectionForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Choose the analysis run and describe the correction.")
+        messages.error(request, _("Choose the analysis run and describe the correction."))
         return redirect("reports:release", pk=pk)
     release = get_object_or_404(Release, pk=pk)
     try:
-        correction = services.release_correct(
+        build, new = services.release_build_request(
             user=request.user,
-            release=release,
             run=form.cleaned_data["run"],
+            site_code=release.site_code,
+            year=release.year,
             erratum=form.cleaned_data["erratum"],
+            supersedes=release,
             late_data=form.cleaned_data.get("late_data") or LateData.REFUSE,
         )
     except ValidationProblem as problem:
         for error in problem.errors:
             messages.error(request, error.message)
-        if isinstance(problem, services.LateDataProblem):
-            for held in problem.held:
-                messages.info(
-                    request,
-                    _(
-                        "Hold: %(what)s (published in %(release)s) can be published once it "
-                        "has at least %(more)s more record(s), or none changed."
-                    )
-                    % {
-                        "what": held.description,
-                        "release": held.release,
-                        "more": held.more_records,
-                    },
-                )
-        if isinstance(problem, services.DisclosureProblem):
-            messages.info(request, _("Details for the epidemiologist: %s") % problem.details[:2000])
         return redirect("reports:release", pk=pk)
-    messages.success(request, f"Correction drafted as v{correction.version}.")
-    return redirect("reports:release", pk=correction.pk)
+    if not new:
+        messages.info(request, _("A build of this report is already under way."))
+    return redirect("reports:release_build", pk=build.pk)
 
 
 @role_required(*REVIEWERS)

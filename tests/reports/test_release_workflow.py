@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.contrib.auth.models import User
 
@@ -169,19 +171,23 @@ def test_a_second_year_is_audited_against_the_first_year_s_ledger(
 
 
 def test_a_correction_at_a_coarser_grouping_publishes_no_single_area(
-    published: Release, epidemiologist: User
+    published: Release, epidemiologist: User, worker: None, django_capture_on_commit_callbacks: Any
 ) -> None:
     # Option (c) for late data, chosen on the release page: the draft keeps the distance
     # bands, the trend and the exposure tables, and drops the per-area indicators.
     assert published.result_set is not None
     run = published.result_set.runs.first()
     assert run is not None
-    response = client_for(epidemiologist).post(
-        f"/review/releases/{published.pk}/correct/",
-        {"run": run.pk, "erratum": "Late records for 2025.", "late_data": "coarser"},
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(epidemiologist).post(
+            f"/review/releases/{published.pk}/correct/",
+            {"run": run.pk, "erratum": "Late records for 2025.", "late_data": "coarser"},
+        )
     correction = Release.objects.get(supersedes=published)
     assert response.status_code == 302
+    assert client_for(epidemiologist).get(response["Location"])["Location"] == (
+        f"/review/releases/{correction.pk}/"
+    )
     assert "indicators_by_area" not in correction.content["tables"]
     assert "indicators_by_area" in published.content["tables"]
     assert "indicators_by_distance" in correction.content["tables"]

@@ -1,0 +1,231 @@
+"""Building a report is a job: the page answers at once, shows progress, and the draft is made
+exactly once — through double taps, redelivered messages, a queue outage and a lost worker."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import OperationalError
+from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerUnavailable
+
+from analytics.models import AnalysisRun
+from reports import selectors, services, tasks
+from reports.forms import ReleaseForm
+from reports.models import BuildStatus, Release, ReleaseBuild
+from reports.privacy import DisclosureError
+from tests.conftest import client_for
+
+QUEUE_DOWN = "the job queue is unavailable"
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Build ids sent to the queue, instead of sending them."""
+    ids: list[int] = []
+    monkeypatch.setattr(tasks.build_release, "apply_async", lambda args, **kw: ids.append(args[0]))
+    return ids
+
+
+@pytest.fixture
+def broker_down(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise BrokerUnavailable("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(tasks.build_release, "apply_async", refuse)
+
+
+def ask(user: User, run: AnalysisRun, capture: Any, year: int = 2025) -> Any:
+    with capture(execute=True):
+        return client_for(user).post(
+            "/review/releases/", {"run": run.pk, "site_code": "RH-SEP", "year": year}
+        )
+
+
+@pytest.mark.django_db
+def test_asking_for_a_report_answers_at_once_with_a_page_that_follows_the_build(
+    finished_run: AnalysisRun,
+    epidemiologist: User,
+    sent: list[int],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    response = ask(epidemiologist, finished_run, django_capture_on_commit_callbacks)
+    build = ReleaseBuild.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == f"/review/builds/{build.pk}/"
+    assert sent == [build.pk] and build.status == BuildStatus.QUEUED
+    assert not Release.objects.exists()
+    page = client_for(epidemiologist).get(response["Location"])
+    html = page.content.decode()
+    assert page.status_code == 200 and 'http-equiv="refresh"' in html
+    assert "Waiting for a worker" in html and "no-store" in page["Cache-Control"]
+
+
+@pytest.mark.django_db
+def test_a_finished_build_takes_the_epidemiologist_to_the_draft(
+    finished_run: AnalysisRun,
+    epidemiologist: User,
+    worker: None,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    response = ask(epidemiologist, finished_run, django_capture_on_commit_callbacks)
+    build = ReleaseBuild.objects.get()
+    draft = Release.objects.get()
+    assert build.status == BuildStatus.SUCCEEDED and build.release == draft
+    assert build.finished_at is not None and build.stage == "Built"
+    page = client_for(epidemiologist).get(response["Location"])
+    assert page.status_code == 302 and page["Location"] == f"/review/releases/{draft.pk}/"
+    followed = client_for(epidemiologist).get(page["Location"]).content.decode()
+    assert "2025" in followed and draft.content["privacy"]["passed"] is True
+
+
+@pytest.mark.django_db
+def test_a_double_tap_builds_one_draft(
+    finished_run: AnalysisRun,
+    epidemiologist: User,
+    sent: list[int],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    first = ask(epidemiologist, finished_run, django_capture_on_commit_callbacks)
+    second = ask(epidemiologist, finished_run, django_capture_on_commit_callbacks)
+    assert first["Location"] == second["Location"]
+    assert ReleaseBuild.objects.count() == 1 and len(sent) == 1
+    for build_id in sent * 2:  # and the message delivered twice
+        services.release_build_execute(build_id)
+    assert Release.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_build_that_cannot_be_queued_fails_with_a_message_and_no_server_error(
+    finished_run: AnalysisRun,
+    epidemiologist: User,
+    broker_down: None,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    response = ask(epidemiologist, finished_run, django_capture_on_commit_callbacks)
+    build = ReleaseBuild.objects.get()
+    assert response.status_code == 302
+    assert build.status == BuildStatus.FAILED and QUEUE_DOWN in build.problems[0]
+    page = client_for(epidemiologist).get(response["Location"])
+    assert page.status_code == 200 and QUEUE_DOWN in page.content.decode()
+    assert 'http-equiv="refresh"' not in page.content.decode()
+    # and the failed build does not block the next attempt once the queue is back
+    assert ReleaseBuild.objects.filter(status__in=["queued", "running"]).count() == 0
+
+
+@pytest.mark.django_db
+def test_the_database_going_away_mid_build_gives_the_build_back_to_the_queue(
+    finished_run: AnalysisRun, epidemiologist: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    build, _ = services.release_build_request(
+        user=epidemiologist, run=finished_run, site_code="RH-SEP", year=2025
+    )
+
+    def database_gone(*args: Any, **kwargs: Any) -> None:
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(services, "build_report", database_gone)
+    with pytest.raises(OperationalError):
+        services.release_build_execute(build.pk)
+    build.refresh_from_db()
+    assert build.status == BuildStatus.QUEUED and not Release.objects.exists()
+    monkeypatch.undo()
+    assert services.release_build_execute(build.pk) is not None  # the task's retry
+    build.refresh_from_db()
+    assert build.status == BuildStatus.SUCCEEDED
+
+
+@pytest.mark.django_db
+def test_an_unprotectable_report_shows_plain_words_and_the_equations_behind_a_fold(
+    finished_run: AnalysisRun, epidemiologist: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    build, _ = services.release_build_request(
+        user=epidemiologist, run=finished_run, site_code="RH-SEP", year=2025
+    )
+
+    def unprotectable(*args: Any, **kwargs: Any) -> None:
+        raise DisclosureError("x[3] + x[4] = 7 pins x[3] to [2, 2]")
+
+    monkeypatch.setattr(services, "build_report", unprotectable)
+    assert services.release_build_execute(build.pk) is None
+    build.refresh_from_db()
+    assert build.status == BuildStatus.FAILED and "cannot be published safely" in build.problems[0]
+    html = client_for(epidemiologist).get(f"/review/builds/{build.pk}/").content.decode()
+    assert "cannot be published safely" in html
+    fold = html.index("<details>")
+    assert html.index("pins x[3]") > fold and html.index("cannot be published safely") < fold
+
+
+@pytest.mark.django_db
+def test_a_build_a_lost_worker_left_running_is_sent_again_then_failed(
+    finished_run: AnalysisRun, epidemiologist: User, sent: list[int], settings: Any
+) -> None:
+    build, _ = services.release_build_request(
+        user=epidemiologist, run=finished_run, site_code="RH-SEP", year=2025
+    )
+    long_ago = timezone.now() - dt.timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
+    ReleaseBuild.objects.filter(pk=build.pk).update(status=BuildStatus.RUNNING, started_at=long_ago)
+    assert services.release_builds_sweep() == {"builds_requeued": 1, "builds_failed": 0}
+    build.refresh_from_db()
+    assert build.status == BuildStatus.QUEUED and build.attempts == 2 and sent == [build.pk]
+    assert "trying again" in build.stage
+    assert services.release_builds_sweep() == {"builds_requeued": 0, "builds_failed": 0}
+
+    ReleaseBuild.objects.filter(pk=build.pk).update(
+        attempts=settings.HEALTHWATCH_RUN_MAX_ATTEMPTS, queued_at=long_ago
+    )
+    assert services.release_builds_sweep() == {"builds_requeued": 0, "builds_failed": 1}
+    build.refresh_from_db()
+    assert build.status == BuildStatus.FAILED and "Not built after" in build.problems[0]
+
+
+@pytest.mark.django_db
+def test_a_draft_finished_after_the_sweep_gave_up_is_not_kept(
+    finished_run: AnalysisRun, epidemiologist: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    build, _ = services.release_build_request(
+        user=epidemiologist, run=finished_run, site_code="RH-SEP", year=2025
+    )
+    real = services.build_report
+
+    def slow_then_given_up(*args: Any, **kwargs: Any) -> Any:
+        ReleaseBuild.objects.filter(pk=build.pk).update(status=BuildStatus.FAILED)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(services, "build_report", slow_then_given_up)
+    assert services.release_build_execute(build.pk) is None
+    assert not Release.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_build_is_for_epidemiologists_only(
+    finished_run: AnalysisRun, epidemiologist: User, community_reviewer: User, worker_a: User
+) -> None:
+    build, _ = services.release_build_request(
+        user=epidemiologist, run=finished_run, site_code="RH-SEP", year=2025
+    )
+    for outsider in (community_reviewer, worker_a):
+        assert client_for(outsider).get(f"/review/builds/{build.pk}/").status_code in (302, 403)
+    with pytest.raises(PermissionError):
+        services.release_build_request(
+            user=community_reviewer, run=finished_run, site_code="RH-SEP", year=2025
+        )
+
+
+@pytest.mark.django_db
+def test_the_new_report_form_proposes_the_latest_run_and_the_latest_ended_year(
+    finished_run: AnalysisRun,
+) -> None:
+    run, year = selectors.default_report_year(today=dt.date(2026, 3, 1))
+    assert run == finished_run.pk and year == 2025
+    # a year still under way is not proposed while an ended one exists
+    assert selectors.default_report_year(today=dt.date(2025, 6, 1))[1] == 2024
+    form = ReleaseForm()
+    assert form.initial["run"] == finished_run.pk and form.initial["year"] in (2025, 2026)
+    sites = dict(form.fields["site_code"].choices)  # type: ignore[attr-defined]
+    assert all(name != code for code, name in sites.items())  # names, not codes
+    label = form.fields["run"].label_from_instance(finished_run)  # type: ignore[attr-defined]
+    assert "standard_suite" not in label and str(finished_run.pk) in label
