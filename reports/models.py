@@ -98,7 +98,13 @@ class LateData(models.TextChoices):
 
     REFUSE = "refuse", _("Refuse: publish only if no published number changes by fewer than T")
     SUPPRESS = "suppress", _("Publish with the changed numbers hidden")
-    COARSER = "coarser", _("Publish at a coarser grouping (distance bands, no single areas)")
+    COARSER = (
+        "coarser",
+        _(
+            "Publish at a coarser grouping (distance bands, no single areas; numbers that still "
+            "change by fewer than T are hidden)"
+        ),
+    )
 
 
 class BuildStatus(models.TextChoices):

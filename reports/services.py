@@ -202,8 +202,10 @@ def release_build_draft(
             year=year,
             ledger=ledger,
             threshold=threshold,
+            # At a coarser grouping the per-area changes vanish into band totals, but a site
+            # total still moves by the late records themselves: those are hidden as in (b).
             revisions=(
-                RevisionPolicy.SUPPRESS if late_data == LateData.SUPPRESS else RevisionPolicy.REFUSE
+                RevisionPolicy.REFUSE if late_data == LateData.REFUSE else RevisionPolicy.SUPPRESS
             ),
             grouping=Grouping.BANDS if late_data == LateData.COARSER else Grouping.AREAS,
         )

@@ -173,3 +173,16 @@ def vocabulary_and_groups(db: None) -> None:
     load_vocabulary(VocabularyCode)
     for role in Role:
         Group.objects.get_or_create(name=role.value)
+
+
+@pytest.fixture
+def build_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker that takes each report build as soon as it is sent (the unit suite's broker
+    is in memory; the integration suite runs builds on a real worker)."""
+    from reports import services, tasks
+
+    monkeypatch.setattr(
+        tasks.build_release,
+        "apply_async",
+        lambda args, **kw: services.release_build_execute(args[0]),
+    )

@@ -26,19 +26,6 @@ def finished_run(community: Path) -> AnalysisRun:
 
 
 @pytest.fixture
-def worker(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A worker that takes each report build as soon as it is sent (the unit suite's broker
-    is in memory; the integration suite runs builds on a real worker)."""
-    from reports import services, tasks
-
-    monkeypatch.setattr(
-        tasks.build_release,
-        "apply_async",
-        lambda args, **kw: services.release_build_execute(args[0]),
-    )
-
-
-@pytest.fixture
 def draft(finished_run: AnalysisRun, epidemiologist: User) -> Release:
     from reports import services
 

@@ -68,7 +68,7 @@ def test_asking_for_a_report_answers_at_once_with_a_page_that_follows_the_build(
 def test_a_finished_build_takes_the_epidemiologist_to_the_draft(
     finished_run: AnalysisRun,
     epidemiologist: User,
-    worker: None,
+    build_worker: None,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     response = ask(epidemiologist, finished_run, django_capture_on_commit_callbacks)

@@ -171,7 +171,10 @@ def test_a_second_year_is_audited_against_the_first_year_s_ledger(
 
 
 def test_a_correction_at_a_coarser_grouping_publishes_no_single_area(
-    published: Release, epidemiologist: User, worker: None, django_capture_on_commit_callbacks: Any
+    published: Release,
+    epidemiologist: User,
+    build_worker: None,
+    django_capture_on_commit_callbacks: Any,
 ) -> None:
     # Option (c) for late data, chosen on the release page: the draft keeps the distance
     # bands, the trend and the exposure tables, and drops the per-area indicators.
