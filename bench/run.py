@@ -1,6 +1,6 @@
 """`make bench`: HealthWatch's main paths against the fastest thing doing the same work.
 
-    .venv/bin/python bench/run.py                       # 10,000 and 100,000 residents, 5 years
+    .venv/bin/python bench/run.py                       # 3,000 (the demo), 10,000, 100,000
     .venv/bin/python bench/run.py --sizes 2000          # a quick try of the harness
 
 For each size: generate the synthetic community, recreate the database healthwatch_bench_<n>
@@ -13,7 +13,10 @@ on PostgreSQL (BENCH_PG_URL, default postgres://healthwatch@127.0.0.1:5432/postg
    dataset → pandas → analytics.suite.PARTS in one process), run right after;
 3. page: the published release page under 32 connections (wrk, or bench/page_load.py's client)
    against the same gunicorn serving the page's bytes as a static file through whitenoise;
-4. memory: peak resident memory of the worker's process tree during the suite.
+4. memory: peak resident memory of the worker's process tree during the suite;
+5. audit: the site's reports for the four earlier years published (five releases in the
+   ledger with the annual one), then a correction of the annual report built and audited
+   against all of them, as the draft screen's job does it: seconds by stage and peak RSS.
 Writes bench/results.json and bench/results.md. Every process it starts is stopped at the end,
 on error and on Ctrl-C.
 """
@@ -57,7 +60,8 @@ from memory import TreeMemory
 from page_load import DURATION_S, WARMUP_S, fetch, load
 from report import write_reports
 
-SIZES = (10_000, 100_000)
+# The demo community's size first (healthwatch/demo_data.py DEMO_RESIDENTS), then the scales.
+SIZES = (3_000, 10_000, 100_000)
 WORKER_CONCURRENCY = 2
 # One sync worker per CPU: wrk runs on the same CPUs, and more workers than CPUs only adds
 # preemption tails to whichever side does more work per request (measured: with 4 workers on
@@ -276,6 +280,16 @@ def bench_page(env: dict[str, str], run_id: int, size: int) -> dict[str, Any]:
     }
 
 
+def bench_audit(env: dict[str, str], run_id: int) -> dict[str, Any]:
+    """The disclosure audit as the epidemiologist waits for it: the earlier years published
+    first (five releases in the ledger with the annual one), then a correction audited."""
+    log("publishing the earlier years (the ledger the audit is held against)")
+    ledger = run_step("ledger", env, ["--run-id", str(run_id)], 3600)
+    log(f"auditing a correction against {ledger['releases_in_ledger']} published releases")
+    audited = run_step("audit", env, ["--run-id", str(run_id)], 1800)
+    return {"ledger": ledger, **audited}
+
+
 def bench_size(size: int, years: int, seed: int) -> dict[str, Any]:
     result: dict[str, Any] = {"residents": size, "years": years, "seed": seed}
     started = time.monotonic()
@@ -295,6 +309,7 @@ def bench_size(size: int, years: int, seed: int) -> dict[str, Any]:
     result["import"] = bench_import(folder, env)
     result["suite"] = bench_suite(env, f"bench-{size}")
     result["page"] = bench_page(env, result["suite"]["run_id"], size)
+    result["audit"] = bench_audit(env, result["suite"]["run_id"])
     result["load_at_end"] = machine_load()
     result["wall_seconds"] = time.monotonic() - started
     return result

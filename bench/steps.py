@@ -3,6 +3,8 @@
     python bench/steps.py load    --result R.json --community DIR
     python bench/steps.py suite   --result R.json [--timeout 1200]
     python bench/steps.py publish --result R.json --run-id N --page-file PAGE.html
+    python bench/steps.py ledger  --result R.json --run-id N   # publish the earlier years
+    python bench/steps.py audit   --result R.json --run-id N   # a correction against them all
 
 The database, broker and secrets come from the environment (bench/harness.py bench_env). Each
 step writes its figures as JSON to --result.
@@ -360,9 +362,111 @@ def step_publish(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _bench_people() -> tuple[Any, Any]:
+    from django.contrib.auth.models import Group, User
+
+    from healthwatch.roles import Role
+
+    epi, _ = User.objects.get_or_create(username="bench_epi")
+    epi.groups.add(Group.objects.get(name=Role.EPIDEMIOLOGIST.value))
+    reviewer, _ = User.objects.get_or_create(username="bench_reviewer")
+    reviewer.groups.add(Group.objects.get(name=Role.COMMUNITY_REVIEWER.value))
+    return epi, reviewer
+
+
+def _bench_site() -> Any:
+    from surveys.models import ProductionSite
+
+    site = ProductionSite.objects.filter(kind="separation_plant").order_by("code").first()
+    if site is None:
+        raise SystemExit("the bench community has no separation plant to report on")
+    return site
+
+
+def step_ledger(args: argparse.Namespace) -> dict[str, Any]:
+    """Publish the site's report for every earlier year of the data, so that with the annual
+    report (step publish) the ledger holds five releases when the audit step runs."""
+    import django
+
+    django.setup()
+    from analytics.models import AnalysisRun, ResultRow
+    from reports import services
+    from reports.models import Release, ReleaseStatus
+
+    epi, reviewer = _bench_people()
+    run = AnalysisRun.objects.get(pk=args.run_id)
+    site = _bench_site()
+    periods = ResultRow.objects.filter(result_set=run.result_set, period__regex=r"^\d{4}$")
+    years = sorted({int(p) for p in periods.values_list("period", flat=True)})
+    earlier = [y for y in years if y < args.year][-4:]
+    seconds: dict[str, float] = {}
+    for year in earlier:
+        if Release.objects.filter(site_code=site.code, year=year).exists():
+            continue
+        began = time.perf_counter()
+        release = services.release_build_draft(user=epi, run=run, site_code=site.code, year=year)
+        services.release_approve(user=epi, release=release)
+        services.release_review(user=reviewer, release=release, decision="approve", body="Bench.")
+        services.release_publish(user=epi, release_id=release.pk)
+        seconds[str(year)] = round(time.perf_counter() - began, 3)
+        say(f"published {site.code} {year} in {seconds[str(year)]:.1f} s")
+    published = Release.objects.filter(status=ReleaseStatus.PUBLISHED).count()
+    return {"years": earlier, "seconds": seconds, "releases_in_ledger": published}
+
+
+def step_audit(args: argparse.Namespace) -> dict[str, Any]:
+    """A correction of the annual report, built and audited against every release in the
+    ledger, as the draft screen's job runs it: time by stage and the process's peak memory."""
+    import resource
+
+    import django
+
+    django.setup()
+    from analytics.models import AnalysisRun
+    from reports import services
+    from reports.models import LedgerEntry, Release, ReleaseStatus
+
+    epi, _reviewer = _bench_people()
+    run = AnalysisRun.objects.get(pk=args.run_id)
+    site = _bench_site()
+    annual = Release.objects.get(
+        site_code=site.code, year=args.year, status=ReleaseStatus.PUBLISHED, superseded=False
+    )
+    stages: list[tuple[str, float]] = []
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    began = time.perf_counter()
+    correction = services.release_build_draft(
+        user=epi,
+        run=run,
+        site_code=site.code,
+        year=args.year,
+        threshold=annual.threshold,
+        erratum="Bench: the same data, audited against the ledger again.",
+        supersedes=annual,
+        progress=lambda stage: stages.append((stage, time.perf_counter())),
+    )
+    ended = time.perf_counter()
+    rss_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    marks = [t for _stage, t in stages] + [ended]
+    names = ("check_data", "tables_protection_audit", "save")
+    by_stage = {name: round(b - a, 3) for name, a, b in zip(names, marks, marks[1:], strict=False)}
+    internal = correction.internal_audit
+    say(f"correction audited against the ledger in {ended - began:.1f} s ({by_stage})")
+    return {
+        "seconds": round(ended - began, 3),
+        "stages": by_stage,
+        "earlier_releases": correction.content["privacy"]["earlier_releases"],
+        "ledger_cells": LedgerEntry.objects.count(),
+        "cells": len(internal.get("ranges", {})) + len(internal.get("published", [])),
+        "suppressed": len(internal.get("decisions", {})),
+        "peak_rss_mib": round(rss_peak / 1024, 1),
+        "rss_before_build_mib": round(rss_before / 1024, 1),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("step", choices=("load", "suite", "publish"))
+    parser.add_argument("step", choices=("load", "suite", "publish", "ledger", "audit"))
     parser.add_argument("--result", required=True, type=Path)
     parser.add_argument("--community")
     parser.add_argument("--timeout", type=float, default=1200)
@@ -370,7 +474,13 @@ def main() -> None:
     parser.add_argument("--year", type=int, default=2025)
     parser.add_argument("--page-file")
     args = parser.parse_args()
-    steps = {"load": step_load, "suite": step_suite, "publish": step_publish}
+    steps = {
+        "load": step_load,
+        "suite": step_suite,
+        "publish": step_publish,
+        "ledger": step_ledger,
+        "audit": step_audit,
+    }
     result = steps[args.step](args)
     args.result.write_text(json.dumps(result, indent=2, default=str))
 
