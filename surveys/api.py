@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
@@ -23,6 +24,7 @@ from rest_framework.views import APIView, exception_handler
 
 from healthwatch.roles import Role, has_role
 from surveys import filters, selectors, serializers, services
+from surveys.models import ImportJobStatus
 from surveys.services import ObservationInput
 from surveys.validation import FieldError, ValidationProblem
 
@@ -452,44 +454,79 @@ class QualityFlagViewSet(LoggedReadMixin, viewsets.ReadOnlyModelViewSet[Any]):
 # --- CSV import ------------------------------------------------------------------------------
 
 
+IMPORT_ROLES = (Role.HEALTH_WORKER, Role.EPIDEMIOLOGIST, Role.ADMIN)
+
+
 class ImportView(FieldAPI, APIView):
-    """Upload a CSV file of one kind of the data contract (docs/data-formats.md)."""
+    """Upload a CSV file of one kind of the data contract (docs/data-formats.md).
+
+    The file is kept and a worker imports it: the answer is 202 with the job, whose URL (also in
+    Location) gives its state, progress and report. Nothing is imported inside the request.
+    """
 
     parser_classes = [MultiPartParser, FormParser]
-    read_roles = (Role.HEALTH_WORKER, Role.EPIDEMIOLOGIST, Role.ADMIN)
-    write_roles = read_roles
+    read_roles = IMPORT_ROLES
+    write_roles = IMPORT_ROLES
 
     @extend_schema(
         request={"multipart/form-data": serializers.ImportRequestSerializer},
         responses={
-            200: OpenApiResponse(
-                serializers.ImportReportSerializer,
-                description="Checked (dry run), nothing written.",
+            202: OpenApiResponse(
+                serializers.ImportJobSerializer,
+                description="Accepted: the file is kept and queued for a worker. Poll `url` "
+                "(also in Location) until `status` is done or failed.",
             ),
-            201: OpenApiResponse(serializers.ImportReportSerializer, description="Imported."),
-            400: OpenApiResponse(
-                serializers.ImportReportSerializer,
-                description="Refused: every problem with row and column; nothing written.",
-            ),
+            400: ERRORS_400,
             403: DENIED_403,
+            413: OpenApiResponse(
+                serializers.DetailSerializer, description="The upload is over the size limit."
+            ),
+            503: OpenApiResponse(
+                serializers.ImportJobRefusedSerializer,
+                description="The job queue is unavailable: the job is failed at once and its "
+                "file deleted, nothing was imported. Upload the file again later.",
+            ),
         },
     )
     def post(self, request: Request) -> Response:
-        """Validate the whole file; write all of it in one transaction, or nothing."""
-        from surveys.importing import import_csv  # the importer is its own module
+        """Queue the import of a file: validated as a whole, then written all at once or not at all.
+
+        With dry_run the worker checks the file and writes nothing.
+        """
+        from surveys.importing.jobs import import_job_submit
 
         serializer = serializers.ImportRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         upload = serializer.validated_data["file"]
-        report = import_csv(
-            kind=serializer.validated_data["kind"],
-            stream=upload,
-            file_name=upload.name,
+        job = import_job_submit(
             user=_user(request),
+            kind=serializer.validated_data["kind"],
+            upload=upload,
+            file_name=upload.name,
+            size=upload.size,
             dry_run=serializer.validated_data["dry_run"],
         )
-        body = serializers.ImportReportSerializer(report.for_http()).data
-        if report.errors:
-            return Response(body, status=status.HTTP_400_BAD_REQUEST)
-        code = status.HTTP_200_OK if report.dry_run else status.HTTP_201_CREATED
-        return Response(body, status=code)
+        job.refresh_from_db()  # the queue is asked once the job is committed
+        body = serializers.ImportJobSerializer(job, context={"request": request}).data
+        if job.status == ImportJobStatus.FAILED:
+            return Response(
+                {**body, "detail": job.error}, status=status.HTTP_503_SERVICE_UNAVAILABLE
+            )
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
+
+
+class ImportJobView(FieldAPI, APIView):
+    """The state of one of my import jobs: status, progress, then the import's report."""
+
+    read_roles = IMPORT_ROLES
+    write_roles = ()
+
+    @extend_schema(
+        responses={
+            200: serializers.ImportJobSerializer,
+            404: OpenApiResponse(serializers.DetailSerializer, description="No such job of yours."),
+        }
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        job = get_object_or_404(selectors.import_jobs_for_user(_user(request)), pk=pk)
+        return Response(serializers.ImportJobSerializer(job, context={"request": request}).data)
