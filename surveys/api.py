@@ -8,12 +8,20 @@ body), AccessDenied becomes 403. Record-level reads by epidemiologists and admin
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from django.utils.translation import gettext
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -61,6 +69,9 @@ def _flatten(detail: Any, path: str = "") -> list[dict[str, str]]:
 
 
 def field_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, services.SubmissionKeyConflict):
+        body = [{"field": e.field, "message": e.message} for e in exc.errors]
+        return Response({"errors": body}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, ValidationProblem):
         body = [{"field": e.field, "message": e.message} for e in exc.errors]
         return Response({"errors": body}, status=status.HTTP_400_BAD_REQUEST)
@@ -239,10 +250,39 @@ class ResidentViewSet(
 # --- Visits and observations -----------------------------------------------------------------
 
 
+IDEMPOTENCY_KEY = "Idempotency-Key"
+
+
 @extend_schema_view(
     create=extend_schema(
         request=serializers.VisitCreateSerializer,
-        responses={201: serializers.VisitSerializer, 400: ERRORS_400, 403: DENIED_403},
+        parameters=[
+            OpenApiParameter(
+                IDEMPOTENCY_KEY,
+                OpenApiTypes.UUID,
+                OpenApiParameter.HEADER,
+                required=False,
+                description="A UUID the client makes once per visit and sends again with every "
+                "retry of it (or the body's submission_key). The same key from the same user "
+                "with the same content is answered 200 with the visit already stored; it is "
+                "never stored twice, even by simultaneous requests. Reused for other content "
+                "(or by someone else): 409.",
+            )
+        ],
+        responses={
+            201: OpenApiResponse(serializers.VisitSerializer, description="Stored."),
+            200: OpenApiResponse(
+                serializers.VisitSerializer,
+                description="A repeat of an Idempotency-Key: the visit stored the first time.",
+            ),
+            400: ERRORS_400,
+            403: DENIED_403,
+            409: OpenApiResponse(
+                serializers.ErrorBodySerializer,
+                description="The Idempotency-Key was already used for a different visit; "
+                "nothing stored. A new visit needs a new key.",
+            ),
+        },
     ),
     update=extend_schema(
         request=serializers.VisitUpdateSerializer,
@@ -292,13 +332,20 @@ class VisitViewSet(
         )
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        visit = services.visit_record(
-            user=_user(request),
-            resident=data["resident"],
-            visited_on=data["visited_on"],
-            observations=self._observations(data["observations"]),
-        )
-        return self._respond(visit.pk, status.HTTP_201_CREATED)
+        key, field = _idempotency_key(request, data["submission_key"])
+        try:
+            visit, created = services.visit_submit(
+                user=_user(request),
+                resident=data["resident"],
+                visited_on=data["visited_on"],
+                observations=self._observations(data["observations"]),
+                submission_key=key,
+            )
+        except services.SubmissionKeyConflict as conflict:
+            raise services.SubmissionKeyConflict(
+                [FieldError(field, e.message) for e in conflict.errors]
+            ) from None
+        return self._respond(visit.pk, status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
     def update(self, request: Request, pk: str | None = None) -> Response:
         visit = self.get_object()
@@ -315,6 +362,32 @@ class VisitViewSet(
             reason=data["reason"],
         )
         return self._respond(visit.pk, status.HTTP_200_OK)
+
+
+def _idempotency_key(request: Request, in_body: uuid.UUID | None) -> tuple[uuid.UUID | None, str]:
+    """The request's one-time key (header or body field) and the name to report it under."""
+    header = request.headers.get(IDEMPOTENCY_KEY, "").strip()
+    if not header:
+        return in_body, "submission_key"
+    try:
+        key = uuid.UUID(header)
+    except ValueError:
+        raise ValidationProblem(
+            [
+                FieldError(
+                    IDEMPOTENCY_KEY, gettext("Give a UUID (e.g. made by crypto.randomUUID()).")
+                )
+            ]
+        ) from None
+    if in_body is not None and in_body != key:
+        raise ValidationProblem(
+            [
+                FieldError(
+                    IDEMPOTENCY_KEY, gettext("The header and submission_key differ; send one.")
+                )
+            ]
+        )
+    return key, IDEMPOTENCY_KEY
 
 
 class ObservationViewSet(LoggedReadMixin, viewsets.ReadOnlyModelViewSet[Any]):

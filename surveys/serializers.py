@@ -274,6 +274,13 @@ class VisitCreateSerializer(serializers.Serializer[Any]):
     resident = ScopedPrimaryKeyRelatedField(scope=selectors.residents_for_user, model=Resident)
     visited_on = serializers.DateField()
     observations = ObservationInputSerializer(many=True)
+    submission_key = serializers.UUIDField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="The visit's one-time key, as the Idempotency-Key header (give one or the "
+        "other): the same key with the same content returns the stored visit.",
+    )
 
 
 class VisitUpdateSerializer(serializers.Serializer[Any]):

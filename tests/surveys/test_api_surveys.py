@@ -4,6 +4,7 @@ filters, pagination, token auth and logging of staff reads."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any
 
 import pytest
@@ -179,6 +180,97 @@ def test_a_visit_is_recorded_with_nested_observations_in_canonical_units(
     assert by_code["lab.blood_lead"]["entered_unit"] == "µg/L"
     assert by_code["lab.blood_lead"]["canonical_unit"] == "µg/dL"
     assert by_code["lab.urine_cadmium"]["below_lod"] is True
+
+
+def new_visit(resident: Resident, cough: bool = True) -> dict[str, Any]:
+    return {
+        "resident": resident.pk,
+        "visited_on": "2024-04-01",
+        "observations": [{"code": "symptom.cough", "value": cough}],
+    }
+
+
+def test_a_visit_sent_again_with_its_idempotency_key_is_answered_with_the_stored_visit(
+    worker_a: User, world: dict[str, Any]
+) -> None:
+    client = api_for(worker_a)
+    key = str(uuid.uuid4())
+    first = client.post(
+        f"{V1}/visits/", new_visit(world["in_a"]), format="json", HTTP_IDEMPOTENCY_KEY=key
+    )
+    again = client.post(
+        f"{V1}/visits/", new_visit(world["in_a"]), format="json", HTTP_IDEMPOTENCY_KEY=key
+    )
+    assert first.status_code == 201, first.json()
+    assert again.status_code == 200, again.json()
+    assert again.json() == first.json()
+    assert Visit.objects.filter(resident=world["in_a"]).count() == 2  # the world's + this one
+    assert Visit.objects.get(pk=first.json()["id"]).submission_key == uuid.UUID(key)
+
+
+def test_the_idempotency_key_may_also_come_as_the_web_forms_submission_key_field(
+    worker_a: User, world: dict[str, Any]
+) -> None:
+    client = api_for(worker_a)
+    key = str(uuid.uuid4())
+    first = client.post(
+        f"{V1}/visits/", {**new_visit(world["in_a"]), "submission_key": key}, format="json"
+    )
+    again = client.post(
+        f"{V1}/visits/", new_visit(world["in_a"]), format="json", HTTP_IDEMPOTENCY_KEY=key
+    )
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["id"] == first.json()["id"]
+
+
+def test_an_idempotency_key_reused_with_another_payload_answers_409_and_stores_nothing(
+    worker_a: User, world: dict[str, Any]
+) -> None:
+    client = api_for(worker_a)
+    key = str(uuid.uuid4())
+    client.post(f"{V1}/visits/", new_visit(world["in_a"]), format="json", HTTP_IDEMPOTENCY_KEY=key)
+    reused = client.post(
+        f"{V1}/visits/",
+        new_visit(world["in_a"], cough=False),
+        format="json",
+        HTTP_IDEMPOTENCY_KEY=key,
+    )
+    assert reused.status_code == 409
+    assert "already used for a different visit" in fields_of(reused)["Idempotency-Key"]
+    assert Visit.objects.filter(resident=world["in_a"]).count() == 2
+
+
+def test_an_idempotency_key_of_another_user_is_a_conflict_not_their_visit(
+    worker_a: User, world: dict[str, Any], admin_user: User
+) -> None:
+    key = str(uuid.uuid4())
+    api_for(worker_a).post(
+        f"{V1}/visits/", new_visit(world["in_a"]), format="json", HTTP_IDEMPOTENCY_KEY=key
+    )
+    other = api_for(admin_user).post(
+        f"{V1}/visits/", new_visit(world["in_a"]), format="json", HTTP_IDEMPOTENCY_KEY=key
+    )
+    assert other.status_code == 409
+    assert "health_worker" not in other.json()  # nothing of the stored visit is shown
+
+
+def test_a_malformed_idempotency_key_is_refused_naming_the_header(
+    worker_a: User, world: dict[str, Any]
+) -> None:
+    client = api_for(worker_a)
+    response = client.post(
+        f"{V1}/visits/", new_visit(world["in_a"]), format="json", HTTP_IDEMPOTENCY_KEY="not-a-uuid"
+    )
+    assert response.status_code == 400
+    assert "UUID" in fields_of(response)["Idempotency-Key"]
+    both = client.post(
+        f"{V1}/visits/",
+        {**new_visit(world["in_a"]), "submission_key": str(uuid.uuid4())},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()),
+    )
+    assert both.status_code == 400 and "Idempotency-Key" in fields_of(both)
+    assert Visit.objects.filter(resident=world["in_a"]).count() == 1
 
 
 def test_service_problems_come_back_as_json_naming_each_field(
