@@ -341,6 +341,8 @@ class Visit(models.Model):
         max_length=64,
         blank=True,
         editable=False,
+        default="",
+        db_default="",  # the PostgreSQL COPY path of imports does not name this column
         help_text="SHA-256 of what was submitted with submission_key: the same key sent with "
         "other content is a conflict, not a repeat.",
     )
