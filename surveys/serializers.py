@@ -410,7 +410,7 @@ class ImportReportSerializer(serializers.Serializer[Any]):
     unchanged = serializers.IntegerField()
     errors = RowErrorSerializer(many=True)  # type: ignore[assignment]
     error_count = serializers.IntegerField(
-        help_text="All problems found; at most the first few hundred are listed in errors."
+        help_text="All problems found; at most the first 1,000 are listed in errors."
     )
     dry_run = serializers.BooleanField()
     import_record_id = serializers.IntegerField(allow_null=True)
