@@ -12,13 +12,11 @@ and the public comment limit.
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 from typing import Any, cast
 
 from axes.backends import AxesStandaloneBackend
 from django.conf import settings
-from django.db import connection
 from django.http import HttpRequest
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication, get_authorization_header
@@ -128,18 +126,3 @@ class ThrottledTokenAuthentication(TokenAuthentication):
         except exceptions.AuthenticationFailed:
             failures.cache.set(key, [now, *history], duration)
             raise
-
-
-def transaction_lock(name: str) -> None:
-    """Serialize the rest of the current transaction with every other one locking `name`.
-
-    PostgreSQL: a transaction-scoped advisory lock (released at commit or rollback). SQLite:
-    nothing to do, because HealthWatch's SQLite transactions begin IMMEDIATE (settings), which
-    already admits one writing transaction at a time.
-    """
-    if not connection.in_atomic_block:
-        raise RuntimeError("transaction_lock() must be called inside transaction.atomic().")
-    if connection.vendor == "postgresql":
-        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])

@@ -225,6 +225,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several serializers have a `status` field of different choices: each enum gets its name.
+    "ENUM_NAME_OVERRIDES": {
+        "ImportJobStatusEnum": "surveys.models.ImportJobStatus",
+        "MeasurementStatusEnum": "surveys.models.MeasurementStatus",
+    },
 }
 
 # Celery. Default: kombu's filesystem transport in VAR_DIR, so `make run` needs no broker

@@ -15,8 +15,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import cache_page
 from django.views.decorators.http import require_http_methods, require_POST
 
+from healthwatch.locks import transaction_lock
 from healthwatch.roles import Role, has_role, public, role_required
-from healthwatch.security import client_address, transaction_lock
+from healthwatch.security import client_address
 from reports import rendering, selectors, services
 from reports.forms import (
     CorrectionForm,

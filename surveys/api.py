@@ -8,11 +8,20 @@ body), AccessDenied becomes 403. Record-level reads by epidemiologists and admin
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -23,6 +32,7 @@ from rest_framework.views import APIView, exception_handler
 
 from healthwatch.roles import Role, has_role
 from surveys import filters, selectors, serializers, services
+from surveys.models import ImportJobStatus
 from surveys.services import ObservationInput
 from surveys.validation import FieldError, ValidationProblem
 
@@ -59,6 +69,9 @@ def _flatten(detail: Any, path: str = "") -> list[dict[str, str]]:
 
 
 def field_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, services.SubmissionKeyConflict):
+        body = [{"field": e.field, "message": e.message} for e in exc.errors]
+        return Response({"errors": body}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, ValidationProblem):
         body = [{"field": e.field, "message": e.message} for e in exc.errors]
         return Response({"errors": body}, status=status.HTTP_400_BAD_REQUEST)
@@ -237,10 +250,39 @@ class ResidentViewSet(
 # --- Visits and observations -----------------------------------------------------------------
 
 
+IDEMPOTENCY_KEY = "Idempotency-Key"
+
+
 @extend_schema_view(
     create=extend_schema(
         request=serializers.VisitCreateSerializer,
-        responses={201: serializers.VisitSerializer, 400: ERRORS_400, 403: DENIED_403},
+        parameters=[
+            OpenApiParameter(
+                IDEMPOTENCY_KEY,
+                OpenApiTypes.UUID,
+                OpenApiParameter.HEADER,
+                required=False,
+                description="A UUID the client makes once per visit and sends again with every "
+                "retry of it (or the body's submission_key). The same key from the same user "
+                "with the same content is answered 200 with the visit already stored; it is "
+                "never stored twice, even by simultaneous requests. Reused for other content "
+                "(or by someone else): 409.",
+            )
+        ],
+        responses={
+            201: OpenApiResponse(serializers.VisitSerializer, description="Stored."),
+            200: OpenApiResponse(
+                serializers.VisitSerializer,
+                description="A repeat of an Idempotency-Key: the visit stored the first time.",
+            ),
+            400: ERRORS_400,
+            403: DENIED_403,
+            409: OpenApiResponse(
+                serializers.ErrorBodySerializer,
+                description="The Idempotency-Key was already used for a different visit; "
+                "nothing stored. A new visit needs a new key.",
+            ),
+        },
     ),
     update=extend_schema(
         request=serializers.VisitUpdateSerializer,
@@ -290,13 +332,20 @@ class VisitViewSet(
         )
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        visit = services.visit_record(
-            user=_user(request),
-            resident=data["resident"],
-            visited_on=data["visited_on"],
-            observations=self._observations(data["observations"]),
-        )
-        return self._respond(visit.pk, status.HTTP_201_CREATED)
+        key, field = _idempotency_key(request, data["submission_key"])
+        try:
+            visit, created = services.visit_submit(
+                user=_user(request),
+                resident=data["resident"],
+                visited_on=data["visited_on"],
+                observations=self._observations(data["observations"]),
+                submission_key=key,
+            )
+        except services.SubmissionKeyConflict as conflict:
+            raise services.SubmissionKeyConflict(
+                [FieldError(field, e.message) for e in conflict.errors]
+            ) from None
+        return self._respond(visit.pk, status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
     def update(self, request: Request, pk: str | None = None) -> Response:
         visit = self.get_object()
@@ -313,6 +362,32 @@ class VisitViewSet(
             reason=data["reason"],
         )
         return self._respond(visit.pk, status.HTTP_200_OK)
+
+
+def _idempotency_key(request: Request, in_body: uuid.UUID | None) -> tuple[uuid.UUID | None, str]:
+    """The request's one-time key (header or body field) and the name to report it under."""
+    header = request.headers.get(IDEMPOTENCY_KEY, "").strip()
+    if not header:
+        return in_body, "submission_key"
+    try:
+        key = uuid.UUID(header)
+    except ValueError:
+        raise ValidationProblem(
+            [
+                FieldError(
+                    IDEMPOTENCY_KEY, gettext("Give a UUID (e.g. made by crypto.randomUUID()).")
+                )
+            ]
+        ) from None
+    if in_body is not None and in_body != key:
+        raise ValidationProblem(
+            [
+                FieldError(
+                    IDEMPOTENCY_KEY, gettext("The header and submission_key differ; send one.")
+                )
+            ]
+        )
+    return key, IDEMPOTENCY_KEY
 
 
 class ObservationViewSet(LoggedReadMixin, viewsets.ReadOnlyModelViewSet[Any]):
@@ -452,44 +527,79 @@ class QualityFlagViewSet(LoggedReadMixin, viewsets.ReadOnlyModelViewSet[Any]):
 # --- CSV import ------------------------------------------------------------------------------
 
 
+IMPORT_ROLES = (Role.HEALTH_WORKER, Role.EPIDEMIOLOGIST, Role.ADMIN)
+
+
 class ImportView(FieldAPI, APIView):
-    """Upload a CSV file of one kind of the data contract (docs/data-formats.md)."""
+    """Upload a CSV file of one kind of the data contract (docs/data-formats.md).
+
+    The file is kept and a worker imports it: the answer is 202 with the job, whose URL (also in
+    Location) gives its state, progress and report. Nothing is imported inside the request.
+    """
 
     parser_classes = [MultiPartParser, FormParser]
-    read_roles = (Role.HEALTH_WORKER, Role.EPIDEMIOLOGIST, Role.ADMIN)
-    write_roles = read_roles
+    read_roles = IMPORT_ROLES
+    write_roles = IMPORT_ROLES
 
     @extend_schema(
         request={"multipart/form-data": serializers.ImportRequestSerializer},
         responses={
-            200: OpenApiResponse(
-                serializers.ImportReportSerializer,
-                description="Checked (dry run), nothing written.",
+            202: OpenApiResponse(
+                serializers.ImportJobSerializer,
+                description="Accepted: the file is kept and queued for a worker. Poll `url` "
+                "(also in Location) until `status` is done or failed.",
             ),
-            201: OpenApiResponse(serializers.ImportReportSerializer, description="Imported."),
-            400: OpenApiResponse(
-                serializers.ImportReportSerializer,
-                description="Refused: every problem with row and column; nothing written.",
-            ),
+            400: ERRORS_400,
             403: DENIED_403,
+            413: OpenApiResponse(
+                serializers.DetailSerializer, description="The upload is over the size limit."
+            ),
+            503: OpenApiResponse(
+                serializers.ImportJobRefusedSerializer,
+                description="The job queue is unavailable: the job is failed at once and its "
+                "file deleted, nothing was imported. Upload the file again later.",
+            ),
         },
     )
     def post(self, request: Request) -> Response:
-        """Validate the whole file; write all of it in one transaction, or nothing."""
-        from surveys.importing import import_csv  # the importer is its own module
+        """Queue the import of a file: validated as a whole, then written all at once or not at all.
+
+        With dry_run the worker checks the file and writes nothing.
+        """
+        from surveys.importing.jobs import import_job_submit
 
         serializer = serializers.ImportRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         upload = serializer.validated_data["file"]
-        report = import_csv(
-            kind=serializer.validated_data["kind"],
-            stream=upload,
-            file_name=upload.name,
+        job = import_job_submit(
             user=_user(request),
+            kind=serializer.validated_data["kind"],
+            upload=upload,
+            file_name=upload.name,
+            size=upload.size,
             dry_run=serializer.validated_data["dry_run"],
         )
-        body = serializers.ImportReportSerializer(report.for_http()).data
-        if report.errors:
-            return Response(body, status=status.HTTP_400_BAD_REQUEST)
-        code = status.HTTP_200_OK if report.dry_run else status.HTTP_201_CREATED
-        return Response(body, status=code)
+        job.refresh_from_db()  # the queue is asked once the job is committed
+        body = serializers.ImportJobSerializer(job, context={"request": request}).data
+        if job.status == ImportJobStatus.FAILED:
+            return Response(
+                {**body, "detail": job.error}, status=status.HTTP_503_SERVICE_UNAVAILABLE
+            )
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
+
+
+class ImportJobView(FieldAPI, APIView):
+    """The state of one of my import jobs: status, progress, then the import's report."""
+
+    read_roles = IMPORT_ROLES
+    write_roles = ()
+
+    @extend_schema(
+        responses={
+            200: serializers.ImportJobSerializer,
+            404: OpenApiResponse(serializers.DetailSerializer, description="No such job of yours."),
+        }
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        job = get_object_or_404(selectors.import_jobs_for_user(_user(request)), pk=pk)
+        return Response(serializers.ImportJobSerializer(job, context={"request": request}).data)

@@ -19,4 +19,5 @@ router.register("quality-flags", api.QualityFlagViewSet, basename="quality-flag"
 urlpatterns: list[URLPattern | URLResolver] = [
     *router.urls,
     path("imports/", api.ImportView.as_view(), name="import"),
+    path("imports/<int:pk>/", api.ImportJobView.as_view(), name="import-job"),
 ]

@@ -337,6 +337,15 @@ class Visit(models.Model):
         help_text="The one-time key of the form (or API request) that stored this visit: the "
         "same submission sent twice stores one visit.",
     )
+    submission_fingerprint = models.CharField(
+        max_length=64,
+        blank=True,
+        editable=False,
+        default="",
+        db_default="",  # the PostgreSQL COPY path of imports does not name this column
+        help_text="SHA-256 of what was submitted with submission_key: the same key sent with "
+        "other content is a conflict, not a repeat.",
+    )
     history = audited_history()
 
     class Meta:

@@ -23,6 +23,7 @@ from healthwatch.roles import Role, has_role
 from surveys.models import (
     Area,
     DataQualityFlag,
+    ImportJob,
     Measurement,
     Observation,
     ProductionSite,
@@ -222,3 +223,10 @@ def open_quality_flags_for_user(user: User) -> QuerySet[DataQualityFlag]:
         )
         .order_by("created_at", "id")
     )
+
+
+def import_jobs_for_user(user: User) -> QuerySet[ImportJob]:
+    """The import jobs a person sees: their own uploads (a job shows the file's problems)."""
+    if not user.is_authenticated:
+        return ImportJob.objects.none()
+    return ImportJob.objects.filter(requested_by=user)

@@ -20,6 +20,8 @@ from surveys.models import (
     REASON_MAX_LENGTH,
     AreaPopulation,
     DataQualityFlag,
+    ImportJob,
+    ImportJobStatus,
     Measurement,
     MeasurementStatus,
     Medium,
@@ -272,6 +274,13 @@ class VisitCreateSerializer(serializers.Serializer[Any]):
     resident = ScopedPrimaryKeyRelatedField(scope=selectors.residents_for_user, model=Resident)
     visited_on = serializers.DateField()
     observations = ObservationInputSerializer(many=True)
+    submission_key = serializers.UUIDField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="The visit's one-time key, as the Idempotency-Key header (give one or the "
+        "other): the same key with the same content returns the stored visit.",
+    )
 
 
 class VisitUpdateSerializer(serializers.Serializer[Any]):
@@ -401,7 +410,63 @@ class ImportReportSerializer(serializers.Serializer[Any]):
     unchanged = serializers.IntegerField()
     errors = RowErrorSerializer(many=True)  # type: ignore[assignment]
     error_count = serializers.IntegerField(
-        help_text="All problems found; at most the first few hundred are listed in errors."
+        help_text="All problems found; at most the first 1,000 are listed in errors."
     )
     dry_run = serializers.BooleanField()
     import_record_id = serializers.IntegerField(allow_null=True)
+
+
+class ImportJobSerializer(serializers.Serializer[Any]):
+    """An uploaded file and its import, run by a worker (POST /imports/ answers 202 with it)."""
+
+    id = serializers.IntegerField()
+    url = serializers.SerializerMethodField(help_text="Poll this (GET) for state and report.")
+    kind = serializers.CharField()
+    file_name = serializers.CharField()
+    size = serializers.IntegerField(help_text="Bytes uploaded.")
+    dry_run = serializers.BooleanField()
+    status = serializers.ChoiceField(
+        choices=ImportJobStatus.choices,
+        help_text="queued → running → done or failed. `done` says the import ran to its end; "
+        "`outcome` says what it found.",
+    )
+    outcome = serializers.SerializerMethodField(
+        help_text="Once done: imported, nothing_new (every row already stored), checked (dry "
+        "run passed, nothing written) or refused (problems listed in report.errors, nothing "
+        "written). Null while queued or running, and for a failed job (see error)."
+    )
+    rows_read = serializers.IntegerField(help_text="Progress: file rows checked so far.")
+    error = serializers.CharField(
+        allow_blank=True,
+        help_text="Why a failed job did not run (the job queue was unavailable, the worker was "
+        "lost); nothing of its file was written. Upload the file again.",
+    )
+    report = ImportReportSerializer(
+        allow_null=True,
+        help_text="Once done: counts and at most 1,000 problems by row and column, then one "
+        "entry counting the rest (error_count is always the exact total).",
+    )
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+    def get_url(self, job: ImportJob) -> str:
+        from django.urls import reverse
+
+        path = reverse("import-job", kwargs={"pk": job.pk})
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path
+
+    def get_outcome(self, job: ImportJob) -> str | None:
+        report = job.report
+        if job.status != ImportJobStatus.DONE or not report:
+            return None
+        if report.get("error_count"):
+            return "refused"
+        if report.get("dry_run"):
+            return "checked"
+        return "imported" if report.get("created") else "nothing_new"
+
+
+class ImportJobRefusedSerializer(ImportJobSerializer):
+    detail = serializers.CharField(help_text="Why the job could not be queued.")

@@ -8,6 +8,8 @@ nothing when there is one. The CSV import validates in bulk with the same rules
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import uuid
 from dataclasses import dataclass
 
@@ -15,6 +17,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.models import User as AuthUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from surveys.geo import coarse_location
 from surveys.models import (
@@ -230,6 +233,16 @@ def _write_observations(
     return created
 
 
+class SubmissionKeyConflict(ValidationProblem):
+    """A submission key already used for a different visit (other content or another person)."""
+
+
+SUBMISSION_KEY_REUSED = gettext_lazy(
+    "This submission key was already used for a different visit: open the form again (or send "
+    "a new key) for a new visit."
+)
+
+
 def visit_record(
     *,
     user: User,
@@ -243,15 +256,45 @@ def visit_record(
 
     `submission_key` is the one-time key of the form or request that carries the visit: sent
     again (a double tap, a retry after a lost answer), it returns the visit already stored and
-    stores nothing more.
+    stores nothing more (see visit_submit).
+    """
+    visit, _ = visit_submit(
+        user=user,
+        resident=resident,
+        visited_on=visited_on,
+        observations=observations,
+        today=today,
+        submission_key=submission_key,
+    )
+    return visit
+
+
+def visit_submit(
+    *,
+    user: User,
+    resident: Resident,
+    visited_on: dt.date,
+    observations: list[ObservationInput],
+    today: dt.date | None = None,
+    submission_key: uuid.UUID | None = None,
+) -> tuple[Visit, bool]:
+    """visit_record, also saying whether the visit is new (False: the key's stored visit).
+
+    One rule for the web form's hidden key and the API's Idempotency-Key: a key belongs to one
+    visit of one person. The same key from the same person with the same content returns the
+    stored visit, even when both requests race (the key's unique constraint decides); the key
+    with other content, or from someone else, is a SubmissionKeyConflict and stores nothing.
     """
     _require(may_record_field_data(user), "Only health workers and admins record visits.")
     _require(
         residents_for_user(user).filter(pk=resident.pk).exists(),
         "This resident is not in an area you are assigned to.",
     )
-    if submission_key is not None and (stored := _submitted(user, resident, submission_key)):
-        return stored
+    fingerprint = _submission_fingerprint(resident, visited_on, observations)
+    if submission_key is not None and (
+        stored := _submitted(user, resident, submission_key, fingerprint)
+    ):
+        return stored, False
     errors: list[FieldError] = []
     try:
         parse_date(visited_on, today=today)
@@ -274,32 +317,55 @@ def visit_record(
                 visited_on=visited_on,
                 health_worker=user if user.is_authenticated else None,
                 submission_key=submission_key,
+                submission_fingerprint=fingerprint if submission_key is not None else "",
             )
             created = _write_observations(visit, ready)
             flag_same_day_visits([visit])
             flag_unusual_observations(created)
     except IntegrityError:
         # The same submission, sent twice at once: the other request stored it first.
-        if submission_key is not None and (stored := _submitted(user, resident, submission_key)):
-            return stored
+        if submission_key is not None and (
+            stored := _submitted(user, resident, submission_key, fingerprint)
+        ):
+            return stored, False
         raise
-    return visit
+    return visit, True
 
 
-def _submitted(user: User, resident: Resident, submission_key: uuid.UUID) -> Visit | None:
-    """The visit stored under this submission key, if any (the key belongs to one visit)."""
+def _submission_fingerprint(
+    resident: Resident, visited_on: dt.date, observations: list[ObservationInput]
+) -> str:
+    """What a submission says, as a hash: equal for a repeat, different for other content."""
+    content = {
+        "resident": resident.pk,
+        "visited_on": visited_on.isoformat(),
+        "observations": sorted(
+            [o.code, str(o.value).strip(), o.unit.strip(), str(o.below_lod).lower(), o.lod.strip()]
+            for o in observations
+        ),
+    }
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+def _submitted(
+    user: User, resident: Resident, submission_key: uuid.UUID, fingerprint: str
+) -> Visit | None:
+    """The visit stored under this submission key by this person with this content, if any.
+
+    A key belongs to one visit: used by someone else, for another resident or with other
+    content (the fingerprint; visits stored before it existed have none) it is a conflict.
+    """
     stored = Visit.objects.filter(submission_key=submission_key).first()
     if stored is None:
         return None
-    if stored.resident_id != resident.pk or not visits_for_user(user).filter(pk=stored.pk).exists():
-        raise ValidationProblem(
-            [
-                FieldError(
-                    "submission_key",
-                    "This form was already used for another visit; open the form again.",
-                )
-            ]
-        )
+    same = (
+        stored.resident_id == resident.pk
+        and stored.health_worker_id == (user.pk if user.is_authenticated else None)
+        and stored.submission_fingerprint in ("", fingerprint)
+        and visits_for_user(user).filter(pk=stored.pk).exists()
+    )
+    if not same:
+        raise SubmissionKeyConflict([FieldError("submission_key", str(SUBMISSION_KEY_REUSED))])
     return stored
 
 

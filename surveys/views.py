@@ -37,7 +37,6 @@ from surveys.forms import (
 )
 from surveys.models import (
     CodeCategory,
-    ImportJob,
     ImportJobStatus,
     Measurement,
     QualityFlagStatus,
@@ -542,5 +541,5 @@ def _import_as_job(request: HttpRequest, form: ImportForm, upload: Any) -> HttpR
 @role_required(*IMPORT_ROLES)
 @require_http_methods(["GET"])
 def import_job(request: HttpRequest, pk: int) -> HttpResponse:
-    job = get_object_or_404(ImportJob, pk=pk, requested_by=request.user)
+    job = get_object_or_404(selectors.import_jobs_for_user(request.user), pk=pk)  # type: ignore[arg-type]
     return render(request, "surveys/import_job.html", {"job": job, "report": job.report})

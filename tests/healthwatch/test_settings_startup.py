@@ -72,3 +72,32 @@ def test_a_malformed_api_throttle_rate_stops_start_up_naming_it() -> None:
     result = start_django(DEBUG="true", API_THROTTLE_USER="lots")
     assert result.returncode != 0
     assert "API_THROTTLE_USER='lots' is not a rate" in result.stderr
+
+
+def test_the_deploy_check_passes_with_only_the_two_warnings_that_depend_on_the_proxy() -> None:
+    """README, "The deploy check": no errors; HSTS and the SSL redirect are the site's choice."""
+    import re
+    import secrets
+
+    environ = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DATABASE_URL", "CELERY_BROKER_URL", "HEALTHWATCH_BEHIND_TLS_PROXY"}
+    }
+    environ.update(
+        HEALTHWATCH_ENV_FILE="/nonexistent/.env",
+        DEBUG="false",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        HEALTHWATCH_PSEUDONYM_KEY=secrets.token_urlsafe(32),
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "ERROR"],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    output = result.stdout + result.stderr
+    assert set(re.findall(r"\(([a-z_]+\.[EW]\d+)\)", output)) == {"security.W004", "security.W008"}

@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from django.conf import settings
@@ -216,7 +216,9 @@ def _wait_for(check: Any, what: str, timeout: float = 60) -> None:
 
 
 class PrivateRedis:
-    """A redis-server on a free port of 127.0.0.1 that a test may stop and start again."""
+    """A redis-server on a free port of 127.0.0.1 that a test may stop and start again (a broker
+    or a page cache of the test's own: never the machine's shared one). The one starter of the
+    suite: use the `private_redis` fixture."""
 
     def __init__(self, folder: Path) -> None:
         self.port = free_port()
@@ -247,6 +249,12 @@ class PrivateRedis:
         )
         _wait_for(lambda: redis.Redis.from_url(self.url, socket_timeout=1).ping(), "redis")
 
+    def keys(self) -> int:
+        """How many keys its database 0 holds (e.g. pages a cache put there)."""
+        import redis
+
+        return int(cast(int, redis.Redis.from_url(self.url, socket_timeout=1).dbsize()))
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
@@ -259,7 +267,7 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
     import shutil
 
     if shutil.which("redis-server") is None:
-        problem = "redis-server is not installed; the broker-outage test starts its own"
+        problem = "redis-server is not installed (apt-get install redis-server)"
         if in_ci():
             pytest.fail(problem)
         pytest.skip(problem)

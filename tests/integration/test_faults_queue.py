@@ -16,7 +16,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from analytics import services
 from analytics.models import AnalysisRun, ResultRow, RunPart, RunStatus
-from surveys.models import ImportJob, ImportJobStatus, Observation
+from surveys.models import ImportJob, ImportJobStatus, Observation, Station
 from tests.conftest import client_for
 from tests.integration.conftest import PrivateRedis, celery_broker
 from tests.integration.test_import_postgres import rows_of
@@ -24,6 +24,12 @@ from tests.integration.test_import_postgres import rows_of
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PARAMETERS = {"near_km": "2", "far_km": "8", "standard": "who_world_2000_2025", "pollutant": "pm10"}
+
+
+def stations() -> SimpleUploadedFile:
+    return SimpleUploadedFile(
+        "stations.csv", b"station_code,name,medium,latitude,longitude\nW1,Well,water,25.0,110.0\n"
+    )
 
 
 def wait_until(check: Any, what: str, timeout: float = 180) -> None:
@@ -61,6 +67,10 @@ def test_with_the_broker_stopped_work_fails_clearly_and_after_it_is_back_work_ru
         job = ImportJob.objects.get()
         assert job.status == ImportJobStatus.FAILED and "the job queue is unavailable" in job.error
         assert not job.chunks.exists()
+        refused = uploader.post("/api/v1/imports/", {"kind": "stations", "file": stations()})
+        assert refused.status_code == 503, refused.content
+        assert "the job queue is unavailable" in refused.json()["detail"]
+        assert refused.json()["status"] == "failed" and not Station.objects.exists()
 
         # The broker comes back; nobody touches the worker, the runs or the jobs.
         private_redis.start()
@@ -71,6 +81,15 @@ def test_with_the_broker_stopped_work_fails_clearly_and_after_it_is_back_work_ru
         again.refresh_from_db()
         assert again.status == ImportJobStatus.DONE, (again.error, worker.log_text()[-3000:])
         assert Observation.objects.count() == len(rows_of(residents)[1])
+        accepted = uploader.post("/api/v1/imports/", {"kind": "stations", "file": stations()})
+        assert accepted.status_code == 202, accepted.content
+        wait_until(
+            lambda: uploader.get(accepted["Location"]).json()["status"] in ("done", "failed"),
+            "the API import job",
+        )
+        state = uploader.get(accepted["Location"]).json()
+        assert state["outcome"] == "imported", (state, worker.log_text()[-3000:])
+        assert Station.objects.count() == 1
 
         response = staff.post("/analysis/runs/", PARAMETERS)
         second = AnalysisRun.objects.latest("pk")

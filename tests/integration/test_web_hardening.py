@@ -4,18 +4,13 @@ fuzzer (schemathesis) against the whole API with zero server errors allowed."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from http.cookiejar import CookieJar
 from pathlib import Path
 from typing import Any, cast
@@ -27,7 +22,7 @@ from django.test import override_settings
 
 from healthwatch.settings import cache_config
 from tests.browser.conftest import publish_tiny_release
-from tests.conftest import in_ci
+from tests.integration.conftest import PrivateRedis
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,12 +31,6 @@ RELEASE = "/reports/RH-SEP/2025/v1/"
 # every operation with valid and invalid input, bounded so CI stays within minutes.
 SCHEMATHESIS_MAX_SECONDS = int(os.environ.get("HEALTHWATCH_FUZZ_SECONDS", "180"))
 SCHEMATHESIS_EXAMPLES = int(os.environ.get("HEALTHWATCH_FUZZ_EXAMPLES", "25"))
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _get(url: str) -> tuple[int, bytes]:
@@ -57,67 +46,6 @@ def published(
     tiny_community: Path, vocabulary: None, epidemiologist: User, community_reviewer: User
 ) -> Any:
     return publish_tiny_release(tiny_community, epidemiologist, community_reviewer)
-
-
-class PrivateRedis:
-    """A redis-server of the test's own on a free port (never the machine's shared one)."""
-
-    def __init__(self, folder: Path) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            message = "redis-server is not installed (apt-get install redis-server)"
-            if in_ci():
-                pytest.fail(message)
-            pytest.skip(message)
-        self.port = _free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.command = [
-            binary,
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(folder),
-        ]
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            self.command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        import redis
-
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            with contextlib.suppress(redis.RedisError):
-                if redis.Redis.from_url(self.url, socket_timeout=1).ping():
-                    return
-            time.sleep(0.1)
-        raise AssertionError(f"the private redis-server on port {self.port} did not start")
-
-    def keys(self) -> int:
-        import redis
-
-        return int(cast(int, redis.Redis.from_url(self.url, socket_timeout=1).dbsize()))
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=20)
-        self.process = None
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    server = PrivateRedis(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 def test_with_the_page_cache_redis_stopped_public_pages_answer_200_and_recover(

@@ -4,20 +4,23 @@ filters, pagination, token auth and logging of staff reads."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from kombu.exceptions import OperationalError as BrokerUnavailable
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from surveys import services
+from surveys import services, tasks
 from surveys.models import (
     Area,
     AreaPopulation,
     DataQualityFlag,
+    ImportJob,
     Measurement,
     RecordAccess,
     Resident,
@@ -177,6 +180,97 @@ def test_a_visit_is_recorded_with_nested_observations_in_canonical_units(
     assert by_code["lab.blood_lead"]["entered_unit"] == "µg/L"
     assert by_code["lab.blood_lead"]["canonical_unit"] == "µg/dL"
     assert by_code["lab.urine_cadmium"]["below_lod"] is True
+
+
+def new_visit(resident: Resident, cough: bool = True) -> dict[str, Any]:
+    return {
+        "resident": resident.pk,
+        "visited_on": "2024-04-01",
+        "observations": [{"code": "symptom.cough", "value": cough}],
+    }
+
+
+def test_a_visit_sent_again_with_its_idempotency_key_is_answered_with_the_stored_visit(
+    worker_a: User, world: dict[str, Any]
+) -> None:
+    client = api_for(worker_a)
+    key = str(uuid.uuid4())
+    first = client.post(
+        f"{V1}/visits/", new_visit(world["in_a"]), format="json", HTTP_IDEMPOTENCY_KEY=key
+    )
+    again = client.post(
+        f"{V1}/visits/", new_visit(world["in_a"]), format="json", HTTP_IDEMPOTENCY_KEY=key
+    )
+    assert first.status_code == 201, first.json()
+    assert again.status_code == 200, again.json()
+    assert again.json() == first.json()
+    assert Visit.objects.filter(resident=world["in_a"]).count() == 2  # the world's + this one
+    assert Visit.objects.get(pk=first.json()["id"]).submission_key == uuid.UUID(key)
+
+
+def test_the_idempotency_key_may_also_come_as_the_web_forms_submission_key_field(
+    worker_a: User, world: dict[str, Any]
+) -> None:
+    client = api_for(worker_a)
+    key = str(uuid.uuid4())
+    first = client.post(
+        f"{V1}/visits/", {**new_visit(world["in_a"]), "submission_key": key}, format="json"
+    )
+    again = client.post(
+        f"{V1}/visits/", new_visit(world["in_a"]), format="json", HTTP_IDEMPOTENCY_KEY=key
+    )
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["id"] == first.json()["id"]
+
+
+def test_an_idempotency_key_reused_with_another_payload_answers_409_and_stores_nothing(
+    worker_a: User, world: dict[str, Any]
+) -> None:
+    client = api_for(worker_a)
+    key = str(uuid.uuid4())
+    client.post(f"{V1}/visits/", new_visit(world["in_a"]), format="json", HTTP_IDEMPOTENCY_KEY=key)
+    reused = client.post(
+        f"{V1}/visits/",
+        new_visit(world["in_a"], cough=False),
+        format="json",
+        HTTP_IDEMPOTENCY_KEY=key,
+    )
+    assert reused.status_code == 409
+    assert "already used for a different visit" in fields_of(reused)["Idempotency-Key"]
+    assert Visit.objects.filter(resident=world["in_a"]).count() == 2
+
+
+def test_an_idempotency_key_of_another_user_is_a_conflict_not_their_visit(
+    worker_a: User, world: dict[str, Any], admin_user: User
+) -> None:
+    key = str(uuid.uuid4())
+    api_for(worker_a).post(
+        f"{V1}/visits/", new_visit(world["in_a"]), format="json", HTTP_IDEMPOTENCY_KEY=key
+    )
+    other = api_for(admin_user).post(
+        f"{V1}/visits/", new_visit(world["in_a"]), format="json", HTTP_IDEMPOTENCY_KEY=key
+    )
+    assert other.status_code == 409
+    assert "health_worker" not in other.json()  # nothing of the stored visit is shown
+
+
+def test_a_malformed_idempotency_key_is_refused_naming_the_header(
+    worker_a: User, world: dict[str, Any]
+) -> None:
+    client = api_for(worker_a)
+    response = client.post(
+        f"{V1}/visits/", new_visit(world["in_a"]), format="json", HTTP_IDEMPOTENCY_KEY="not-a-uuid"
+    )
+    assert response.status_code == 400
+    assert "UUID" in fields_of(response)["Idempotency-Key"]
+    both = client.post(
+        f"{V1}/visits/",
+        {**new_visit(world["in_a"]), "submission_key": str(uuid.uuid4())},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()),
+    )
+    assert both.status_code == 400 and "Idempotency-Key" in fields_of(both)
+    assert Visit.objects.filter(resident=world["in_a"]).count() == 1
 
 
 def test_service_problems_come_back_as_json_naming_each_field(
@@ -403,31 +497,85 @@ def test_token_authentication_works_for_api_clients(worker_a: User, world: dict[
     assert refused.status_code in (401, 403)  # 403: session auth comes first and has no header
 
 
-def test_a_csv_file_is_checked_then_imported_through_the_api(worker_a: User) -> None:
+STATIONS_CSV = b"station_code,name,medium,latitude,longitude\nS1,Well,water,25.0,110.0\n"
+
+
+def upload_csv(client: APIClient, csv: bytes, **extra: str) -> Any:
+    return client.post(
+        f"{V1}/imports/",
+        {"kind": "stations", "file": SimpleUploadedFile("s.csv", csv), **extra},
+        format="multipart",
+    )
+
+
+def test_an_api_upload_is_answered_202_with_its_job_and_imported_by_the_worker(
+    worker_a: User,
+) -> None:
     client = api_for(worker_a)
-    csv = b"station_code,name,medium,latitude,longitude\nS1,Well,water,25.0,110.0\n"
-    response = client.post(
-        f"{V1}/imports/",
-        {"kind": "stations", "file": SimpleUploadedFile("s.csv", csv), "dry_run": "true"},
-        format="multipart",
-    )
-    assert response.status_code == 200, response.json()
-    assert response.json()["dry_run"] is True and Station.objects.count() == 0
-    response = client.post(
-        f"{V1}/imports/",
-        {"kind": "stations", "file": SimpleUploadedFile("s.csv", csv)},
-        format="multipart",
-    )
-    assert response.status_code == 201 and response.json()["created"] == 1
+    response = upload_csv(client, STATIONS_CSV)
+    assert response.status_code == 202, response.json()
+    job = ImportJob.objects.get()
+    body = response.json()
+    assert body["id"] == job.pk and body["status"] == "queued" and body["report"] is None
+    assert response["Location"] == body["url"] == f"http://testserver{V1}/imports/{job.pk}/"
+    assert Station.objects.count() == 0  # nothing imported inside the request
+
+    tasks.run_import(job.pk)  # what the worker does
+
+    state = client.get(f"{V1}/imports/{job.pk}/")
+    assert state.status_code == 200
+    done = state.json()
+    assert done["status"] == "done" and done["outcome"] == "imported" and done["rows_read"] == 1
+    assert done["report"]["created"] == 1 and done["report"]["error_count"] == 0
+    assert Station.objects.count() == 1
+
+
+def test_an_api_dry_run_job_checks_the_file_and_writes_nothing(worker_a: User) -> None:
+    client = api_for(worker_a)
+    job_id = upload_csv(client, STATIONS_CSV, dry_run="true").json()["id"]
+    tasks.run_import(job_id)
+    body = client.get(f"{V1}/imports/{job_id}/").json()
+    assert body["dry_run"] is True and body["outcome"] == "checked"
+    assert body["report"]["dry_run"] is True and Station.objects.count() == 0
+
+
+def test_a_refused_api_import_lists_every_problem_by_row_and_column_in_its_job(
+    worker_a: User,
+) -> None:
+    client = api_for(worker_a)
     bad = b"station_code,name,medium,latitude,longitude\nS2,Well,lava,25.0,110.0\n"
-    response = client.post(
-        f"{V1}/imports/",
-        {"kind": "stations", "file": SimpleUploadedFile("s.csv", bad)},
-        format="multipart",
-    )
-    assert response.status_code == 400
-    assert response.json()["errors"][0]["row"] == 2
-    assert response.json()["errors"][0]["column"] == "medium"
+    job_id = upload_csv(client, bad).json()["id"]
+    tasks.run_import(job_id)
+    body = client.get(f"{V1}/imports/{job_id}/").json()
+    assert body["status"] == "done" and body["outcome"] == "refused"
+    assert body["report"]["errors"][0]["row"] == 2
+    assert body["report"]["errors"][0]["column"] == "medium"
+    assert Station.objects.count() == 0
+
+
+def test_an_import_job_is_seen_only_by_the_person_who_uploaded(
+    worker_a: User, worker_b: User
+) -> None:
+    job_id = upload_csv(api_for(worker_a), STATIONS_CSV).json()["id"]
+    assert api_for(worker_b).get(f"{V1}/imports/{job_id}/").status_code == 404
+    assert api_for(worker_a).get(f"{V1}/imports/{job_id}/").status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_api_upload_while_the_job_queue_is_down_answers_503_and_keeps_nothing(
+    worker_a: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise BrokerUnavailable("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(tasks.run_import, "apply_async", refuse)
+    response = upload_csv(api_for(worker_a), STATIONS_CSV)
+    assert response.status_code == 503, response.content
+    body = response.json()
+    assert body["status"] == "failed" and "the job queue is unavailable" in body["error"]
+    assert body["detail"] == body["error"]
+    job = ImportJob.objects.get()
+    assert not job.chunks.exists() and Station.objects.count() == 0
 
 
 def test_uploading_a_kind_my_role_may_not_import_is_forbidden(worker_a: User) -> None:

@@ -162,6 +162,7 @@ MATRIX: list[Row] = [
     # --- API: CSV upload --------------------------------------------------------------
     Row("POST", "/api/v1/imports/",                               "A  A  F  F  U",
         upload("stations", CSV_STATIONS)),
+    Row("GET",  "/api/v1/imports/{import_job}/",                  "A  N  N  F  U"),
 ]
 # fmt: on
 

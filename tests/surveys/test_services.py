@@ -1,6 +1,7 @@
 """Writing field data through the services: validation, scoping, flags, audit trail."""
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -299,3 +300,60 @@ def test_a_submission_key_used_twice_returns_the_stored_visit_and_stores_nothing
             submission_key=key,
         )
     assert Visit.objects.count() == 1
+
+
+def cough_visit(user: User, area: Area, **changes: Any) -> dict[str, Any]:
+    """The arguments of visit_record for one keyed visit of a new resident, with `changes`."""
+    import uuid
+
+    return {
+        "user": user,
+        "resident": register(user, area),
+        "visited_on": dt.date(2026, 1, 5),
+        "observations": [ObservationInput("symptom.cough", "true")],
+        "today": TODAY,
+        "submission_key": uuid.uuid4(),
+        **changes,
+    }
+
+
+@pytest.mark.django_db
+def test_a_submission_key_reused_for_a_different_visit_is_a_conflict_and_stores_nothing(
+    worker_a: User, area_a: Area
+) -> None:
+    from surveys.services import SubmissionKeyConflict
+
+    first = cough_visit(worker_a, area_a)
+    visit_record(**first)
+    changed = {**first, "observations": [ObservationInput("symptom.cough", "false")]}
+    with pytest.raises(SubmissionKeyConflict, match="different visit") as raised:
+        visit_record(**changed)
+    assert raised.value.errors[0].field == "submission_key"
+    with pytest.raises(SubmissionKeyConflict):
+        visit_record(**{**first, "visited_on": dt.date(2026, 1, 6)})
+    assert Visit.objects.count() == 1
+    assert Visit.objects.get().observations.get().value_boolean is True
+
+
+@pytest.mark.django_db
+def test_two_requests_with_one_key_racing_past_the_check_store_one_visit(
+    worker_a: User, area_a: Area, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other request commits between this one's check and its insert: the key's unique
+    constraint refuses the second row and the stored visit is answered instead."""
+    from surveys import services
+
+    args = cough_visit(worker_a, area_a)
+    winner, created = services.visit_submit(**args)
+    assert created
+    checked = services._submitted
+    calls: list[int] = []
+
+    def not_yet_committed(*a: Any, **kw: Any) -> Any:
+        calls.append(1)
+        return None if len(calls) == 1 else checked(*a, **kw)  # first look: not there yet
+
+    monkeypatch.setattr(services, "_submitted", not_yet_committed)
+    loser, created = services.visit_submit(**args)
+    assert len(calls) == 2 and not created
+    assert loser.pk == winner.pk and Visit.objects.count() == 1

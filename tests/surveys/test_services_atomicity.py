@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -157,6 +158,15 @@ CASES: dict[str, Callable[[dict[str, Any]], Any]] = {
             ObservationInput("lab.blood_lead", "60", "µg/dL"),
         ],
         today=TODAY,
+    ),
+    # With a submission key: the key and its fingerprint are stored with the visit, or nothing.
+    "visit_submit": lambda d: surveys.services.visit_submit(
+        user=d["worker"],
+        resident=d["resident"],
+        visited_on=dt.date(2026, 1, 5),
+        observations=[ObservationInput("lab.blood_lead", "60", "µg/dL")],
+        today=TODAY,
+        submission_key=uuid.uuid4(),
     ),
     "visit_edit": lambda d: surveys.services.visit_edit(
         user=d["worker"],
