@@ -167,8 +167,9 @@ def figures(results: dict[str, Any]) -> list[dict[str, Any]]:
                     None,
                     "s",
                     seconds / AUDIT_TARGET_S,
-                    f"≤ {AUDIT_TARGET_S:.0f} s, progress shown",
-                    seconds <= AUDIT_TARGET_S,
+                    f"≤ {AUDIT_TARGET_S:.0f} s, progress shown"
+                    + (" — **refused**" if audited.get("refused") else ""),
+                    seconds <= AUDIT_TARGET_S and not audited.get("refused"),
                 )
             )
             peak = audited["peak_rss_mib"]
@@ -296,8 +297,13 @@ def markdown(results: dict[str, Any], rows: list[dict[str, Any]]) -> str:
                 f"- Audit: earlier years {', '.join(map(str, ledger['years']))} published "
                 f"first ({ledger['releases_in_ledger']} releases, {audited['ledger_cells']:,} "
                 f"cells in the ledger); a correction of the annual report built in "
-                f"{audited['seconds']:.1f} s ({stages}); {audited['suppressed']:,} cells "
-                f"withheld; peak RSS of the building process {audited['peak_rss_mib']:,.0f} MiB "
+                f"{audited['seconds']:.1f} s ({stages}); "
+                + (
+                    f"REFUSED by the audit: {audited['refused']}; "
+                    if audited.get("refused")
+                    else f"{audited['suppressed']:,} cells withheld; "
+                )
+                + f"peak RSS of the building process {audited['peak_rss_mib']:,.0f} MiB "
                 f"({audited['rss_before_build_mib']:,.0f} MiB before the build)."
             )
         lines.append(

@@ -435,21 +435,40 @@ def step_audit(args: argparse.Namespace) -> dict[str, Any]:
     stages: list[tuple[str, float]] = []
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     began = time.perf_counter()
-    correction = services.release_build_draft(
-        user=epi,
-        run=run,
-        site_code=site.code,
-        year=args.year,
-        threshold=annual.threshold,
-        erratum="Bench: the same data, audited against the ledger again.",
-        supersedes=annual,
-        progress=lambda stage: stages.append((stage, time.perf_counter())),
-    )
+    try:
+        correction = services.release_build_draft(
+            user=epi,
+            run=run,
+            site_code=site.code,
+            year=args.year,
+            threshold=annual.threshold,
+            erratum="Bench: the same data, audited against the ledger again.",
+            supersedes=annual,
+            progress=lambda stage: stages.append((stage, time.perf_counter())),
+        )
+    except services.DisclosureProblem as refusal:
+        # A refusal is a result of the audit (and a finding: the same data again should
+        # publish), not a crash of the bench.
+        correction = None
+        refused = refusal.errors[0].message
     ended = time.perf_counter()
     rss_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     marks = [t for _stage, t in stages] + [ended]
     names = ("check_data", "tables_protection_audit", "save")
     by_stage = {name: round(b - a, 3) for name, a, b in zip(names, marks, marks[1:], strict=False)}
+    if correction is None:
+        say(f"the audit refused the correction after {ended - began:.1f} s: {refused}")
+        return {
+            "seconds": round(ended - began, 3),
+            "stages": by_stage,
+            "refused": refused,
+            "earlier_releases": Release.objects.filter(status=ReleaseStatus.PUBLISHED).count(),
+            "ledger_cells": LedgerEntry.objects.count(),
+            "cells": 0,
+            "suppressed": 0,
+            "peak_rss_mib": round(rss_peak / 1024, 1),
+            "rss_before_build_mib": round(rss_before / 1024, 1),
+        }
     internal = correction.internal_audit
     say(f"correction audited against the ledger in {ended - began:.1f} s ({by_stage})")
     return {

@@ -75,18 +75,29 @@ def _require(user: User, *roles: Role) -> None:
         raise PermissionError("This step is for: " + ", ".join(r.value for r in roles))
 
 
-def ledger_for_audit() -> list[PrivacyLedgerEntry]:
-    """Every cell of every published (or retracted: it was public) release, in order.
+def ledger_mark() -> tuple[int, int]:
+    """The ledger's state: (entries, last id). Entries are only ever appended, so two equal
+    marks mean the same ledger."""
+    last = LedgerEntry.objects.aggregate(last=Max("id"))["last"] or 0
+    return LedgerEntry.objects.filter(id__lte=last).count(), last
+
+
+def ledger_for_audit(up_to: int | None = None) -> list[PrivacyLedgerEntry]:
+    """Every cell of every published (or retracted: it was public) release, in order; with
+    ``up_to``, those appended up to that id (the state a mark names).
 
     Releases are named as people know them ("RH-SEP 2025 version 1") because the audit's
     messages reach the epidemiologist.
     """
-    entries = LedgerEntry.objects.order_by("id").values_list(
+    entries = LedgerEntry.objects.order_by("id")
+    if up_to is not None:
+        entries = entries.filter(id__lte=up_to)
+    rows = entries.values_list(
         "release__site_code", "release__year", "release__version", "key", "atoms", "value"
     )
     return [
         PrivacyLedgerEntry(f"{site} {year} version {version}", key, spec_to_atoms(atoms), value)
-        for site, year, version, key, atoms, value in entries.iterator(chunk_size=2000)
+        for site, year, version, key, atoms, value in rows.iterator(chunk_size=2000)
     ]
 
 
@@ -180,7 +191,8 @@ def release_build_draft(
             ]
         )
     results = pd.DataFrame(list(ResultRow.objects.filter(result_set=run.result_set).values()))
-    ledger = ledger_for_audit()
+    mark = ledger_mark()
+    ledger = ledger_for_audit(up_to=mark[1])
     earlier = len({entry.release for entry in ledger})
     say(
         str(
@@ -237,7 +249,8 @@ def release_build_draft(
             threshold=threshold,
             quorum=settings.HEALTHWATCH_REVIEW_QUORUM,
             content=built.content,
-            internal_audit=built.internal,
+            # The ledger this audit was held against: publication audits again only if it grew.
+            internal_audit={**built.internal, "ledger_mark": list(mark)},
             created_by=user if user.is_authenticated else None,
             erratum=erratum.strip(),
             supersedes=supersedes,
@@ -326,15 +339,22 @@ def release_publish(*, user: User, release_id: int) -> Release:
             Cell(c["key"], spec_to_atoms(c["spec"]), int(c["count"])) for c in internal["cells"]
         ]
         suppressed = [c["key"] for c in internal["cells"] if c["suppressed"]]
-        result = audit(
-            cells,
-            suppressed,
-            ledger_for_audit(),
-            release.threshold,
-            atom_counts=_atom_counts(internal),
-            relations=_relations(internal),
-        )
-        if not result.passed:
+        mark = ledger_mark()
+        # The audit is a function of the tables and the ledger: when nothing was published
+        # since the draft's own audit, it would find the same, so only a grown ledger is
+        # audited again (under the lock, so nothing is published meanwhile).
+        if internal.get("ledger_mark") != list(mark):
+            result = audit(
+                cells,
+                suppressed,
+                ledger_for_audit(up_to=mark[1]),
+                release.threshold,
+                atom_counts=_atom_counts(internal),
+                relations=_relations(internal),
+            )
+        else:
+            result = None
+        if result is not None and not result.passed:
             raise DisclosureProblem(
                 "Publication refused: a report published since this draft was built would, "
                 "together with this one, let readers work out hidden numbers. Build a new "

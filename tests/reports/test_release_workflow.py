@@ -207,3 +207,42 @@ def test_published_denominators_are_never_small_counts(published: Release) -> No
             if row["measure"] in ("resident_years", "tested", "above_reference", "population"):
                 assert row["estimate"] is None or row["estimate"] not in small, row
             assert row["denominator"] is None or row["denominator"] not in small, row
+
+
+def approved(release: Release, epidemiologist: User, community_reviewer: User) -> Release:
+    services.release_approve(user=epidemiologist, release=release)
+    services.release_review(user=community_reviewer, release=release, decision="approve", body="")
+    return release
+
+
+def test_publication_audits_again_only_when_something_was_published_since_the_draft(
+    draft: Release,
+    epidemiologist: User,
+    community_reviewer: User,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert draft.result_set is not None
+    run = draft.result_set.runs.first()
+    assert run is not None
+    earlier = services.release_build_draft(
+        user=epidemiologist, run=run, site_code="RH-SEP", year=2024
+    )
+    assert draft.internal_audit["ledger_mark"] == [0, 0]
+    audits: list[int] = []
+    real_audit = services.audit
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        audits.append(len(args[2]))  # the ledger it was held against
+        return real_audit(*args, **kwargs)
+
+    monkeypatch.setattr(services, "audit", counted)
+    services.release_publish(
+        user=epidemiologist,
+        release_id=approved(earlier, epidemiologist, community_reviewer).pk,
+    )
+    assert audits == []  # the ledger is as the draft's own audit saw it: nothing to redo
+    cells = LedgerEntry.objects.filter(release=earlier).count()
+    services.release_publish(
+        user=epidemiologist, release_id=approved(draft, epidemiologist, community_reviewer).pk
+    )
+    assert audits == [cells]  # 2024 was published since: audited against it
