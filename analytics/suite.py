@@ -16,6 +16,7 @@ Definitions used throughout (docs/methods.md has the formulas):
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -25,7 +26,16 @@ import numpy as np
 import pandas as pd
 
 from analytics.extraction import Datasets
-from analytics.stats import aberration, biomonitoring, environment, rates, regression, scan, trends
+from analytics.stats import (
+    aberration,
+    biomonitoring,
+    environment,
+    periods,
+    rates,
+    regression,
+    scan,
+    trends,
+)
 from analytics.stats.comparisons import rate_ratio_exact
 from analytics.stats.errors import StatsInputError
 from analytics.stats.exposure import idw
@@ -33,7 +43,7 @@ from analytics.stats.results import ROW_COLUMNS, Estimate, to_frame
 from analytics.stats.standard_populations import AGE_BANDS, standard_weights
 
 KIND = "standard_suite"
-VERSION = "2026.12.1"
+VERSION = "2026.12.2"  # .2: complete periods (trends, aberration), low person-time
 ROW_FIELDS: tuple[str, ...] = ROW_COLUMNS
 ALL_AREAS = "ALL"
 ACUTE_RESPIRATORY = "acute_respiratory"
@@ -212,6 +222,38 @@ def outcomes_of(data: Datasets) -> list[str]:
     return [*boolean_outcomes(data), ACUTE_RESPIRATORY]
 
 
+def data_end_of(data: Datasets) -> dt.date | None:
+    """The run's data end date: the latest visit date among the extracted records. Periods
+    ending after it are incomplete (analytics.stats.periods, docs/methods.md)."""
+    visited = data.observations["visited_on"]
+    if visited.empty or visited.isna().all():
+        return None
+    return pd.Timestamp(visited.max()).date()
+
+
+def _add_flag(flags: str, flag: str) -> str:
+    return ";".join(f for f in (flags, flag) if f)
+
+
+def flag_periods(frame: pd.DataFrame, data_end: dt.date | None) -> pd.DataFrame:
+    """Rate rows of an incomplete year flagged ``partial_period``; rates on fewer resident-years
+    than periods.MIN_PERSON_YEARS withheld (estimate and interval empty, flag
+    ``low_person_time``; the events and resident-years stay)."""
+    if frame.empty:
+        return frame
+    frame = frame.copy()
+    incomplete = ~frame["period"].map(lambda p: periods.year_complete(int(p), data_end))
+    frame.loc[incomplete, "flags"] = [
+        _add_flag(f, periods.PARTIAL_PERIOD) for f in frame.loc[incomplete, "flags"]
+    ]
+    low = frame["denominator"].astype(float) < periods.MIN_PERSON_YEARS
+    frame.loc[low, ["estimate", "ci_lower", "ci_upper"]] = np.nan
+    frame.loc[low, "flags"] = [
+        _add_flag(f, periods.LOW_PERSON_TIME) for f in frame.loc[low, "flags"]
+    ]
+    return frame
+
+
 # --- part: rates --------------------------------------------------------------------------------
 
 
@@ -289,15 +331,21 @@ def part_rates(data: Datasets, params: dict[str, Any]) -> PartOutput:
                     estimates, analysis=analysis, outcome=outcome, area_code=area, period=period
                 )
             )
-    return PartOutput(_concat(frames))
+    return PartOutput(flag_periods(_concat(frames), data_end_of(data)))
 
 
 # --- part: trends -------------------------------------------------------------------------------
 
 
 def part_trends(data: Datasets, params: dict[str, Any]) -> PartOutput:
-    """Annual percent change of each outcome's crude rate (all areas); joinpoint when long."""
+    """Annual percent change of each outcome's crude rate (all areas); joinpoint when long.
+    Complete years only: a year the data does not yet cover would pull the fit (a few visits
+    in January make a "year" of a handful of resident-years)."""
     ry = resident_years(data, params)
+    data_end = data_end_of(data)
+    if data_end is None:
+        return PartOutput(_empty())
+    ry = ry[ry["year"] <= periods.last_complete_year(data_end)]
     frames = []
     yearly = ry.groupby("year", sort=True)
     years = [int(y) for y in yearly.size().index]
@@ -712,12 +760,20 @@ def _num(value: Any) -> float | None:
 
 
 def weekly_counts(data: Datasets) -> pd.DataFrame:
-    """Acute respiratory diagnoses per area and Monday-start week, zero weeks included."""
+    """Acute respiratory diagnoses per area and Monday-start week, zero weeks included, up to
+    the latest complete week with data: the week that straddles the data end date is not over,
+    and weeks after the last visit recorded are not zero weeks but weeks not yet entered."""
     obs = data.observations
-    if obs.empty:
-        return pd.DataFrame(columns=["area_code", "week", "count"])
+    empty = pd.DataFrame(columns=["area_code", "week", "count"])
+    data_end = data_end_of(data)
+    if obs.empty or data_end is None:
+        return empty
     monday = obs["visited_on"] - pd.to_timedelta(obs["visited_on"].dt.day_of_week, unit="D")
-    weeks = pd.date_range(monday.min(), monday.max(), freq="7D")
+    last_week = pd.Timestamp(periods.last_complete_week(data_end))
+    covered = monday[monday <= last_week]
+    if covered.empty:
+        return empty
+    weeks = pd.date_range(monday.min(), covered.max(), freq="7D")
     acute = obs["code"].astype(str).isin(ACUTE_CODES) & obs["value_boolean"].fillna(False).astype(
         bool
     )
@@ -729,7 +785,7 @@ def weekly_counts(data: Datasets) -> pd.DataFrame:
             "resident_id": obs.loc[acute, "resident_id"].to_numpy(),
         }
     ).drop_duplicates()  # a resident counts once a week, whichever acute code was recorded
-    counts = cases.groupby(["area_code", "week"]).size()
+    counts = cases[cases["week"] <= covered.max()].groupby(["area_code", "week"]).size()
     areas = sorted(data.areas["area_code"].astype(str))
     index = pd.MultiIndex.from_product([areas, weeks], names=["area_code", "week"])
     return counts.reindex(index, fill_value=0).rename("count").reset_index()
