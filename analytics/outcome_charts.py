@@ -248,7 +248,7 @@ def scan_section(
     for row in rows:
         if row["stratum"] == "location":
             name, lat, lon = place(str(row["area_code"]))
-            cluster = str(row["flags"]).removeprefix("cluster=") if row["flags"] else ""
+            member = str(row["flags"]).removeprefix("cluster=") if row["flags"] else ""
             locations.append(
                 {
                     "code": row["area_code"],
@@ -258,18 +258,18 @@ def scan_section(
                     "observed": row["numerator"],
                     "expected": row["denominator"],
                     "ratio": row["estimate"],
-                    "cluster": cluster,
+                    "cluster": member,
                     "p_value": row["p_value"],
                 }
             )
             continue
-        cluster = clusters.setdefault(
+        window = clusters.setdefault(
             str(row["stratum"]), {"rank": str(row["stratum"]).split("=")[1]}
         )
-        cluster[str(row["measure"])] = row["estimate"]
+        window[str(row["measure"])] = row["estimate"]
         if row["measure"] == "relative_risk":
             name, lat, lon = place(str(row["area_code"]))
-            cluster.update(
+            window.update(
                 code=row["area_code"],
                 name=name,
                 latitude=lat,

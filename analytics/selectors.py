@@ -61,11 +61,12 @@ def outcomes_of(result_set: ResultSet) -> list[str]:
 
 def outcome_rows(result_set: ResultSet, outcome: str) -> list[dict[str, Any]]:
     """Every result row of one outcome (one query; the page splits them by analysis)."""
-    return list(
+    rows = (
         ResultRow.objects.filter(result_set=result_set, outcome=outcome)
         .order_by("analysis", "area_code", "period", "stratum", "measure")
         .values()
     )
+    return [dict(row) for row in rows]
 
 
 def stored_charts(result_set: ResultSet, outcome: str, language: str) -> list[ResultChart]:

@@ -238,7 +238,7 @@ def analysis_run_start(*, run_id: int, enqueue: bool = True) -> list[str]:
                 defaults={
                     "parameters": run.parameters,
                     "parts_total": len(suite.PARTS),
-                    "data_end": suite.data_end_of(datasets),
+                    "data_end": suite.data_end_of(datasets, run.parameters),
                 },
             )
             pending = []

@@ -72,6 +72,9 @@ DEFAULT_PARAMETERS: dict[str, Any] = {
     "scan_max_share": scan.DEFAULT_MAX_POPULATION_SHARE,
     "scan_replications": scan.DEFAULT_REPLICATIONS,
     "scan_alpha": 0.05,
+    # The data end date (ISO): periods ending after it are incomplete. None: the latest visit
+    # date among the records analysed (docs/methods.md, "Complete and incomplete periods").
+    "data_end": None,
 }
 
 
@@ -129,6 +132,15 @@ def clean_parameters(given: dict[str, Any]) -> dict[str, Any]:
         raise ParameterError("scan_replications must be between 99 and 99999")
     if not 0 < cleaned["scan_alpha"] < 0.5:
         raise ParameterError("scan_alpha must be between 0 and 0.5")
+    data_end = cleaned["data_end"]
+    if data_end in (None, ""):
+        cleaned["data_end"] = None
+    else:
+        try:
+            day = data_end if isinstance(data_end, dt.date) else dt.date.fromisoformat(data_end)
+        except (TypeError, ValueError):
+            raise ParameterError("data_end must be a date (YYYY-MM-DD) or empty") from None
+        cleaned["data_end"] = day.isoformat()
     return cleaned
 
 
@@ -222,9 +234,13 @@ def outcomes_of(data: Datasets) -> list[str]:
     return [*boolean_outcomes(data), ACUTE_RESPIRATORY]
 
 
-def data_end_of(data: Datasets) -> dt.date | None:
-    """The run's data end date: the latest visit date among the extracted records. Periods
-    ending after it are incomplete (analytics.stats.periods, docs/methods.md)."""
+def data_end_of(data: Datasets, params: dict[str, Any] | None = None) -> dt.date | None:
+    """The run's data end date: the one given with the run (parameter ``data_end``), else the
+    latest visit date among the extracted records. Periods ending after it are incomplete
+    (analytics.stats.periods, docs/methods.md)."""
+    given = (params or {}).get("data_end")
+    if given:
+        return dt.date.fromisoformat(str(given))
     visited = data.observations["visited_on"]
     if visited.empty or visited.isna().all():
         return None
@@ -331,7 +347,7 @@ def part_rates(data: Datasets, params: dict[str, Any]) -> PartOutput:
                     estimates, analysis=analysis, outcome=outcome, area_code=area, period=period
                 )
             )
-    return PartOutput(flag_periods(_concat(frames), data_end_of(data)))
+    return PartOutput(flag_periods(_concat(frames), data_end_of(data, params)))
 
 
 # --- part: trends -------------------------------------------------------------------------------
@@ -342,7 +358,7 @@ def part_trends(data: Datasets, params: dict[str, Any]) -> PartOutput:
     Complete years only: a year the data does not yet cover would pull the fit (a few visits
     in January make a "year" of a handful of resident-years)."""
     ry = resident_years(data, params)
-    data_end = data_end_of(data)
+    data_end = data_end_of(data, params)
     if data_end is None:
         return PartOutput(_empty())
     ry = ry[ry["year"] <= periods.last_complete_year(data_end)]
@@ -759,13 +775,13 @@ def _num(value: Any) -> float | None:
 # --- part: aberration ---------------------------------------------------------------------------
 
 
-def weekly_counts(data: Datasets) -> pd.DataFrame:
+def weekly_counts(data: Datasets, params: dict[str, Any] | None = None) -> pd.DataFrame:
     """Acute respiratory diagnoses per area and Monday-start week, zero weeks included, up to
     the latest complete week with data: the week that straddles the data end date is not over,
     and weeks after the last visit recorded are not zero weeks but weeks not yet entered."""
     obs = data.observations
     empty = pd.DataFrame(columns=["area_code", "week", "count"])
-    data_end = data_end_of(data)
+    data_end = data_end_of(data, params)
     if obs.empty or data_end is None:
         return empty
     monday = obs["visited_on"] - pd.to_timedelta(obs["visited_on"].dt.day_of_week, unit="D")
@@ -820,7 +836,7 @@ def detect(counts: np.ndarray, params: dict[str, Any]) -> aberration.AberrationR
 
 def part_aberration(data: Datasets, params: dict[str, Any]) -> PartOutput:
     """The default method for the history length on each area's weekly series; alarms → alerts."""
-    weekly = weekly_counts(data)
+    weekly = weekly_counts(data, params)
     frames = []
     alerts: list[AlertCandidate] = []
     for area, series in weekly.groupby("area_code", sort=True):

@@ -13,7 +13,10 @@ on PostgreSQL (BENCH_PG_URL, default postgres://healthwatch@127.0.0.1:5432/postg
    dataset → pandas → analytics.suite.PARTS in one process), run right after;
 3. page: the published release page under 32 connections (wrk, or bench/page_load.py's client)
    against the same gunicorn serving the page's bytes as a static file through whitenoise;
-4. memory: peak resident memory of the worker's process tree during the suite.
+4. memory: peak resident memory of the worker's process tree during the suite;
+5. outcome page: the staff page /analysis/outcomes/acute_respiratory/ (charts stored with the
+   run) through Django's stack in one process: server time (median of 20 warm requests) and
+   bytes, against ≤ 300 ms and ≤ 100 KB (bench/steps.py outcome_page).
 Writes bench/results.json and bench/results.md. Every process it starts is stopped at the end,
 on error and on Ctrl-C.
 """
@@ -294,6 +297,8 @@ def bench_size(size: int, years: int, seed: int) -> dict[str, Any]:
     result["load_at_start"] = machine_load()
     result["import"] = bench_import(folder, env)
     result["suite"] = bench_suite(env, f"bench-{size}")
+    log("staff outcome page (stored charts): server time and bytes")
+    result["outcome_page"] = run_step("outcome_page", env, ["--outcome", "acute_respiratory"], 600)
     result["page"] = bench_page(env, result["suite"]["run_id"], size)
     result["load_at_end"] = machine_load()
     result["wall_seconds"] = time.monotonic() - started
