@@ -101,7 +101,14 @@ def weekly_chart(weeks: Sequence[dict[str, Any]], *, title: str) -> str:
     axes = figure.subplots()
     x = list(range(len(weeks)))
     observed = [_num(w.get("observed")) for w in weeks]
-    axes.bar(x, observed, color="#8c959f", width=0.9, label=gettext("observed"))
+    # one filled step outline rather than a bar per week: the same picture in a tenth of the SVG
+    axes.stairs(
+        observed,
+        [i - 0.5 for i in range(len(weeks) + 1)],
+        fill=True,
+        color="#8c959f",
+        label=gettext("observed"),
+    )
     axes.plot(
         x, [_num(w.get("expected")) for w in weeks], color=ACCENT, lw=1, label=gettext("expected")
     )

@@ -68,9 +68,15 @@ def rate_measure(per: float) -> str:
     return f"age_standardized_rate_per_{label}"
 
 
+def _row_order(row: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(str(row[k]) for k in ("analysis", "area_code", "period", "stratum", "measure"))
+
+
 def _by_outcome(rows: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Rows by outcome, each in the stored order (the charts are the same whether drawn from a
+    part's output or from the rows stored)."""
     grouped: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
+    for row in sorted(rows, key=_row_order):
         grouped.setdefault(str(row["outcome"]), []).append(row)
     return grouped
 

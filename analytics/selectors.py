@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from analytics import outcome_charts, suite
 from analytics.models import (
@@ -60,13 +60,41 @@ def outcomes_of(result_set: ResultSet) -> list[str]:
 
 
 def outcome_rows(result_set: ResultSet, outcome: str) -> list[dict[str, Any]]:
-    """Every result row of one outcome (one query; the page splits them by analysis)."""
+    """The result rows of one outcome that the outcome page shows as tables (one query; the
+    page splits them by analysis)."""
     rows = (
-        ResultRow.objects.filter(result_set=result_set, outcome=outcome)
+        ResultRow.objects.filter(
+            Q(analysis__in=OUTCOME_PAGE_ANALYSES)
+            & (~Q(analysis="rates") | Q(area_code=suite.ALL_AREAS)),
+            result_set=result_set,
+            outcome=outcome,
+        )
         .order_by("analysis", "area_code", "period", "stratum", "measure")
-        .values()
+        .values(*suite.ROW_FIELDS)
     )
     return [dict(row) for row in rows]
+
+
+OUTCOME_PAGE_ANALYSES = (
+    "rates",
+    "trend",
+    "exposure_response",
+    "biomonitoring",
+    "biomonitoring_gm_ratio",
+    *outcome_charts.SCAN_ANALYSES,
+)
+"""The analyses the outcome page shows as tables (rates of all areas only); the weekly series
+are shown by their stored charts and downloaded as CSV."""
+
+
+def outcome_analyses(result_set: ResultSet, outcome: str) -> list[str]:
+    """The analyses with rows for the outcome (the page's download links)."""
+    return list(
+        ResultRow.objects.filter(result_set=result_set, outcome=outcome)
+        .order_by("analysis")
+        .values_list("analysis", flat=True)
+        .distinct()
+    )
 
 
 def stored_charts(result_set: ResultSet, outcome: str, language: str) -> list[ResultChart]:

@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import translation
 from django.utils.translation import gettext
 from django.utils.translation import gettext as _
+from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_http_methods, require_POST
 
 from analytics import outcome_charts, selectors, services
@@ -139,6 +140,7 @@ def _table_rows(rows: list[dict[str, Any]], labels: outcome_charts.Labels) -> li
 
 
 @role_required(*EPI)
+@gzip_page  # SVG text compresses ~5×; the page's CSRF token is masked per response (BREACH)
 def outcome_detail(request: HttpRequest, outcome: str) -> HttpResponse:
     """Charts and tables of one outcome from the latest complete results. The charts are the
     ones drawn when the run's parts finished (stored with the result set); the tables come from
@@ -191,7 +193,7 @@ def outcome_detail(request: HttpRequest, outcome: str) -> HttpResponse:
             "result_set": result_set,
             "data_end_note": outcome_charts.data_end_note(result_set.data_end),
             "min_person_years": f"{periods.MIN_PERSON_YEARS:g}",
-            "analyses": sorted(by_analysis),
+            "analyses": selectors.outcome_analyses(result_set, outcome),
         },
     )
 

@@ -283,6 +283,17 @@ def markdown(results: dict[str, Any], rows: list[dict[str, Any]]) -> str:
                 f"gunicorn {page['gunicorn_workers']} sync workers. Every measurement: {runs} "
                 "(the table shows each side's best)."
             )
+        outcome = data.get("outcome_page")
+        if outcome:
+            lines.append(
+                f"- Staff outcome page {outcome['path']} (Django's whole stack in one process, "
+                f"no network; {outcome['requests']} warm requests): median "
+                f"{outcome['median_ms']:.1f} ms, worst {outcome['worst_ms']:.1f} ms; "
+                f"{outcome['bytes']:,} bytes sent ({outcome['content_encoding']}), "
+                f"{outcome['html_bytes']:,} bytes of HTML; {outcome['queries']} queries; "
+                f"{outcome['svg_elements']} charts on the page, {outcome['stored_charts']} "
+                "stored for the outcome."
+            )
         lines.append(
             f"- Load average at start {data.get('load_at_start', {}).get('loadavg_1_5_15')}, at "
             f"end {data.get('load_at_end', {}).get('loadavg_1_5_15')}; "
