@@ -4,7 +4,8 @@
     .venv/bin/python bench/run.py --sizes 2000          # a quick try of the harness
 
 For each size: generate the synthetic community, recreate the database healthwatch_bench_<n>
-on PostgreSQL (BENCH_PG_URL, default postgres://healthwatch@127.0.0.1:5432/postgres), then
+on PostgreSQL (BENCH_PG_URL, default postgres://healthwatch@127.0.0.1:5432/postgres; the name's
+prefix from BENCH_DB_PREFIX), then
 1. import: the observations file through import_csv (after the six other kinds) against
    PostgreSQL COPY of the same CSV into a bare table (mean of a COPY before and one after);
 2. suite: a run requested with analysis_run_request and executed by a real Celery worker
@@ -283,7 +284,8 @@ def bench_size(size: int, years: int, seed: int) -> dict[str, Any]:
     result: dict[str, Any] = {"residents": size, "years": years, "seed": seed}
     started = time.monotonic()
     folder = community(size, years, seed)
-    db_name = f"healthwatch_bench_{size}"
+    # BENCH_DB_PREFIX keeps two benches on one PostgreSQL server apart (e.g. two worktrees)
+    db_name = f"{os.environ.get('BENCH_DB_PREFIX', 'healthwatch_bench')}_{size}"
     log(f"recreating database {db_name}; migrating")
     recreate_database(db_name)
     env = bench_env(database_url(db_name))
