@@ -117,6 +117,43 @@ def trend_figure(outcome: str, rows: Sequence[dict[str, Any]], labels: Labels) -
     return ChartSpec(outcome, "trend", TREND, title, svg)
 
 
+def measure_label(measure: str) -> str:
+    """A measure as the tables name it (the code stays in the cell's tooltip and the CSV)."""
+    if measure.startswith("age_standardized_rate_per_"):
+        return _("age-standardized rate per %(per)s resident-years") % {
+            "per": measure.removeprefix("age_standardized_rate_per_")
+        }
+    if measure.startswith("rate_per_"):
+        return _("crude rate per %(per)s resident-years") % {
+            "per": measure.removeprefix("rate_per_")
+        }
+    if measure.startswith("adjusted_rate_ratio_per_"):
+        return _("adjusted rate ratio per %(step)s modelled") % {
+            "step": measure.removeprefix("adjusted_rate_ratio_per_").replace("_", " ")
+        }
+    if len(measure) == 3 and measure.startswith("p") and measure[1:].isdigit():
+        return _("percentile %(p)s") % {"p": measure[1:]}
+    known = {
+        "apc_percent_per_year": _("annual percent change (% per year)"),
+        "aapc_percent_per_year": _("average annual percent change (% per year)"),
+        "crude_rate_ratio": _("crude rate ratio"),
+        "adjusted_rate_ratio": _("adjusted rate ratio"),
+        "rate_ratio_per_score_unit": _("rate ratio per distance band (trend)"),
+        "geometric_mean": _("geometric mean"),
+        "gm_ratio": _("geometric-mean ratio"),
+        "proportion_above_reference": _("share above the reference level"),
+    }
+    return known.get(measure, measure.replace("_", " "))
+
+
+def stratum_label(stratum: str) -> str:
+    if stratum.startswith("distance_band="):
+        return _band_label(stratum)
+    if stratum == "distance_band_trend":
+        return _("trend across distance bands")
+    return stratum.replace("_", " ")
+
+
 def _band_label(stratum: str) -> str:
     band = stratum.removeprefix("distance_band=")
     return {

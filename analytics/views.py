@@ -132,6 +132,8 @@ def _table_rows(rows: list[dict[str, Any]], labels: outcome_charts.Labels) -> li
             {
                 **row,
                 "area_label": labels.area(row["area_code"]) if row["area_code"] else "",
+                "measure_label": outcome_charts.measure_label(str(row["measure"])),
+                "stratum_label": outcome_charts.stratum_label(str(row["stratum"])),
                 "partial": periods.PARTIAL_PERIOD in flags,
                 "notes": [flag_labels[f] for f in flags if f in flag_labels],
             }

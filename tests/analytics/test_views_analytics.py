@@ -140,6 +140,8 @@ def test_an_outcome_page_serves_the_charts_stored_with_the_run_and_draws_none(
     assert "<title>Cough: rate ratios against the far band</title>" in page
     assert "<title>Cough: age-standardized rate, all areas</title>" in page
     assert "<title>symptom.cough" not in page
+    # tables show measures by their labels, the codes in the tooltips
+    assert '<td title="age_standardized_rate_per_1000">age-standardized rate per 1000' in page
     weekly = client.get("/analysis/outcomes/acute_respiratory/").content.decode()
     assert f"weekly cases in {Area.objects.get(code='A05').name}" in weekly
     lead = client.get("/analysis/outcomes/lab.blood_lead/").content
