@@ -52,3 +52,16 @@ def test_the_new_years_rates_are_flagged_incomplete_and_not_shown_as_rates(
     pd.testing.assert_frame_equal(
         old, community_results.outputs["rates"].rows.reset_index(drop=True)
     )
+
+
+def test_a_run_may_name_its_data_end_date_and_a_bad_one_is_refused() -> None:
+    import datetime as dt
+
+    from analytics import suite
+
+    assert suite.clean_parameters({})["data_end"] is None
+    given = suite.clean_parameters({"data_end": dt.date(2025, 12, 31)})
+    assert given["data_end"] == "2025-12-31"  # stored as text: run parameters are JSON
+    assert suite.clean_parameters({"data_end": ""})["data_end"] is None
+    with pytest.raises(suite.ParameterError, match="data_end"):
+        suite.clean_parameters({"data_end": "31/12/2025"})
