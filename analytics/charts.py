@@ -15,6 +15,7 @@ from typing import Any
 import matplotlib
 from django.utils.translation import gettext
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 INK = "#1b1f24"
 ACCENT = "#0f4c5c"
@@ -164,6 +165,10 @@ def forest_chart(estimates: Sequence[dict[str, Any]], *, title: str, xlabel: str
     axes.axvline(1.0, color="#8c959f", lw=1, ls=":")
     axes.set_yticks(y, [str(e["label"]) for e in estimates])
     axes.set_xscale("log")
+    # plain numbers (0.5, 1, 2) rather than 10^x: easier to read, and no mathtext to typeset
+    # (it was a third of the time of drawing the chart)
+    axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:g}"))
+    axes.xaxis.set_minor_formatter(NullFormatter())
     axes.set_xlabel(xlabel or gettext("rate ratio"))
     axes.set_title(title, loc="left", color=INK)
     return _svg(figure, title)
