@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from analytics import suite
 
@@ -25,6 +26,15 @@ class RunForm(forms.Form):
         choices=[("pm10", "PM10"), ("pm2_5", "PM2.5"), ("so2", "SO₂")],
         initial=suite.DEFAULT_PARAMETERS["pollutant"],
         label="Modelled pollutant for exposure–response",
+    )
+    data_end = forms.DateField(
+        required=False,
+        label=_("Data complete up to (optional)"),
+        help_text=_(
+            "Years, months and weeks ending after this date are incomplete: left out of trends "
+            "and alert detection and marked where shown. Empty: the latest visit date recorded."
+        ),
+        widget=forms.DateInput(attrs={"type": "date"}),
     )
 
     def clean(self) -> dict[str, Any]:

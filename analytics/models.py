@@ -43,6 +43,12 @@ class ResultSet(models.Model):
     code_version = models.CharField(max_length=64)
     parts_total = models.PositiveSmallIntegerField(default=0)
     complete = models.BooleanField(default=False)
+    data_end = models.DateField(
+        null=True,
+        blank=True,
+        help_text="The latest visit date in the data analysed: periods ending after it are "
+        "incomplete (docs/methods.md).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     completed_at = models.DateTimeField(null=True, blank=True)
 
@@ -224,6 +230,34 @@ class ResultRow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.analysis} {self.outcome} {self.area_code} {self.period} {self.measure}"
+
+
+class ResultChart(models.Model):
+    """An SVG chart of a result set, rendered once when its part finished and served stored.
+
+    Keyed by result set, outcome, chart identity (e.g. ``trend``, ``weekly:A05``) and the
+    language its text was rendered in; a part computed again replaces its charts.
+    """
+
+    result_set = models.ForeignKey(ResultSet, on_delete=models.CASCADE, related_name="charts")
+    part = models.CharField(max_length=32)
+    outcome = models.CharField(max_length=64)
+    key = models.CharField(max_length=64, help_text="The chart's identity within the outcome.")
+    language = models.CharField(max_length=16)
+    position = models.PositiveSmallIntegerField(default=0)
+    title = models.CharField(max_length=300)
+    svg = models.TextField()
+
+    class Meta:
+        ordering = ["result_set", "outcome", "position", "key"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["result_set", "outcome", "key", "language"], name="result_chart_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.outcome} {self.key} ({self.language})"
 
 
 class AlertStatus(models.TextChoices):

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
-from analytics.models import Alert, AlertStatus, AnalysisRun, ResultRow, ResultSet, RunStatus
+from analytics import outcome_charts, suite
+from analytics.models import (
+    Alert,
+    AlertStatus,
+    AnalysisRun,
+    ResultChart,
+    ResultRow,
+    ResultSet,
+    RunStatus,
+)
 
 
 def recent_runs(limit: int = 10) -> QuerySet[AnalysisRun]:
@@ -47,4 +56,72 @@ def outcomes_of(result_set: ResultSet) -> list[str]:
         .order_by("outcome")
         .values_list("outcome", flat=True)
         .distinct()
+    )
+
+
+def outcome_rows(result_set: ResultSet, outcome: str) -> list[dict[str, Any]]:
+    """The result rows of one outcome that the outcome page shows as tables (one query; the
+    page splits them by analysis)."""
+    rows = (
+        ResultRow.objects.filter(
+            Q(analysis__in=OUTCOME_PAGE_ANALYSES)
+            & (~Q(analysis="rates") | Q(area_code=suite.ALL_AREAS)),
+            result_set=result_set,
+            outcome=outcome,
+        )
+        .order_by("analysis", "area_code", "period", "stratum", "measure")
+        .values(*suite.ROW_FIELDS)
+    )
+    return [dict(row) for row in rows]
+
+
+OUTCOME_PAGE_ANALYSES = (
+    "rates",
+    "trend",
+    "exposure_response",
+    "biomonitoring",
+    "biomonitoring_gm_ratio",
+    *outcome_charts.SCAN_ANALYSES,
+)
+"""The analyses the outcome page shows as tables (rates of all areas only); the weekly series
+are shown by their stored charts and downloaded as CSV."""
+
+
+def outcome_analyses(result_set: ResultSet, outcome: str) -> list[str]:
+    """The analyses with rows for the outcome (the page's download links)."""
+    return list(
+        ResultRow.objects.filter(result_set=result_set, outcome=outcome)
+        .order_by("analysis")
+        .values_list("analysis", flat=True)
+        .distinct()
+    )
+
+
+def stored_charts(result_set: ResultSet, outcome: str, language: str) -> list[ResultChart]:
+    """The charts drawn when the run's parts finished, in `language` where they were drawn in
+    it, else in whichever language they were drawn (one query)."""
+    charts = list(
+        ResultChart.objects.filter(result_set=result_set, outcome=outcome).only(
+            "key", "language", "title", "svg", "position"
+        )
+    )
+    chosen: dict[str, ResultChart] = {}
+    for chart in charts:
+        if chart.key not in chosen or chart.language == language:
+            chosen[chart.key] = chart
+    return sorted(chosen.values(), key=lambda c: (c.position, c.key))
+
+
+def chart_labels(parameters: dict[str, Any]) -> outcome_charts.Labels:
+    """What the charts name outcomes, areas and sites by (read once per part)."""
+    from surveys.models import Area, ProductionSite, VocabularyCode
+
+    codes = VocabularyCode.objects.values_list("code", "label", "reference_level")
+    places = ("code", "name", "latitude", "longitude")
+    return outcome_charts.Labels(
+        codes={code: label for code, label, _ in codes},
+        reference_levels={code: level for code, _, level in codes},
+        areas={a["code"]: a for a in Area.objects.values(*places)},
+        sites={s["code"]: s for s in ProductionSite.objects.values(*places)},
+        per=float(parameters.get("per", suite.DEFAULT_PARAMETERS["per"])),
     )

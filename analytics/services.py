@@ -29,13 +29,14 @@ from django.contrib.auth.models import User as AuthUser
 from django.db import IntegrityError, InterfaceError, OperationalError, connections, transaction
 from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Coalesce
-from django.utils import timezone
+from django.utils import timezone, translation
 
-from analytics import suite
+from analytics import outcome_charts, selectors, suite
 from analytics.extraction import Datasets, extract_all
 from analytics.models import (
     Alert,
     AnalysisRun,
+    ResultChart,
     ResultRow,
     ResultSet,
     RunPart,
@@ -234,7 +235,11 @@ def analysis_run_start(*, run_id: int, enqueue: bool = True) -> list[str]:
                 parameters_hash=parameters_hash(run.kind, run.parameters),
                 input_fingerprint=fingerprint,
                 code_version=suite.VERSION,
-                defaults={"parameters": run.parameters, "parts_total": len(suite.PARTS)},
+                defaults={
+                    "parameters": run.parameters,
+                    "parts_total": len(suite.PARTS),
+                    "data_end": suite.data_end_of(datasets, run.parameters),
+                },
             )
             pending = []
             if not result_set.complete:
@@ -289,6 +294,10 @@ def analysis_part_compute(*, run_id: int, part_name: str) -> None:
         with _heartbeat(part.pk):
             datasets = _datasets_for(result_set)
             output = suite.PARTS[part_name](datasets, result_set.parameters)
+            del datasets
+            cleaned = _clean_rows(output.rows)
+            # drawn before the write transaction (drawing takes a while), stored within it
+            drawn = _render_charts(part_name, cleaned, result_set.parameters)
     except TRANSIENT_DATABASE_ERRORS:
         raise  # the task retries; the part stays running
     except Exception as error:
@@ -299,16 +308,64 @@ def analysis_part_compute(*, run_id: int, part_name: str) -> None:
         return
     with transaction.atomic():
         ResultRow.objects.filter(result_set=result_set, part=part_name).delete()
-        rows = [
-            ResultRow(result_set=result_set, part=part_name, **row)
-            for row in _clean_rows(output.rows)
-        ]
+        rows = [ResultRow(result_set=result_set, part=part_name, **row) for row in cleaned]
         ResultRow.objects.bulk_create(rows, batch_size=2000)
+        _store_charts(result_set, part_name, drawn)
         alert_upsert(run=run, alerts=output.alerts)
         RunPart.objects.filter(pk=part.pk).update(
             status=RunStatus.SUCCEEDED, finished_at=timezone.now(), rows=len(rows), error=""
         )
     _complete_if_done(result_set.pk)
+
+
+def _render_charts(
+    part_name: str, rows: list[dict[str, Any]], parameters: dict[str, Any]
+) -> list[outcome_charts.ChartSpec]:
+    """The part's charts, their text in the site's language (settings.LANGUAGE_CODE)."""
+    if part_name not in outcome_charts.RENDERERS:
+        return []
+    with translation.override(settings.LANGUAGE_CODE):
+        return outcome_charts.render_part(part_name, rows, selectors.chart_labels(parameters))
+
+
+def _store_charts(
+    result_set: ResultSet, part_name: str, drawn: list[outcome_charts.ChartSpec]
+) -> None:
+    """Replace the part's stored charts (in the caller's transaction): computed again, a part
+    leaves exactly its new charts under the unique key (result set, outcome, key, language)."""
+    ResultChart.objects.filter(result_set=result_set, part=part_name).delete()
+    ResultChart.objects.bulk_create(
+        [
+            ResultChart(
+                result_set=result_set,
+                part=part_name,
+                outcome=chart.outcome,
+                key=chart.key,
+                language=settings.LANGUAGE_CODE,
+                position=chart.position,
+                title=chart.title[:300],
+                svg=chart.svg,
+            )
+            for chart in drawn
+        ]
+    )
+
+
+def result_set_charts_render(*, result_set: ResultSet) -> int:
+    """Draw and store every chart of a complete result set from its stored rows (result sets
+    computed before charts were stored with the run). Re-runnable: replaces each part's charts."""
+    total = 0
+    for part_name in outcome_charts.RENDERERS:
+        rows = list(
+            ResultRow.objects.filter(result_set=result_set, part=part_name).values(
+                *suite.ROW_FIELDS
+            )
+        )
+        drawn = _render_charts(part_name, rows, result_set.parameters)
+        with transaction.atomic():
+            _store_charts(result_set, part_name, drawn)
+        total += len(drawn)
+    return total
 
 
 def _claim(part: RunPart) -> bool:

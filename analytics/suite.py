@@ -16,6 +16,7 @@ Definitions used throughout (docs/methods.md has the formulas):
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -25,7 +26,16 @@ import numpy as np
 import pandas as pd
 
 from analytics.extraction import Datasets
-from analytics.stats import aberration, biomonitoring, environment, rates, regression, scan, trends
+from analytics.stats import (
+    aberration,
+    biomonitoring,
+    environment,
+    periods,
+    rates,
+    regression,
+    scan,
+    trends,
+)
 from analytics.stats.comparisons import rate_ratio_exact
 from analytics.stats.errors import StatsInputError
 from analytics.stats.exposure import idw
@@ -33,7 +43,7 @@ from analytics.stats.results import ROW_COLUMNS, Estimate, to_frame
 from analytics.stats.standard_populations import AGE_BANDS, standard_weights
 
 KIND = "standard_suite"
-VERSION = "2026.12.1"
+VERSION = "2026.12.2"  # .2: complete periods (trends, aberration), low person-time
 ROW_FIELDS: tuple[str, ...] = ROW_COLUMNS
 ALL_AREAS = "ALL"
 ACUTE_RESPIRATORY = "acute_respiratory"
@@ -62,6 +72,9 @@ DEFAULT_PARAMETERS: dict[str, Any] = {
     "scan_max_share": scan.DEFAULT_MAX_POPULATION_SHARE,
     "scan_replications": scan.DEFAULT_REPLICATIONS,
     "scan_alpha": 0.05,
+    # The data end date (ISO): periods ending after it are incomplete. None: the latest visit
+    # date among the records analysed (docs/methods.md, "Complete and incomplete periods").
+    "data_end": None,
 }
 
 
@@ -119,6 +132,15 @@ def clean_parameters(given: dict[str, Any]) -> dict[str, Any]:
         raise ParameterError("scan_replications must be between 99 and 99999")
     if not 0 < cleaned["scan_alpha"] < 0.5:
         raise ParameterError("scan_alpha must be between 0 and 0.5")
+    data_end = cleaned["data_end"]
+    if data_end in (None, ""):
+        cleaned["data_end"] = None
+    else:
+        try:
+            day = data_end if isinstance(data_end, dt.date) else dt.date.fromisoformat(data_end)
+        except (TypeError, ValueError):
+            raise ParameterError("data_end must be a date (YYYY-MM-DD) or empty") from None
+        cleaned["data_end"] = day.isoformat()
     return cleaned
 
 
@@ -212,6 +234,42 @@ def outcomes_of(data: Datasets) -> list[str]:
     return [*boolean_outcomes(data), ACUTE_RESPIRATORY]
 
 
+def data_end_of(data: Datasets, params: dict[str, Any] | None = None) -> dt.date | None:
+    """The run's data end date: the one given with the run (parameter ``data_end``), else the
+    latest visit date among the extracted records. Periods ending after it are incomplete
+    (analytics.stats.periods, docs/methods.md)."""
+    given = (params or {}).get("data_end")
+    if given:
+        return dt.date.fromisoformat(str(given))
+    visited = data.observations["visited_on"]
+    if visited.empty or visited.isna().all():
+        return None
+    return pd.Timestamp(visited.max()).date()
+
+
+def _add_flag(flags: str, flag: str) -> str:
+    return ";".join(f for f in (flags, flag) if f)
+
+
+def flag_periods(frame: pd.DataFrame, data_end: dt.date | None) -> pd.DataFrame:
+    """Rate rows of an incomplete year flagged ``partial_period``; rates on fewer resident-years
+    than periods.MIN_PERSON_YEARS withheld (estimate and interval empty, flag
+    ``low_person_time``; the events and resident-years stay)."""
+    if frame.empty:
+        return frame
+    frame = frame.copy()
+    incomplete = ~frame["period"].map(lambda p: periods.year_complete(int(p), data_end))
+    frame.loc[incomplete, "flags"] = [
+        _add_flag(f, periods.PARTIAL_PERIOD) for f in frame.loc[incomplete, "flags"]
+    ]
+    low = frame["denominator"].astype(float) < periods.MIN_PERSON_YEARS
+    frame.loc[low, ["estimate", "ci_lower", "ci_upper"]] = np.nan
+    frame.loc[low, "flags"] = [
+        _add_flag(f, periods.LOW_PERSON_TIME) for f in frame.loc[low, "flags"]
+    ]
+    return frame
+
+
 # --- part: rates --------------------------------------------------------------------------------
 
 
@@ -289,15 +347,21 @@ def part_rates(data: Datasets, params: dict[str, Any]) -> PartOutput:
                     estimates, analysis=analysis, outcome=outcome, area_code=area, period=period
                 )
             )
-    return PartOutput(_concat(frames))
+    return PartOutput(flag_periods(_concat(frames), data_end_of(data, params)))
 
 
 # --- part: trends -------------------------------------------------------------------------------
 
 
 def part_trends(data: Datasets, params: dict[str, Any]) -> PartOutput:
-    """Annual percent change of each outcome's crude rate (all areas); joinpoint when long."""
+    """Annual percent change of each outcome's crude rate (all areas); joinpoint when long.
+    Complete years only: a year the data does not yet cover would pull the fit (a few visits
+    in January make a "year" of a handful of resident-years)."""
     ry = resident_years(data, params)
+    data_end = data_end_of(data, params)
+    if data_end is None:
+        return PartOutput(_empty())
+    ry = ry[ry["year"] <= periods.last_complete_year(data_end)]
     frames = []
     yearly = ry.groupby("year", sort=True)
     years = [int(y) for y in yearly.size().index]
@@ -711,13 +775,21 @@ def _num(value: Any) -> float | None:
 # --- part: aberration ---------------------------------------------------------------------------
 
 
-def weekly_counts(data: Datasets) -> pd.DataFrame:
-    """Acute respiratory diagnoses per area and Monday-start week, zero weeks included."""
+def weekly_counts(data: Datasets, params: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Acute respiratory diagnoses per area and Monday-start week, zero weeks included, up to
+    the latest complete week with data: the week that straddles the data end date is not over,
+    and weeks after the last visit recorded are not zero weeks but weeks not yet entered."""
     obs = data.observations
-    if obs.empty:
-        return pd.DataFrame(columns=["area_code", "week", "count"])
+    empty = pd.DataFrame(columns=["area_code", "week", "count"])
+    data_end = data_end_of(data, params)
+    if obs.empty or data_end is None:
+        return empty
     monday = obs["visited_on"] - pd.to_timedelta(obs["visited_on"].dt.day_of_week, unit="D")
-    weeks = pd.date_range(monday.min(), monday.max(), freq="7D")
+    last_week = pd.Timestamp(periods.last_complete_week(data_end))
+    covered = monday[monday <= last_week]
+    if covered.empty:
+        return empty
+    weeks = pd.date_range(monday.min(), covered.max(), freq="7D")
     acute = obs["code"].astype(str).isin(ACUTE_CODES) & obs["value_boolean"].fillna(False).astype(
         bool
     )
@@ -729,7 +801,7 @@ def weekly_counts(data: Datasets) -> pd.DataFrame:
             "resident_id": obs.loc[acute, "resident_id"].to_numpy(),
         }
     ).drop_duplicates()  # a resident counts once a week, whichever acute code was recorded
-    counts = cases.groupby(["area_code", "week"]).size()
+    counts = cases[cases["week"] <= covered.max()].groupby(["area_code", "week"]).size()
     areas = sorted(data.areas["area_code"].astype(str))
     index = pd.MultiIndex.from_product([areas, weeks], names=["area_code", "week"])
     return counts.reindex(index, fill_value=0).rename("count").reset_index()
@@ -764,7 +836,7 @@ def detect(counts: np.ndarray, params: dict[str, Any]) -> aberration.AberrationR
 
 def part_aberration(data: Datasets, params: dict[str, Any]) -> PartOutput:
     """The default method for the history length on each area's weekly series; alarms → alerts."""
-    weekly = weekly_counts(data)
+    weekly = weekly_counts(data, params)
     frames = []
     alerts: list[AlertCandidate] = []
     for area, series in weekly.groupby("area_code", sort=True):

@@ -7,17 +7,19 @@ from typing import Any
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import translation
 from django.utils.translation import gettext
 from django.utils.translation import gettext as _
+from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_http_methods, require_POST
 
-from analytics import charts, selectors, services, suite
+from analytics import outcome_charts, selectors, services
 from analytics.forms import AlertNoteForm, RunForm
 from analytics.models import Alert, AnalysisRun, ResultSet, RunStatus
+from analytics.stats import periods
 from analytics.stats.results import ROW_COLUMNS
 from healthwatch.roles import Role, role_required
 from healthwatch.text import csv_writer
-from surveys.models import Area, ProductionSite, VocabularyCode
 from surveys.selectors import quality_flags_for_user
 
 EPI = (Role.EPIDEMIOLOGIST, Role.ADMIN)
@@ -113,224 +115,89 @@ def result_csv(request: HttpRequest, result_set_id: int, analysis: str) -> Strea
     return response
 
 
-def _rows(result_set: ResultSet, **filters: Any) -> list[dict[str, Any]]:
-    return [dict(row) for row in selectors.result_rows(result_set, **filters).values()]
+def _flag_labels() -> dict[str, str]:
+    return {
+        periods.PARTIAL_PERIOD: _("incomplete period"),
+        periods.LOW_PERSON_TIME: _("too few resident-years for a rate"),
+    }
+
+
+def _table_rows(rows: list[dict[str, Any]], labels: outcome_charts.Labels) -> list[dict[str, Any]]:
+    """Rows as the tables show them: area names, the period flags as words."""
+    flag_labels = _flag_labels()
+    shown = []
+    for row in rows:
+        flags = [f for f in str(row["flags"]).split(";") if f]
+        shown.append(
+            {
+                **row,
+                "area_label": labels.area(row["area_code"]) if row["area_code"] else "",
+                "measure_label": outcome_charts.measure_label(str(row["measure"])),
+                "stratum_label": outcome_charts.stratum_label(str(row["stratum"])),
+                "partial": periods.PARTIAL_PERIOD in flags,
+                "notes": [flag_labels[f] for f in flags if f in flag_labels],
+            }
+        )
+    return shown
 
 
 @role_required(*EPI)
+@gzip_page  # SVG text compresses ~5×; the page's CSRF token is masked per response (BREACH)
 def outcome_detail(request: HttpRequest, outcome: str) -> HttpResponse:
-    """Charts and tables of one outcome from the latest complete results."""
+    """Charts and tables of one outcome from the latest complete results. The charts are the
+    ones drawn when the run's parts finished (stored with the result set); the tables come from
+    one read of the outcome's rows."""
     result_set = selectors.latest_complete_result_set()
     if result_set is None:
-        messages.info(request, "No analysis has finished yet: start a run first.")
+        messages.info(request, _("No analysis has finished yet: start a run first."))
         return redirect("analytics:workspace")
-    figures: list[dict[str, str]] = []
-    tables: dict[str, list[dict[str, Any]]] = {}
-
-    rates = _rows(
-        result_set,
-        analysis="rates",
-        outcome=outcome,
-        area_code=suite.ALL_AREAS,
-        measure="dsr_per_1000",
-    )
-    if not rates:
-        rates = _rows(result_set, analysis="rates", outcome=outcome, area_code=suite.ALL_AREAS)
-    if rates:
-        measure = rates[0]["measure"]
-        series = [r for r in rates if r["measure"] == measure]
-        figures.append(
-            {
-                "title": "Trend",
-                "svg": charts.trend_chart(
-                    series,
-                    title=f"{outcome}: {measure.replace('_', ' ')}, all areas",
-                    ylabel="per 1,000 resident-years",
-                ),
-            }
-        )
-        tables["Rates, all areas"] = series
-    trend = _rows(result_set, analysis="trend", outcome=outcome)
-    if trend:
-        tables["Annual percent change"] = trend
-
-    exposure = _rows(result_set, analysis="exposure_response", outcome=outcome)
-    ratios = [r for r in exposure if "rate_ratio" in r["measure"] and r["estimate"]]
-    if ratios:
-        figures.append(
-            {
-                "title": "Exposure–response",
-                "svg": charts.forest_chart(
-                    [
-                        {**r, "label": f"{r['stratum']} ({r['measure'].replace('_', ' ')})"}
-                        for r in ratios
-                    ],
-                    title=f"{outcome}: rate ratios",
-                ),
-            }
-        )
-        tables["Exposure–response"] = exposure
-
-    weekly = _rows(result_set, analysis="aberration", outcome=outcome)
-    if weekly:
-        by_area: dict[str, dict[str, dict[str, Any]]] = {}
-        for row in weekly:
-            week = by_area.setdefault(row["area_code"], {}).setdefault(
-                row["period"], {"period": row["period"]}
-            )
-            week[row["measure"]] = row["estimate"]
-            if row["measure"] == "alarm" and "undetermined" in row["flags"].split(";"):
-                week["undetermined"] = True
-        for area, weeks in sorted(by_area.items()):
-            ordered = [weeks[k] for k in sorted(weeks)]
-            for week in ordered:
-                week["alarm"] = bool(week.get("alarm"))
-            figures.append(
-                {
-                    "title": f"Weekly cases, area {area}",
-                    "svg": charts.weekly_chart(
-                        ordered, title=f"{outcome}: weekly cases in area {area}"
-                    ),
-                }
-            )
-
-    biomarker = _rows(
-        result_set, analysis="biomonitoring", outcome=outcome, measure="geometric_mean"
-    )
-    if biomarker:
-        figures.append(
-            {
-                "title": "Biomonitoring",
-                "svg": charts.group_chart(
-                    [{**r, "label": r["stratum"].replace("distance_band=", "")} for r in biomarker],
-                    title=f"{outcome}: geometric mean by distance band",
-                    ylabel="geometric mean",
-                    reference=VocabularyCode.objects.filter(code=outcome)
-                    .values_list("reference_level", flat=True)
-                    .first(),
-                ),
-            }
-        )
-        tables["Biomonitoring"] = _rows(result_set, analysis="biomonitoring", outcome=outcome)
-        tables["Adjusted geometric-mean ratios"] = _rows(
-            result_set, analysis="biomonitoring_gm_ratio", outcome=outcome
-        )
-    scans = [
-        section
-        for analysis in SCAN_ANALYSES
-        if (section := _scan_section(result_set, outcome, analysis)) is not None
-    ]
-    if not figures and not tables and not scans:
+    rows = selectors.outcome_rows(result_set, outcome)
+    stored = selectors.stored_charts(result_set, outcome, translation.get_language())
+    if not rows and not stored:
         raise Http404("No results for this outcome.")
+    labels = selectors.chart_labels(result_set.parameters)
+    by_analysis: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_analysis.setdefault(row["analysis"], []).append(row)
+
+    tables: list[dict[str, Any]] = []
+
+    def table(key: str, title: str, table_rows: list[dict[str, Any]]) -> None:
+        if table_rows:
+            tables.append({"key": key, "title": title, "rows": _table_rows(table_rows, labels)})
+
+    table("rates", _("Rates, all areas"), outcome_charts.rate_series(rows, labels.per))
+    table("trend", _("Annual percent change (complete years)"), by_analysis.get("trend", []))
+    table("exposure", _("Exposure–response"), by_analysis.get("exposure_response", []))
+    table("biomonitoring", _("Biomonitoring"), by_analysis.get("biomonitoring", []))
+    table(
+        "gm_ratio",
+        _("Adjusted geometric-mean ratios"),
+        by_analysis.get("biomonitoring_gm_ratio", []),
+    )
+    scan_maps = {c.key: c for c in stored if c.key in outcome_charts.SCAN_ANALYSES}
+    scans = []
+    for analysis in outcome_charts.SCAN_ANALYSES:
+        section = outcome_charts.scan_section(rows, analysis, labels, outcome)
+        if section is not None:
+            chart = scan_maps.get(analysis)
+            section["svg"] = chart.svg if chart else ""
+            scans.append(section)
     return render(
         request,
         "analytics/outcome.html",
         {
             "outcome": outcome,
-            "figures": figures,
+            "outcome_label": labels.outcome(outcome),
+            "figures": [c for c in stored if c.key not in outcome_charts.SCAN_ANALYSES],
             "tables": tables,
             "scans": scans,
             "result_set": result_set,
-            "analyses": selectors.analyses_of(result_set),
+            "data_end_note": outcome_charts.data_end_note(result_set.data_end),
+            "min_person_years": f"{periods.MIN_PERSON_YEARS:g}",
+            "analyses": selectors.outcome_analyses(result_set, outcome),
         },
     )
-
-
-SCAN_ANALYSES = ("spatial_scan_site", "spatial_scan")
-
-
-def _cell_position(label: str) -> tuple[float, float] | None:
-    """A grid cell's label is its centre, "latitude,longitude"."""
-    try:
-        lat, lon = (float(part) for part in label.split(","))
-    except ValueError:
-        return None
-    return lat, lon
-
-
-def _scan_section(result_set: ResultSet, outcome: str, analysis: str) -> dict[str, Any] | None:
-    """The scan's clusters and its map-ready table (one row per location with coordinates,
-    observed, expected, their ratio and the cluster it belongs to), and the map."""
-    rows = _rows(result_set, analysis=analysis, outcome=outcome)
-    if not rows:
-        return None
-    areas = {a.code: a for a in Area.objects.all()}
-    sites = {s.code: s for s in ProductionSite.objects.all()}
-
-    def place(code: str) -> tuple[str, float | None, float | None]:
-        if code in sites:
-            return sites[code].name, sites[code].latitude, sites[code].longitude
-        if code in areas:
-            return areas[code].name, areas[code].latitude, areas[code].longitude
-        position = _cell_position(code)
-        if position is not None:
-            return _("grid cell at %(lat).4f, %(lon).4f") % {
-                "lat": position[0],
-                "lon": position[1],
-            }, *position
-        return code, None, None
-
-    clusters: dict[str, dict[str, Any]] = {}
-    locations = []
-    for row in rows:
-        if row["stratum"] == "location":
-            name, lat, lon = place(row["area_code"])
-            cluster = row["flags"].removeprefix("cluster=") if row["flags"] else ""
-            locations.append(
-                {
-                    "code": row["area_code"],
-                    "name": name,
-                    "latitude": lat,
-                    "longitude": lon,
-                    "observed": row["numerator"],
-                    "expected": row["denominator"],
-                    "ratio": row["estimate"],
-                    "cluster": cluster,
-                    "p_value": row["p_value"],
-                }
-            )
-            continue
-        cluster = clusters.setdefault(row["stratum"], {"rank": row["stratum"].split("=")[1]})
-        cluster[row["measure"]] = row["estimate"]
-        if row["measure"] == "relative_risk":
-            name, lat, lon = place(row["area_code"])
-            cluster.update(
-                code=row["area_code"],
-                name=name,
-                latitude=lat,
-                longitude=lon,
-                observed=row["numerator"],
-                expected=row["denominator"],
-                p_value=row["p_value"],
-                significant="significant" in row["flags"].split(";"),
-            )
-    ordered = sorted(clusters.values(), key=lambda c: int(c["rank"]))
-    significant_ranks = {c["rank"] for c in ordered if c.get("significant")}
-    for location in locations:
-        location["significant"] = location["cluster"] in significant_ranks
-    title = (
-        _("%(outcome)s: raised risk around the production sites")
-        if analysis == "spatial_scan_site"
-        else _("%(outcome)s: spatial clusters over the areas")
-    ) % {"outcome": outcome}
-    mapped = [loc for loc in locations if loc["latitude"] is not None]
-    svg = charts.scan_map(
-        mapped,
-        sites=[
-            {"label": s.name, "latitude": s.latitude, "longitude": s.longitude}
-            for s in sites.values()
-        ],
-        clusters=[c for c in ordered if c.get("latitude") is not None],
-        title=title,
-    )
-    return {
-        "analysis": analysis,
-        "title": title,
-        "site_centred": analysis == "spatial_scan_site",
-        "svg": svg,
-        "clusters": ordered,
-        "locations": sorted(locations, key=lambda loc: (loc["cluster"] == "", loc["code"])),
-    }
 
 
 @role_required(*EPI)

@@ -4,7 +4,8 @@
     .venv/bin/python bench/run.py --sizes 2000          # a quick try of the harness
 
 For each size: generate the synthetic community, recreate the database healthwatch_bench_<n>
-on PostgreSQL (BENCH_PG_URL, default postgres://healthwatch@127.0.0.1:5432/postgres), then
+on PostgreSQL (BENCH_PG_URL, default postgres://healthwatch@127.0.0.1:5432/postgres; the name's
+prefix from BENCH_DB_PREFIX), then
 1. import: the observations file through import_csv (after the six other kinds) against
    PostgreSQL COPY of the same CSV into a bare table (mean of a COPY before and one after);
 2. suite: a run requested with analysis_run_request and executed by a real Celery worker
@@ -14,7 +15,10 @@ on PostgreSQL (BENCH_PG_URL, default postgres://healthwatch@127.0.0.1:5432/postg
 3. page: the published release page under 32 connections (wrk, or bench/page_load.py's client)
    against the same gunicorn serving the page's bytes as a static file through whitenoise;
 4. memory: peak resident memory of the worker's process tree during the suite;
-5. audit: the site's reports for the four earlier years published (five releases in the
+5. outcome page: the staff page /analysis/outcomes/acute_respiratory/ (charts stored with the
+   run) through Django's stack in one process: server time (median of 20 warm requests) and
+   bytes, against ≤ 300 ms and ≤ 100 KB (bench/steps.py outcome_page);
+6. audit: the site's reports for the four earlier years published (five releases in the
    ledger with the annual one), then a correction of the annual report built and audited
    against all of them, as the draft screen's job does it: seconds by stage and peak RSS.
 Writes bench/results.json and bench/results.md. Every process it starts is stopped at the end,
@@ -294,7 +298,8 @@ def bench_size(size: int, years: int, seed: int) -> dict[str, Any]:
     result: dict[str, Any] = {"residents": size, "years": years, "seed": seed}
     started = time.monotonic()
     folder = community(size, years, seed)
-    db_name = f"healthwatch_bench_{size}"
+    # BENCH_DB_PREFIX keeps two benches on one PostgreSQL server apart (e.g. two worktrees)
+    db_name = f"{os.environ.get('BENCH_DB_PREFIX', 'healthwatch_bench')}_{size}"
     log(f"recreating database {db_name}; migrating")
     recreate_database(db_name)
     env = bench_env(database_url(db_name))
@@ -308,6 +313,8 @@ def bench_size(size: int, years: int, seed: int) -> dict[str, Any]:
     result["load_at_start"] = machine_load()
     result["import"] = bench_import(folder, env)
     result["suite"] = bench_suite(env, f"bench-{size}")
+    log("staff outcome page (stored charts): server time and bytes")
+    result["outcome_page"] = run_step("outcome_page", env, ["--outcome", "acute_respiratory"], 600)
     result["page"] = bench_page(env, result["suite"]["run_id"], size)
     result["audit"] = bench_audit(env, result["suite"]["run_id"])
     result["load_at_end"] = machine_load()

@@ -5,6 +5,7 @@
     python bench/steps.py publish --result R.json --run-id N --page-file PAGE.html
     python bench/steps.py ledger  --result R.json --run-id N   # publish the earlier years
     python bench/steps.py audit   --result R.json --run-id N   # a correction against them all
+    python bench/steps.py outcome_page --result R.json [--outcome acute_respiratory]
 
 The database, broker and secrets come from the environment (bench/harness.py bench_env). Each
 step writes its figures as JSON to --result.
@@ -483,9 +484,76 @@ def step_audit(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+OUTCOME_PAGE_REQUESTS = 20
+
+
+def step_outcome_page(args: argparse.Namespace) -> dict[str, Any]:
+    """The staff outcome page of the latest complete result set, in this process through
+    Django's whole stack (middleware, view, template; no network): server time per request
+    (warm, median and worst of OUTCOME_PAGE_REQUESTS), bytes sent, database queries."""
+    import gzip
+    import statistics
+
+    import django
+
+    django.setup()
+    from django.contrib.auth.models import Group, User
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from analytics.models import ResultChart
+    from analytics.selectors import latest_complete_result_set
+    from healthwatch.roles import Role
+
+    epi, _ = User.objects.get_or_create(username="bench_epi")
+    epi.groups.add(Group.objects.get(name=Role.EPIDEMIOLOGIST.value))
+    result_set = latest_complete_result_set()
+    if result_set is None:
+        raise SystemExit("no complete result set: run the suite first")
+    client = Client(SERVER_NAME="127.0.0.1", HTTP_ACCEPT_ENCODING="gzip")
+    client.force_login(epi)
+    path = f"/analysis/outcomes/{args.outcome}/"
+    for _warm in range(2):
+        response = client.get(path)
+        if response.status_code != 200:
+            raise SystemExit(f"GET {path} answered {response.status_code}")
+    timings = []
+    for _ in range(OUTCOME_PAGE_REQUESTS):
+        began = time.perf_counter()
+        response = client.get(path)
+        timings.append((time.perf_counter() - began) * 1000)
+    with CaptureQueriesContext(connection) as queries:
+        client.get(path)
+    sent = response.content  # as transferred: gzip-encoded when the view compresses
+    encoding = response.get("Content-Encoding", "")
+    body = gzip.decompress(sent) if encoding == "gzip" else sent
+    charts = ResultChart.objects.filter(result_set=result_set, outcome=args.outcome).count()
+    median = statistics.median(timings)
+    say(
+        f"{path}: median {median:.1f} ms, worst {max(timings):.1f} ms, {len(sent):,} bytes "
+        f"sent ({encoding or 'identity'}; {len(body):,} bytes of HTML), {len(queries)} queries, "
+        f"{charts} stored charts"
+    )
+    return {
+        "path": path,
+        "requests": OUTCOME_PAGE_REQUESTS,
+        "median_ms": median,
+        "worst_ms": max(timings),
+        "bytes": len(sent),
+        "content_encoding": encoding or "identity",
+        "html_bytes": len(body),
+        "queries": len(queries),
+        "stored_charts": charts,
+        "svg_elements": body.count(b"<svg"),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("step", choices=("load", "suite", "publish", "ledger", "audit"))
+    parser.add_argument(
+        "step", choices=("load", "suite", "publish", "ledger", "audit", "outcome_page")
+    )
     parser.add_argument("--result", required=True, type=Path)
     parser.add_argument("--community")
     parser.add_argument("--timeout", type=float, default=1200)
@@ -499,6 +567,7 @@ def main() -> None:
         "publish": step_publish,
         "ledger": step_ledger,
         "audit": step_audit,
+        "outcome_page": step_outcome_page,
     }
     result = steps[args.step](args)
     args.result.write_text(json.dumps(result, indent=2, default=str))

@@ -64,3 +64,55 @@ def community_results(
     outputs = {name: part(datasets, params) for name, part in suite.PARTS.items()}
     truth = json.loads((community_files / "truth.json").read_text())
     yield CommunityResults(truth=truth, fingerprint=datasets.fingerprint(), outputs=outputs)
+
+
+NEW_YEAR_VISITS = ("2026-01-01", "2026-01-02")
+"""Two visits dated in the new year on top of a community that ends on 31 Dec 2025 (a
+Wednesday): the new year, its January and the week of 29 Dec 2025 are all incomplete."""
+
+
+def write_new_year_visits(
+    community: Path, out: Path, dates: tuple[str, ...] = NEW_YEAR_VISITS
+) -> Path:
+    """An observations file of asthma diagnoses for the first residents of `community`, one on
+    each of `dates` (the scenario of issue #17: a few records in a new period)."""
+    import csv
+
+    with (community / "residents.csv").open(encoding="utf-8") as handle:
+        study_ids = [row["study_id"] for _, row in zip(dates, csv.DictReader(handle), strict=False)]
+    with out.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["study_id", "observed_on", "code", "value", "unit", "below_lod", "lod"])
+        for study_id, date in zip(study_ids, dates, strict=True):
+            writer.writerow([study_id, date, "dx.J45", "true", "", "", ""])
+    return out
+
+
+@pytest.fixture(scope="session")
+def new_year_results(
+    community_files: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    django_db_setup: None,
+    django_db_blocker: Any,
+) -> Iterator[CommunityResults]:
+    """The community of `community_results` with two visits dated in the new year: the parts
+    that depend on periods computed on it (trends, aberration, rates)."""
+    from django.core.management import call_command
+    from django.db import transaction
+
+    from analytics import suite
+    from analytics.extraction import extract_all
+
+    extra = write_new_year_visits(
+        community_files, tmp_path_factory.mktemp("new-year") / "observations.csv"
+    )
+    with django_db_blocker.unblock(), transaction.atomic():
+        load_community(community_files)
+        call_command("import_csv", "observations", str(extra), verbosity=0)
+        datasets = extract_all()
+        transaction.set_rollback(True)
+    params = suite.clean_parameters({})
+    outputs = {
+        name: suite.PARTS[name](datasets, params) for name in ("rates", "trends", "aberration")
+    }
+    yield CommunityResults(truth={}, fingerprint=datasets.fingerprint(), outputs=outputs)

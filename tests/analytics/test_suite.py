@@ -107,7 +107,7 @@ def test_the_aberration_part_carries_an_undetermined_week_into_rows_and_alerts(
 
     weeks = pd.date_range("2025-01-06", periods=13, freq="7D")
     weekly = pd.DataFrame({"area_code": "A02", "week": weeks, "count": [2] * 12 + [9]})
-    monkeypatch.setattr(suite, "weekly_counts", lambda data: weekly)
+    monkeypatch.setattr(suite, "weekly_counts", lambda data, params=None: weekly)
     monkeypatch.setattr(
         suite, "detect", lambda counts, params: aberration.ears(counts, method="C3")
     )
@@ -172,7 +172,7 @@ def test_the_optional_glr_detector_alarms_on_a_slow_rise_only_when_asked(
     rise = np.where(t >= 4 * 52 - 30, np.exp(0.03 * (t - (4 * 52 - 30))), 1.0)
     counts = rng.poisson(base * rise)
     weekly = pd.DataFrame({"area_code": "A07", "week": weeks, "count": counts})
-    monkeypatch.setattr(suite, "weekly_counts", lambda data: weekly)
+    monkeypatch.setattr(suite, "weekly_counts", lambda data, params=None: weekly)
     plain = suite.part_aberration(None, suite.clean_parameters({}))  # type: ignore[arg-type]
     assert "aberration_glr" not in set(plain.rows["analysis"])
     assert all(a.method != "glr_poisson" for a in plain.alerts)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -111,16 +112,58 @@ def test_a_finished_run_links_every_result_table_as_tidy_csv(
 
 
 @pytest.mark.django_db
-def test_an_outcome_page_draws_its_charts_as_inline_svg(
-    finished_run: AnalysisRun, epidemiologist: User
+def test_an_outcome_page_serves_the_charts_stored_with_the_run_and_draws_none(
+    finished_run: AnalysisRun,
+    epidemiologist: User,
+    monkeypatch: pytest.MonkeyPatch,
+    django_assert_max_num_queries: Any,
 ) -> None:
-    page = client_for(epidemiologist).get("/analysis/outcomes/symptom.cough/").content.decode()
-    assert page.count("<svg") >= 2  # trend with interval band, exposure–response forest plot
-    assert "<title>symptom.cough: rate ratios</title>" in page
-    weekly = client_for(epidemiologist).get("/analysis/outcomes/acute_respiratory/").content
-    assert b"weekly cases in area A05" in weekly
-    lead = client_for(epidemiologist).get("/analysis/outcomes/lab.blood_lead/").content
-    assert b"geometric mean by distance band" in lead
+    from analytics import charts
+    from analytics.models import ResultChart
+    from surveys.models import Area
+
+    stored = ResultChart.objects.filter(result_set=finished_run.result_set)
+    assert stored.filter(outcome="symptom.cough", key="trend").exists()
+    assert stored.filter(outcome="acute_respiratory", key="weekly:A05").exists()
+
+    def no_drawing(*args: object, **kwargs: object) -> str:
+        raise AssertionError("the page drew a chart instead of serving the stored one")
+
+    for name in ("trend_chart", "weekly_chart", "forest_chart", "group_chart", "scan_map"):
+        monkeypatch.setattr(charts, name, no_drawing)
+    client = client_for(epidemiologist)
+    client.get("/analysis/")  # session and login settled before counting
+    with django_assert_max_num_queries(12):
+        page = client.get("/analysis/outcomes/symptom.cough/").content.decode()
+    assert page.count('data-stored="true"') >= 3  # trend, exposure–response, the scan maps
+    # chart text names the outcome by its label, never by its code
+    assert "<title>Cough: rate ratios against the far band</title>" in page
+    assert "<title>Cough: age-standardized rate, all areas</title>" in page
+    assert "<title>symptom.cough" not in page
+    # tables show measures by their labels, the codes in the tooltips
+    assert '<td title="age_standardized_rate_per_1000">age-standardized rate per 1000' in page
+    weekly = client.get("/analysis/outcomes/acute_respiratory/").content.decode()
+    assert f"weekly cases in {Area.objects.get(code='A05').name}" in weekly
+    lead = client.get("/analysis/outcomes/lab.blood_lead/").content
+    assert b"Blood lead: geometric mean by distance band" in lead
+
+
+@pytest.mark.django_db
+def test_computing_a_part_again_replaces_its_stored_charts_without_duplicates(
+    finished_run: AnalysisRun,
+) -> None:
+    from analytics.models import ResultChart
+
+    result_set = finished_run.result_set
+    assert result_set is not None
+    before = sorted(
+        ResultChart.objects.filter(result_set=result_set).values_list("outcome", "key", "svg")
+    )
+    services.result_set_charts_render(result_set=result_set)
+    after = sorted(
+        ResultChart.objects.filter(result_set=result_set).values_list("outcome", "key", "svg")
+    )
+    assert after == before and len(after) > 5  # the same charts, drawn the same, once each
 
 
 @pytest.mark.django_db
@@ -191,7 +234,7 @@ def test_an_outcome_page_shows_the_scan_as_a_map_and_a_map_ready_table(
 ) -> None:
     page = client_for(epidemiologist).get("/analysis/outcomes/symptom.cough/").content.decode()
     assert 'data-scan="spatial_scan_site"' in page and 'data-scan="spatial_scan"' in page
-    assert "<title>symptom.cough: raised risk around the production sites</title>" in page
+    assert "<title>Cough: raised risk around the production sites</title>" in page
     assert "Raised risk around the production sites (site-centred scan)" in page
     assert 'data-table="scan-locations"' in page and 'data-table="scan-clusters"' in page
     # labels on screen, codes in tooltips: the centre is the site's name

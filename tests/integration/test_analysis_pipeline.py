@@ -100,6 +100,18 @@ def test_a_run_started_from_the_web_finds_the_planted_effects(
     assert apc.ci_lower is not None and apc.ci_upper is not None
     assert apc.ci_lower <= trend["annual_percent_change"] <= apc.ci_upper
 
+    # The charts were drawn by the workers as the parts finished, stored with the result set,
+    # and the outcome page serves them.
+    from analytics.models import ResultChart
+
+    stored = ResultChart.objects.filter(result_set=run.result_set)
+    assert stored.filter(outcome=trend["code"], key="trend").exists()
+    assert stored.filter(
+        outcome="acute_respiratory", key=f"weekly:{outbreak['area_code']}"
+    ).exists()
+    page = client_for(epidemiologist).get(f"/analysis/outcomes/{trend['code']}/")
+    assert page.status_code == 200 and b'data-chart="trend" data-stored="true"' in page.content
+
     # Re-running on the same data reuses the stored results and duplicates no alert.
     alerts_before = alerts.count()
     again = client_for(epidemiologist).post(
