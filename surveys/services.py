@@ -511,3 +511,63 @@ def quality_flag_review(
     flag.reviewed_at = timezone.now()
     flag.save(update_fields=["status", "review_note", "reviewed_by", "reviewed_at"])
     return flag
+
+
+QUALITY_BULK_MAX = 500
+
+
+@dataclass(frozen=True)
+class BulkReview:
+    """What one bulk review did: flags it closed now, and flags already closed before (by an
+    earlier submission of the same form, or by a colleague), which it left as they were."""
+
+    resolved: tuple[int, ...]
+    already_reviewed: tuple[int, ...]
+
+
+def quality_flags_resolve(*, user: User, flag_ids: list[int], status: str, note: str) -> BulkReview:
+    """Close many data-quality flags with one outcome and one note, in one transaction.
+
+    Exactly once: each flag is closed by a conditional UPDATE (still open → closed), so the same
+    form sent twice, or two reviewers at once, close every flag once and keep the first note;
+    the second submission reports the flags as already reviewed. Nothing is written when the
+    outcome, the note or a flag id is wrong.
+    """
+    _require(sees_all_records(user), "Only epidemiologists and admins review data quality.")
+    errors: list[FieldError] = []
+    if status not in REVIEW_OUTCOMES:
+        allowed = ", ".join(str(s) for s in REVIEW_OUTCOMES)
+        errors.append(FieldError("status", f"{status!r} is not one of {allowed}."))
+    if not note.strip():
+        errors.append(FieldError("note", "Say what you checked (one note for all the flags)."))
+    ids = sorted(set(flag_ids))
+    if not ids:
+        errors.append(FieldError("flags", "Select at least one flag."))
+    elif len(ids) > QUALITY_BULK_MAX:
+        errors.append(
+            FieldError("flags", f"Select at most {QUALITY_BULK_MAX} flags at once ({len(ids)}).")
+        )
+    else:
+        from surveys.selectors import quality_flags_for_user
+
+        known = set(quality_flags_for_user(user).filter(pk__in=ids).values_list("pk", flat=True))
+        unknown = [pk for pk in ids if pk not in known]
+        if unknown:
+            listed = ", ".join(f"#{pk}" for pk in unknown[:10])
+            errors.append(FieldError("flags", f"No such flag: {listed}."))
+    if errors:
+        raise ValidationProblem(errors)
+    with transaction.atomic():
+        still_open = list(
+            DataQualityFlag.objects.select_for_update()
+            .filter(pk__in=ids, status=QualityFlagStatus.OPEN)
+            .values_list("pk", flat=True)
+        )
+        DataQualityFlag.objects.filter(pk__in=still_open, status=QualityFlagStatus.OPEN).update(
+            status=status,
+            review_note=note.strip(),
+            reviewed_by=user if user.is_authenticated else None,
+            reviewed_at=timezone.now(),
+        )
+    resolved = tuple(still_open)
+    return BulkReview(resolved, tuple(pk for pk in ids if pk not in set(resolved)))
