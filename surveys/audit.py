@@ -113,6 +113,14 @@ SHOWN_FIELDS = {
 }
 
 
+# Who created a record, when its first version was saved outside a request (no history user).
+CREATOR_FIELDS = {
+    "resident": "created_by_id",
+    "visit": "health_worker_id",
+    "measurement": "recorded_by_id",
+}
+
+
 @dataclass(frozen=True)
 class Change:
     """One field (or one observation of a visit) before and after, as text ("" = none)."""
@@ -160,7 +168,7 @@ class _Version:
     record_id: int
     at: dt.datetime
     history_id: int
-    user: str
+    user: str  # "" when not known (saved outside a request)
     kind: str  # + ~ -
     reason: str
     own: bool  # a version of the record itself (not of one of a visit's observations)
@@ -332,19 +340,23 @@ def _versions(record_type: str, ids: list[int], names: _Names) -> list[_Version]
     rows = list(model.history.filter(id__in=ids).order_by("id", "history_date", "history_id"))
     versions: list[_Version] = []
     previous: dict[int, Any] = {}
+    creator = CREATOR_FIELDS[record_type]
     for row in rows:
         before = previous.get(row.id)
         changes = (
             [] if row.history_type == "-" else _record_changes(record_type, before, row, names)
         )
         previous[row.id] = row
+        who = names.user(row.history_user_id)
+        if not who and row.history_type == "+":  # saved outside a request: its recorder
+            who = names.user(getattr(row, creator))
         versions.append(
             _Version(
                 record_type,
                 row.id,
                 row.history_date,
                 row.history_id,
-                names.user(row.history_user_id) or _("system"),
+                who,
                 row.history_type,
                 row.history_change_reason or "",
                 True,
@@ -376,7 +388,7 @@ def _observation_versions(visit_ids: list[int], names: _Names) -> list[_Version]
                 row.visit_id,
                 row.history_date,
                 row.history_id,
-                names.user(row.history_user_id) or _("system"),
+                names.user(row.history_user_id),
                 row.history_type,
                 row.history_change_reason or "",
                 False,
@@ -421,10 +433,11 @@ def _grouped(versions: list[_Version], named: dict[int, str]) -> list[Entry]:
     groups: list[list[_Version]] = []
     for version in versions:
         last = groups[-1] if groups else None
+        known = next((v.user for v in last if v.user), "") if last else ""
         if (
             last is not None
             and last[0].record_id == version.record_id
-            and last[0].user == version.user
+            and (known == version.user or "" in (known, version.user))
             and last[0].reason == version.reason
             and version.at - last[0].at <= SAME_CHANGE
         ):
@@ -448,7 +461,7 @@ def _grouped(versions: list[_Version], named: dict[int, str]) -> list[Entry]:
                 record_id=first.record_id,
                 record=named.get(first.record_id, f"#{first.record_id}"),
                 at=first.at,
-                user=first.user,
+                user=next((v.user for v in group if v.user), "") or _("system"),
                 action=action,
                 reason=first.reason,
                 changes=changes,

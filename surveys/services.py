@@ -490,17 +490,22 @@ def record_access_log(
 REVIEW_OUTCOMES = (QualityFlagStatus.CONFIRMED, QualityFlagStatus.CORRECTED)
 
 
-def quality_flag_review(
-    *, user: User, flag: DataQualityFlag, status: str, note: str
-) -> DataQualityFlag:
-    """An epidemiologist closes a data-quality flag: the value is right, or it was corrected."""
-    _require(sees_all_records(user), "Only epidemiologists and admins review data quality.")
+def _review_problems(status: str, note: str) -> list[FieldError]:
     errors: list[FieldError] = []
     if status not in REVIEW_OUTCOMES:
         allowed = ", ".join(str(s) for s in REVIEW_OUTCOMES)
         errors.append(FieldError("status", f"{status!r} is not one of {allowed}."))
     if not note.strip():
         errors.append(FieldError("note", "Say what you checked (a short note)."))
+    return errors
+
+
+def quality_flag_review(
+    *, user: User, flag: DataQualityFlag, status: str, note: str
+) -> DataQualityFlag:
+    """An epidemiologist closes a data-quality flag: the value is right, or it was corrected."""
+    _require(sees_all_records(user), "Only epidemiologists and admins review data quality.")
+    errors = _review_problems(status, note)
     if flag.status != QualityFlagStatus.OPEN:
         errors.append(FieldError("status", "This flag has already been reviewed."))
     if errors:
@@ -534,12 +539,7 @@ def quality_flags_resolve(*, user: User, flag_ids: list[int], status: str, note:
     outcome, the note or a flag id is wrong.
     """
     _require(sees_all_records(user), "Only epidemiologists and admins review data quality.")
-    errors: list[FieldError] = []
-    if status not in REVIEW_OUTCOMES:
-        allowed = ", ".join(str(s) for s in REVIEW_OUTCOMES)
-        errors.append(FieldError("status", f"{status!r} is not one of {allowed}."))
-    if not note.strip():
-        errors.append(FieldError("note", "Say what you checked (one note for all the flags)."))
+    errors = _review_problems(status, note)
     ids = sorted(set(flag_ids))
     if not ids:
         errors.append(FieldError("flags", "Select at least one flag."))

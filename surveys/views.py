@@ -19,7 +19,6 @@ from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
@@ -477,7 +476,7 @@ def audit_list(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET"])
 def audit_export(request: HttpRequest) -> HttpResponse:
     """The filtered changes as CSV, one row per changed field, every cell formula-neutralized."""
-    _, wanted = _audit_filter(request)
+    _form, wanted = _audit_filter(request)
     entries = audit.audit_entries(request.user, wanted)  # type: ignore[arg-type]
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="audit-trail.csv"'
@@ -565,8 +564,19 @@ def quality_queue(request: HttpRequest) -> HttpResponse:
 @require_POST
 def quality_resolve(request: HttpRequest) -> HttpResponse:
     """Resolve the selected flags with one outcome and one note (exactly once)."""
+    return _resolve(request, [int(pk) for pk in request.POST.getlist("flag") if pk.isdigit()])
+
+
+@role_required(*REVIEW_ROLES)
+@require_POST
+def quality_review(request: HttpRequest, pk: int) -> HttpResponse:
+    """One flag (the form of earlier versions): the same service as a selection of one."""
+    flag = get_object_or_404(selectors.quality_flags_for_user(request.user), pk=pk)  # type: ignore[arg-type]
+    return _resolve(request, [flag.pk])
+
+
+def _resolve(request: HttpRequest, ids: list[int]) -> HttpResponse:
     form = BulkResolveForm(request.POST)
-    ids = [int(pk) for pk in request.POST.getlist("flag") if pk.isdigit()]
     if form.is_valid():
         try:
             done = services.quality_flags_resolve(
@@ -578,58 +588,31 @@ def quality_resolve(request: HttpRequest) -> HttpResponse:
         except ValidationProblem as problem:
             form.add_service_errors(problem.errors)
         else:
+            outcome = dict(form.fields["status"].choices)[form.cleaned_data["status"]]  # type: ignore[attr-defined]
             if done.resolved:
+                n = len(done.resolved)
                 messages.success(
                     request,
                     ngettext(
-                        "%(n)d flag resolved: %(outcome)s.",
-                        "%(n)d flags resolved: %(outcome)s.",
-                        len(done.resolved),
+                        "%(n)d flag resolved: %(outcome)s.", "%(n)d flags resolved: %(outcome)s.", n
                     )
-                    % {
-                        "n": len(done.resolved),
-                        "outcome": dict(form.fields["status"].choices)[  # type: ignore[attr-defined]
-                            form.cleaned_data["status"]
-                        ],
-                    },
+                    % {"n": n, "outcome": outcome},
                 )
             if done.already_reviewed:
+                n = len(done.already_reviewed)
                 messages.info(
                     request,
                     ngettext(
                         "%(n)d flag had already been reviewed and was left as it was.",
                         "%(n)d flags had already been reviewed and were left as they were.",
-                        len(done.already_reviewed),
+                        n,
                     )
-                    % {"n": len(done.already_reviewed)},
+                    % {"n": n},
                 )
             query = _queue_query(form.cleaned_data["query"])
             query.pop("page", None)  # the page's rows are gone: back to the first page
             url = reverse("surveys:quality_queue")
             return redirect(f"{url}?{query.urlencode()}" if query else url)
-    return _queue(request, form, 400)
-
-
-@role_required(*REVIEW_ROLES)
-@require_POST
-def quality_review(request: HttpRequest, pk: int) -> HttpResponse:
-    """One flag (the form of earlier versions): the same service as a selection of one."""
-    flag = get_object_or_404(selectors.quality_flags_for_user(request.user), pk=pk)  # type: ignore[arg-type]
-    form = BulkResolveForm(request.POST)
-    if form.is_valid():
-        try:
-            services.quality_flags_resolve(
-                user=request.user,  # type: ignore[arg-type]
-                flag_ids=[flag.pk],
-                status=form.cleaned_data["status"],
-                note=form.cleaned_data["note"],
-            )
-        except ValidationProblem as problem:
-            form.add_service_errors(problem.errors)
-        else:
-            flag.refresh_from_db()
-            messages.success(request, _("Flag #%(pk)d reviewed.") % {"pk": flag.pk})
-            return redirect("surveys:quality_queue")
     return _queue(request, form, 400)
 
 
