@@ -16,23 +16,15 @@ from surveys.audit import AuditFilter
 from surveys.models import Area, RecordAccess, Resident, Visit
 from surveys.services import ObservationInput
 from tests.conftest import client_for
+from tests.surveys.test_views_field import register
 
 pytestmark = pytest.mark.django_db
 
 BMI = "vital.bmi"
 
 
-def resident_of(area: Area, user: User, study_id: str = "AUD-1") -> Resident:
-    return services.resident_register(
-        user=user,
-        study_id=study_id,
-        area=area,
-        birth_year=1975,
-        sex="F",
-        enrolled_on=dt.date(2024, 1, 10),
-        latitude=None,
-        longitude=None,
-    )
+def resident_of(area: Area, user: User) -> Resident:
+    return register(user, area)
 
 
 def visit_by(user: User, resident: Resident, bmi: str = "23.4") -> Visit:
