@@ -219,8 +219,9 @@ def quality_queue_counts_by_rule(user: User, f: QueueFilter) -> dict[str, int]:
 
 
 def quality_queue_choices(user: User) -> dict[str, list[tuple[str, str]]]:
-    """(value, label) choices for the queue's filters, from the open flags the user may see."""
-    rows = _queue_rows(user).filter(status=QualityFlagStatus.OPEN).order_by()
+    """(value, label) choices for the queue's filters, from every flag the user may see (a
+    filter stays valid when its last open flag is resolved)."""
+    rows = _queue_rows(user).order_by()
     codes = sorted(
         set(rows.exclude(code_value=None).values_list("code_value", "code_label")),
         key=lambda c: c[1],

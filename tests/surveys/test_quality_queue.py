@@ -297,3 +297,20 @@ def test_a_bulk_form_without_a_note_is_shown_again_with_the_selection_kept(
     assert "Say what you checked" in html
     assert re.search(rf'value="{world.lead_a.pk}" checked', html)
     assert not DataQualityFlag.objects.exclude(status="open").exists()
+
+
+def test_a_filter_still_applies_once_its_last_open_flag_is_resolved(
+    world: World, epidemiologist: User
+) -> None:
+    services.quality_flags_resolve(
+        user=epidemiologist,
+        flag_ids=[world.lead_a.pk, world.bmi_a.pk],
+        status="confirmed",
+        note="checked",
+    )
+    html = (
+        client_for(epidemiologist)
+        .get(reverse("surveys:quality_queue"), {"area": "A"})
+        .content.decode()
+    )
+    assert re.findall(r'data-flag="(\d+)"', html) == []  # not every open flag of area B
