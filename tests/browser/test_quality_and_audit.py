@@ -5,6 +5,7 @@ history of that edit in words."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,13 @@ from tests.browser.conftest import log_in
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PHONE_WIDTH = 360
+# Set to a folder to keep screenshots of the pages (e.g. /tmp) for a human to look at.
+SCREENSHOT_DIR = os.environ.get("HEALTHWATCH_SCREENSHOT_DIR", "")
+
+
+def snapshot(page: Any, name: str) -> None:
+    if SCREENSHOT_DIR:
+        page.screenshot(path=str(Path(SCREENSHOT_DIR) / f"{name}.png"), full_page=True)
 
 
 def fits_the_phone(page: Any) -> bool:
@@ -98,6 +106,7 @@ def test_an_epidemiologist_resolves_a_page_of_flags_with_one_note_on_a_phone(
     page.select_option("#id_sort", "visit_date")
     page.click("[data-queue-filters] button:has-text('Show')")
     page.wait_for_url(re.compile(r".*area=A.*"))
+    snapshot(page, "quality_queue_filtered")
     assert "Riverside" in page.locator("[data-quality-queue]").inner_text()
     assert "Hilltop" not in page.locator("[data-quality-queue]").inner_text()
     shown = [
@@ -115,6 +124,7 @@ def test_an_epidemiologist_resolves_a_page_of_flags_with_one_note_on_a_phone(
     page.click("button:has-text('Values are right')")
     page.wait_for_url(re.compile(r".*/field/quality/\?.*area=A.*"))
     assert "25 flags resolved" in page.content()
+    snapshot(page, "quality_queue_resolved")
     resolved = DataQualityFlag.objects.filter(status="confirmed")
     assert set(resolved.values_list("pk", flat=True)) == set(shown)
     assert set(resolved.values_list("review_note", "reviewed_by")) == {
@@ -200,6 +210,7 @@ def test_a_health_worker_reads_the_history_of_their_own_edit_on_a_phone(
 
     page.click("[data-history-link]")
     page.wait_for_url(re.compile(rf".*/field/audit/visits/{visit.pk}/$"))
+    snapshot(page, "visit_history")
     newest = page.locator("[data-audit] > li").first
     text = " ".join(newest.inner_text().split())
     assert text.startswith("worker_a changed visit of 1 Mar 2024")

@@ -928,7 +928,7 @@ def test_an_above_reference_value_in_the_corpus_is_flagged_on_both_paths(
     flags = outcome_of(scenario, row_path_only=False).flags
     assert (
         "above_reference",
-        "lab.blood_lead = 41 µg/dL, more than 10× the reference level 3.5.",
+        "Blood lead = 41 µg/dL, more than 10× the reference level 3.5.",
         ("HW-000004", dt.date(2026, 1, 16), 0, "lab.blood_lead"),
     ) in flags
     assert flags == outcome_of(scenario, row_path_only=True).flags
