@@ -15,6 +15,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.models import User as AuthUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from surveys.geo import coarse_location
 from surveys.models import (
@@ -40,6 +41,7 @@ from surveys.selectors import (
     areas_for_user,
     may_record_field_data,
     may_record_measurements,
+    quality_flags_for_user,
     residents_for_user,
     sees_all_records,
     visits_for_user,
@@ -496,7 +498,7 @@ def _review_problems(status: str, note: str) -> list[FieldError]:
         allowed = ", ".join(str(s) for s in REVIEW_OUTCOMES)
         errors.append(FieldError("status", f"{status!r} is not one of {allowed}."))
     if not note.strip():
-        errors.append(FieldError("note", "Say what you checked (a short note)."))
+        errors.append(FieldError("note", _("Say what you checked (a short note).")))
     return errors
 
 
@@ -542,19 +544,16 @@ def quality_flags_resolve(*, user: User, flag_ids: list[int], status: str, note:
     errors = _review_problems(status, note)
     ids = sorted(set(flag_ids))
     if not ids:
-        errors.append(FieldError("flags", "Select at least one flag."))
+        errors.append(FieldError("flags", _("Select at least one flag.")))
     elif len(ids) > QUALITY_BULK_MAX:
-        errors.append(
-            FieldError("flags", f"Select at most {QUALITY_BULK_MAX} flags at once ({len(ids)}).")
-        )
+        message = _("Select at most %(max)d flags at once (%(n)d).")
+        errors.append(FieldError("flags", message % {"max": QUALITY_BULK_MAX, "n": len(ids)}))
     else:
-        from surveys.selectors import quality_flags_for_user
-
         known = set(quality_flags_for_user(user).filter(pk__in=ids).values_list("pk", flat=True))
         unknown = [pk for pk in ids if pk not in known]
         if unknown:
             listed = ", ".join(f"#{pk}" for pk in unknown[:10])
-            errors.append(FieldError("flags", f"No such flag: {listed}."))
+            errors.append(FieldError("flags", _("No such flag: %(ids)s.") % {"ids": listed}))
     if errors:
         raise ValidationProblem(errors)
     with transaction.atomic():

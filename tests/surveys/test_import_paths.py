@@ -693,8 +693,11 @@ def _has_outlier_flags(outcome: Outcome) -> None:
 
 @case
 def the_whole_tiny_community(c: Corpus) -> Scenario:
+    # Blood lead is judged on log values: its ordinary upper tail raises no flag, so one value
+    # far beyond it (valid, below the code's maximum) is planted to see an outlier on both paths.
+    lead = next(i for i, row in enumerate(c.full) if row[HEADER.index("code")] == "lab.blood_lead")
     return Scenario(
-        render(c.full),
+        render(changed(c.full, lead, value="150", unit="µg/dL")),
         created=len(c.full),
         chunk_size=500,
         check=_has_outlier_flags,
