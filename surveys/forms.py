@@ -14,8 +14,10 @@ from typing import Any
 
 from django import forms
 from django.db.models import QuerySet
+from django.utils.translation import gettext_lazy as _
 
 from healthwatch.text import validate_identifier
+from surveys.audit import RECORD_TYPES, AuditFilter
 from surveys.models import (
     REASON_MAX_LENGTH,
     Area,
@@ -23,6 +25,7 @@ from surveys.models import (
     CodeKind,
     MeasurementStatus,
     Medium,
+    QualityFlagKind,
     QualityFlagStatus,
     Sex,
     Smoking,
@@ -30,6 +33,7 @@ from surveys.models import (
     Visit,
     VocabularyCode,
 )
+from surveys.selectors import QueueFilter
 from surveys.services import ObservationInput
 from surveys.validation import FieldError
 
@@ -337,16 +341,6 @@ class MeasurementStatusForm(FieldUIForm):
     )
 
 
-class QualityReviewForm(FieldUIForm):
-    status = forms.ChoiceField(
-        choices=[
-            (QualityFlagStatus.CONFIRMED, "Value is right"),
-            (QualityFlagStatus.CORRECTED, "Value was corrected"),
-        ]
-    )
-    note = forms.CharField(label="Note", max_length=1000, widget=forms.Textarea(attrs={"rows": 2}))
-
-
 class ImportForm(FieldUIForm):
     kind = forms.ChoiceField(label="What the file contains", choices=[(k, k) for k in IMPORT_KINDS])
     file = forms.FileField(label="CSV file (UTF-8)")
@@ -359,3 +353,103 @@ class ImportForm(FieldUIForm):
 
 NUMERIC_VISIT_CATEGORIES = (CodeCategory.BIOMARKER, CodeCategory.MEASURE)
 VISIT_CATEGORIES = (CodeCategory.SYMPTOM, CodeCategory.DIAGNOSIS, *NUMERIC_VISIT_CATEGORIES)
+
+
+# --- The data-quality queue ------------------------------------------------------------------
+
+QUEUE_RULE_LABELS = {
+    QualityFlagKind.OUTLIER: _("Unusual value (beyond 3.29 SD)"),
+    QualityFlagKind.ABOVE_REFERENCE: _("Above 10× the reference level"),
+    QualityFlagKind.SAME_DAY_VISIT: _("Second visit on the same day"),
+}
+QUEUE_SORT_LABELS = {
+    "oldest": _("Oldest flag first"),
+    "newest": _("Newest flag first"),
+    "visit_date": _("Latest visit first"),
+    "code": _("Code"),
+    "area": _("Area"),
+    "worker": _("Health worker"),
+}
+
+
+class QueueFilterForm(forms.Form):
+    """The queue's filters, read from the query string (a GET form: links keep them)."""
+
+    rule = forms.ChoiceField(label=_("Rule"), required=False)
+    code = forms.ChoiceField(label=_("Code"), required=False)
+    area = forms.ChoiceField(label=_("Area"), required=False)
+    worker = forms.ChoiceField(label=_("Health worker"), required=False)
+    visited_from = forms.DateField(label=_("Visits from"), required=False, widget=DateInput())
+    visited_to = forms.DateField(label=_("Visits to"), required=False, widget=DateInput())
+    sort = forms.ChoiceField(
+        label=_("Sort"), required=False, choices=list(QUEUE_SORT_LABELS.items())
+    )
+
+    def __init__(self, *args: Any, choices: dict[str, list[tuple[str, str]]], **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        anything = [("", _("Any"))]
+        self.fields["rule"].choices = anything + list(QUEUE_RULE_LABELS.items())  # type: ignore[attr-defined]
+        for name in ("code", "area", "worker"):
+            self.fields[name].choices = anything + choices[name]  # type: ignore[attr-defined]
+
+    def queue_filter(self) -> QueueFilter:
+        """The filter to apply: what is valid of the query string (a stale value is dropped)."""
+        self.is_valid()
+        data = self.cleaned_data
+        return QueueFilter(
+            rule=data.get("rule") or "",
+            code=data.get("code") or "",
+            area=data.get("area") or "",
+            worker=data.get("worker") or "",
+            visited_from=data.get("visited_from"),
+            visited_to=data.get("visited_to"),
+            sort=data.get("sort") or "oldest",
+        )
+
+
+class BulkResolveForm(FieldUIForm):
+    """Many flags, one outcome, one note."""
+
+    status = forms.ChoiceField(
+        label=_("Outcome"),
+        choices=[
+            (QualityFlagStatus.CONFIRMED, _("Value is right")),
+            (QualityFlagStatus.CORRECTED, _("Value was corrected")),
+        ],
+    )
+    note = forms.CharField(
+        label=_("Note for the selected flags"),
+        max_length=1000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    query = forms.CharField(required=False, widget=forms.HiddenInput)
+
+
+# --- The audit trail -------------------------------------------------------------------------
+
+
+class AuditFilterForm(forms.Form):
+    """The audit trail's filters, from the query string."""
+
+    record_type = forms.ChoiceField(label=_("Record"), required=False)
+    user = forms.ChoiceField(label=_("Person"), required=False)
+    date_from = forms.DateField(label=_("Changed from"), required=False, widget=DateInput())
+    date_to = forms.DateField(label=_("Changed to"), required=False, widget=DateInput())
+
+    def __init__(self, *args: Any, people: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        anything = [("", _("Any"))]
+        self.fields["record_type"].choices = anything + list(RECORD_TYPES.items())  # type: ignore[attr-defined]
+        self.fields["user"].choices = anything + [(p, p) for p in people]  # type: ignore[attr-defined]
+
+    def audit_filter(self) -> AuditFilter:
+        """What is valid of the query string (an unknown value is dropped)."""
+        self.is_valid()
+        data = self.cleaned_data
+        return AuditFilter(
+            record_type=data.get("record_type") or "",
+            user=data.get("user") or "",
+            date_from=data.get("date_from"),
+            date_to=data.get("date_to"),
+        )

@@ -2,7 +2,10 @@
 
 - a biomarker above 10× its reference level;
 - a numeric value beyond 3.29 standard deviations (two-sided p < 0.001) from the mean of the
-  same code and age band, once at least OUTLIER_MIN_N values exist for that code and band;
+  same code and age band, once at least OUTLIER_MIN_N values exist for that code and band; for
+  the log-normal biomarkers of LOG_SCALE_CODES (blood lead, urinary thorium, …) the rule is the
+  same on the natural logarithm of the values (a distance from the geometric mean), because on
+  the raw scale their long right tail puts hundreds of ordinary values beyond 3.29 SD;
 - a second visit for the same resident on the same day.
 Out-of-range values never get here: validation refuses them.
 """
@@ -12,7 +15,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from django.db.models import (
@@ -21,9 +24,10 @@ from django.db.models import (
     F,
     FloatField,
     IntegerField,
+    QuerySet,
     Sum,
 )
-from django.db.models.functions import ExtractYear
+from django.db.models.functions import ExtractYear, Ln
 
 from surveys.models import (
     AGE_BANDS,
@@ -38,6 +42,36 @@ from surveys.models import (
 OUTLIER_SD = 3.29
 OUTLIER_MIN_N = 30
 REFERENCE_MULTIPLE = 10.0
+# The quality configuration per code: codes whose values are log-normal (biomarker
+# concentrations) get the 3.29-SD rule on log values. Values ≤ 0 have no logarithm and are never
+# outliers of such a code (validation keeps concentrations ≥ 0; below-LOD results have no value).
+LOG_SCALE_CODES: frozenset[str] = frozenset(
+    {
+        "lab.blood_lead",
+        "lab.urine_thorium",
+        "lab.urine_uranium",
+        "lab.urine_cadmium",
+        "lab.urine_fluoride",
+        "lab.blood_manganese",
+    }
+)
+
+
+def log_scale_ids(codes: Iterable[VocabularyCode]) -> frozenset[int]:
+    """The ids, among `codes`, of the codes whose outlier rule works on log values."""
+    return frozenset(c.pk for c in codes if c.code in LOG_SCALE_CODES)
+
+
+def on_rule_scale(code_ids: np.ndarray, values: np.ndarray, log_ids: Iterable[int]) -> np.ndarray:
+    """The values on the scale of their code's outlier rule: ln(value) for log-scale codes (NaN
+    where the value is ≤ 0), the value itself otherwise."""
+    values = np.asarray(values, dtype=np.float64)
+    logged = np.isin(np.asarray(code_ids, dtype=np.int64), np.fromiter(log_ids, dtype=np.int64))
+    scaled = values.copy()
+    positive = logged & (values > 0)
+    scaled[logged] = np.nan
+    scaled[positive] = np.log(values[positive])
+    return scaled
 
 
 def age_band(age: int) -> str:
@@ -46,21 +80,36 @@ def age_band(age: int) -> str:
 
 
 def band_moments(code_ids: Iterable[int]) -> dict[tuple[int, str], tuple[int, float, float]]:
-    """(code, age band) → (n, sum, sum of squares) over stored numeric values, one query."""
+    """(code, age band) → (n, sum, sum of squares) over stored numeric values on the scale of
+    the code's rule (log values of positive values for LOG_SCALE_CODES), two queries."""
+    code_ids = list(code_ids)
+    log_ids = list(
+        VocabularyCode.objects.filter(pk__in=code_ids, code__in=LOG_SCALE_CODES).values_list(
+            "pk", flat=True
+        )
+    )
     age = ExpressionWrapper(
         ExtractYear("visit__visited_on") - F("visit__resident__birth_year"),
         output_field=IntegerField(),
     )
-    rows = (
-        Observation.objects.filter(code_id__in=list(code_ids), value__isnull=False)
-        .annotate(age=age)
-        .values("code_id", "age")
-        .annotate(
-            n=Count("id"),
-            s=Sum("value"),
-            ss=Sum(ExpressionWrapper(F("value") * F("value"), output_field=FloatField())),
+    linear = [pk for pk in code_ids if pk not in log_ids]
+
+    def aggregated(rows: QuerySet[Observation], value: Any) -> QuerySet[Observation, Any]:
+        return (
+            rows.annotate(age=age, scaled=value)
+            .values("code_id", "age")
+            .annotate(
+                n=Count("id"),
+                s=Sum("scaled"),
+                ss=Sum(ExpressionWrapper(F("scaled") * F("scaled"), output_field=FloatField())),
+            )
         )
-    )
+
+    stored = Observation.objects.filter(value__isnull=False)
+    rows = list(aggregated(stored.filter(code_id__in=linear), F("value")))
+    if log_ids:
+        positive = stored.filter(code_id__in=log_ids, value__gt=0)
+        rows += list(aggregated(positive, Ln(F("value"), output_field=FloatField())))
     moments: dict[tuple[int, str], list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
     for row in rows:
         entry = moments[(row["code_id"], age_band(row["age"]))]
@@ -75,9 +124,16 @@ def with_new_values(
     code_ids: np.ndarray,
     values: np.ndarray,
     ages: np.ndarray,
+    log_ids: Iterable[int] = (),
 ) -> dict[tuple[int, str], tuple[int, float, float]]:
-    """band_moments plus the (code, age band) moments of new values not yet aggregated."""
+    """band_moments plus the (code, age band) moments of new values not yet aggregated
+    (`values` on the raw scale; those of the codes in `log_ids` enter as logarithms)."""
     merged = dict(moments)
+    if len(values) == 0:
+        return merged
+    values = on_rule_scale(code_ids, values, log_ids)
+    kept = ~np.isnan(values)
+    code_ids, values, ages = np.asarray(code_ids)[kept], values[kept], np.asarray(ages)[kept]
     if len(values) == 0:
         return merged
     bands = np.minimum(np.maximum(np.asarray(ages, dtype=np.int64), 0) // 5, len(AGE_BANDS) - 1)
@@ -121,6 +177,7 @@ def unusual_values(
     found: list[Unusual] = []
     code_ids = np.asarray(code_ids, dtype=np.int64)
     values = np.asarray(values, dtype=np.float64)
+    scaled = on_rule_scale(code_ids, values, log_scale_ids(codes.values()))
     bands = np.minimum(np.maximum(np.asarray(ages, dtype=np.int64), 0) // 5, len(AGE_BANDS) - 1)
     for code_id in np.unique(code_ids).tolist():
         code = codes[code_id]
@@ -133,7 +190,7 @@ def unusual_values(
                     Unusual(
                         i,
                         QualityFlagKind.ABOVE_REFERENCE,
-                        f"{code.code} = {value:g} {code.canonical_unit}, more than "
+                        f"{code.label} = {value:g} {code.canonical_unit}, more than "
                         f"{REFERENCE_MULTIPLE:g}× the reference level {code.reference_level:g}.",
                     )
                 )
@@ -147,15 +204,25 @@ def unusual_values(
             if sd <= 0:
                 continue
             in_band = of_code[bands[of_code] == band_index]
-            for i in in_band[np.abs(values[in_band] - mean) > OUTLIER_SD * sd].tolist():
-                value = float(values[i])
+            with np.errstate(invalid="ignore"):  # NaN (a log-scale value ≤ 0) is never beyond
+                beyond = np.abs(scaled[in_band] - mean) > OUTLIER_SD * sd
+            logged = code.code in LOG_SCALE_CODES
+            for i in in_band[beyond].tolist():
+                value, distance = float(values[i]), abs(float(scaled[i]) - mean) / sd
+                if logged:
+                    where = (
+                        f"{distance:.1f} SD of log values from the geometric mean "
+                        f"{math.exp(mean):.3g} of age band {band} (n={n})."
+                    )
+                else:
+                    where = (
+                        f"{distance:.1f} SD from the mean {mean:.3g} of age band {band} (n={n})."
+                    )
                 found.append(
                     Unusual(
                         i,
                         QualityFlagKind.OUTLIER,
-                        f"{code.code} = {value:g} {code.canonical_unit} is "
-                        f"{abs(value - mean) / sd:.1f} SD from the mean {mean:.3g} of age band "
-                        f"{band} (n={n}).",
+                        f"{code.label} = {value:g} {code.canonical_unit} is {where}",
                     )
                 )
     found.sort(key=lambda u: (u.position, u.kind != QualityFlagKind.ABOVE_REFERENCE))

@@ -11,7 +11,6 @@ who sees what lives in one place:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +26,7 @@ from surveys.models import (
     Measurement,
     Observation,
     ProductionSite,
+    QualityFlagKind,
     QualityFlagStatus,
     Resident,
     Station,
@@ -119,100 +119,6 @@ def visits_recorded_by(user: User) -> QuerySet[Visit]:
     )
 
 
-@dataclass(frozen=True)
-class AuditChange:
-    field: str
-    old: object
-    new: object
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    """One historical record: who did what when, why, and which fields changed."""
-
-    subject: str
-    object_id: int
-    at: dt.datetime
-    user: str
-    action: str  # created | changed | deleted
-    reason: str
-    changes: tuple[AuditChange, ...]
-
-
-_HISTORY_ACTIONS = {"+": "created", "~": "changed", "-": "deleted"}
-_AUDIT_HIDDEN_FIELDS = frozenset({"pseudonym", "key_version"})
-
-
-def _audit_entries(subject: str, records: Iterable[Any]) -> list[AuditEntry]:
-    """Turn simple_history records (any order) into entries with field-level changes."""
-    entries: list[AuditEntry] = []
-    previous_by_object: dict[int, Any] = {}
-    for record in sorted(records, key=lambda r: (r.history_date, r.history_id)):
-        object_id = record.id
-        previous = previous_by_object.get(object_id)
-        changes: list[AuditChange] = []
-        fields = [
-            f.attname
-            for f in record.instance_type._meta.concrete_fields
-            if f.attname not in _AUDIT_HIDDEN_FIELDS and f.attname != "id"
-        ]
-        if previous is None:
-            if record.history_type != "-":
-                changes = [AuditChange(f, None, getattr(record, f)) for f in fields]
-        else:
-            changes = [
-                AuditChange(f, getattr(previous, f), getattr(record, f))
-                for f in fields
-                if getattr(previous, f) != getattr(record, f)
-            ]
-        previous_by_object[object_id] = record
-        entries.append(
-            AuditEntry(
-                subject=subject,
-                object_id=object_id,
-                at=record.history_date,
-                user=record.history_user.get_username() if record.history_user else "system",
-                action=_HISTORY_ACTIONS.get(record.history_type, record.history_type),
-                reason=record.history_change_reason or "",
-                changes=tuple(changes),
-            )
-        )
-    return entries
-
-
-def resident_audit_trail(user: User, pk: int) -> tuple[Resident, list[AuditEntry]]:
-    """The history of one resident (epidemiologists and admins; Resident.DoesNotExist else)."""
-    if not sees_all_records(user):
-        raise Resident.DoesNotExist
-    resident = residents_for_user(user).get(pk=pk)
-    records = Resident.history.filter(id=pk).select_related("history_user")  # type: ignore[attr-defined]
-    return resident, _audit_entries("resident", records)
-
-
-def visit_audit_trail(user: User, pk: int) -> tuple[Visit, list[AuditEntry]]:
-    """The history of a visit and of its observations, including deleted ones."""
-    if not sees_all_records(user):
-        raise Visit.DoesNotExist
-    visit = visits_for_user(user).select_related("resident").get(pk=pk)
-    visit_records = Visit.history.filter(id=pk).select_related("history_user")  # type: ignore[attr-defined]
-    observation_records = Observation.history.filter(visit_id=pk).select_related(  # type: ignore[attr-defined]
-        "history_user"
-    )
-    entries = _audit_entries("visit", visit_records) + _audit_entries(
-        "observation", observation_records
-    )
-    entries.sort(key=lambda e: e.at)
-    return visit, entries
-
-
-def measurement_audit_trail(user: User, pk: int) -> tuple[Measurement, list[AuditEntry]]:
-    if not sees_all_records(user):
-        raise Measurement.DoesNotExist
-    measurement = measurements_for_user(user).select_related("station", "pollutant").get(pk=pk)
-    records = Measurement.history.filter(id=pk).select_related("history_user")  # type: ignore[attr-defined]
-    return measurement, _audit_entries("measurement", records)
-
-
 def open_quality_flags_for_user(user: User) -> QuerySet[DataQualityFlag]:
     """The review queue: open flags first-come first-served, with what they point at."""
     return (
@@ -230,3 +136,107 @@ def import_jobs_for_user(user: User) -> QuerySet[ImportJob]:
     if not user.is_authenticated:
         return ImportJob.objects.none()
     return ImportJob.objects.filter(requested_by=user)
+
+
+# --- The data-quality queue: filters, sorting, counts by rule --------------------------------
+
+QUEUE_SORTS: dict[str, tuple[str, ...]] = {
+    "oldest": ("created_at", "id"),
+    "newest": ("-created_at", "-id"),
+    "visit_date": ("-visited_on", "id"),
+    "code": ("code_label", "id"),
+    "area": ("area_name", "id"),
+    "worker": ("worker_name", "id"),
+}
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    """What the queue shows: every field optional (empty = no restriction)."""
+
+    rule: str = ""
+    code: str = ""  # a vocabulary code (the label is shown)
+    area: str = ""  # an area code (its name is shown)
+    worker: str = ""  # the username of the visit's health worker
+    visited_from: dt.date | None = None
+    visited_to: dt.date | None = None
+    sort: str = "oldest"
+
+
+def _queue_rows(user: User) -> Any:  # annotated: the plugin cannot check names made here
+    """The user's flags with what a reviewer reads: visit date, area, worker and code label,
+    whether the flag is about a visit or one of its observations."""
+    from django.db.models import F
+    from django.db.models.functions import Coalesce
+
+    return quality_flags_for_user(user).annotate(
+        visit_pk=Coalesce(F("visit_id"), F("observation__visit_id")),
+        visited_on=Coalesce(F("visit__visited_on"), F("observation__visit__visited_on")),
+        area_code=Coalesce(
+            F("visit__resident__area__code"), F("observation__visit__resident__area__code")
+        ),
+        area_name=Coalesce(
+            F("visit__resident__area__name"), F("observation__visit__resident__area__name")
+        ),
+        worker_name=Coalesce(
+            F("visit__health_worker__username"),
+            F("observation__visit__health_worker__username"),
+        ),
+        code_value=F("observation__code__code"),
+        code_label=F("observation__code__label"),
+        value=F("observation__value"),
+        unit=F("observation__code__canonical_unit"),
+    )
+
+
+def _filtered(rows: Any, f: QueueFilter) -> Any:
+    if f.code:
+        rows = rows.filter(code_value=f.code)
+    if f.area:
+        rows = rows.filter(area_code=f.area)
+    if f.worker:
+        rows = rows.filter(worker_name=f.worker)
+    if f.visited_from:
+        rows = rows.filter(visited_on__gte=f.visited_from)
+    if f.visited_to:
+        rows = rows.filter(visited_on__lte=f.visited_to)
+    return rows
+
+
+def quality_queue(user: User, f: QueueFilter) -> QuerySet[DataQualityFlag]:
+    """The open flags the user may review, filtered and sorted as asked (unknown sort: oldest
+    first), each annotated with visit_pk, visited_on, area_name, worker_name, code_label,
+    value and unit."""
+    rows = _filtered(_queue_rows(user).filter(status=QualityFlagStatus.OPEN), f)
+    if f.rule:
+        rows = rows.filter(kind=f.rule)
+    ordered: QuerySet[DataQualityFlag] = rows.order_by(
+        *QUEUE_SORTS.get(f.sort, QUEUE_SORTS["oldest"])
+    )
+    return ordered
+
+
+def quality_queue_counts_by_rule(user: User, f: QueueFilter) -> dict[str, int]:
+    """Open flags per rule under the other filters (the rule filter itself left out), every
+    rule present (0 when none)."""
+    from django.db.models import Count
+
+    rows = _filtered(_queue_rows(user).filter(status=QualityFlagStatus.OPEN), f)
+    counts = dict(rows.order_by().values_list("kind").annotate(n=Count("id")))
+    return {kind: counts.get(kind, 0) for kind in QualityFlagKind.values}
+
+
+def quality_queue_choices(user: User) -> dict[str, list[tuple[str, str]]]:
+    """(value, label) choices for the queue's filters, from every flag the user may see (a
+    filter stays valid when its last open flag is resolved)."""
+    rows = _queue_rows(user).order_by()
+    codes = sorted(
+        set(rows.exclude(code_value=None).values_list("code_value", "code_label")),
+        key=lambda c: c[1],
+    )
+    areas = sorted(
+        set(rows.exclude(area_code=None).values_list("area_code", "area_name")),
+        key=lambda a: a[1],
+    )
+    workers = sorted(set(rows.exclude(worker_name=None).values_list("worker_name", flat=True)))
+    return {"code": codes, "area": areas, "worker": [(w, w) for w in workers]}

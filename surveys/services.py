@@ -17,6 +17,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.models import User as AuthUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from surveys.geo import coarse_location
@@ -43,6 +44,7 @@ from surveys.selectors import (
     areas_for_user,
     may_record_field_data,
     may_record_measurements,
+    quality_flags_for_user,
     residents_for_user,
     sees_all_records,
     visits_for_user,
@@ -556,17 +558,22 @@ def record_access_log(
 REVIEW_OUTCOMES = (QualityFlagStatus.CONFIRMED, QualityFlagStatus.CORRECTED)
 
 
-def quality_flag_review(
-    *, user: User, flag: DataQualityFlag, status: str, note: str
-) -> DataQualityFlag:
-    """An epidemiologist closes a data-quality flag: the value is right, or it was corrected."""
-    _require(sees_all_records(user), "Only epidemiologists and admins review data quality.")
+def _review_problems(status: str, note: str) -> list[FieldError]:
     errors: list[FieldError] = []
     if status not in REVIEW_OUTCOMES:
         allowed = ", ".join(str(s) for s in REVIEW_OUTCOMES)
         errors.append(FieldError("status", f"{status!r} is not one of {allowed}."))
     if not note.strip():
-        errors.append(FieldError("note", "Say what you checked (a short note)."))
+        errors.append(FieldError("note", _("Say what you checked (a short note).")))
+    return errors
+
+
+def quality_flag_review(
+    *, user: User, flag: DataQualityFlag, status: str, note: str
+) -> DataQualityFlag:
+    """An epidemiologist closes a data-quality flag: the value is right, or it was corrected."""
+    _require(sees_all_records(user), "Only epidemiologists and admins review data quality.")
+    errors = _review_problems(status, note)
     if flag.status != QualityFlagStatus.OPEN:
         errors.append(FieldError("status", "This flag has already been reviewed."))
     if errors:
@@ -577,3 +584,55 @@ def quality_flag_review(
     flag.reviewed_at = timezone.now()
     flag.save(update_fields=["status", "review_note", "reviewed_by", "reviewed_at"])
     return flag
+
+
+QUALITY_BULK_MAX = 500
+
+
+@dataclass(frozen=True)
+class BulkReview:
+    """What one bulk review did: flags it closed now, and flags already closed before (by an
+    earlier submission of the same form, or by a colleague), which it left as they were."""
+
+    resolved: tuple[int, ...]
+    already_reviewed: tuple[int, ...]
+
+
+def quality_flags_resolve(*, user: User, flag_ids: list[int], status: str, note: str) -> BulkReview:
+    """Close many data-quality flags with one outcome and one note, in one transaction.
+
+    Exactly once: each flag is closed by a conditional UPDATE (still open → closed), so the same
+    form sent twice, or two reviewers at once, close every flag once and keep the first note;
+    the second submission reports the flags as already reviewed. Nothing is written when the
+    outcome, the note or a flag id is wrong.
+    """
+    _require(sees_all_records(user), "Only epidemiologists and admins review data quality.")
+    errors = _review_problems(status, note)
+    ids = sorted(set(flag_ids))
+    if not ids:
+        errors.append(FieldError("flags", _("Select at least one flag.")))
+    elif len(ids) > QUALITY_BULK_MAX:
+        message = _("Select at most %(max)d flags at once (%(n)d).")
+        errors.append(FieldError("flags", message % {"max": QUALITY_BULK_MAX, "n": len(ids)}))
+    else:
+        known = set(quality_flags_for_user(user).filter(pk__in=ids).values_list("pk", flat=True))
+        unknown = [pk for pk in ids if pk not in known]
+        if unknown:
+            listed = ", ".join(f"#{pk}" for pk in unknown[:10])
+            errors.append(FieldError("flags", _("No such flag: %(ids)s.") % {"ids": listed}))
+    if errors:
+        raise ValidationProblem(errors)
+    with transaction.atomic():
+        still_open = list(
+            DataQualityFlag.objects.select_for_update()
+            .filter(pk__in=ids, status=QualityFlagStatus.OPEN)
+            .values_list("pk", flat=True)
+        )
+        DataQualityFlag.objects.filter(pk__in=still_open, status=QualityFlagStatus.OPEN).update(
+            status=status,
+            review_note=note.strip(),
+            reviewed_by=user if user.is_authenticated else None,
+            reviewed_at=timezone.now(),
+        )
+    resolved = tuple(still_open)
+    return BulkReview(resolved, tuple(pk for pk in ids if pk not in set(resolved)))

@@ -21,10 +21,13 @@ urlpatterns = [
         "stations/<int:pk>/measurements/new/", views.measurement_create, name="measurement_create"
     ),
     path("measurements/<int:pk>/status/", views.measurement_status, name="measurement_status"),
+    path("audit/", views.audit_list, name="audit"),
+    path("audit/export.csv", views.audit_export, name="audit_export"),
     path("audit/residents/<int:pk>/", views.audit_resident, name="audit_resident"),
     path("audit/visits/<int:pk>/", views.audit_visit, name="audit_visit"),
     path("audit/measurements/<int:pk>/", views.audit_measurement, name="audit_measurement"),
     path("quality/", views.quality_queue, name="quality_queue"),
+    path("quality/resolve/", views.quality_resolve, name="quality_resolve"),
     path("quality/<int:pk>/review/", views.quality_review, name="quality_review"),
     path("import/", views.import_upload, name="import"),
     path("import/jobs/<int:pk>/", views.import_job, name="import_job"),

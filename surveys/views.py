@@ -16,20 +16,26 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.translation import ngettext
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from healthwatch.roles import Role, role_required
-from surveys import selectors, services
+from healthwatch.text import csv_writer
+from surveys import audit, selectors, services
 from surveys.forms import (
+    QUEUE_RULE_LABELS,
     VISIT_CATEGORIES,
+    AuditFilterForm,
+    BulkResolveForm,
     FindResidentForm,
     ImportForm,
     MeasurementForm,
     MeasurementStatusForm,
-    QualityReviewForm,
+    QueueFilterForm,
     RegisterResidentForm,
     StationForm,
     VisitEditForm,
@@ -38,10 +44,7 @@ from surveys.forms import (
 from surveys.models import (
     CodeCategory,
     ImportJobStatus,
-    Measurement,
     QualityFlagStatus,
-    Resident,
-    Visit,
 )
 from surveys.validation import ValidationProblem
 
@@ -165,7 +168,15 @@ def resident_detail(request: HttpRequest, pk: int) -> HttpResponse:
         .annotate(n_observations=Count("observations"))
     )
     _log_staff_read(request, "resident", f"resident {resident.pk} and its visits")
-    return render(request, "surveys/resident_detail.html", {"resident": resident, "visits": visits})
+    return render(
+        request,
+        "surveys/resident_detail.html",
+        {
+            "resident": resident,
+            "visits": visits,
+            "history_readable": audit.may_read_history(user, "resident", resident.pk),  # type: ignore[arg-type]
+        },
+    )
 
 
 # --- Visits ----------------------------------------------------------------------------------
@@ -227,7 +238,12 @@ def visit_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "surveys/visit_detail.html",
-        {"visit": visit, "observations": observations, "flags": flags},
+        {
+            "visit": visit,
+            "observations": observations,
+            "flags": flags,
+            "history_readable": audit.may_read_history(user, "visit", visit.pk),  # type: ignore[arg-type]
+        },
     )
 
 
@@ -390,95 +406,213 @@ def measurement_status(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "surveys/measurement_status.html", context)
 
 
-# --- Audit trail (epidemiologists and admins) -------------------------------------------------
+# --- Audit trail (staff: every record; health workers: what they created or edited) -----------
+
+
+AUDIT_PER_PAGE = 25
 
 
 def _audit(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
-    trails = {
-        "resident": selectors.resident_audit_trail,
-        "visit": selectors.visit_audit_trail,
-        "measurement": selectors.measurement_audit_trail,
-    }
-    try:
-        subject, entries = trails[kind](request.user, pk)  # type: ignore[operator]
-    except (Resident.DoesNotExist, Visit.DoesNotExist, Measurement.DoesNotExist):
-        raise Http404(f"No {kind} {pk}.") from None
+    """The history of one record: 404 unless the person may read it (surveys.audit)."""
+    entries = audit.record_history(request.user, kind, pk)  # type: ignore[arg-type]
+    if entries is None:
+        raise Http404(f"No {kind} {pk}.")
     _log_staff_read(request, f"audit:{kind}", f"history of {kind} {pk}", rows=len(entries))
+    entries.reverse()  # newest first, as in the list
     return render(
         request,
         "surveys/audit_trail.html",
-        {"kind": kind, "subject": subject, "entries": entries},
+        {
+            "kind": kind,
+            "pk": pk,
+            "entries": entries,
+            "record": entries[0].record if entries else "",
+        },
     )
 
 
-@role_required(*REVIEW_ROLES)
+@role_required(*READ_ROLES)
 @require_http_methods(["GET"])
 def audit_resident(request: HttpRequest, pk: int) -> HttpResponse:
     return _audit(request, "resident", pk)
 
 
-@role_required(*REVIEW_ROLES)
+@role_required(*READ_ROLES)
 @require_http_methods(["GET"])
 def audit_visit(request: HttpRequest, pk: int) -> HttpResponse:
     return _audit(request, "visit", pk)
 
 
-@role_required(*REVIEW_ROLES)
+@role_required(*READ_ROLES)
 @require_http_methods(["GET"])
 def audit_measurement(request: HttpRequest, pk: int) -> HttpResponse:
     return _audit(request, "measurement", pk)
 
 
+def _audit_filter(request: HttpRequest) -> tuple[AuditFilterForm, audit.AuditFilter]:
+    form = AuditFilterForm(request.GET, people=audit.audit_people(request.user))  # type: ignore[arg-type]
+    return form, form.audit_filter()
+
+
+@role_required(*READ_ROLES)
+@require_http_methods(["GET"])
+def audit_list(request: HttpRequest) -> HttpResponse:
+    """Changes people made, newest first, filtered by record type, person and date."""
+    form, wanted = _audit_filter(request)
+    entries = audit.audit_entries(request.user, wanted)  # type: ignore[arg-type]
+    page = Paginator(entries, AUDIT_PER_PAGE).get_page(request.GET.get("page"))
+    kept = request.GET.copy()
+    kept.pop("page", None)
+    _log_staff_read(request, "audit", f"audit trail {kept.urlencode()}"[:500], rows=len(entries))
+    return render(
+        request,
+        "surveys/audit_list.html",
+        {"form": form, "page": page, "kept": kept.urlencode(), "limit": audit.MAX_RECORDS},
+    )
+
+
+@role_required(*READ_ROLES)
+@require_http_methods(["GET"])
+def audit_export(request: HttpRequest) -> HttpResponse:
+    """The filtered changes as CSV, one row per changed field, every cell formula-neutralized."""
+    _form, wanted = _audit_filter(request)
+    entries = audit.audit_entries(request.user, wanted)  # type: ignore[arg-type]
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="audit-trail.csv"'
+    writer = csv_writer(response, lineterminator="\n")
+    writer.writerow(audit.CSV_HEADER)
+    writer.writerows(audit.audit_csv_rows(entries))
+    if selectors.sees_all_records(request.user):  # type: ignore[arg-type]
+        services.record_access_log(
+            user=request.user,  # type: ignore[arg-type]
+            action="export",
+            resource="audit",
+            detail=f"audit trail CSV {request.GET.urlencode()}",
+            row_count=len(entries),
+        )
+    return response
+
+
 # --- Data-quality review queue (epidemiologists and admins) ----------------------------------
 
 
-def _queue(request: HttpRequest, bound: dict[int, QualityReviewForm], status: int) -> HttpResponse:
-    flags = list(selectors.open_quality_flags_for_user(request.user)[:100])  # type: ignore[arg-type]
-    rows = [
-        (
-            flag,
-            flag.visit or (flag.observation.visit if flag.observation else None),
-            bound.get(flag.pk) or QualityReviewForm(auto_id=f"f{flag.pk}_%s"),
-        )
-        for flag in flags
-    ]
+QUEUE_PER_PAGE = 25
+
+
+def _queue(
+    request: HttpRequest, bulk: BulkResolveForm | None = None, status: int = 200
+) -> HttpResponse:
+    """The open flags, filtered and sorted by the query string, 25 a page, with one form to
+    resolve the selected ones; counts by rule; the last reviewed flags."""
+    user = request.user
+    query = request.GET if request.method == "GET" else _queue_query(request.POST.get("query"))
+    filters = QueueFilterForm(query, choices=selectors.quality_queue_choices(user))  # type: ignore[arg-type]
+    wanted = filters.queue_filter()
+    flags = selectors.quality_queue(user, wanted)  # type: ignore[arg-type]
+    page = Paginator(flags, QUEUE_PER_PAGE).get_page(query.get("page"))
+    counts = selectors.quality_queue_counts_by_rule(user, wanted)  # type: ignore[arg-type]
+    kept = query.copy()
+    kept.pop("page", None)
+    by_rule = []
+    for kind, label in QUEUE_RULE_LABELS.items():
+        link = kept.copy()
+        link["rule"] = kind
+        by_rule.append((kind, label, counts[kind], link.urlencode(), wanted.rule == kind))
+    without_rule = kept.copy()
+    without_rule.pop("rule", None)
     reviewed = (
-        selectors.quality_flags_for_user(request.user)  # type: ignore[arg-type]
+        selectors.quality_flags_for_user(user)  # type: ignore[arg-type]
         .exclude(status=QualityFlagStatus.OPEN)
-        .select_related("reviewed_by")
-        .order_by("-reviewed_at")[:20]
+        .select_related("reviewed_by", "observation__code")
+        .order_by("-reviewed_at")[:10]
     )
-    _log_staff_read(request, "quality_flags", "open review queue", rows=len(flags))
-    return render(
-        request, "surveys/quality_queue.html", {"rows": rows, "reviewed": reviewed}, status=status
-    )
+    selected = {int(pk) for pk in request.POST.getlist("flag") if pk.isdigit()}
+    _log_staff_read(request, "quality_flags", "open review queue", rows=len(page.object_list))
+    context = {
+        "page": page,
+        "filters": filters,
+        "by_rule": by_rule,
+        "all_rules": without_rule.urlencode(),
+        "total": sum(counts.values()),
+        "kept": kept.urlencode(),
+        "bulk": bulk or BulkResolveForm(initial={"query": kept.urlencode()}),
+        "selected": selected,
+        "rule_labels": QUEUE_RULE_LABELS,
+        "reviewed": reviewed,
+    }
+    return render(request, "surveys/quality_queue.html", context, status=status)
+
+
+def _queue_query(raw: str | None) -> QueryDict:
+    """The queue's query string carried through the bulk form (only the queue's own keys)."""
+    parsed = QueryDict(raw or "")
+    kept = QueryDict(mutable=True)
+    for key in (*QueueFilterForm.base_fields, "page"):
+        if key in parsed:
+            kept[key] = parsed[key]
+    return kept
 
 
 @role_required(*REVIEW_ROLES)
 @require_http_methods(["GET"])
 def quality_queue(request: HttpRequest) -> HttpResponse:
-    return _queue(request, {}, 200)
+    return _queue(request)
+
+
+@role_required(*REVIEW_ROLES)
+@require_POST
+def quality_resolve(request: HttpRequest) -> HttpResponse:
+    """Resolve the selected flags with one outcome and one note (exactly once)."""
+    return _resolve(request, [int(pk) for pk in request.POST.getlist("flag") if pk.isdigit()])
 
 
 @role_required(*REVIEW_ROLES)
 @require_POST
 def quality_review(request: HttpRequest, pk: int) -> HttpResponse:
+    """One flag (the form of earlier versions): the same service as a selection of one."""
     flag = get_object_or_404(selectors.quality_flags_for_user(request.user), pk=pk)  # type: ignore[arg-type]
-    form = QualityReviewForm(request.POST, auto_id=f"f{flag.pk}_%s")
+    return _resolve(request, [flag.pk])
+
+
+def _resolve(request: HttpRequest, ids: list[int]) -> HttpResponse:
+    form = BulkResolveForm(request.POST)
     if form.is_valid():
         try:
-            services.quality_flag_review(
+            done = services.quality_flags_resolve(
                 user=request.user,  # type: ignore[arg-type]
-                flag=flag,
+                flag_ids=ids,
                 status=form.cleaned_data["status"],
                 note=form.cleaned_data["note"],
             )
         except ValidationProblem as problem:
             form.add_service_errors(problem.errors)
         else:
-            messages.success(request, f"Flag #{flag.pk}: {flag.get_status_display()}.")
-            return redirect("surveys:quality_queue")
-    return _queue(request, {flag.pk: form}, 400)
+            outcome = dict(form.fields["status"].choices)[form.cleaned_data["status"]]  # type: ignore[attr-defined]
+            if done.resolved:
+                n = len(done.resolved)
+                messages.success(
+                    request,
+                    ngettext(
+                        "%(n)d flag resolved: %(outcome)s.", "%(n)d flags resolved: %(outcome)s.", n
+                    )
+                    % {"n": n, "outcome": outcome},
+                )
+            if done.already_reviewed:
+                n = len(done.already_reviewed)
+                messages.info(
+                    request,
+                    ngettext(
+                        "%(n)d flag had already been reviewed and was left as it was.",
+                        "%(n)d flags had already been reviewed and were left as they were.",
+                        n,
+                    )
+                    % {"n": n},
+                )
+            query = _queue_query(form.cleaned_data["query"])
+            query.pop("page", None)  # the page's rows are gone: back to the first page
+            url = reverse("surveys:quality_queue")
+            return redirect(f"{url}?{query.urlencode()}" if query else url)
+    return _queue(request, form, 400)
 
 
 # --- CSV upload --------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from surveys.pseudonyms import InvalidStudyId, Pseudonym, pseudonymize
 from surveys.quality import (
     band_moments,
     flag_same_day_visits_of_import,
+    log_scale_ids,
     unusual_values,
     with_new_values,
 )
@@ -608,7 +609,7 @@ class ObservationsImporter(KindImporter):
         year = days_since_1970.astype("datetime64[Y]").astype(np.int64) + 1970
         ages = year - np.frombuffer(self.p_birth, dtype=np.int16)[numeric]
         # the moments include this file's values, as they include a form's values when saved
-        moments = with_new_values(stored_moments, code, values, ages)
+        moments = with_new_values(stored_moments, code, values, ages, log_scale_ids(codes.values()))
         found = unusual_values(codes, code, values, ages, moments)
         if not found:
             return

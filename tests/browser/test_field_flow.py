@@ -228,6 +228,7 @@ def test_every_field_page_fits_a_phone_screen(
         f"/field/stations/{station.pk}/",
         f"/field/stations/{station.pk}/measurements/new/",
         f"/field/measurements/{measurement.pk}/status/",
+        "/field/audit/",
         f"/field/audit/residents/{resident.pk}/",
         f"/field/audit/visits/{visit.pk}/",
         f"/field/audit/measurements/{measurement.pk}/",

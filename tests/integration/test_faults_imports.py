@@ -110,7 +110,14 @@ def test_a_database_restart_in_the_middle_of_an_import_stores_nothing_and_says_s
         host="127.0.0.1", port=private_postgres.port, user="postgres", dbname="healthwatch_private"
     )
     holder.execute("LOCK TABLE surveys_dataqualityflag IN ACCESS EXCLUSIVE MODE")
-    observations = str(tiny_community / "observations.csv")
+    # A blood lead value above 10× its reference level makes sure the import writes a flag
+    # (ordinary values of the tiny community may raise none: biomarkers are judged on logs).
+    header, rows = rows_of(tiny_community)
+    lead = next(row for row in rows if row[header.index("code")] == "lab.blood_lead")
+    lead[header.index("value")], lead[header.index("unit")] = "150", "µg/dL"
+    planted = tmp_path / "observations.csv"
+    planted.write_bytes(render(header, rows))
+    observations = str(planted)
     importing = spawn_manage(url, tmp_path, "import_csv", "observations", observations)
     try:
         deadline = time.monotonic() + 300

@@ -693,8 +693,11 @@ def _has_outlier_flags(outcome: Outcome) -> None:
 
 @case
 def the_whole_tiny_community(c: Corpus) -> Scenario:
+    # Blood lead is judged on log values: its ordinary upper tail raises no flag, so one value
+    # far beyond it (valid, below the code's maximum) is planted to see an outlier on both paths.
+    lead = next(i for i, row in enumerate(c.full) if row[HEADER.index("code")] == "lab.blood_lead")
     return Scenario(
-        render(c.full),
+        render(changed(c.full, lead, value="150", unit="µg/dL")),
         created=len(c.full),
         chunk_size=500,
         check=_has_outlier_flags,
@@ -928,7 +931,7 @@ def test_an_above_reference_value_in_the_corpus_is_flagged_on_both_paths(
     flags = outcome_of(scenario, row_path_only=False).flags
     assert (
         "above_reference",
-        "lab.blood_lead = 41 µg/dL, more than 10× the reference level 3.5.",
+        "Blood lead = 41 µg/dL, more than 10× the reference level 3.5.",
         ("HW-000004", dt.date(2026, 1, 16), 0, "lab.blood_lead"),
     ) in flags
     assert flags == outcome_of(scenario, row_path_only=True).flags

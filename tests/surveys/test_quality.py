@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import math
 import statistics
 from dataclasses import dataclass
 
@@ -34,6 +35,7 @@ from surveys.models import (
 )
 from surveys.pseudonyms import pseudonymize
 from surveys.quality import (
+    LOG_SCALE_CODES,
     flag_same_day_visits,
     flag_same_day_visits_of_import,
     flag_unusual_observations,
@@ -112,14 +114,22 @@ def band_of(entry: Entry) -> str:
     return f"{age // 5 * 5}-{age // 5 * 5 + 4}" if age < 85 else "85+"
 
 
+def on_rule_scale(code: str, value: float) -> float | None:
+    """The value as the outlier rule of its code sees it: the log of a log-normal biomarker."""
+    if code in LOG_SCALE_CODES:
+        return math.log(value) if value > 0 else None
+    return value
+
+
 def expected_flags(entries: list[Entry]) -> Flags:
     """(study ID, code, kind, detail) of every flag the rules give, from statistics."""
     codes = {c.code: c for c in VocabularyCode.objects.all()}
     groups: dict[tuple[str, str], list[float]] = {}
     for entry in entries:
         value = canonical(entry, codes)
-        if value is not None:
-            groups.setdefault((entry.code, band_of(entry)), []).append(value)
+        scaled = None if value is None else on_rule_scale(entry.code, value)
+        if scaled is not None:
+            groups.setdefault((entry.code, band_of(entry)), []).append(scaled)
     flags = set()
     for entry in entries:
         value = canonical(entry, codes)
@@ -132,19 +142,25 @@ def expected_flags(entries: list[Entry]) -> Flags:
             and value > 10 * code.reference_level
         ):
             detail = (
-                f"{code.code} = {value:g} {code.canonical_unit}, more than 10× the reference "
+                f"{code.label} = {value:g} {code.canonical_unit}, more than 10× the reference "
                 f"level {code.reference_level:g}."
             )
             flags.add((entry.study_id, code.code, QualityFlagKind.ABOVE_REFERENCE.value, detail))
-        group = groups[(entry.code, band_of(entry))]
-        if len(group) < 30:
+        scaled = on_rule_scale(entry.code, value)
+        group = groups.get((entry.code, band_of(entry)), [])
+        if scaled is None or len(group) < 30:
             continue
         mean, sd = statistics.mean(group), statistics.stdev(group)
-        if abs(value - mean) > 3.29 * sd:
-            detail = (
-                f"{code.code} = {value:g} {code.canonical_unit} is {abs(value - mean) / sd:.1f} "
-                f"SD from the mean {mean:.3g} of age band {band_of(entry)} (n={len(group)})."
-            )
+        if abs(scaled - mean) > 3.29 * sd:
+            distance, band, n = abs(scaled - mean) / sd, band_of(entry), len(group)
+            if entry.code in LOG_SCALE_CODES:
+                where = (
+                    f"{distance:.1f} SD of log values from the geometric mean "
+                    f"{math.exp(mean):.3g} of age band {band} (n={n})."
+                )
+            else:
+                where = f"{distance:.1f} SD from the mean {mean:.3g} of age band {band} (n={n})."
+            detail = f"{code.label} = {value:g} {code.canonical_unit} is {where}"
             flags.add((entry.study_id, code.code, QualityFlagKind.OUTLIER.value, detail))
     return flags
 
@@ -236,12 +252,16 @@ def flags_after(path: str, entries: list[Entry], area: Area) -> Flags:
 # --- the tests -----------------------------------------------------------------------------
 
 
+def logs(values: list[float]) -> list[float]:
+    return [math.log(v) for v in values]
+
+
 def test_the_hand_built_example_means_what_it_says() -> None:
-    band = [*NORMAL, MODERATE, FAR]
+    band = logs([*NORMAL, MODERATE, FAR])  # blood lead: the rule works on log values
     mean, sd = statistics.mean(band), statistics.stdev(band)
     assert len(band) == 40
-    assert abs(FAR - mean) / sd > 4.5
-    assert 3.0 < abs(MODERATE - mean) / sd < 3.29
+    assert abs(math.log(FAR) - mean) / sd > 3.29
+    assert 2.5 < abs(math.log(MODERATE) - mean) / sd < 3.29
     assert FAR < 10 * 3.5 < 35.5
 
 
@@ -259,22 +279,50 @@ def test_the_import_flags_exactly_what_the_rules_computed_with_statistics_give(
     }
 
 
-def test_the_outlier_detail_gives_the_distance_the_mean_the_band_and_n(area_a: Area) -> None:
+def test_the_outlier_detail_gives_the_distance_the_geometric_mean_the_band_and_n(
+    area_a: Area,
+) -> None:
     entries = hand_built()
     flags = flags_after("import", entries, area_a)
-    band = [*NORMAL, MODERATE, FAR]
+    band = logs([*NORMAL, MODERATE, FAR])
     mean, sd = statistics.mean(band), statistics.stdev(band)
     (detail,) = [d for sid, _, kind, d in flags if kind == "outlier"]
     assert detail == (
-        f"lab.blood_lead = 12 µg/dL is {abs(FAR - mean) / sd:.1f} SD from the mean "
-        f"{mean:.3g} of age band {BAND} (n=40)."
+        f"Blood lead = 12 µg/dL is {abs(math.log(FAR) - mean) / sd:.1f} SD of log values from "
+        f"the geometric mean {math.exp(mean):.3g} of age band {BAND} (n=40)."
     )
-    assert "4.9 SD from the mean 2.34 " in detail  # by hand: mean 93.65 / 40, SD 1.956
     above = sorted(d for _, _, kind, d in flags if kind == "above_reference")
     assert above == [
-        "lab.blood_lead = 35.5 µg/dL, more than 10× the reference level 3.5.",
-        "lab.blood_lead = 41.44 µg/dL, more than 10× the reference level 3.5.",
+        "Blood lead = 35.5 µg/dL, more than 10× the reference level 3.5.",
+        "Blood lead = 41.44 µg/dL, more than 10× the reference level 3.5.",
     ]
+
+
+def test_a_log_normal_biomarker_is_judged_on_log_values_and_a_measure_on_raw_values(
+    area_a: Area,
+) -> None:
+    """A right-skewed blood lead series: its top value is far beyond 3.29 raw SD but an
+    ordinary log-normal value; the same numbers as BMI are judged on the raw scale."""
+    skewed = [round(math.exp(-1.0 + 2.0 * i / 39), 3) for i in range(39)] + [7.5]
+    raw_mean, raw_sd = statistics.mean(skewed), statistics.stdev(skewed)
+    log_mean, log_sd = statistics.mean(logs(skewed)), statistics.stdev(logs(skewed))
+    assert abs(7.5 - raw_mean) > 3.29 * raw_sd
+    assert abs(math.log(7.5) - log_mean) < 3.29 * log_sd
+    entries = [lead(f"S-{i:02d}", 1982, f"{value:g}") for i, value in enumerate(skewed)] + [
+        Entry(f"S-{i:02d}", 1982, "vital.bmi", f"{10 + value * 10:g}", "kg/m²")
+        for i, value in enumerate(skewed)
+    ]
+    flags = flags_after("import", entries, area_a)
+    assert flags == expected_flags(entries)
+    assert {(sid, code) for sid, code, _, _ in flags} == {("S-39", "vital.bmi")}
+
+
+def test_a_log_scale_code_never_flags_a_zero_it_has_no_logarithm(area_a: Area) -> None:
+    values = [round(1.0 + 0.01 * i, 2) for i in range(39)] + [0.0]
+    entries = [lead(f"Z-{i:02d}", 1982, f"{value:g}") for i, value in enumerate(values)]
+    assert abs(0.0 - statistics.mean(values)) > 3.29 * statistics.stdev(values)
+    assert flags_after("import", entries, area_a) == set()
+    assert flags_after("form", entries, area_a) == set()
 
 
 def test_the_form_path_and_the_import_flag_the_same_values_with_the_same_words(
@@ -313,7 +361,7 @@ def test_a_value_entered_with_the_form_is_flagged_like_the_same_value_imported(
     worker_a: User, area_a: Area
 ) -> None:
     entries = hand_built()[:40]  # the 40-44 band
-    odd = lead("Q-ODD", 1982, "13")
+    odd = lead("Q-ODD", 1982, "20")
     register([*entries, odd], area_a)
     import_rows(entries)
     resident = Resident.objects.get(pseudonym=pseudonymize("Q-ODD").value)
@@ -335,17 +383,17 @@ def test_a_value_entered_with_the_form_is_flagged_like_the_same_value_imported(
             user=worker_a,
             resident=resident,
             visited_on=DAY,
-            observations=[ObservationInput("lab.blood_lead", "13", "µg/dL")],
+            observations=[ObservationInput("lab.blood_lead", "20", "µg/dL")],
             today=TODAY,
         )
         entered = flags_of_odd()
         transaction.set_rollback(True)
-    band = [*NORMAL, MODERATE, FAR, 13.0]
+    band = logs([*NORMAL, MODERATE, FAR, 20.0])
     mean, sd = statistics.mean(band), statistics.stdev(band)
-    assert abs(13 - mean) > 3.29 * sd
+    assert abs(math.log(20) - mean) > 3.29 * sd
     detail = (
-        f"lab.blood_lead = 13 µg/dL is {abs(13 - mean) / sd:.1f} SD from the mean "
-        f"{mean:.3g} of age band {BAND} (n=41)."
+        f"Blood lead = 20 µg/dL is {abs(math.log(20) - mean) / sd:.1f} SD of log values from "
+        f"the geometric mean {math.exp(mean):.3g} of age band {BAND} (n=41)."
     )
     assert imported == entered == {("outlier", detail)}
 

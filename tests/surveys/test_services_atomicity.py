@@ -200,6 +200,12 @@ CASES: dict[str, Callable[[dict[str, Any]], Any]] = {
         status="confirmed",
         note="checked with the laboratory",
     ),
+    "quality_flags_resolve": lambda d: surveys.services.quality_flags_resolve(
+        user=d["epidemiologist"],
+        flag_ids=[d["flag"].pk],
+        status="confirmed",
+        note="checked with the laboratory",
+    ),
     "record_access_log": lambda d: surveys.services.record_access_log(
         user=d["epidemiologist"], action="read", resource="visit", detail="visit 1"
     ),
