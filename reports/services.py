@@ -26,6 +26,7 @@ from django.utils.translation import gettext, ngettext
 from analytics.extraction import extract_all
 from analytics.models import AnalysisRun, ResultRow, RunStatus
 from healthwatch.roles import Role, has_role
+from notifications.services import notify_release_in_review
 from reports import rendering
 from reports.layouts import (
     Grouping,
@@ -227,7 +228,9 @@ def release_approve(*, user: User, release: Release) -> Release:
     release.status = ReleaseStatus.EPI_APPROVED
     release.approved_by = user if user.is_authenticated else None  # type: ignore[assignment]
     release.approved_at = timezone.now()
-    release.save(update_fields=["status", "approved_by", "approved_at"])
+    with transaction.atomic():  # the approval and the reviewers' notifications, together
+        release.save(update_fields=["status", "approved_by", "approved_at"])
+        notify_release_in_review(release_id=release.pk)
     return release
 
 
