@@ -338,7 +338,7 @@ def release_approve(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         pk,
         lambda r: services.release_approve(user=request.user, release=r),
-        "Sent to community review.",
+        _("Sent to community review."),
     )
 
 
@@ -380,7 +380,7 @@ def release_publish(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         pk,
         lambda r: services.release_publish(user=request.user, release_id=r.pk),
-        "Published.",
+        _("Published."),
     )
 
 
