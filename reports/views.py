@@ -395,12 +395,13 @@ def release_retract(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("reports:release", pk=pk)
     form = RetractForm(request.POST or None)
     if request.method == "POST":
+        form.is_valid()  # cleaned_data then holds each field that is valid on its own
         try:
             services.release_retract(
                 user=request.user,
                 release=release,
                 reason=str(request.POST.get("reason", "")),
-                confirmed=form.is_valid() and bool(form.cleaned_data["confirm"]),
+                confirmed=bool(form.cleaned_data.get("confirm")),
             )
         except ValidationProblem as problem:
             form.errors.clear()
