@@ -43,6 +43,7 @@ from analytics.models import (
     RunStatus,
     RunTrigger,
 )
+from notifications.services import notify_alert_opened, notify_run_failed
 
 log = logging.getLogger(__name__)
 User = AuthUser | AnonymousUser
@@ -129,6 +130,7 @@ def _fail_run(run_id: int, message: str) -> None:
     AnalysisRun.objects.filter(pk=run_id).exclude(status=RunStatus.SUCCEEDED).update(
         status=RunStatus.FAILED, error=message, finished_at=timezone.now(), debounce_key=None
     )
+    notify_run_failed(run_id=run_id)  # once per run: the notification's unique key
 
 
 def _enqueue_start(run_id: int, countdown: float = 0) -> None:
@@ -560,6 +562,7 @@ def analysis_run_fail(*, run_id: int, error: BaseException, part: str | None = N
         finished_at=timezone.now(),
         debounce_key=None,
     )
+    notify_run_failed(run_id=run_id)  # once per run: the notification's unique key
 
 
 def alert_upsert(*, run: AnalysisRun, alerts: list[suite.AlertCandidate]) -> int:
@@ -584,6 +587,8 @@ def _alert_upsert_one(run: AnalysisRun, candidate: suite.AlertCandidate) -> None
             "last_run": run,
         },
     )
+    if created:  # a new alert: its epidemiologists are told once (notifications' unique key)
+        notify_alert_opened(alert_id=alert.pk)
     if not created:
         alert.observed = candidate.observed
         alert.expected = candidate.expected

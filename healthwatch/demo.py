@@ -40,6 +40,9 @@ def demo_users_create() -> list[DemoUser]:
     for demo in DEMO_USERS:
         user, _ = user_model.objects.get_or_create(username=demo.username)
         user.set_password(DEMO_PASSWORD)
+        # Notifications reach them; with `make run` the console backend prints the e-mails in
+        # var/log/worker.log (.invalid: never a real mailbox).
+        user.email = f"{demo.username}@demo.healthwatch.invalid"
         user.is_staff = demo.role is Role.ADMIN
         user.is_superuser = demo.role is Role.ADMIN
         user.save()

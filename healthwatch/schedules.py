@@ -36,6 +36,12 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "surveys.tasks.sweep_upload_leftovers",
         "schedule": crontab(minute="17"),
     },
+    # Notifications no worker took (the queue was down, a worker died mid-send) are queued
+    # again; each is claimed before it is sent, so none goes out twice.
+    "notifications-sweep": {
+        "task": "notifications.tasks.sweep_notifications",
+        "schedule": 300.0,
+    },
     # Liveness of the queue: a ping every 15 minutes shows on the admin system page when the
     # worker and beat are alive.
     "system-heartbeat": {

@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "surveys",
     "analytics",
     "reports",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -305,6 +306,47 @@ HEALTHWATCH_RUN_MAX_ATTEMPTS = env_int("HEALTHWATCH_RUN_MAX_ATTEMPTS", 3, minimu
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = env_int(
     "CELERY_WORKER_MAX_MEMORY_PER_CHILD", 600_000, minimum=50_000
 )
+
+# Notifications (README "Notifications"): e-mail through Django's mail, and an optional webhook
+# signed with HMAC-SHA256. Without EMAIL_HOST, e-mails go to the console backend (the worker's
+# log; `make run` prints where); with it, to that SMTP server. EMAIL_BACKEND overrides both.
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "") or (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend"
+)
+EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured(
+        "EMAIL_USE_TLS and EMAIL_USE_SSL cannot both be true: set EMAIL_USE_TLS=false to use "
+        "implicit TLS (EMAIL_USE_SSL, usually port 465)."
+    )
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20, minimum=1)
+EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", "") or str(VAR_DIR / "mail")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "HealthWatch <healthwatch@localhost>")
+# Links in e-mails point here (no request to take the host from in a worker).
+HEALTHWATCH_SITE_URL = (env_str("HEALTHWATCH_SITE_URL", "") or "http://127.0.0.1:8000").rstrip("/")
+if not HEALTHWATCH_SITE_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(
+        f"HEALTHWATCH_SITE_URL={HEALTHWATCH_SITE_URL!r} must start with http:// or https://."
+    )
+HEALTHWATCH_WEBHOOK_URL = env_str("HEALTHWATCH_WEBHOOK_URL", "")
+HEALTHWATCH_WEBHOOK_SECRET = env_str("HEALTHWATCH_WEBHOOK_SECRET", "")
+if HEALTHWATCH_WEBHOOK_URL and not HEALTHWATCH_WEBHOOK_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(
+        f"HEALTHWATCH_WEBHOOK_URL={HEALTHWATCH_WEBHOOK_URL!r} must start with http:// or https://."
+    )
+if HEALTHWATCH_WEBHOOK_URL and len(HEALTHWATCH_WEBHOOK_SECRET.encode()) < 32:
+    raise ImproperlyConfigured(
+        "HEALTHWATCH_WEBHOOK_URL is set, so HEALTHWATCH_WEBHOOK_SECRET must be set too (at least "
+        "32 bytes): every webhook call is signed with it (X-HealthWatch-Signature)."
+    )
+HEALTHWATCH_NOTIFY_MAX_ATTEMPTS = env_int("HEALTHWATCH_NOTIFY_MAX_ATTEMPTS", 5, minimum=1)
 
 LOGGING = {
     "version": 1,

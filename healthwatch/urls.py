@@ -4,6 +4,7 @@ from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from healthwatch import views
+from notifications import views as notification_views
 
 api_v1: list[URLPattern | URLResolver] = [
     path("me/", views.me, name="api-me"),
@@ -16,6 +17,11 @@ urlpatterns = [
     path("", include("reports.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path(
+        "accounts/notifications/",
+        notification_views.notification_settings,
+        name="notification_settings",
+    ),
     path("workspace/", views.workspace, name="workspace"),
     path("system/", views.system, name="system"),
     path("field/", include("surveys.urls")),

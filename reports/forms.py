@@ -55,14 +55,52 @@ class ReleaseForm(forms.Form):
 
 
 class ReviewForm(forms.Form):
-    decision = forms.ChoiceField(choices=ReviewDecision.choices, widget=forms.RadioSelect)
+    """A reviewer's decision: the page shows one button per choice, nothing pre-selected."""
+
+    decision = forms.ChoiceField(
+        choices=[
+            (ReviewDecision.APPROVE, ReviewDecision.APPROVE.label),
+            (ReviewDecision.REQUEST_CHANGES, ReviewDecision.REQUEST_CHANGES.label),
+        ],
+        error_messages={
+            "required": _("Choose Approve or Ask for changes."),
+            "invalid_choice": _("Choose Approve or Ask for changes."),
+        },
+    )
     body = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3}), required=False, label="Comment"
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        label=_("Note (required when you ask for changes)"),
     )
 
 
-class ReasonForm(forms.Form):
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), label="Public reason")
+class CommentForm(forms.Form):
+    """A comment on a release in review: a separate action, it decides nothing."""
+
+    body = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label=_("Comment"),
+        error_messages={"required": _("Write the comment.")},
+    )
+
+
+class RetractForm(forms.Form):
+    """The confirmation step of a retraction: the public reason and an explicit confirmation."""
+
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label=_("Public reason (shown on the public page of the release)"),
+        error_messages={"required": _("Give the public reason for retracting.")},
+    )
+    confirm = forms.BooleanField(
+        label=_(
+            "I confirm: retract this release. Its public page will say it is retracted, "
+            "with this reason."
+        ),
+        error_messages={
+            "required": _("Confirm that the release is to be retracted with this public reason.")
+        },
+    )
 
 
 class CorrectionForm(forms.Form):

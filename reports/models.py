@@ -172,9 +172,12 @@ class ReleaseBuild(models.Model):
 
 
 class ReviewDecision(models.TextChoices):
-    COMMENT = "comment", "Comment"
-    APPROVE = "approve", "Approve"
-    REQUEST_CHANGES = "request_changes", "Ask for changes"
+    """A reviewer's explicit choice. Approve and Ask for changes are decisions (the quorum
+    counts each reviewer's latest one); a comment is a separate action and decides nothing."""
+
+    APPROVE = "approve", _("Approve")
+    REQUEST_CHANGES = "request_changes", _("Ask for changes")
+    COMMENT = "comment", _("Comment (no decision)")
 
 
 class ReviewComment(models.Model):

@@ -23,12 +23,13 @@ from django.contrib.auth.models import User as AuthUser
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 
 from analytics.extraction import extract_all
 from analytics.models import AnalysisRun, ResultRow, RunStatus
 from healthwatch.roles import Role, has_role
+from notifications.services import notify_release_in_review
 from reports import rendering
 from reports.layouts import (
     Grouping,
@@ -277,21 +278,31 @@ def release_approve(*, user: User, release: Release) -> Release:
     release.status = ReleaseStatus.EPI_APPROVED
     release.approved_by = user if user.is_authenticated else None  # type: ignore[assignment]
     release.approved_at = timezone.now()
-    release.save(update_fields=["status", "approved_by", "approved_at"])
+    with transaction.atomic():  # the approval and the reviewers' notifications, together
+        release.save(update_fields=["status", "approved_by", "approved_at"])
+        notify_release_in_review(release_id=release.pk)
     return release
 
 
 def release_review(*, user: User, release: Release, decision: str, body: str) -> ReviewComment:
-    """A community reviewer comments, approves, or asks for changes."""
+    """A reviewer's explicit decision (approve, ask for changes) or a comment (no decision).
+
+    The one chokepoint of reviews: the views of both actions come here. Only community
+    reviewers decide; epidemiologists may comment.
+    """
     _require(user, Role.COMMUNITY_REVIEWER, Role.EPIDEMIOLOGIST, Role.ADMIN)
     if decision not in ReviewDecision.values:
-        raise ValidationProblem([FieldError("decision", f"{decision!r} is not a decision.")])
+        raise ValidationProblem(
+            [FieldError("decision", gettext("Choose Approve or Ask for changes."))]
+        )
     if decision != ReviewDecision.COMMENT and not has_role(user, Role.COMMUNITY_REVIEWER):
-        raise PermissionError("Only community reviewers approve or ask for changes.")
+        raise PermissionError(gettext("Only community reviewers approve or ask for changes."))
     if release.status != ReleaseStatus.EPI_APPROVED:
-        raise ReleaseStateError("Only a release in community review can be reviewed.")
+        raise ReleaseStateError(gettext("Only a release in community review can be reviewed."))
     if decision == ReviewDecision.REQUEST_CHANGES and not body.strip():
-        raise ValidationProblem([FieldError("body", "Say what should change.")])
+        raise ValidationProblem([FieldError("body", gettext("Say what should change."))])
+    if decision == ReviewDecision.COMMENT and not body.strip():
+        raise ValidationProblem([FieldError("body", gettext("Write the comment."))])
     with transaction.atomic():
         comment = ReviewComment.objects.create(
             release=release,
@@ -318,22 +329,42 @@ def community_approvals(release: Release) -> int:
     return sum(1 for d in latest.values() if d == ReviewDecision.APPROVE)
 
 
+def publish_blocker(release: Release) -> str | None:
+    """Why the release cannot be published now (None: it can), in words for the Publish
+    button and for the refusal of release_publish, which asks this same function."""
+    if release.status in (ReleaseStatus.DRAFT,):
+        return gettext("Approve the draft and send it to community review first.")
+    if release.status == ReleaseStatus.CHANGES_REQUESTED:
+        return gettext(
+            "A community reviewer asked for changes: approve the revised draft and send it "
+            "to community review again."
+        )
+    if release.status != ReleaseStatus.EPI_APPROVED:
+        return gettext("A %(status)s release cannot be published.") % {
+            "status": release.get_status_display().lower()
+        }
+    approvals = community_approvals(release)
+    if approvals < release.quorum:
+        missing = release.quorum - approvals
+        return ngettext(
+            "The community has not signed off: %(approvals)d of %(quorum)d required "
+            "approvals; needs %(missing)d more community approval.",
+            "The community has not signed off: %(approvals)d of %(quorum)d required "
+            "approvals; needs %(missing)d more community approvals.",
+            missing,
+        ) % {"approvals": approvals, "quorum": release.quorum, "missing": missing}
+    return None
+
+
 def release_publish(*, user: User, release_id: int) -> Release:
     """Audit against today's ledger, freeze the snapshot, append the ledger. One transaction."""
     _require(user, Role.EPIDEMIOLOGIST, Role.ADMIN)
     with transaction.atomic():
         lock, _ = PublicationLock.objects.select_for_update().get_or_create(pk=1)
         release = Release.objects.select_for_update().get(pk=release_id)
-        if release.status != ReleaseStatus.EPI_APPROVED:
-            raise ReleaseStateError(
-                f"A {release.get_status_display().lower()} release cannot be published."
-            )
-        approvals = community_approvals(release)
-        if approvals < release.quorum:
-            raise ReleaseStateError(
-                f"The community has not signed off: {approvals} of {release.quorum} required "
-                "approval(s) from community reviewers."
-            )
+        blocker = publish_blocker(release)
+        if blocker is not None:
+            raise ReleaseStateError(blocker)
         internal = release.internal_audit
         cells = [
             Cell(c["key"], spec_to_atoms(c["spec"]), int(c["count"])) for c in internal["cells"]
@@ -399,12 +430,24 @@ def release_publish(*, user: User, release_id: int) -> Release:
     return release
 
 
-def release_retract(*, user: User, release: Release, reason: str) -> Release:
+def release_retract(*, user: User, release: Release, reason: str, confirmed: bool) -> Release:
+    """Retract a published release: its public page then says so, with the public reason.
+    Takes an explicit confirmation (the confirmation step of the page), never implied."""
     _require(user, Role.EPIDEMIOLOGIST, Role.ADMIN)
     if release.status != ReleaseStatus.PUBLISHED:
-        raise ReleaseStateError("Only a published release can be retracted.")
+        raise ReleaseStateError(gettext("Only a published release can be retracted."))
+    problems = []
     if not reason.strip():
-        raise ValidationProblem([FieldError("reason", "Give the public reason for retracting.")])
+        problems.append(FieldError("reason", gettext("Give the public reason for retracting.")))
+    if not confirmed:
+        problems.append(
+            FieldError(
+                "confirm",
+                gettext("Confirm that the release is to be retracted with this public reason."),
+            )
+        )
+    if problems:
+        raise ValidationProblem(problems)
     release.status = ReleaseStatus.RETRACTED
     release.retracted_at = timezone.now()
     release.retraction_reason = reason.strip()

@@ -20,10 +20,11 @@ from healthwatch.roles import Role, has_role, public, role_required
 from healthwatch.security import client_address
 from reports import rendering, selectors, services
 from reports.forms import (
+    CommentForm,
     CorrectionForm,
     PublicCommentForm,
-    ReasonForm,
     ReleaseForm,
+    RetractForm,
     ReviewForm,
 )
 from reports.models import (
@@ -33,6 +34,7 @@ from reports.models import (
     Release,
     ReleaseBuild,
     ReleaseStatus,
+    ReviewDecision,
 )
 from surveys.validation import ValidationProblem
 
@@ -337,10 +339,11 @@ def release_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "is_epi": is_epi,
             "is_reviewer": has_role(request.user, Role.COMMUNITY_REVIEWER),
             "approvals": services.community_approvals(release),
+            "publish_blocker": services.publish_blocker(release),
             "reviews": release.reviews.select_related("author"),
             "internal": release.internal_audit if is_epi else None,
             "review_form": ReviewForm(),
-            "reason_form": ReasonForm(),
+            "comment_form": CommentForm(),
             "correction_form": CorrectionForm(),
         },
     )
@@ -370,27 +373,38 @@ def release_approve(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         pk,
         lambda r: services.release_approve(user=request.user, release=r),
-        "Sent to community review.",
+        _("Sent to community review."),
     )
 
 
 @role_required(*REVIEWERS)
 @require_POST
 def release_review(request: HttpRequest, pk: int) -> HttpResponse:
-    form = ReviewForm(request.POST)
+    """Both review actions post here: a decision (one button per choice) or a comment."""
+    is_comment = request.POST.get("decision") == ReviewDecision.COMMENT
+    form: ReviewForm | CommentForm = (
+        CommentForm(request.POST) if is_comment else ReviewForm(request.POST)
+    )
     if not form.is_valid():
-        messages.error(request, "Choose a decision.")
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, str(error))
         return redirect("reports:release", pk=pk)
+    decision = ReviewDecision.COMMENT if is_comment else form.cleaned_data["decision"]
+    done = {
+        ReviewDecision.APPROVE: _("Your approval is recorded."),
+        ReviewDecision.REQUEST_CHANGES: _(
+            "Your request for changes is recorded; the release went back to the epidemiologists."
+        ),
+        ReviewDecision.COMMENT: _("Your comment is recorded (no decision)."),
+    }
     return _step(
         request,
         pk,
         lambda r: services.release_review(
-            user=request.user,
-            release=r,
-            decision=form.cleaned_data["decision"],
-            body=form.cleaned_data["body"],
+            user=request.user, release=r, decision=decision, body=form.cleaned_data["body"]
         ),
-        "Your review is recorded.",
+        done[decision],
     )
 
 
@@ -401,19 +415,41 @@ def release_publish(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         pk,
         lambda r: services.release_publish(user=request.user, release_id=r.pk),
-        "Published.",
+        _("Published."),
     )
 
 
 @role_required(*EPI)
-@require_POST
+@require_http_methods(["GET", "POST"])
 def release_retract(request: HttpRequest, pk: int) -> HttpResponse:
-    reason = str(request.POST.get("reason", ""))
-    return _step(
+    """The confirmation step of a retraction (works without JavaScript): the page asks for the
+    public reason and an explicit confirmation, and the service refuses without either."""
+    release = get_object_or_404(Release, pk=pk)
+    if release.status != ReleaseStatus.PUBLISHED:
+        messages.error(request, _("Only a published release can be retracted."))
+        return redirect("reports:release", pk=pk)
+    form = RetractForm(request.POST or None)
+    if request.method == "POST":
+        form.is_valid()  # cleaned_data then holds each field that is valid on its own
+        try:
+            services.release_retract(
+                user=request.user,
+                release=release,
+                reason=str(request.POST.get("reason", "")),
+                confirmed=bool(form.cleaned_data.get("confirm")),
+            )
+        except ValidationProblem as problem:
+            form.errors.clear()
+            for error in problem.errors:
+                form.add_error(error.field if error.field in form.fields else None, error.message)
+        else:
+            messages.success(request, _("Retracted. The public page now says so, with the reason."))
+            return redirect("reports:release", pk=pk)
+    return render(
         request,
-        pk,
-        lambda r: services.release_retract(user=request.user, release=r, reason=reason),
-        "Retracted.",
+        "reports/release_retract.html",
+        {"release": release, "form": form},
+        status=400 if request.method == "POST" else 200,
     )
 
 

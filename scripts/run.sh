@@ -47,6 +47,7 @@ sleep 2
 cat <<MSG
 
 HealthWatch is running (worker log: var/log/worker.log). Press Ctrl-C to stop everything.
+  E-mail notifications are printed in var/log/worker.log (console backend; README "Notifications").
   Public site:         http://$host:$port/
   Staff login:         http://$host:$port/accounts/login/
   API documentation:   http://$host:$port/api/docs/   (after login)

@@ -65,11 +65,14 @@ def _enqueue(job_id: int) -> None:
 
 
 def _finish(job_id: int, status: str, *, error: str = "", report: object = None) -> None:
+    from notifications.services import notify_import_failed
+
     with transaction.atomic():
         ImportJob.objects.filter(pk=job_id).update(
             status=status, error=error, report=report, finished_at=timezone.now()
         )
         ImportJobChunk.objects.filter(job_id=job_id).delete()
+        notify_import_failed(job_id=job_id)  # told only if it failed or refused its rows
 
 
 def import_job_run(*, job_id: int) -> None:

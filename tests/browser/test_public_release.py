@@ -44,17 +44,16 @@ def test_a_report_needs_the_community_then_renders_publicly_with_charts_and_down
     epi = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
     log_in(epi, live_server, "epi")
     epi.goto(staff_url)
-    epi.click("button[name=publish]")
-    assert "The community has not signed off" in epi.locator(".messages").inner_text()
+    assert epi.locator("button[name=publish]").is_disabled()
+    assert "The community has not signed off" in epi.locator("[data-publish-blocker]").inner_text()
 
     reviewer = browser.new_context(viewport={"width": 360, "height": 740}).new_page()
     log_in(reviewer, live_server, "reviewer")
     reviewer.goto(staff_url)
     assert reviewer.locator("text=Internal disclosure audit").count() == 0
-    reviewer.check("input[name=decision][value=approve]")
-    reviewer.fill("textarea[name=body]", "Discussed at the village meeting.")
-    reviewer.click("text=Send review")
-    assert "Your review is recorded." in reviewer.locator(".messages").inner_text()
+    reviewer.fill("#id_body", "Discussed at the village meeting.")
+    reviewer.click("button[name=decision][value=approve]")
+    assert "Your approval is recorded." in reviewer.locator(".messages").inner_text()
 
     epi.goto(staff_url)
     epi.click("button[name=publish]")

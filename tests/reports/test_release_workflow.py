@@ -113,9 +113,12 @@ def test_retraction_needs_a_public_reason_shown_on_the_page(
     published: Release, epidemiologist: User, anonymous: object
 ) -> None:
     with pytest.raises(ValidationProblem, match="public reason"):
-        services.release_retract(user=epidemiologist, release=published, reason=" ")
+        services.release_retract(user=epidemiologist, release=published, reason=" ", confirmed=True)
     services.release_retract(
-        user=epidemiologist, release=published, reason="A data entry error in area A03."
+        user=epidemiologist,
+        release=published,
+        reason="A data entry error in area A03.",
+        confirmed=True,
     )
     page = anonymous.get("/reports/RH-SEP/2025/v1/").content.decode()  # type: ignore[attr-defined]
     assert "Retracted" in page and "A data entry error in area A03." in page
@@ -151,7 +154,7 @@ def test_community_reviewers_see_only_releases_sent_for_review(
     assert reviewer.get(f"/review/releases/{draft.pk}/").status_code == 404
     services.release_approve(user=epidemiologist, release=draft)
     page = reviewer.get(f"/review/releases/{draft.pk}/").content.decode()
-    assert "Your review" in page
+    assert "Your decision" in page
     assert "Internal disclosure audit" not in page  # ranges and reasons stay with staff
     epi_page = client_for(epidemiologist).get(f"/review/releases/{draft.pk}/").content.decode()
     assert "Internal disclosure audit" in epi_page

@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('analytics', '0003_queue_health'),
-        ('reports', '0001_initial'),
+        ('reports', '0002_review_decision_labels'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -1,0 +1,254 @@
+"""Notifications (issue 17, part 7): who is told of what, once; opt-out; retries; the webhook."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.core import mail
+from django.test import override_settings
+
+from analytics import services as analytics_services
+from analytics.models import Alert, AnalysisRun, RunStatus
+from healthwatch.roles import Role
+from notifications import services
+from notifications.models import Notification, NotificationPreference, NotificationStatus
+from reports import services as report_services
+from reports.models import Release
+from surveys.importing import jobs
+from surveys.models import ImportJob, ImportJobStatus
+from tests.conftest import client_for, make_user
+from tests.notifications.conftest import with_email
+
+pytestmark = pytest.mark.django_db
+SECRET = "a-webhook-secret-of-at-least-32-bytes!"
+
+
+def new_alert(run: AnalysisRun | None = None, **fields: Any) -> Alert:
+    values: dict[str, Any] = {
+        "outcome": "acute_respiratory",
+        "area_code": "A01",
+        "week": dt.date(2025, 6, 2),
+        "method": "farrington_flexible",
+        "observed": 14.0,
+        "expected": 4.1,
+        "upper_bound": 9.3,
+        "first_run": run,
+        "last_run": run,
+    }
+    values.update(fields)
+    return Alert.objects.create(**values)
+
+
+def test_a_new_alert_mails_every_epidemiologist_with_labels_not_codes(
+    epidemiologist: User,
+    community_reviewer: User,
+    sent_inline: list[int],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    with_email(epidemiologist)
+    with_email(community_reviewer)
+    second = with_email(make_user("epi_2", Role.EPIDEMIOLOGIST))
+    alert = new_alert()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.notify_alert_opened(alert_id=alert.pk)
+    assert sorted(m.to[0] for m in mail.outbox) == sorted([epidemiologist.email, second.email])
+    message = mail.outbox[0]
+    assert "Acute respiratory illness" in message.subject and "2025-06-02" in message.subject
+    assert "Farrington flexible (Noufaily 2013)" in message.body
+    assert "farrington_flexible" not in message.body and "acute_respiratory" not in message.body
+    assert f"/analysis/alerts/{alert.pk}/" in message.body
+
+
+def test_an_event_noticed_twice_is_mailed_once(
+    epidemiologist: User, sent_inline: list[int], django_capture_on_commit_callbacks: Any
+) -> None:
+    with_email(epidemiologist)
+    alert = new_alert()
+    for _ in range(2):
+        with django_capture_on_commit_callbacks(execute=True):
+            services.notify_alert_opened(alert_id=alert.pk)
+    assert len(mail.outbox) == 1
+    assert Notification.objects.get().status == NotificationStatus.SENT
+
+
+def test_a_redelivered_send_task_sends_nothing_twice(
+    epidemiologist: User, django_capture_on_commit_callbacks: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("notifications.tasks.send_notification.apply_async", lambda *a, **k: None)
+    with_email(epidemiologist)
+    (pk,) = services.notify_alert_opened(alert_id=new_alert().pk)
+    first = services.notification_send(notification_id=pk)
+    second = services.notification_send(notification_id=pk)
+    assert (first, second) == (services.SendOutcome.SENT, services.SendOutcome.NOTHING_TO_DO)
+    assert len(mail.outbox) == 1
+
+
+def test_a_failed_send_is_retried_then_failed_with_the_reason_and_never_doubled(
+    epidemiologist: User, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    monkeypatch.setattr("notifications.tasks.send_notification.apply_async", lambda *a, **k: None)
+    settings.HEALTHWATCH_NOTIFY_MAX_ATTEMPTS = 2
+    with_email(epidemiologist)
+    (pk,) = services.notify_alert_opened(alert_id=new_alert().pk)
+
+    def refuse(self: Any, fail_silently: bool = False) -> int:
+        raise ConnectionRefusedError("SMTP server down")
+
+    monkeypatch.setattr("django.core.mail.EmailMessage.send", refuse)
+    assert services.notification_send(notification_id=pk) is services.SendOutcome.RETRY
+    row = Notification.objects.get(pk=pk)
+    assert (row.status, row.attempts) == (NotificationStatus.PENDING, 1)
+    assert "SMTP server down" in row.last_error
+    assert services.notification_send(notification_id=pk) is services.SendOutcome.FAILED
+    assert Notification.objects.get(pk=pk).status == NotificationStatus.FAILED
+    assert services.notification_send(notification_id=pk) is services.SendOutcome.NOTHING_TO_DO
+
+
+def test_a_send_claimed_by_a_worker_that_died_is_sent_again_by_the_sweep(
+    epidemiologist: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queued: list[int] = []
+    monkeypatch.setattr(
+        "notifications.tasks.send_notification.apply_async",
+        lambda args, **k: queued.append(args[0]),
+    )
+    with_email(epidemiologist)
+    (pk,) = services.notify_alert_opened(alert_id=new_alert().pk)
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    Notification.objects.filter(pk=pk).update(
+        status=NotificationStatus.SENDING, claimed_at=long_ago
+    )
+    assert services.notifications_sweep() == 1 and queued == [pk]
+    assert services.notification_send(notification_id=pk) is services.SendOutcome.SENT
+    assert len(mail.outbox) == 1
+
+
+def test_a_person_who_opted_out_is_not_mailed_and_others_still_are(
+    epidemiologist: User, sent_inline: list[int], django_capture_on_commit_callbacks: Any
+) -> None:
+    with_email(epidemiologist)
+    other = with_email(make_user("epi_2", Role.EPIDEMIOLOGIST))
+    response = client_for(epidemiologist).post(
+        "/accounts/notifications/", {"release_in_review": "on", "job_failed": "on"}
+    )
+    assert response.status_code == 302
+    assert NotificationPreference.objects.get(user=epidemiologist).alert_opened is False
+    with django_capture_on_commit_callbacks(execute=True):
+        services.notify_alert_opened(alert_id=new_alert().pk)
+    assert [m.to for m in mail.outbox] == [[other.email]]
+
+
+def test_the_settings_page_shows_the_choices_as_labels(epidemiologist: User) -> None:
+    page = client_for(epidemiologist).get("/accounts/notifications/").content.decode()
+    assert "New outbreak alerts" in page and "Releases awaiting community review" in page
+    assert "alert_opened</" not in page  # the field's code is only its name attribute
+    assert "no e-mail address" in page
+
+
+def test_sending_a_release_to_community_review_mails_the_reviewers_once_a_round(
+    epidemiologist: User,
+    community_reviewer: User,
+    sent_inline: list[int],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    with_email(epidemiologist)
+    with_email(community_reviewer)
+    release = Release.objects.create(site_code="RH-SEP", site_name="Red Hill", year=2025)
+    with django_capture_on_commit_callbacks(execute=True):
+        report_services.release_approve(user=epidemiologist, release=release)
+    assert [m.to for m in mail.outbox] == [[community_reviewer.email]]
+    assert "Red Hill 2025, version 1" in mail.outbox[0].subject
+    assert f"/review/releases/{release.pk}/" in mail.outbox[0].body
+
+
+def test_a_failed_run_mails_its_requester_once(
+    epidemiologist: User, sent_inline: list[int], django_capture_on_commit_callbacks: Any
+) -> None:
+    with_email(epidemiologist)
+    run = AnalysisRun.objects.create(created_by=epidemiologist, status=RunStatus.RUNNING)
+    with django_capture_on_commit_callbacks(execute=True):
+        analytics_services.analysis_run_fail(run_id=run.pk, error=ValueError("no population"))
+        analytics_services.analysis_run_fail(run_id=run.pk, error=ValueError("no population"))
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].to == [epidemiologist.email]
+    assert "no population" in mail.outbox[0].body
+
+
+def test_a_failed_import_job_mails_its_requester_and_a_good_one_mails_nobody(
+    worker_a: User, sent_inline: list[int], django_capture_on_commit_callbacks: Any
+) -> None:
+    with_email(worker_a)
+    good = ImportJob.objects.create(
+        kind="visits", file_name="ok.csv", size=1, requested_by=worker_a
+    )
+    bad = ImportJob.objects.create(
+        kind="visits", file_name="bad.csv", size=1, requested_by=worker_a
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        jobs._finish(good.pk, ImportJobStatus.DONE, report={"error_count": 0})
+        jobs._finish(bad.pk, ImportJobStatus.FAILED, error="The import was lost.")
+    assert [m.subject for m in mail.outbox] == ["Import of bad.csv failed"]
+    assert mail.outbox[0].to == [worker_a.email]
+
+
+class Receiver(BaseHTTPRequestHandler):
+    received: list[tuple[Any, bytes]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        Receiver.received.append((self.headers, body))  # case-insensitive names
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def webhook_receiver() -> Iterator[str]:
+    Receiver.received = []
+    server = HTTPServer(("127.0.0.1", 0), Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/hook"
+    server.shutdown()
+
+
+def test_the_webhook_receives_the_event_once_signed_with_the_secret(
+    webhook_receiver: str, sent_inline: list[int], django_capture_on_commit_callbacks: Any
+) -> None:
+    with override_settings(
+        HEALTHWATCH_WEBHOOK_URL=webhook_receiver, HEALTHWATCH_WEBHOOK_SECRET=SECRET
+    ):
+        alert = new_alert()
+        for _ in range(2):
+            with django_capture_on_commit_callbacks(execute=True):
+                services.notify_alert_opened(alert_id=alert.pk)
+    assert len(Receiver.received) == 1
+    headers, body = Receiver.received[0]
+    expected = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    assert headers["X-HealthWatch-Signature"] == f"sha256={expected}"
+    assert headers["X-HealthWatch-Event"] == "alert_opened"
+    document = json.loads(body)
+    assert document["data"]["alert_id"] == alert.pk
+    assert document["delivery"] == headers["X-HealthWatch-Delivery"]
+
+
+def test_a_notification_that_cannot_be_written_never_fails_the_alert(
+    epidemiologist: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(**kwargs: Any) -> list[int]:
+        raise RuntimeError("outbox table missing")
+
+    monkeypatch.setattr(services, "_record", broken)
+    assert services.notify_alert_opened(alert_id=new_alert().pk) == []
+    assert Alert.objects.count() == 1
