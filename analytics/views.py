@@ -36,6 +36,7 @@ def workspace(request: HttpRequest) -> HttpResponse:
         "form": RunForm(),
         "result_set": result_set,
         "outcomes": selectors.outcomes_of(result_set) if result_set else [],
+        "labels": selectors.chart_labels(result_set.parameters if result_set else {}),
     }
     return render(request, "analytics/workspace.html", context)
 
@@ -51,6 +52,7 @@ def run_start(request: HttpRequest) -> HttpResponse:
             "alerts": selectors.open_alerts()[:20],
             "open_quality_flags": 0,
             "form": form,
+            "labels": selectors.chart_labels({}),
         }
         return render(request, "analytics/workspace.html", context, status=400)
     run = services.analysis_run_request(user=request.user, parameters=form.cleaned_data)
@@ -219,5 +221,7 @@ def alert_detail(request: HttpRequest, alert_id: int) -> HttpResponse:
         return redirect("analytics:alert", alert_id=alert.pk)
     history = alert.history.all()[:20]  # type: ignore[attr-defined]
     return render(
-        request, "analytics/alert.html", {"alert": alert, "form": form, "history": history}
+        request,
+        "analytics/alert.html",
+        {"alert": alert, "form": form, "history": history, "labels": selectors.chart_labels({})},
     )

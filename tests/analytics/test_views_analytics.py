@@ -240,3 +240,36 @@ def test_an_outcome_page_shows_the_scan_as_a_map_and_a_map_ready_table(
     # labels on screen, codes in tooltips: the centre is the site's name
     assert 'title="RH-' in page and "Red Hollow" in page
     assert "grid cell at " in page
+
+
+@pytest.mark.django_db
+def test_staff_pages_name_outcomes_areas_parts_and_parameters_by_their_labels(
+    finished_run: AnalysisRun, epidemiologist: User
+) -> None:
+    from surveys.models import Area
+
+    area = Area.objects.order_by("code").first()
+    assert area is not None
+    alert = Alert.objects.create(
+        outcome="dx.J45",
+        area_code=area.code,
+        week="2025-10-13",
+        method="farrington_flexible",
+        observed=12,
+        expected=3,
+        upper_bound=7,
+        first_run=finished_run,
+        last_run=finished_run,
+    )
+    client = client_for(epidemiologist)
+    dashboard = client.get("/analysis/").content.decode()
+    alert_page = client.get(f"/analysis/alerts/{alert.pk}/").content.decode()
+    for page in (dashboard, alert_page):
+        assert area.name in page and "Asthma (new diagnosis)" in page
+        assert ">dx.J45<" not in page and f">{area.code}<" not in page  # codes only as tooltips
+        assert "Farrington flexible" in page and ">farrington_flexible<" not in page
+    assert "Acute respiratory infection" in dashboard  # the outcome list, by label
+    run_page = client.get(f"/analysis/runs/{finished_run.pk}/").content.decode()
+    assert "{&#x27;near_km&#x27;" not in run_page and "{'near_km'" not in run_page
+    assert "Near band: under (km): 2" in run_page and 'title="near_km"' in run_page
+    assert "Outbreak detection" in run_page and ">aberration<" not in run_page
