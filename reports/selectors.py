@@ -98,3 +98,11 @@ def default_report_year(*, today: dt.date | None = None) -> tuple[int | None, in
     ended = [y for y in years if y < today.year]
     candidates = ended or years
     return run.pk, (candidates[-1] if candidates else None)
+
+
+def site_name(site_code: str) -> str:
+    """A production site's name, as people know it (its code when it has none)."""
+    from surveys.models import ProductionSite
+
+    name = ProductionSite.objects.filter(code=site_code).values_list("name", flat=True).first()
+    return name or site_code

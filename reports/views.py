@@ -311,7 +311,11 @@ def release_build(request: HttpRequest, pk: int) -> HttpResponse:
     response = render(
         request,
         "reports/release_build.html",
-        {"build": build, "refresh": BUILD_REFRESH_SECONDS if build.active else None},
+        {
+            "build": build,
+            "site_name": selectors.site_name(build.site_code),
+            "refresh": BUILD_REFRESH_SECONDS if build.active else None,
+        },
     )
     patch_cache_control(response, no_store=True)
     return response

@@ -17,6 +17,7 @@ from reports import selectors, services, tasks
 from reports.forms import ReleaseForm
 from reports.models import BuildStatus, Release, ReleaseBuild
 from reports.privacy import DisclosureError
+from surveys.models import ProductionSite
 from tests.conftest import client_for
 
 QUEUE_DOWN = "the job queue is unavailable"
@@ -62,6 +63,8 @@ def test_asking_for_a_report_answers_at_once_with_a_page_that_follows_the_build(
     html = page.content.decode()
     assert page.status_code == 200 and 'http-equiv="refresh"' in html
     assert "Waiting for a worker" in html and "no-store" in page["Cache-Control"]
+    site = ProductionSite.objects.get(code="RH-SEP")
+    assert f"The {site.name} 2025 report" in html  # the site by its name
 
 
 @pytest.mark.django_db
