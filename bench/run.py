@@ -294,8 +294,10 @@ def bench_audit(env: dict[str, str], run_id: int) -> dict[str, Any]:
     return {"ledger": ledger, **audited}
 
 
-def bench_size(size: int, years: int, seed: int) -> dict[str, Any]:
-    result: dict[str, Any] = {"residents": size, "years": years, "seed": seed}
+def bench_size(size: int, years: int, seed: int, result: dict[str, Any]) -> dict[str, Any]:
+    """Measure one size into ``result`` as each step ends, so that a step that fails leaves
+    the figures of the steps before it in the report."""
+    result.update({"residents": size, "years": years, "seed": seed})
     started = time.monotonic()
     folder = community(size, years, seed)
     # BENCH_DB_PREFIX keeps two benches on one PostgreSQL server apart (e.g. two worktrees)
@@ -351,7 +353,7 @@ def main() -> int:
         results["machine"]["services"] = check_services()
         for size in sizes:
             log(f"=== {size:,} residents ===")
-            results["sizes"][str(size)] = bench_size(size, args.years, args.seed)
+            bench_size(size, args.years, args.seed, results["sizes"].setdefault(str(size), {}))
     except BenchError as error:
         log(f"FAILED: {error}")
         results["error"] = str(error)
