@@ -323,11 +323,22 @@ def analysis_part_compute(*, run_id: int, part_name: str) -> None:
 def _render_charts(
     part_name: str, rows: list[dict[str, Any]], parameters: dict[str, Any]
 ) -> list[outcome_charts.ChartSpec]:
-    """The part's charts, their text in the site's language (settings.LANGUAGE_CODE)."""
+    """The part's charts, their text in the site's language (settings.LANGUAGE_CODE).
+
+    A chart that cannot be drawn never costs the part its statistics (an aberration part that
+    failed over a drawing bug would store no outbreak alert): the error is logged, the part
+    is stored without charts, and `result_set_charts_render` can draw them later.
+    """
     if part_name not in outcome_charts.RENDERERS:
         return []
-    with translation.override(settings.LANGUAGE_CODE):
-        return outcome_charts.render_part(part_name, rows, selectors.chart_labels(parameters))
+    try:
+        with translation.override(settings.LANGUAGE_CODE):
+            return outcome_charts.render_part(part_name, rows, selectors.chart_labels(parameters))
+    except TRANSIENT_DATABASE_ERRORS:
+        raise
+    except Exception:
+        log.exception("part %s: charts not drawn; its rows are stored without them", part_name)
+        return []
 
 
 def _store_charts(

@@ -14,6 +14,7 @@ import hmac
 import json
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pandas as pd
@@ -76,11 +77,22 @@ def _require(user: User, *roles: Role) -> None:
         raise PermissionError("This step is for: " + ", ".join(r.value for r in roles))
 
 
+# Bumped whenever the audit's rules or engine change what it accepts: a draft audited by an
+# older auditor is audited again at publication even if the ledger did not grow.
+AUDIT_VERSION = "2026.12.3"
+
+
 def ledger_mark() -> tuple[int, int]:
     """The ledger's state: (entries, last id). Entries are only ever appended, so two equal
     marks mean the same ledger."""
     last = LedgerEntry.objects.aggregate(last=Max("id"))["last"] or 0
     return LedgerEntry.objects.filter(id__lte=last).count(), last
+
+
+def _audit_mark(mark: tuple[int, int], threshold: int) -> list[Any]:
+    """What a draft's audit depended on besides its own tables: the ledger, the threshold and
+    the auditor's version."""
+    return [mark[0], mark[1], threshold, AUDIT_VERSION]
 
 
 def ledger_for_audit(up_to: int | None = None) -> list[PrivacyLedgerEntry]:
@@ -251,7 +263,7 @@ def release_build_draft(
             quorum=settings.HEALTHWATCH_REVIEW_QUORUM,
             content=built.content,
             # The ledger this audit was held against: publication audits again only if it grew.
-            internal_audit={**built.internal, "ledger_mark": list(mark)},
+            internal_audit={**built.internal, "ledger_mark": _audit_mark(mark, threshold)},
             created_by=user if user.is_authenticated else None,
             erratum=erratum.strip(),
             supersedes=supersedes,
@@ -275,12 +287,22 @@ def release_approve(*, user: User, release: Release) -> Release:
         raise ReleaseStateError(
             f"A {release.get_status_display().lower()} release cannot be approved."
         )
-    release.status = ReleaseStatus.EPI_APPROVED
-    release.approved_by = user if user.is_authenticated else None  # type: ignore[assignment]
-    release.approved_at = timezone.now()
+    approved_by = user if user.is_authenticated else None
+    approved_at = timezone.now()
     with transaction.atomic():  # the approval and the reviewers' notifications, together
-        release.save(update_fields=["status", "approved_by", "approved_at"])
+        # Compare-and-set: of two approvals at once (a double tap), one moves the release and
+        # notifies the reviewers; the other finds it already in review.
+        moved = Release.objects.filter(
+            pk=release.pk, status__in=(ReleaseStatus.DRAFT, ReleaseStatus.CHANGES_REQUESTED)
+        ).update(
+            status=ReleaseStatus.EPI_APPROVED, approved_by=approved_by, approved_at=approved_at
+        )
+        if not moved:
+            raise ReleaseStateError("This release has already been approved.")
         notify_release_in_review(release_id=release.pk)
+    release.status = ReleaseStatus.EPI_APPROVED
+    release.approved_by = approved_by  # type: ignore[assignment]
+    release.approved_at = approved_at
     return release
 
 
@@ -374,7 +396,7 @@ def release_publish(*, user: User, release_id: int) -> Release:
         # The audit is a function of the tables and the ledger: when nothing was published
         # since the draft's own audit, it would find the same, so only a grown ledger is
         # audited again (under the lock, so nothing is published meanwhile).
-        if internal.get("ledger_mark") != list(mark):
+        if internal.get("ledger_mark") != _audit_mark(mark, release.threshold):
             result = audit(
                 cells,
                 suppressed,
@@ -518,35 +540,51 @@ def release_build_request(
             errors.append(FieldError("erratum", _("Describe what the correction changes.")))
     if errors:
         raise ValidationProblem(errors)
-    try:
-        with transaction.atomic():
-            build = ReleaseBuild.objects.create(
-                requested_by=user if user.is_authenticated else None,
-                run=run,
+    for attempt in range(2):
+        try:
+            with transaction.atomic():
+                build = ReleaseBuild.objects.create(
+                    requested_by=user if user.is_authenticated else None,
+                    run=run,
+                    site_code=site_code,
+                    year=year,
+                    late_data=late_data,
+                    erratum=erratum.strip(),
+                    supersedes=supersedes,
+                    stage=str(_("Waiting for a worker")),
+                )
+                transaction.on_commit(partial(_enqueue_build, build.pk))
+        except IntegrityError:  # one_active_build_per_site_year
+            active = ReleaseBuild.objects.filter(
                 site_code=site_code,
                 year=year,
-                late_data=late_data,
-                erratum=erratum.strip(),
-                supersedes=supersedes,
-                stage=str(_("Waiting for a worker")),
+                status__in=[BuildStatus.QUEUED, BuildStatus.RUNNING],
+            ).first()
+            if active is None:  # it finished between our insert and this read: once more
+                if attempt == 0:
+                    continue
+                raise
+            same = (active.run_id, active.late_data, active.erratum, active.supersedes_id) == (
+                run.pk,
+                late_data,
+                erratum.strip(),
+                supersedes.pk if supersedes else None,
             )
-            transaction.on_commit(lambda: _enqueue_build(build.pk))
-    except IntegrityError:  # one_active_build_per_site_year: that build is the answer
-        active = ReleaseBuild.objects.filter(
-            site_code=site_code, year=year, status__in=[BuildStatus.QUEUED, BuildStatus.RUNNING]
-        ).first()
-        if active is None:  # it finished between our insert and this read: ask again
-            return release_build_request(
-                user=user,
-                run=run,
-                site_code=site_code,
-                year=year,
-                late_data=late_data,
-                erratum=erratum,
-                supersedes=supersedes,
-            )
-        return active, False
-    return build, True
+            if not same:
+                raise ValidationProblem(
+                    [
+                        FieldError(
+                            "release",
+                            _(
+                                "Another build of this report is under way; wait for it to "
+                                "finish, then ask again."
+                            ),
+                        )
+                    ]
+                ) from None
+            return active, False  # the same request again (a double tap): the build under way
+        return build, True
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _enqueue_build(build_id: int) -> None:
@@ -591,6 +629,10 @@ def release_build_execute(build_id: int) -> Release | None:
 
     user: User = build.requested_by or AnonymousUser()
     try:
+        if build.supersedes is not None and build.supersedes.status != ReleaseStatus.PUBLISHED:
+            raise ReleaseStateError(
+                _("The release to correct is no longer published (it was retracted).")
+            )
         return release_build_draft(
             user=user,
             run=build.run,

@@ -9,6 +9,7 @@ the input they were typed into.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.conf import settings
@@ -496,6 +497,15 @@ def audit_export(request: HttpRequest) -> HttpResponse:
 # --- Data-quality review queue (epidemiologists and admins) ----------------------------------
 
 
+_FLAG_ID = re.compile(r"[0-9]{1,18}")
+
+
+def _flag_ids(request: HttpRequest) -> list[int]:
+    """The ticked flags' ids; anything that is not a plain decimal id is ignored (``"²"``
+    passes ``str.isdigit`` but not ``int``)."""
+    return [int(pk) for pk in request.POST.getlist("flag") if _FLAG_ID.fullmatch(pk)]
+
+
 QUEUE_PER_PAGE = 25
 
 
@@ -526,7 +536,7 @@ def _queue(
         .select_related("reviewed_by", "observation__code")
         .order_by("-reviewed_at")[:10]
     )
-    selected = {int(pk) for pk in request.POST.getlist("flag") if pk.isdigit()}
+    selected = set(_flag_ids(request))
     _log_staff_read(request, "quality_flags", "open review queue", rows=len(page.object_list))
     context = {
         "page": page,
@@ -563,7 +573,7 @@ def quality_queue(request: HttpRequest) -> HttpResponse:
 @require_POST
 def quality_resolve(request: HttpRequest) -> HttpResponse:
     """Resolve the selected flags with one outcome and one note (exactly once)."""
-    return _resolve(request, [int(pk) for pk in request.POST.getlist("flag") if pk.isdigit()])
+    return _resolve(request, _flag_ids(request))
 
 
 @role_required(*REVIEW_ROLES)

@@ -273,3 +273,21 @@ def test_staff_pages_name_outcomes_areas_parts_and_parameters_by_their_labels(
     assert "{&#x27;near_km&#x27;" not in run_page and "{'near_km'" not in run_page
     assert "Near band: under (km): 2" in run_page and 'title="near_km"' in run_page
     assert "Outbreak detection" in run_page and ">aberration<" not in run_page
+
+
+@pytest.mark.django_db
+def test_a_chart_that_cannot_be_drawn_never_costs_a_part_its_rows_or_alerts(
+    community: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from analytics import outcome_charts
+    from analytics.models import ResultChart, ResultRow
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise ValueError("a drawing bug")
+
+    monkeypatch.setattr(outcome_charts, "render_part", broken)
+    run = services.analysis_run_request(user=None, enqueue=False)
+    run = services.analysis_run_execute_inline(run_id=run.pk)
+    assert run.status == RunStatus.SUCCEEDED
+    assert ResultRow.objects.filter(result_set=run.result_set, part="aberration").exists()
+    assert not ResultChart.objects.filter(result_set=run.result_set).exists()

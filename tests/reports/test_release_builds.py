@@ -18,6 +18,7 @@ from reports.forms import ReleaseForm
 from reports.models import BuildStatus, Release, ReleaseBuild
 from reports.privacy import DisclosureError
 from surveys.models import ProductionSite
+from surveys.validation import ValidationProblem
 from tests.conftest import client_for
 
 QUEUE_DOWN = "the job queue is unavailable"
@@ -232,3 +233,60 @@ def test_the_new_report_form_proposes_the_latest_run_and_the_latest_ended_year(
     assert all(name != code for code, name in sites.items())  # names, not codes
     label = form.fields["run"].label_from_instance(finished_run)  # type: ignore[attr-defined]
     assert "standard_suite" not in label and str(finished_run.pk) in label
+
+
+@pytest.mark.django_db
+def test_a_different_build_of_the_same_report_waits_for_the_one_under_way(
+    finished_run: AnalysisRun, epidemiologist: User, sent: list[int]
+) -> None:
+    first, new = services.release_build_request(
+        user=epidemiologist, run=finished_run, site_code="RH-SEP", year=2025
+    )
+    assert new
+    again, new = services.release_build_request(
+        user=epidemiologist, run=finished_run, site_code="RH-SEP", year=2025
+    )
+    assert again == first and not new  # the same request: the build under way
+    with pytest.raises(ValidationProblem, match="Another build of this report is under way"):
+        services.release_build_request(
+            user=epidemiologist,
+            run=finished_run,
+            site_code="RH-SEP",
+            year=2025,
+            late_data="coarser",
+        )
+    assert ReleaseBuild.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_correction_of_a_release_retracted_before_the_worker_took_it_is_not_built(
+    published: Release, epidemiologist: User, sent: list[int]
+) -> None:
+    assert published.result_set is not None
+    run = published.result_set.runs.first()
+    assert run is not None
+    build, _ = services.release_build_request(
+        user=epidemiologist,
+        run=run,
+        site_code="RH-SEP",
+        year=2025,
+        erratum="Late records.",
+        supersedes=published,
+    )
+    services.release_retract(
+        user=epidemiologist, release=published, reason="A data entry error.", confirmed=True
+    )
+    assert services.release_build_execute(build.pk) is None
+    build.refresh_from_db()
+    assert build.status == BuildStatus.FAILED and "no longer published" in build.problems[0]
+    assert not Release.objects.filter(supersedes=published).exists()
+
+
+@pytest.mark.django_db
+def test_an_approval_sent_twice_at_once_moves_the_release_once(
+    draft: Release, epidemiologist: User
+) -> None:
+    stale = Release.objects.get(pk=draft.pk)  # the second request read it as a draft too
+    services.release_approve(user=epidemiologist, release=draft)
+    with pytest.raises(services.ReleaseStateError, match="already been approved"):
+        services.release_approve(user=epidemiologist, release=stale)

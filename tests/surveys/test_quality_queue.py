@@ -314,3 +314,15 @@ def test_a_filter_still_applies_once_its_last_open_flag_is_resolved(
         .content.decode()
     )
     assert re.findall(r'data-flag="(\d+)"', html) == []  # not every open flag of area B
+
+
+def test_a_bulk_form_with_a_flag_id_that_is_not_a_plain_number_is_an_error_not_a_crash(
+    world: World, epidemiologist: User
+) -> None:
+    # "²" passes str.isdigit() but not int(): ignored like any other junk, never a 500.
+    response = client_for(epidemiologist).post(
+        reverse("surveys:quality_resolve"),
+        {"flag": ["²", "9" * 40], "status": "confirmed", "note": "Checked"},
+    )
+    assert response.status_code in (302, 400)
+    assert not DataQualityFlag.objects.exclude(status="open").exists()
