@@ -118,7 +118,7 @@ def test_public_login_field_and_analysis_pages_work_under_the_csp_without_violat
     page.context.clear_cookies()
     log_in(page, live_server, "epi")
     page.wait_for_url(f"{live_server.url}/analysis/")
-    page.click("text=symptom.cough")
+    page.click("a[href$='/analysis/outcomes/symptom.cough/']")  # shown by its label
     assert page.locator("figure.chart-figure svg").count() >= 2
     queued = analytics_services.analysis_run_request(user=epidemiologist, enqueue=False)
     with page.expect_request(f"**/analysis/runs/{queued.pk}/status.json"):
