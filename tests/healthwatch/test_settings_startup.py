@@ -82,7 +82,15 @@ def test_the_deploy_check_passes_with_only_the_two_warnings_that_depend_on_the_p
     environ = {
         key: value
         for key, value in os.environ.items()
-        if key not in {"DATABASE_URL", "CELERY_BROKER_URL", "HEALTHWATCH_BEHIND_TLS_PROXY"}
+        # DJANGO_ALLOW_ASYNC_UNSAFE: the browser tests set it for Playwright in this process;
+        # a deployment never has it (async.E001), so the checked process must not inherit it.
+        if key
+        not in {
+            "DATABASE_URL",
+            "CELERY_BROKER_URL",
+            "HEALTHWATCH_BEHIND_TLS_PROXY",
+            "DJANGO_ALLOW_ASYNC_UNSAFE",
+        }
     }
     environ.update(
         HEALTHWATCH_ENV_FILE="/nonexistent/.env",
