@@ -477,6 +477,16 @@ def release_retract(*, user: User, release: Release, reason: str, confirmed: boo
     return release
 
 
+def _correction_problems(release: Release, erratum: str) -> list[FieldError]:
+    """Why ``release`` cannot be corrected with this erratum (none: it can)."""
+    problems = []
+    if release.status != ReleaseStatus.PUBLISHED:
+        problems.append(FieldError("status", _("Only a published release can be corrected.")))
+    if not erratum.strip():
+        problems.append(FieldError("erratum", _("Describe what the correction changes.")))
+    return problems
+
+
 def release_correct(
     *,
     user: User,
@@ -485,11 +495,12 @@ def release_correct(
     erratum: str,
     late_data: str = "refuse",
 ) -> Release:
-    """A correction: a new draft version that will supersede the published one."""
-    if release.status != ReleaseStatus.PUBLISHED:
-        raise ReleaseStateError("Only a published release can be corrected.")
-    if not erratum.strip():
-        raise ValidationProblem([FieldError("erratum", "Describe what the correction changes.")])
+    """A correction built at once (scripts and tests; the release page asks for a build job
+    through :func:`release_build_request`): a new draft version that supersedes the published
+    one."""
+    errors = _correction_problems(release, erratum)
+    if errors:
+        raise ValidationProblem(errors)
     return release_build_draft(
         user=user,
         run=run,
@@ -534,10 +545,7 @@ def release_build_request(
     if late_data not in LateData.values:
         errors.append(FieldError("late_data", _("Choose one of the options for late data.")))
     if supersedes is not None:
-        if supersedes.status != ReleaseStatus.PUBLISHED:
-            errors.append(FieldError("status", _("Only a published release can be corrected.")))
-        if not erratum.strip():
-            errors.append(FieldError("erratum", _("Describe what the correction changes.")))
+        errors += _correction_problems(supersedes, erratum)
     if errors:
         raise ValidationProblem(errors)
     for attempt in range(2):
