@@ -11,16 +11,18 @@ release passes only if every range is at least T wide (``hi − lo ≥ T``). Thi
 
 Protected ("target") sets:
 
-* every cell suppressed in this release (``SUPPRESSED``): ``hi − lo ≥ T``, always;
-* every cell suppressed in an earlier release and not published since
-  (``EARLIER_SUPPRESSED``), and every *difference* (``DIFFERENCE``): the finest sets of atoms
-  the published equations can tell apart that are not themselves a published or suppressed
-  cell — e.g. ``C`` from ``A+B+C`` and ``A+B`` (geographic differencing). These are exposed
-  when their range is narrower than T **and** certifies a small count: a lower bound of
+* every cell suppressed in this release (``SUPPRESSED``) and every cell suppressed in an
+  earlier release and not published since (``EARLIER_SUPPRESSED``): ``hi − lo ≥ T``, always
+  — a later release must not narrow what an earlier one hid (a hidden cell already as narrow
+  from the earlier releases alone, published before this rule, is reported but not blamed on
+  this release when it adds nothing to it);
+* every *difference* (``DIFFERENCE``): the finest sets of atoms the published equations can
+  tell apart that are not themselves a published or suppressed cell — e.g. ``C`` from
+  ``A+B+C`` and ``A+B`` (geographic differencing). These are exposed when their range is
+  narrower than T **and** certifies a small count: a lower bound of
   1..T−1 (some residents certainly have the outcome), or an upper bound of 0 when zeros are
-  suppressed. Knowing that a former complement is exactly 40, or that a difference is "at
-  most 8" (0 included) tells nothing about any resident; knowing that it is 3 does. These
-  targets are first screened with integer solutions found by group testing (a solution where
+  suppressed. Knowing that a difference is "at most 8" (0 included) tells nothing about any
+  resident; knowing that it is 3 does. These targets are first screened with integer solutions found by group testing (a solution where
   the set is 0, or two solutions ≥ T apart, prove it protected); the rest are solved exactly.
 
 A published count whose atom set was published before with another value is a *revision*; it
@@ -245,6 +247,8 @@ class _Unbounded(Exception):
 #: ``index``, or the relation row ``index`` (a nesting between outcomes).
 _RowId = tuple[int, int]
 _EQ, _CAP, _REL, _SNAPSHOT = 0, 1, 2, 3
+#: The note on a hidden cell the earlier releases alone had already narrowed below T.
+ALREADY_NARROW = "as narrow already from the earlier releases alone; this release adds nothing"
 #: The lower end of a change's range when the earlier releases leave it unbounded.
 UNBOUNDED_BELOW = -(2**31)
 
@@ -271,6 +275,7 @@ class _Target:
     note: str = ""
     earlier: int | None = None  # a revised cell's earlier published value: must stay feasible
     old_range: tuple[int, int | None] | None = None  # CHANGE: the range before the revision
+    strict: bool = False  # held to ``hi − lo ≥ T``: every suppressed cell, earlier ones too
 
 
 @dataclass
@@ -501,6 +506,7 @@ class AuditEngine:
             self._true_groups = true_groups
         self.solves = 0
         self.milp_solves = 0
+        self._ledger_program: tuple[list[_Component], np.ndarray] | None = None
 
     # -- suppression pattern -> equations ------------------------------------------------
 
@@ -564,7 +570,7 @@ class AuditEngine:
             self._screen(components[ci], regions)
         exposed = False
         for target in targets:
-            strict = target.kind == TargetKind.SUPPRESSED
+            strict = target.strict
             # A revised cell must keep its earlier value inside its range: judged exactly.
             screened = (screen or not strict) and target.earlier is None
             lo, hi, comps, feasible, exact = self._range(
@@ -609,7 +615,7 @@ class AuditEngine:
     def _judge(self, target: _Target, lo: int, hi: int | None, exact: bool) -> CellRange:
         wide = hi is None or hi - lo >= self.threshold
         note = target.note
-        if target.kind == TargetKind.SUPPRESSED:
+        if target.strict:
             protected = wide
             if target.earlier is not None and not (
                 lo <= target.earlier and (hi is None or target.earlier <= hi)
@@ -617,9 +623,38 @@ class AuditEngine:
                 # The reader would learn that (and in which direction) it was revised.
                 protected = False
                 note = f"{note}; its range excludes the earlier published value".lstrip("; ")
+            elif not protected and self._no_narrower_than_ledger(target, lo, hi):
+                protected = True
+                note = f"{note}; {ALREADY_NARROW}".lstrip("; ")
         else:
             protected = wide or not self._certain_small(lo, hi)
         return CellRange(target.key, target.kind, lo, hi, protected, note, exact)
+
+    def _no_narrower_than_ledger(self, target: _Target, lo: int, hi: int | None) -> bool:
+        """Was this hidden cell already as narrow from the earlier releases alone?
+
+        Earlier releases published under a weaker rule (before 2026-12) may have narrowed a
+        cell they suppressed; this release cannot undo that. It is not blamed for it when it
+        adds nothing: the cell was hidden by every earlier release, still describes the same
+        data, and its range with this release is no narrower than with the ledger alone.
+        """
+        if target.stat is None or target.earlier is not None:
+            return False
+        stat = self.stats[target.stat]
+        if not stat.ledger_hidden:
+            return False
+        if self._ledger_program is None:
+            old_rows = {
+                i: value
+                for i, s in enumerate(self.stats)
+                if not s.stale and (value := s.ledger_value) is not None
+            }
+            self._ledger_program = self._components(old_rows, snapshot=2)
+        components, group_component = self._ledger_program
+        old_lo, old_hi, _, feasible, _ = self._range(target.groups, components, group_component)
+        if not feasible:
+            return False
+        return lo <= old_lo and (hi is None or (old_hi is not None and hi >= old_hi))
 
     def _judge_change(self, target: _Target, lo: int, hi: int | None) -> CellRange:
         """The change of a set since the earlier releases: ``new − old`` over both ranges.
@@ -730,13 +765,27 @@ class AuditEngine:
                 note = f"revised since {release}"
             for key in stat.release_keys:
                 targets.append(
-                    _Target(key, TargetKind.SUPPRESSED, frozenset(stat.groups), i, note, earlier)
+                    _Target(
+                        key,
+                        TargetKind.SUPPRESSED,
+                        frozenset(stat.groups),
+                        i,
+                        note,
+                        earlier,
+                        strict=True,
+                    )
                 )
             covered.add(frozenset(stat.groups))
         for i, stat in enumerate(self.stats):
             if stat.ledger_hidden and i not in rows and i not in suppressed:
                 targets.append(
-                    _Target(stat.label(), TargetKind.EARLIER_SUPPRESSED, frozenset(stat.groups), i)
+                    _Target(
+                        stat.label(),
+                        TargetKind.EARLIER_SUPPRESSED,
+                        frozenset(stat.groups),
+                        i,
+                        strict=True,
+                    )
                 )
                 covered.add(frozenset(stat.groups))
         # Differences: the finest atom sets the published equations tell apart.

@@ -103,7 +103,7 @@ class FindingKind(StrEnum):
     SMALL_COUNT = "small_count"  # a published count in 1..T−1 (0..T−1 with suppressed zeros)
     SMALL_DENOMINATOR = "small_denominator"  # a published denominator in that range
     NARROW_RANGE = "narrow_range"  # a suppressed cell of the new release: hi − lo < T
-    EARLIER_CELL = "earlier_cell"  # an earlier suppressed cell now pinned to a small count
+    EARLIER_CELL = "earlier_cell"  # an earlier suppressed cell now narrower than T
     DIFFERENCE = "difference"  # atoms the equations tell apart, pinned to a small count
     REVISION = "revision"  # an atom set whose value moved by 1..T−1 between data states
     EXCLUDES_EARLIER = "excludes_earlier"  # a revised suppressed cell's range misses its old value
@@ -345,14 +345,15 @@ def attack(
         if hi is not None and hi - lo < threshold:
             findings.append(Finding(FindingKind.NARROW_RANGE, new.name, cell.key, lo, hi))
 
-    # 3. Earlier suppressed cells, in their own data state, not published since.
+    # 3. Earlier suppressed cells, in their own data state, not published since: the same
+    #    promise, at least T wide (docs/privacy.md, "The audit").
     published_later: set[frozenset[Atom]] = set()
     for release in reversed(releases):
         for cell in release.cells:
             if cell.value is None and cell.atoms not in published_later and release is not new:
                 earlier = programs.get(release.data)
                 found = earlier.range_of(cell.atoms) if earlier else None
-                if found is not None and _pinned_small(found, threshold, suppress_zeros):
+                if found is not None and found[1] is not None and found[1] - found[0] < threshold:
                     findings.append(
                         Finding(FindingKind.EARLIER_CELL, release.name, cell.key, *found)
                     )
@@ -375,7 +376,7 @@ def attack(
 
 
 def _pinned_small(found: tuple[int, int | None], threshold: int, suppress_zeros: bool) -> bool:
-    """The documented promise for sets that are not suppressed cells of the new release: a
+    """The documented promise for differences (atom sets that are no cell of any release): a
     range narrower than T must not certify a small count — a minimum in 1..T−1, or (with
     suppressed zeros) a maximum of 0. "At most 8" or "exactly 40" tells nothing about a
     resident (docs/privacy.md, "The audit")."""

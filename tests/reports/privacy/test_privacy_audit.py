@@ -263,3 +263,74 @@ def test_a_zero_cell_already_pinned_by_the_ledger_is_not_used_as_a_complement() 
     suppressed = [k for k, v in published.items() if v is None]
     check = audit(list(cells), suppressed, ledger, 10)
     assert check.passed and check.range_of("t/c").width >= 10
+
+
+def _year_2025() -> list[Cell]:
+    # a = 3 is the small count; b (the cheapest complement) hides it; a + b = 28 follows
+    # from c and the total.
+    return [
+        Cell("t25/a", atoms("a"), 3),
+        Cell("t25/b", atoms("b"), 25),
+        Cell("t25/c", atoms("c"), 30),
+        Cell("t25/total", atoms("a", "b", "c"), 58),
+    ]
+
+
+def _later_years() -> list[Cell]:
+    # b + e = 45 and e + f = 24 (so e ≤ 24): b ≥ 21, hence a = 28 − b ≤ 7.
+    return [Cell("t/be", atoms("b", "e"), 45), Cell("t/ef", atoms("e", "f"), 24)]
+
+
+def _ledger_of(release: str, cells: list[Cell], suppressed: set[str]) -> list[LedgerEntry]:
+    return [
+        LedgerEntry(release, c.key, c.atoms, None if c.key in suppressed else c.count)
+        for c in cells
+    ]
+
+
+def test_a_later_release_may_not_narrow_an_earlier_suppressed_cell_below_t() -> None:
+    first = protect_release([Table("t25", tuple(_year_2025()))])
+    hidden = {c.key for c in first.cells() if c.count is None}
+    assert hidden == {"t25/a", "t25/b"}
+    ledger = _ledger_of("2025 v1", _year_2025(), hidden)
+    # Publishing both later cells narrows the earlier small cell a to [0, 7]: it certifies
+    # no small count, but it is a suppressed cell, so it must stay at least T wide.
+    # Its complement b ∈ [21, 28] certifies nothing either, and is held to the same rule.
+    naive = audit(_later_years(), set(), ledger)
+    assert {(r.kind, r.key, r.lo, r.hi) for r in naive.exposed} == {
+        (TargetKind.EARLIER_SUPPRESSED, "2025 v1/t25/a", 0, 7),
+        (TargetKind.EARLIER_SUPPRESSED, "2025 v1/t25/b", 21, 28),
+    }
+    later = protect_release([Table("t", tuple(_later_years()))], ledger)
+    assert [c.key for c in later.cells() if c.count is None]
+    assert later.audit.range_of("2025 v1/t25/a").width >= 10
+
+
+def test_a_correction_with_unchanged_data_publishes_after_later_years() -> None:
+    """The bench's case (docs/privacy.md, "closed problem"): 2025 v1, then later years, then a
+    correction of 2025 with the same data, which must suppress the same small cell again."""
+    first = protect_release([Table("t25", tuple(_year_2025()))])
+    hidden = {c.key for c in first.cells() if c.count is None}
+    ledger = _ledger_of("2025 v1", _year_2025(), hidden)
+    later = protect_release([Table("t", tuple(_later_years()))], ledger)
+    ledger += _ledger_of(
+        "2021-2024 v1", _later_years(), {c.key for c in later.cells() if c.count is None}
+    )
+    correction = protect_release([Table("t25", tuple(_year_2025()))], ledger)
+    assert {c.key for c in correction.cells() if c.count is None} == hidden
+    assert correction.audit.range_of("t25/a").width >= 10
+
+
+def test_a_cell_narrowed_by_releases_published_under_the_old_rule_is_not_blamed_on_a_new_one() -> (
+    None
+):
+    # A ledger from before the strict rule: both later cells were published, a ∈ [0, 7].
+    ledger = _ledger_of("2025 v1", _year_2025(), {"t25/a", "t25/b"})
+    ledger += _ledger_of("2021-2024 v1", _later_years(), set())
+    correction = audit(_year_2025(), {"t25/a", "t25/b"}, ledger)
+    narrowed = correction.range_of("t25/a")
+    assert (narrowed.lo, narrowed.hi) == (0, 7)
+    assert narrowed.protected and "earlier releases alone" in narrowed.note
+    assert correction.passed
+    # Publishing b now would pin a = 3: that this release does, so it is refused.
+    assert not audit(_year_2025(), {"t25/a"}, ledger).passed
