@@ -22,8 +22,9 @@ Protected ("target") sets:
   narrower than T **and** certifies a small count: a lower bound of
   1..T−1 (some residents certainly have the outcome), or an upper bound of 0 when zeros are
   suppressed. Knowing that a difference is "at most 8" (0 included) tells nothing about any
-  resident; knowing that it is 3 does. These targets are first screened with integer solutions found by group testing (a solution where
-  the set is 0, or two solutions ≥ T apart, prove it protected); the rest are solved exactly.
+  resident; knowing that it is 3 does. These targets are first screened with integer
+  solutions found by group testing (a solution where the set is 0, or two solutions ≥ T
+  apart, prove it protected); the rest are solved exactly.
 
 A published count whose atom set was published before with another value is a *revision*; it
 must change by 0 or by at least T from every earlier value, otherwise the change itself is a
