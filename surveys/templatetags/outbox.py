@@ -42,7 +42,7 @@ def outbox_text() -> dict[str, str]:
             "ID is already known, the visit is added to that resident when it is sent."
         ),
         "logout_warning": gettext(
-            "{n} visits on this phone are not sent yet. Logging out deletes them from this phone. "
+            "Visits on this phone not sent yet: {n}. Logging out deletes them from this phone. "
             "Log out anyway?"
         ),
     }

@@ -90,8 +90,7 @@
     const list = document.querySelector("[data-outbox-list]");
     if (!list) return;
     const items = (await allItems()).sort((a, b) => a.created - b.created);
-    list.closest("section").hidden = items.length === 0;
-    list.replaceChildren();
+    const shown = [];
     for (const item of items) {
       const li = document.createElement("li");
       li.dataset.outboxItem = item.key;
@@ -128,8 +127,11 @@
       const actions = document.createElement("p");
       actions.append(edit, " ", discard);
       li.append(actions);
-      list.append(li);
+      shown.push(li);
     }
+    list.replaceChildren(...shown); // at once: two renderings never interleave their rows
+    list.closest("section").hidden = items.length === 0;
+    list.dataset.count = String(items.length);
   }
 
   // --- Sending. One sender at a time per phone (Web Locks where the browser has them).
