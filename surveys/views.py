@@ -14,10 +14,10 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.staticfiles import finders
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
-from django.contrib.staticfiles import finders
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -323,9 +323,13 @@ def outbox_send(request: HttpRequest) -> JsonResponse:
     resident = None
     problems: list[dict[str, str]] = []
     if request.POST.get("resident"):
-        resident = selectors.residents_for_user(user).filter(  # type: ignore[arg-type]
-            pk=request.POST["resident"] if request.POST["resident"].isdigit() else 0
-        ).first()
+        resident = (
+            selectors.residents_for_user(user)
+            .filter(  # type: ignore[arg-type]
+                pk=request.POST["resident"] if request.POST["resident"].isdigit() else 0
+            )
+            .first()
+        )
         if resident is None:
             problems.append(
                 {
@@ -365,8 +369,9 @@ def outbox_send(request: HttpRequest) -> JsonResponse:
             submission_key=form.cleaned_data["submission_key"],
         )
     except ValidationProblem as problem:
-        forms_by_prefix = [(register, "register-")] if register is not None else []
-        forms_by_prefix.append((form, ""))  # type: ignore[arg-type]
+        forms_by_prefix: list[tuple[Any, str]] = [(form, "")]
+        if register is not None:
+            forms_by_prefix.insert(0, (register, "register-"))
         return JsonResponse(
             {"errors": [_problem(forms_by_prefix, e.field, e.message) for e in problem.errors]},
             status=400,

@@ -20,17 +20,25 @@ def outbox_text() -> dict[str, str]:
         "waiting_one": gettext("1 visit waiting to be sent."),
         "waiting_many": gettext("{n} visits waiting to be sent."),
         "sent_some": gettext("{n} sent to the server."),
-        "refused_some": gettext("{n} refused by the server: open the outbox below to correct them."),
-        "no_network": gettext("No network: the visits stay on this phone and are sent when it returns."),
+        "refused_some": gettext(
+            "{n} refused by the server: correct them in the list on the field page."
+        ),
+        "no_network": gettext(
+            "No network: the visits stay on this phone and are sent when it returns."
+        ),
         "log_in_again": gettext("Log in again to send the visits waiting on this phone."),
-        "server_error": gettext("The server could not take the visits now; they stay on this phone."),
+        "server_error": gettext(
+            "The server could not take the visits now; they stay on this phone."
+        ),
         "state_waiting": gettext("Not yet sent"),
         "state_sending": gettext("Sending…"),
         "state_refused": gettext("Refused: correct it"),
         "send": gettext("Send now"),
         "edit": gettext("Edit"),
         "discard": gettext("Discard"),
-        "discard_confirm": gettext("Discard this visit? It was never sent and cannot be recovered."),
+        "discard_confirm": gettext(
+            "Discard this visit? It was never sent and cannot be recovered."
+        ),
         "known_resident": gettext("Resident #{pk}"),
         "new_resident": gettext("New resident, born {year}, {area}"),
         "no_resident": gettext("Open this form from a resident's page or a registration."),

@@ -31,7 +31,11 @@ SEND = "**/field/outbox/send/"
 @pytest.fixture
 def area_a(worker_a: User, vocabulary_and_groups: None) -> Area:
     ProductionSite.objects.create(
-        code="SEP1", name="Separation plant", kind="separation_plant", latitude=25.0, longitude=110.0
+        code="SEP1",
+        name="Separation plant",
+        kind="separation_plant",
+        latitude=25.0,
+        longitude=110.0,
     )
     area = Area.objects.create(code="A", name="Area A", latitude=25.01, longitude=110.0)
     AreaAssignment.objects.create(user=worker_a, area=area)
@@ -237,3 +241,45 @@ def test_logging_out_warns_about_unsent_visits_then_clears_the_phone(
     assert not [name for name in databases if name.startswith("healthwatch-outbox")]
     assert page.evaluate("caches.keys()") == []
     assert Visit.objects.count() == 0
+
+
+# Budget for one field page with everything it loads (HTML, styles, outbox script, worker),
+# uncompressed: a phone on a weak network must still open it in a few seconds.
+PAGE_BUDGET_BYTES = 80_000
+
+
+def test_the_field_pages_with_the_outbox_script_stay_small(
+    phone: tuple[Any, Any], live_server: Any, worker_a: User, area_a: Area
+) -> None:
+    """Prints each page's weight (`-s` shows them): raw bytes and gzip bytes, as served."""
+    import gzip
+
+    _context, page = phone
+    log_in(page, live_server, "worker_a")
+    page.wait_for_url(f"{live_server.url}/field/")
+    page.wait_for_selector("html[data-outbox-ready]", state="attached")
+    weights: dict[str, tuple[int, int]] = {}
+    for path in (
+        "/field/",
+        "/field/residents/new/",
+        "/field/visits/offline/",
+        "/field/visits/mine/",
+    ):
+        bodies: list[bytes] = []
+
+        def keep(response: Any, into: list[bytes] = bodies) -> None:
+            if response.request.resource_type in {"document", "stylesheet", "script"}:
+                into.append(response.body())
+
+        page.on("response", keep)
+        # A fresh load from the network (not the worker's cache): what a first visit costs.
+        page.goto(f"{live_server.url}{path}")
+        page.wait_for_load_state("networkidle")
+        page.remove_listener("response", keep)
+        sw = page.evaluate("fetch('/field/sw.js').then(r => r.text())")
+        raw = sum(len(b) for b in bodies) + len(sw.encode())
+        zipped = sum(len(gzip.compress(b)) for b in bodies) + len(gzip.compress(sw.encode()))
+        weights[path] = (raw, zipped)
+    for path, (raw, zipped) in weights.items():
+        print(f"field page weight {path}: {raw:,} bytes ({zipped:,} gzip)")
+    assert all(raw < PAGE_BUDGET_BYTES for raw, _ in weights.values()), weights

@@ -55,7 +55,7 @@ def submit(user: User, area: Area, key: uuid.UUID, **overrides: Any) -> Any:
 def test_registering_offline_twice_finds_the_resident_the_first_registration_made(
     worker_a: User, area_a: Area
 ) -> None:
-    fields = {
+    fields: dict[str, Any] = {
         "user": worker_a,
         "study_id": STUDY_ID,
         "area": area_a,
@@ -89,9 +89,14 @@ def test_two_phones_registering_the_same_study_id_offline_end_with_one_resident_
 ) -> None:
     first = submit(worker_a, area_a, uuid.uuid4())
     second = submit(
-        worker_a, area_a, uuid.uuid4(), visited_on=dt.date(2025, 4, 2), registration=registration(
-            area_a, birth_year=1971  # typed a little differently on the other phone
-        )
+        worker_a,
+        area_a,
+        uuid.uuid4(),
+        visited_on=dt.date(2025, 4, 2),
+        registration=registration(
+            area_a,
+            birth_year=1971,  # typed a little differently on the other phone
+        ),
     )
     assert (first.resident_created, second.resident_created) == (True, False)
     assert first.resident.pk == second.resident.pk
@@ -120,7 +125,12 @@ def test_a_refused_visit_leaves_no_provisional_resident_behind(
     worker_a: User, area_a: Area
 ) -> None:
     with pytest.raises(ValidationProblem) as refused:
-        submit(worker_a, area_a, uuid.uuid4(), observations=[ObservationInput("vital.bmi", "3", unit="kg/m2")])
+        submit(
+            worker_a,
+            area_a,
+            uuid.uuid4(),
+            observations=[ObservationInput("vital.bmi", "3", unit="kg/m2")],
+        )
     assert [e.field for e in refused.value.errors] == ["vital.bmi.value"]
     assert Resident.objects.count() == 0 and Visit.objects.count() == 0
 
@@ -218,4 +228,4 @@ def test_the_service_worker_is_served_from_the_field_pages_and_not_cached(
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/javascript")
     assert response["Cache-Control"] == "no-cache"
-    assert b"addEventListener(\"fetch\"" in response.content
+    assert b'addEventListener("fetch"' in response.content
