@@ -116,6 +116,10 @@ def test_visits_recorded_offline_are_sent_once_when_the_network_returns(
     # Reload while still offline: the page comes from the phone, the outbox is still there.
     page.reload()
     page.wait_for_selector("#outbox-status:has-text('3 visits waiting')")
+    # The page shown again from the phone's copy gets a key of its own for the next visit.
+    keys = page.evaluate("window.healthwatchOutbox.allItems().then(i => i.map(x => x.key))")
+    assert len(set(keys)) == 3
+    assert page.input_value('[name="submission_key"]') not in keys
     # Really offline (the worker's fetches too): a page never opened shows the cached /field/.
     page.goto(f"{live_server.url}/field/stations/")
     assert page.locator("h1").inner_text() == "Field workspace"
@@ -205,6 +209,56 @@ def test_a_send_whose_answer_is_lost_is_sent_again_and_stored_once(
     assert json.loads(answers[0].text())["stored_before"] is True
     assert outbox_items(page).count() == 0
     assert Visit.objects.count() == 1 and Resident.objects.count() == 1
+
+
+def test_a_known_residents_visit_form_works_offline_and_posts_as_before_online(
+    phone: tuple[Any, Any], live_server: Any, worker_a: User, area_a: Area
+) -> None:
+    import datetime as dt
+
+    from surveys import services
+
+    known = [
+        services.resident_register(
+            user=worker_a,
+            study_id=study_id,
+            area=area_a,
+            birth_year=1950,
+            sex="M",
+            enrolled_on=dt.date(2024, 1, 10),
+            latitude=None,
+            longitude=None,
+        )
+        for study_id in ("KNOWN-1", "KNOWN-2")
+    ]
+    context, page = phone
+    log_in(page, live_server, "worker_a")
+    page.wait_for_url(f"{live_server.url}/field/")
+    page.wait_for_selector("html[data-outbox-ready]", state="attached")
+    # Online, the form of a known resident posts as a plain form (and is kept for offline use).
+    page.goto(f"{live_server.url}/field/residents/{known[0].pk}/visits/new/")
+    page.fill("#id_visited_on", "2024-03-01")
+    page.click("button:has-text('Save visit')")
+    page.wait_for_url(re.compile(r".*/field/visits/\d+/$"))
+    assert Visit.objects.filter(resident=known[0]).count() == 1
+
+    context.set_offline(True)
+    page.goto(f"{live_server.url}/field/residents/{known[0].pk}/visits/new/")
+    page.fill("#id_visited_on", "2024-03-02")
+    page.click("button:has-text('Save visit')")
+    page.wait_for_selector("#outbox-status:has-text('1 visit waiting')")
+    # A resident whose form was never opened online: the phone's copy of the visit form.
+    page.goto(f"{live_server.url}/field/residents/{known[1].pk}/visits/new/")
+    page.wait_for_selector(f"text=Resident #{known[1].pk}")
+    page.fill("#id_visited_on", "2024-03-03")
+    page.click("button:has-text('Save visit')")
+    page.wait_for_selector("#outbox-status:has-text('2 visits waiting')")
+    assert Visit.objects.count() == 1
+
+    context.set_offline(False)
+    page.wait_for_selector("#outbox-status:has-text('2 sent to the server')")
+    assert Visit.objects.filter(resident=known[0]).count() == 2
+    assert Visit.objects.filter(resident=known[1]).count() == 1
 
 
 def test_logging_out_warns_about_unsent_visits_then_clears_the_phone(

@@ -64,6 +64,12 @@
       ? crypto.randomUUID()
       : "10000000-1000-4000-8000-100000000000".replace(/[018]/g, (c) =>
           (c ^ (crypto.getRandomValues(new Uint8Array(1))[0] & (15 >> (c / 4)))).toString(16));
+  // Keys this phone has sent or put in the outbox: a page shown again from the worker's cache
+  // carries the key it had when it was cached, which must not serve a second visit.
+  const USED = "healthwatch-used-keys-" + C.user;
+  const usedKeys = () => JSON.parse(localStorage.getItem(USED) || "[]");
+  const markUsed = (key) =>
+    localStorage.setItem(USED, JSON.stringify([key, ...usedKeys().filter((k) => k !== key)].slice(0, 500)));
   const fields = (form) =>
     Array.from(new FormData(form).entries()).filter(([name]) => name !== "csrfmiddlewaretoken");
 
@@ -269,6 +275,10 @@
         if (input && input.setAttribute) input.setAttribute("aria-invalid", "true");
       }
       keyInput.value = editing.key;
+    } else if (!form.action.endsWith(C.sendUrl) && !usedKeys().includes(keyInput.value)) {
+      // a known resident's form as the server made it: its key is new, keep it
+    } else {
+      keyInput.value = newKey(); // the outbox form, or a form shown again from the cache
     }
     if (label) {
       label.textContent = target
@@ -281,10 +291,14 @@
     }
     const offlineOnly = !form.action.endsWith(C.sendUrl);
     form.addEventListener("submit", async (event) => {
-      if (offlineOnly && navigator.onLine) return; // a known resident's form posts as before
+      if (offlineOnly && navigator.onLine) {
+        markUsed(keyInput.value); // a known resident's form posts as before
+        return;
+      }
       event.preventDefault();
       if (!target) return;
       const key = keyInput.value || newKey();
+      markUsed(key);
       await putItem({
         key,
         ...target,
@@ -319,6 +333,7 @@
         });
         if ("caches" in window) await caches.delete(CACHE);
         localStorage.removeItem("healthwatch-field-user");
+        localStorage.removeItem(USED);
         form.dataset.outboxCleared = "1";
         form.submit();
       });
