@@ -253,6 +253,14 @@ def test_a_known_residents_visit_form_works_offline_and_posts_as_before_online(
     page.fill("#id_visited_on", "2024-03-03")
     page.click("button:has-text('Save visit')")
     page.wait_for_selector("#outbox-status:has-text('2 visits waiting')")
+    page.fill("#id_visited_on", "2024-03-04")  # saved by mistake: discarded on /field/
+    page.click("button:has-text('Save visit')")
+    page.wait_for_selector("#outbox-status:has-text('3 visits waiting')")
+    page.goto(f"{live_server.url}/field/")
+    page.wait_for_selector("[data-outbox-list][data-count='3']", state="attached")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator("[data-outbox-item]:has-text('2024-03-04') button:has-text('Discard')").click()
+    page.wait_for_selector("[data-outbox-list][data-count='2']", state="attached")
     assert Visit.objects.count() == 1
 
     context.set_offline(False)

@@ -2,7 +2,7 @@
 //
 // Served at /field/sw.js (surveys.views.service_worker) so that its scope is /field/. It only
 // answers GET requests of this site; posts (forms, the outbox) always go to the network.
-//  - Field pages (navigations under /field/): network first, and a copy of each page that
+//  - Field pages (navigations under /field/): network first, and a copy of each HTML page that
 //    answered 200 is kept in the cache "healthwatch-field"; without a network the copy is shown.
 //    A visit form of a resident never opened online falls back to /field/visits/offline/ (the
 //    same form; outbox.js reads the resident from the address), anything else to /field/.
@@ -21,7 +21,8 @@ async function page(request) {
   const cache = await caches.open(CACHE);
   try {
     const response = await fetch(request);
-    if (response.ok && response.type === "basic" && !response.redirected) {
+    const html = (response.headers.get("Content-Type") || "").startsWith("text/html");
+    if (response.ok && response.type === "basic" && !response.redirected && html) {
       await cache.put(request.url.split("?")[0], response.clone());
     }
     return response;
