@@ -174,6 +174,60 @@ def resident_register(
             ) from None
 
 
+def resident_register_or_find(
+    *,
+    user: User,
+    study_id: str,
+    area: Area,
+    birth_year: int,
+    sex: str,
+    enrolled_on: dt.date,
+    latitude: float | None,
+    longitude: float | None,
+    works_at_site: bool = False,
+    smoking: str = Smoking.UNKNOWN,
+    today: dt.date | None = None,
+) -> tuple[Resident, bool]:
+    """A registration made offline: the resident with this study ID if the user already sees
+    one (registered meanwhile by another device or an earlier send), else a new one.
+
+    Returns the resident and whether it is new. Two phones that registered the same study ID
+    offline thus end with one resident; a race between them is decided by the pseudonym's
+    unique constraint, and the loser gets the winner's resident.
+    """
+    existing = _visible_resident(user, study_id)
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            resident = resident_register(
+                user=user,
+                study_id=study_id,
+                area=area,
+                birth_year=birth_year,
+                sex=sex,
+                enrolled_on=enrolled_on,
+                latitude=latitude,
+                longitude=longitude,
+                works_at_site=works_at_site,
+                smoking=smoking,
+                today=today,
+            )
+    except ValidationProblem:
+        existing = _visible_resident(user, study_id)
+        if existing is not None:
+            return existing, False
+        raise
+    return resident, True
+
+
+def _visible_resident(user: User, study_id: str) -> Resident | None:
+    try:
+        return resident_find(user=user, study_id=study_id)
+    except ValidationProblem:
+        return None  # resident_register names the bad study ID
+
+
 @dataclass(frozen=True)
 class ObservationInput:
     """One observation as entered: strings, as a form or a CSV gives them."""
@@ -332,6 +386,76 @@ def visit_submit(
             return stored, False
         raise
     return visit, True
+
+
+@dataclass(frozen=True)
+class ResidentRegistration:
+    """The registration of a resident as typed offline (surveys.forms.RegisterResidentForm)."""
+
+    study_id: str
+    area: Area
+    birth_year: int
+    sex: str
+    enrolled_on: dt.date
+    latitude: float | None = None
+    longitude: float | None = None
+    works_at_site: bool = False
+    smoking: str = Smoking.UNKNOWN
+
+
+@dataclass(frozen=True)
+class OutboxResult:
+    visit: Visit
+    resident: Resident
+    visit_created: bool
+    resident_created: bool
+
+
+def outbox_visit_submit(
+    *,
+    user: User,
+    resident: Resident | None = None,
+    registration: ResidentRegistration | None = None,
+    visited_on: dt.date,
+    observations: list[ObservationInput],
+    submission_key: uuid.UUID,
+    today: dt.date | None = None,
+) -> OutboxResult:
+    """One item of a phone's outbox: a visit of a known resident, or of a resident registered
+    offline (the registration travels with each of its visits until the server's answer
+    replaces the provisional entry on the phone).
+
+    All or nothing: a visit refused leaves no resident behind. The submission key makes a
+    resend (the answer was lost, the button was tapped twice) return the stored visit.
+    """
+    if (resident is None) == (registration is None):
+        raise ValueError("Give either a resident or a registration.")
+    with transaction.atomic():
+        resident_created = False
+        if registration is not None:
+            resident, resident_created = resident_register_or_find(
+                user=user,
+                study_id=registration.study_id,
+                area=registration.area,
+                birth_year=registration.birth_year,
+                sex=registration.sex,
+                enrolled_on=registration.enrolled_on,
+                latitude=registration.latitude,
+                longitude=registration.longitude,
+                works_at_site=registration.works_at_site,
+                smoking=registration.smoking,
+                today=today,
+            )
+        assert resident is not None
+        visit, visit_created = visit_submit(
+            user=user,
+            resident=resident,
+            visited_on=visited_on,
+            observations=observations,
+            today=today,
+            submission_key=submission_key,
+        )
+    return OutboxResult(visit, resident, visit_created, resident_created)
 
 
 def _submission_fingerprint(

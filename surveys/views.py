@@ -14,13 +14,14 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.staticfiles import finders
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
-from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.translation import ngettext
+from django.utils.translation import gettext, ngettext
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -292,6 +293,138 @@ def my_visits(request: HttpRequest) -> HttpResponse:
     )
     page = Paginator(visits, RECENT_VISITS_PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "surveys/my_visits.html", {"page": page})
+
+
+# --- Offline outbox (surveys/static/surveys/outbox.js, sw.js) --------------------------------
+
+
+@role_required(*FIELD_ROLES)
+@require_http_methods(["GET"])
+def offline_visit(request: HttpRequest) -> HttpResponse:
+    """The visit form for the phone's outbox: the resident is filled in on the phone (a known
+    resident or one registered offline). Saved visits go to the outbox, never straight here."""
+    form = VisitForm(codes=_visit_codes(request))
+    return render(request, "surveys/visit_offline.html", {"form": form})
+
+
+@role_required(*FIELD_ROLES)
+@sensitive_post_parameters("register-study_id", "register-latitude", "register-longitude")
+@require_POST
+def outbox_send(request: HttpRequest) -> JsonResponse:
+    """One outbox item from a phone: a visit (the visit form's fields and its submission_key)
+    of a known resident (`resident`) or of one registered offline (`register-…` fields).
+
+    Answers JSON: 201 stored, 200 the key's visit stored earlier, 400 refused with the field
+    messages ({"errors": [{"field", "label", "message"}]}) for the phone to show on the item.
+    """
+    user = request.user
+    form = VisitForm(request.POST, codes=_visit_codes(request))
+    register = None
+    resident = None
+    problems: list[dict[str, str]] = []
+    if request.POST.get("resident"):
+        resident = (
+            selectors.residents_for_user(user)
+            .filter(  # type: ignore[arg-type]
+                pk=request.POST["resident"] if request.POST["resident"].isdigit() else 0
+            )
+            .first()
+        )
+        if resident is None:
+            problems.append(
+                {
+                    "field": "resident",
+                    "label": gettext("Resident"),
+                    "message": gettext("This resident is not in an area you are assigned to."),
+                }
+            )
+    else:
+        register = RegisterResidentForm(
+            request.POST,
+            prefix="register",
+            areas=selectors.areas_for_user(user),  # type: ignore[arg-type]
+        )
+        problems += _form_problems(register)
+    problems += _form_problems(form)
+    if not problems and form.cleaned_data.get("submission_key") is None:
+        problems.append(
+            {
+                "field": "submission_key",
+                "label": gettext("Submission key"),
+                "message": gettext("An outbox item needs its submission key."),
+            }
+        )
+    if problems:
+        return JsonResponse({"errors": problems}, status=400)
+    registration = None
+    if register is not None:
+        registration = services.ResidentRegistration(**register.cleaned_data)
+    try:
+        result = services.outbox_visit_submit(
+            user=user,  # type: ignore[arg-type]
+            resident=resident,
+            registration=registration,
+            visited_on=form.cleaned_data["visited_on"],
+            observations=form.observations(),
+            submission_key=form.cleaned_data["submission_key"],
+        )
+    except ValidationProblem as problem:
+        forms_by_prefix: list[tuple[Any, str]] = [(form, "")]
+        if register is not None:
+            forms_by_prefix.insert(0, (register, "register-"))
+        return JsonResponse(
+            {"errors": [_problem(forms_by_prefix, e.field, e.message) for e in problem.errors]},
+            status=400,
+        )
+    except services.AccessDenied as denied:
+        raise PermissionDenied(str(denied)) from None
+    return JsonResponse(
+        {
+            "visit": result.visit.pk,
+            "resident": result.resident.pk,
+            "url": reverse("surveys:visit", args=[result.visit.pk]),
+            "stored_before": not result.visit_created,
+        },
+        status=201 if result.visit_created else 200,
+    )
+
+
+def _form_problems(form: Any) -> list[dict[str, str]]:
+    if form.is_valid():
+        return []
+    prefix = f"{form.prefix}-" if form.prefix else ""
+    return [
+        _problem([(form, prefix)], prefix + name if name != "__all__" else "", message)
+        for name, messages_ in form.errors.items()
+        for message in messages_
+    ]
+
+
+def _problem(forms_: list[tuple[Any, str]], field: str, message: str) -> dict[str, str]:
+    """A refusal as the phone shows it: the input's name, its label, the message."""
+    label = ""
+    for form, prefix in forms_:
+        name = field.removeprefix(prefix) if prefix else field
+        if (prefix == "" or field.startswith(prefix)) and name in form.fields:
+            label = str(form.fields[name].label or name)
+            field = prefix + name
+            break
+    return {"field": field, "label": label, "message": str(message)}
+
+
+@role_required(*FIELD_ROLES)
+@require_http_methods(["GET"])
+def service_worker(request: HttpRequest) -> HttpResponse:
+    """surveys/static/surveys/sw.js, from /field/ so that it may control the field pages (a
+    worker's scope is the folder it is served from). Never cached by the browser's HTTP cache,
+    so a new version is picked up at the next visit."""
+    path = finders.find("surveys/sw.js")
+    if not path:
+        raise Http404
+    with open(path, encoding="utf-8") as script:  # type: ignore[arg-type]
+        response = HttpResponse(script.read(), content_type="text/javascript; charset=utf-8")
+    response["Cache-Control"] = "no-cache"
+    return response
 
 
 # --- Environmental monitoring ----------------------------------------------------------------

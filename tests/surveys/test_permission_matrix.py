@@ -91,6 +91,13 @@ MATRIX: list[Row] = [
     Row("GET",  "/field/residents/{resident}/visits/new/",        "A  N  F  F  L"),
     Row("POST", "/field/residents/{resident}/visits/new/",        "A  N  F  F  L",
         form(VISIT_FORM)),
+    # The phone's outbox: another area's resident is refused like a form field (400, the same
+    # message whether it exists or not), so the phone keeps the item with the message.
+    Row("GET",  "/field/visits/offline/",                         "A  A  F  F  L"),
+    Row("POST", "/field/outbox/send/",                            "A  V  F  F  L",
+        form({**VISIT_FORM, "resident": "{resident}",
+              "submission_key": "6f1c0e52-4b1e-4d84-9a6a-0c2f5e7f9b11"})),
+    Row("GET",  "/field/sw.js",                                   "A  A  F  F  L"),
     Row("GET",  "/field/visits/mine/",                            "A  A  F  F  L"),
     Row("GET",  "/field/visits/{visit}/",                         "A  N  A  F  L"),
     Row("GET",  "/field/visits/{visit}/edit/",                    "A  N  F  F  L"),

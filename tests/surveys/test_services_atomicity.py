@@ -168,6 +168,32 @@ CASES: dict[str, Callable[[dict[str, Any]], Any]] = {
         today=TODAY,
         submission_key=uuid.uuid4(),
     ),
+    "resident_register_or_find": lambda d: surveys.services.resident_register_or_find(
+        user=d["worker"],
+        study_id="HW-0003",
+        area=d["area"],
+        birth_year=1980,
+        sex="M",
+        enrolled_on=dt.date(2025, 3, 1),
+        latitude=None,
+        longitude=None,
+        today=TODAY,
+    ),
+    # A phone's outbox item with an offline registration: the resident and the visit, or nothing.
+    "outbox_visit_submit": lambda d: surveys.services.outbox_visit_submit(
+        user=d["worker"],
+        registration=surveys.services.ResidentRegistration(
+            study_id="HW-0004",
+            area=d["area"],
+            birth_year=1980,
+            sex="F",
+            enrolled_on=dt.date(2025, 3, 1),
+        ),
+        visited_on=dt.date(2026, 1, 5),
+        observations=[ObservationInput("lab.blood_lead", "60", "µg/dL")],
+        today=TODAY,
+        submission_key=uuid.uuid4(),
+    ),
     "visit_edit": lambda d: surveys.services.visit_edit(
         user=d["worker"],
         visit=Visit.objects.get(pk=d["visit"].pk),

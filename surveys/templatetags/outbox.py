@@ -1,0 +1,56 @@
+"""The texts of the phone's outbox (surveys/static/surveys/outbox.js), translated on the server.
+
+The script has no text of its own: it reads these from a json_script block, so they go through
+Django's translation catalogue like every other text. `{n}`, `{year}`, `{pk}` and `{area}` are
+filled in by the script.
+"""
+
+from __future__ import annotations
+
+from django import template
+from django.utils.translation import gettext
+
+register = template.Library()
+
+
+@register.simple_tag
+def outbox_text() -> dict[str, str]:
+    return {
+        "saved": gettext("Saved on this phone, not yet sent."),
+        "waiting_one": gettext("1 visit waiting to be sent."),
+        "waiting_many": gettext("{n} visits waiting to be sent."),
+        "sent_some": gettext("{n} sent to the server."),
+        "refused_some": gettext(
+            "{n} refused by the server: correct them in the list on the field page."
+        ),
+        "no_network": gettext(
+            "No network: the visits stay on this phone and are sent when it returns."
+        ),
+        "log_in_again": gettext("Log in again to send the visits waiting on this phone."),
+        "server_error": gettext(
+            "The server could not take the visits now; they stay on this phone."
+        ),
+        "state_waiting": gettext("Not yet sent"),
+        "state_sending": gettext("Sending…"),
+        "state_refused": gettext("Refused: correct it"),
+        "send": gettext("Send now"),
+        "edit": gettext("Edit"),
+        "discard": gettext("Discard"),
+        "discard_confirm": gettext(
+            "Discard this visit? It was never sent and cannot be recovered."
+        ),
+        "known_resident": gettext("Resident #{pk}"),
+        "new_resident": gettext("New resident, born {year}, {area}"),
+        "no_resident": gettext("Open this form from a resident's page or a registration."),
+        "register_offline": gettext(
+            "No network: the resident is kept on this phone and registered when the visit is sent."
+        ),
+        "find_offline": gettext(
+            "No network: a study ID cannot be looked up now. Register the resident: if the study "
+            "ID is already known, the visit is added to that resident when it is sent."
+        ),
+        "logout_warning": gettext(
+            "Visits on this phone not sent yet: {n}. Logging out deletes them from this phone. "
+            "Log out anyway?"
+        ),
+    }
