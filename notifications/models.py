@@ -65,6 +65,9 @@ class Notification(models.Model):
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(
+        null=True, blank=True, help_text="After a failed send: not tried again before this."
+    )
     sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -47,6 +47,15 @@ WEBHOOK_TIMEOUT_SECONDS = 10
 CLAIM_STALE_SECONDS = 15 * 60
 #: A row waiting this long was never delivered to a worker (the queue was down): queue again.
 PENDING_STALE_SECONDS = 5 * 60
+#: Back-off after the 1st, 2nd… failed send (seconds). The row holds its next attempt's time
+#: and the five-minute sweep queues it when due: no Celery countdown outlives the broker's
+#: visibility timeout, and a 20-minute mail outage costs three attempts, not all of them.
+RETRY_DELAYS_SECONDS = (60, 5 * 60, 15 * 60, 30 * 60, 60 * 60)
+
+
+def retry_delay(attempts: int) -> dt.timedelta:
+    """How long a row waits after its ``attempts``-th failed send."""
+    return dt.timedelta(seconds=RETRY_DELAYS_SECONDS[min(attempts, len(RETRY_DELAYS_SECONDS)) - 1])
 
 
 class SendOutcome(Enum):
@@ -379,15 +388,17 @@ def notify_import_failed(*, job_id: int) -> list[int]:
 def notification_send(*, notification_id: int) -> SendOutcome:
     """Send one row, at most once: claim it (pending → sending), send, mark it sent.
 
-    A second delivery of the task finds the row claimed or sent and does nothing. A failed send
-    goes back to pending for a retry, until HEALTHWATCH_NOTIFY_MAX_ATTEMPTS; then it is failed.
+    A second delivery of the task finds the row claimed, sent or not yet due and does nothing. A
+    failed send goes back to pending with its next attempt's time (:func:`retry_delay`), until
+    HEALTHWATCH_NOTIFY_MAX_ATTEMPTS; then it is failed.
     """
     now = timezone.now()
     stale = now - dt.timedelta(seconds=CLAIM_STALE_SECONDS)
     claimed = (
         Notification.objects.filter(pk=notification_id)
         .filter(
-            Q(status=NotificationStatus.PENDING)
+            Q(status=NotificationStatus.PENDING, next_attempt_at__isnull=True)
+            | Q(status=NotificationStatus.PENDING, next_attempt_at__lte=now)
             | Q(status=NotificationStatus.SENDING, claimed_at__lt=stale)
         )
         .update(status=NotificationStatus.SENDING, claimed_at=now, attempts=F("attempts") + 1)
@@ -411,6 +422,7 @@ def notification_send(*, notification_id: int) -> SendOutcome:
         Notification.objects.filter(pk=row.pk).update(
             status=NotificationStatus.FAILED if failed else NotificationStatus.PENDING,
             last_error=f"attempt {row.attempts}: {type(error).__name__}: {error}"[:2000],
+            next_attempt_at=None if failed else timezone.now() + retry_delay(row.attempts),
         )
         log.warning("notification %s, attempt %s: %s", row.pk, row.attempts, error)
         return SendOutcome.FAILED if failed else SendOutcome.RETRY
@@ -418,6 +430,18 @@ def notification_send(*, notification_id: int) -> SendOutcome:
         status=NotificationStatus.SENT, sent_at=timezone.now(), last_error=""
     )
     return SendOutcome.SENT
+
+
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """A 3xx is a failed delivery: the signed event goes only to the configured URL, never to
+    wherever a compromised or misconfigured receiver points (a POST turned into a GET, or an
+    internal address)."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_NO_REDIRECTS = urllib.request.build_opener(_RefuseRedirects)
 
 
 def _post_webhook(row: Notification) -> None:
@@ -434,7 +458,7 @@ def _post_webhook(row: Notification) -> None:
             SIGNATURE_HEADER: sign(body, settings.HEALTHWATCH_WEBHOOK_SECRET),
         },
     )
-    with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:  # noqa: S310
+    with _NO_REDIRECTS.open(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:
         if not 200 <= response.status < 300:
             raise urllib.error.HTTPError(
                 row.address, response.status, "webhook refused", response.headers, None
@@ -442,13 +466,16 @@ def _post_webhook(row: Notification) -> None:
 
 
 def notifications_sweep(*, now: dt.datetime | None = None) -> int:
-    """Queue again the rows no worker took (the queue was down, a worker died mid-send)."""
+    """Queue again the rows no worker took (the queue was down, a worker died mid-send) and the
+    failed ones whose back-off is over."""
     now = now or timezone.now()
     waiting = Notification.objects.filter(
         Q(
             status=NotificationStatus.PENDING,
+            next_attempt_at__isnull=True,
             created_at__lt=now - dt.timedelta(seconds=PENDING_STALE_SECONDS),
         )
+        | Q(status=NotificationStatus.PENDING, next_attempt_at__lte=now)
         | Q(
             status=NotificationStatus.SENDING,
             claimed_at__lt=now - dt.timedelta(seconds=CLAIM_STALE_SECONDS),

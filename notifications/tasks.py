@@ -1,5 +1,6 @@
-"""Notification tasks. Thin: an id in, a service call. A send that failed is retried with
-back-off; the row's claim makes a redelivered or retried message send nothing twice."""
+"""Notification tasks. Thin: an id in, a service call. A send that failed is tried again by
+the sweep when its back-off is over (the row holds the time); the row's claim makes a
+redelivered or repeated message send nothing twice."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from django.db import InterfaceError, OperationalError
 from notifications import services
 
 TRANSIENT = (OperationalError, InterfaceError)
-RETRY_COUNTDOWNS = (30, 120, 600, 1800, 3600)
 
 
 @shared_task(
@@ -21,14 +21,11 @@ RETRY_COUNTDOWNS = (30, 120, 600, 1800, 3600)
     max_retries=10,
 )
 def send_notification(self: Task, notification_id: int) -> str:  # type: ignore[type-arg]
-    outcome = services.notification_send(notification_id=notification_id)
-    if outcome is services.SendOutcome.RETRY:
-        countdown = RETRY_COUNTDOWNS[min(self.request.retries, len(RETRY_COUNTDOWNS) - 1)]
-        raise self.retry(countdown=countdown, max_retries=len(RETRY_COUNTDOWNS) * 2)
-    return outcome.value
+    return services.notification_send(notification_id=notification_id).value
 
 
 @shared_task(name="notifications.tasks.sweep_notifications")
 def sweep_notifications() -> int:
-    """Every five minutes (healthwatch/schedules.py): queue again what no worker took."""
+    """Every five minutes (healthwatch/schedules.py): queue again what no worker took and the
+    failed sends whose back-off is over."""
     return services.notifications_sweep()

@@ -108,6 +108,9 @@ def test_a_failed_send_is_retried_then_failed_with_the_reason_and_never_doubled(
     row = Notification.objects.get(pk=pk)
     assert (row.status, row.attempts) == (NotificationStatus.PENDING, 1)
     assert "SMTP server down" in row.last_error
+    # Not before its back-off is over, however often the task is delivered.
+    assert services.notification_send(notification_id=pk) is services.SendOutcome.NOTHING_TO_DO
+    Notification.objects.filter(pk=pk).update(next_attempt_at=row.created_at)
     assert services.notification_send(notification_id=pk) is services.SendOutcome.FAILED
     assert Notification.objects.get(pk=pk).status == NotificationStatus.FAILED
     assert services.notification_send(notification_id=pk) is services.SendOutcome.NOTHING_TO_DO
@@ -252,3 +255,74 @@ def test_a_notification_that_cannot_be_written_never_fails_the_alert(
     monkeypatch.setattr(services, "_record", broken)
     assert services.notify_alert_opened(alert_id=new_alert().pk) == []
     assert Alert.objects.count() == 1
+
+
+def test_a_twenty_minute_mail_outage_costs_three_attempts_and_the_mail_still_goes_out(
+    epidemiologist: User, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    """The beat sweeps every five minutes; each sweep queues only the rows that are due."""
+    settings.HEALTHWATCH_NOTIFY_MAX_ATTEMPTS = 5
+    queued: list[int] = []
+    monkeypatch.setattr(
+        "notifications.tasks.send_notification.apply_async",
+        lambda args, **k: queued.append(args[0]),
+    )
+    with_email(epidemiologist)
+    (pk,) = services.notify_alert_opened(alert_id=new_alert().pk)
+    down = True
+
+    def send(self: Any, fail_silently: bool = False) -> int:
+        if down:
+            raise ConnectionRefusedError("SMTP server down")
+        return 1
+
+    monkeypatch.setattr("django.core.mail.EmailMessage.send", send)
+    start = dt.datetime.now(dt.UTC)
+    clock = {"now": start}
+    monkeypatch.setattr("django.utils.timezone.now", lambda: clock["now"])
+    assert services.notification_send(notification_id=pk) is services.SendOutcome.RETRY
+    for minute in range(5, 45, 5):
+        clock["now"] = start + dt.timedelta(minutes=minute)
+        down = minute < 20
+        queued.clear()
+        services.notifications_sweep(now=clock["now"])
+        for queued_pk in queued:
+            services.notification_send(notification_id=queued_pk)
+    row = Notification.objects.get(pk=pk)
+    # Tried at 0 (failed, due +1 min), 5 (failed, due +5), 10 (failed, due +15 = 25); the
+    # sweeps at 15 and 20 queue nothing; at 25 the server is back: three failures, one send.
+    assert (row.status, row.attempts) == (NotificationStatus.SENT, 4)
+
+
+class Redirector(BaseHTTPRequestHandler):
+    target = ""
+
+    def do_POST(self) -> None:
+        self.send_response(307)
+        self.send_header("Location", Redirector.target)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_the_webhook_does_not_follow_a_redirect(
+    webhook_receiver: str, epidemiologist: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("notifications.tasks.send_notification.apply_async", lambda *a, **k: None)
+    Redirector.target = webhook_receiver
+    server = HTTPServer(("127.0.0.1", 0), Redirector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with override_settings(
+            HEALTHWATCH_WEBHOOK_URL=f"http://127.0.0.1:{server.server_port}/hook",
+            HEALTHWATCH_WEBHOOK_SECRET=SECRET,
+        ):
+            ids = services.notify_alert_opened(alert_id=new_alert().pk)
+            (webhook,) = Notification.objects.filter(pk__in=ids, channel="webhook")
+            outcome = services.notification_send(notification_id=webhook.pk)
+    finally:
+        server.shutdown()
+    assert outcome is services.SendOutcome.RETRY
+    assert Receiver.received == []
+    assert "307" in Notification.objects.get(pk=webhook.pk).last_error
