@@ -32,7 +32,6 @@ from rest_framework.views import APIView, exception_handler
 
 from healthwatch.roles import Role, has_role
 from surveys import filters, selectors, serializers, services
-from surveys.models import ImportJobStatus
 from surveys.services import ObservationInput
 from surveys.validation import FieldError, ValidationProblem
 
@@ -566,7 +565,7 @@ class ImportView(FieldAPI, APIView):
 
         With dry_run the worker checks the file and writes nothing.
         """
-        from surveys.importing.jobs import import_job_submit
+        from surveys.importing.jobs import import_job_submit, refused_by_queue
 
         serializer = serializers.ImportRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -581,7 +580,7 @@ class ImportView(FieldAPI, APIView):
         )
         job.refresh_from_db()  # the queue is asked once the job is committed
         body = serializers.ImportJobSerializer(job, context={"request": request}).data
-        if job.status == ImportJobStatus.FAILED:
+        if refused_by_queue(job):
             return Response(
                 {**body, "detail": job.error}, status=status.HTTP_503_SERVICE_UNAVAILABLE
             )

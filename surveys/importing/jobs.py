@@ -54,6 +54,13 @@ def import_job_submit(
     return job
 
 
+def refused_by_queue(job: ImportJob) -> bool:
+    """Did the queue refuse the job (nothing imported: "upload again later")? A job that a
+    fast worker already ran and failed is not that: its outcome is in its report."""
+    prefix = QUEUE_UNAVAILABLE.split("(", 1)[0]
+    return job.status == ImportJobStatus.FAILED and job.error.startswith(prefix)
+
+
 def _enqueue(job_id: int) -> None:
     from surveys.tasks import run_import
 

@@ -21,6 +21,7 @@ from surveys.models import (
     AreaPopulation,
     DataQualityFlag,
     ImportJob,
+    ImportJobStatus,
     Measurement,
     RecordAccess,
     Resident,
@@ -576,6 +577,21 @@ def test_an_api_upload_while_the_job_queue_is_down_answers_503_and_keeps_nothing
     assert body["detail"] == body["error"]
     job = ImportJob.objects.get()
     assert not job.chunks.exists() and Station.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_job_that_a_fast_worker_already_failed_is_accepted_not_blamed_on_the_queue(
+    worker_a: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from surveys.importing import jobs
+
+    def run_and_fail(args: tuple[int], **kwargs: Any) -> None:
+        jobs._finish(args[0], ImportJobStatus.FAILED, error="The uploaded file is gone.")
+
+    monkeypatch.setattr(tasks.run_import, "apply_async", run_and_fail)
+    response = upload_csv(api_for(worker_a), STATIONS_CSV)
+    assert response.status_code == 202, response.content
+    assert response.json()["status"] == "failed"
 
 
 def test_uploading_a_kind_my_role_may_not_import_is_forbidden(worker_a: User) -> None:
