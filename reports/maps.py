@@ -49,9 +49,27 @@ def _estimate(rows: list[dict[str, Any]], outcome: str, area: str, measure: str)
 
 
 def key_outcome(content: dict[str, Any]) -> str | None:
-    rows = content["tables"].get("indicators_by_area", [])
-    present = {r["outcome"] for r in rows if r["measure"] == "events"}
-    return next((o for o in KEY_OUTCOMES if o in present), None)
+    """The outcome the areas are shaded by: the first of KEY_OUTCOMES with a published area
+    count this year, else the outcome with the most published area counts (on a small
+    programme most single-area counts are withheld), else the first KEY_OUTCOMES present."""
+    year = str(content["year"])
+    rows = [
+        r
+        for r in content["tables"].get("indicators_by_area", [])
+        if r["measure"] == "events" and r["period"] == year and r["area_code"] != "ALL"
+    ]
+    published: dict[str, int] = {}
+    for row in rows:
+        published.setdefault(row["outcome"], 0)
+        if row["estimate"] is not None:
+            published[row["outcome"]] += 1
+    for outcome in KEY_OUTCOMES:
+        if published.get(outcome):
+            return outcome
+    best = max(published.items(), key=lambda item: item[1], default=None)
+    if best is not None and best[1] > 0:
+        return best[0]
+    return next((o for o in KEY_OUTCOMES if o in published), next(iter(published), None))
 
 
 def key_indicator_rows(content: dict[str, Any]) -> list[dict[str, Any]]:
@@ -179,11 +197,11 @@ def draw_map(
         "indicator": indicator,
         "withheld": ", ".join(suppressed_names) or gettext("none"),
     }
-    height = SIZE + 170
+    height = SIZE + 1  # replaced by the legend's bottom once it is drawn
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {SIZE} {height}" '
         f'role="img" aria-labelledby="{map_id}-title {map_id}-desc" class="release-map" '
-        f'font-family="sans-serif" font-size="14" data-map="{escape(site.code)}">',
+        f'font-family="sans-serif" font-size="19" data-map="{escape(site.code)}">',
         f'<title id="{map_id}-title">{escape(title)}</title>',
         f'<desc id="{map_id}-desc">{escape(desc)}</desc>',
         "<defs>"
@@ -207,10 +225,10 @@ def draw_map(
                 centre - radius - 4,
                 gettext("%(km)s km") % {"km": f"{ring:g}"},
                 fill="#333333",
-                font_size="13",
+                font_size="16",
             )
         )
-    area_radius = 12
+    area_radius = 13
     for place, row in areas:
         x, y = projection.xy(place)
         if row["state"] == SUPPRESSED:
@@ -258,21 +276,10 @@ def draw_map(
         f'stroke-width="4" data-site="{escape(site.code)}">'
         f"<title>{escape(site.name)}</title></path>"
     )
-    parts.append(
-        _text(
-            centre,
-            centre - 16,
-            site.name,
-            text_anchor="middle",
-            font_weight="bold",
-            fill="#000000",
-            stroke="#ffffff",
-            stroke_width="3",
-            paint_order="stroke",
-        )
-    )
-    parts.extend(_legend(classes, hatch, indicator, top=SIZE + 10))
+    legend, bottom = _legend(classes, hatch, indicator, site.name, top=SIZE + 8)
+    parts.extend(legend)
     parts.append("</svg>")
+    parts[0] = parts[0].replace(f"0 0 {SIZE} {SIZE + 1}", f"0 0 {SIZE} {bottom:.0f}")
     return "".join(parts)
 
 
@@ -292,54 +299,53 @@ def _area_words(row: dict[str, Any]) -> str:
 
 
 def _legend(
-    classes: list[tuple[float, float]], hatch: str, indicator: str, *, top: float
-) -> list[str]:
+    classes: list[tuple[float, float]], hatch: str, indicator: str, site_name: str, *, top: float
+) -> tuple[list[str], float]:
+    """One entry per line (legible on a phone): the shades with their ranges of published
+    rates, the hatch, the symbols. Returns the parts and the legend's bottom."""
     parts = [
         _text(
             10,
-            top + 14,
+            top + 20,
             indicator + " " + gettext("(per 1,000 resident-years)"),
             font_weight="bold",
             fill="#000000",
         )
     ]
-    x = 10.0
-    y = top + 30
-    entries: list[tuple[str, str]] = [
+    y = top + 34
+    swatches: list[tuple[str, str]] = [
         (SHADES[i], f"{_fmt(lo)}–{_fmt(hi)}") for i, (lo, hi) in enumerate(classes)
     ]
-    entries.append((f"url(#{hatch})", gettext("withheld")))
-    for fill, words in entries:
+    swatches.append((f"url(#{hatch})", gettext("withheld to protect privacy")))
+    swatches.append(("#ffffff", gettext("no rate published")))
+    for fill, words in swatches:
         parts.append(
-            f'<rect x="{x:.0f}" y="{y:.0f}" width="22" height="16" fill="{fill}" stroke="#000000"/>'
+            f'<rect x="10" y="{y:.0f}" width="30" height="20" fill="{fill}" stroke="#000000"/>'
         )
-        parts.append(_text(x + 28, y + 13, words, fill="#000000"))
-        x += 150
-        if x > SIZE - 140:
-            x, y = 10.0, y + 24
-    y += 34
+        parts.append(_text(50, y + 16, words, fill="#000000"))
+        y += 28
+    y += 14
     parts.append(
-        f'<polygon points="17,{y - 8} 10,{y + 6} 24,{y + 6}" fill="#ffffff" stroke="#000000" '
-        'stroke-width="2"/>'
+        f'<polygon points="25,{y - 9:.0f} 17,{y + 7:.0f} 33,{y + 7:.0f}" fill="#ffffff" '
+        'stroke="#000000" stroke-width="2"/>'
     )
-    parts.append(_text(32, y + 5, gettext("air monitor"), fill="#000000"))
-    parts.append(
-        f'<rect x="160" y="{y - 6}" width="12" height="12" fill="#ffffff" stroke="#000000" '
-        'stroke-width="2"/>'
-    )
-    parts.append(_text(180, y + 5, gettext("water monitor"), fill="#000000"))
-    parts.append(f'<path d="M310 {y}h16M318 {y - 8}v16" stroke="#000000" stroke-width="4"/>')
-    parts.append(_text(334, y + 5, gettext("the site"), fill="#000000"))
+    parts.append(_text(50, y + 6, gettext("air monitor"), fill="#000000"))
     y += 28
     parts.append(
-        f'<line x1="10" y1="{y}" x2="30" y2="{y}" stroke="#555555" stroke-dasharray="6 4"/>'
+        f'<rect x="19" y="{y - 6:.0f}" width="12" height="12" fill="#ffffff" stroke="#000000" '
+        'stroke-width="2"/>'
     )
+    parts.append(_text(50, y + 6, gettext("water monitor"), fill="#000000"))
+    y += 28
+    parts.append(f'<path d="M15 {y:.0f}h20M25 {y - 10:.0f}v20" stroke="#000000" stroke-width="4"/>')
     parts.append(
-        _text(
-            36,
-            y + 5,
-            gettext("distance from the site (the scale widens near the site)"),
-            fill="#000000",
-        )
+        _text(50, y + 6, gettext("the site: %(site)s") % {"site": site_name}, fill="#000000")
     )
-    return parts
+    y += 28
+    parts.append(
+        f'<line x1="10" y1="{y:.0f}" x2="40" y2="{y:.0f}" stroke="#555555" stroke-dasharray="6 4"/>'
+    )
+    parts.append(_text(50, y + 6, gettext("distance from the site"), fill="#000000"))
+    y += 24
+    parts.append(_text(50, y + 6, gettext("(the scale widens near the site)"), fill="#000000"))
+    return parts, y + 20

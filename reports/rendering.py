@@ -40,6 +40,7 @@ MEASURE_LABELS = {
     "adjusted_rate_ratio": "Adjusted rate ratio vs far",
     "apc_percent_per_year": "Annual % change",
     "population": "Population",
+    "resident_years": "Resident-years",
     "mean": "Annual mean",
     "guideline": "Guideline",
     "n_exceed": "Samples above guideline",
@@ -89,7 +90,7 @@ def _cell_text(row: dict[str, Any]) -> dict[str, str]:
         }
     digits = (
         0
-        if row["measure"] in (*COUNT_MEASURES, "population", "n", "n_exceed")
+        if row["measure"] in (*COUNT_MEASURES, "population", "resident_years", "n", "n_exceed")
         else (2 if row["measure"] in ("geometric_mean", "adjusted_rate_ratio") else 1)
     )
     text = _fmt(row["estimate"], digits)
