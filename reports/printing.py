@@ -1,7 +1,7 @@
 """The printable PDF of a release (A4, black and white), made once at publication.
 
 Library: ReportLab (BSD, maintained since 2000, wheels on PyPI, no system library needed), see
-docs/methods.md "Printable report". Text uses the DejaVu fonts that matplotlib ships (already a
+docs/print-and-map.md for the choice. Text uses the DejaVu fonts that matplotlib ships (already a
 dependency), embedded in the PDF, so accents, µ, ³, – and † print on any printer and the text
 stays extractable (pdftotext finds the content hash).
 
