@@ -9,15 +9,18 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import zipfile
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from django.template.loader import render_to_string
+from django.utils.translation import gettext
 
 from analytics import charts
 from analytics.stats.results import ROW_COLUMNS
 from healthwatch import text
+from reports import maps
 
 if TYPE_CHECKING:
     from reports.models import Release
@@ -37,6 +40,7 @@ MEASURE_LABELS = {
     "adjusted_rate_ratio": "Adjusted rate ratio vs far",
     "apc_percent_per_year": "Annual % change",
     "population": "Population",
+    "resident_years": "Resident-years",
     "mean": "Annual mean",
     "guideline": "Guideline",
     "n_exceed": "Samples above guideline",
@@ -86,7 +90,7 @@ def _cell_text(row: dict[str, Any]) -> dict[str, str]:
         }
     digits = (
         0
-        if row["measure"] in (*COUNT_MEASURES, "population", "n", "n_exceed")
+        if row["measure"] in (*COUNT_MEASURES, "population", "resident_years", "n", "n_exceed")
         else (2 if row["measure"] in ("geometric_mean", "adjusted_rate_ratio") else 1)
     )
     text = _fmt(row["estimate"], digits)
@@ -222,7 +226,79 @@ def _charts(content: dict[str, Any]) -> list[dict[str, str]]:
     return figures
 
 
-def render_release(release: Release) -> str:
+def release_map(release: Release) -> dict[str, Any]:
+    """The map and its text equivalent, drawn at publication (staff/task side: reads the
+    surveys tables for the site's, the areas' and the stations' stored coordinates).
+
+    Returns the context of reports/public/_map.html: {"svg", "areas", "indicator"}. Raises
+    MapError when the map cannot be drawn (e.g. an area of the release has no coordinates)."""
+    from surveys.models import Area, ProductionSite, Station
+
+    content = release.content
+    site_row = ProductionSite.objects.filter(code=release.site_code).first()
+    if site_row is None:
+        raise MapError(
+            gettext("the site %(site)s has no stored coordinates") % {"site": release.site_name}
+        )
+    site = maps.Place(site_row.code, site_row.name, site_row.latitude, site_row.longitude)
+    rows = maps.key_indicator_rows(content)
+    coordinates = {a.code: a for a in Area.objects.filter(code__in=[r["area_code"] for r in rows])}
+    missing = [r["name"] for r in rows if r["area_code"] not in coordinates]
+    if missing:
+        raise MapError(
+            gettext("no stored coordinates for the area(s) %(areas)s")
+            % {"areas": ", ".join(missing)}
+        )
+    areas = [
+        (
+            maps.Place(
+                r["area_code"],
+                r["name"],
+                coordinates[r["area_code"]].latitude,
+                coordinates[r["area_code"]].longitude,
+            ),
+            r,
+        )
+        for r in rows
+    ]
+    reach = max([r["distance_km"] for r in rows], default=0.0) + 2.0
+    probe = maps._Projection(site, 1.0)
+    stations = [
+        maps.Place(s.code, s.name, s.latitude, s.longitude, s.medium)
+        for s in Station.objects.order_by("code")
+    ]
+    stations = [s for s in stations if math.hypot(*probe.km(s)) <= reach]
+    parameters = content.get("parameters", {})
+    rings = sorted({float(parameters.get("near_km", 2.0)), float(parameters.get("far_km", 8.0))})
+    rings += [k for k in (15.0, 20.0) if k <= reach and k > rings[-1]]
+    outcome = maps.key_outcome(content)
+    indicator = (
+        content["outcome_labels"].get(outcome, outcome) if outcome else gettext("Key indicator")
+    )
+    svg = maps.draw_map(
+        site=site, areas=areas, stations=stations, rings_km=rings, indicator=indicator
+    )
+    return {"svg": svg, "areas": rows, "indicator": indicator, "year": content["year"]}
+
+
+def print_labels() -> dict[str, dict[str, str]]:
+    """What the PDF names codes by that the release content does not carry (vocabulary labels
+    for the pollutants, station names for the environment table's groups)."""
+    from surveys.models import Station, VocabularyCode
+
+    return {
+        "outcomes": dict(VocabularyCode.objects.values_list("code", "label")),
+        "stations": dict(Station.objects.values_list("code", "name")),
+    }
+
+
+class MapError(RuntimeError):
+    """The map cannot be drawn from the stored data (the message says why)."""
+
+
+def render_release(release: Release, release_map: dict[str, Any] | None = None) -> str:
+    """The frozen page body. `release_map` (from release_map) is drawn at publication; a
+    draft's preview goes without it."""
     content = release.content
     labels = content["outcome_labels"]
     tables = [
@@ -241,6 +317,7 @@ def render_release(release: Release) -> str:
             "tables": tables,
             "figures": _charts(content),
             "metadata": metadata(release),
+            "map": release_map,
         },
     )
 

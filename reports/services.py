@@ -14,6 +14,7 @@ import hmac
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -31,7 +32,7 @@ from analytics.extraction import extract_all
 from analytics.models import AnalysisRun, ResultRow, RunStatus
 from healthwatch.roles import Role, has_role
 from notifications.services import notify_release_in_review
-from reports import rendering
+from reports import printing, rendering
 from reports.layouts import (
     Grouping,
     LateDataRefusal,
@@ -378,6 +379,51 @@ def publish_blocker(release: Release) -> str | None:
     return None
 
 
+class PublicationArtefactError(ValidationProblem):
+    """An artefact of the snapshot (map, PDF, page, downloads) could not be made: nothing was
+    published (the message says which and why)."""
+
+    def __init__(self, what: str, reason: str) -> None:
+        super().__init__(
+            [
+                FieldError(
+                    "publication",
+                    gettext(
+                        "Publication stopped, nothing was published: the %(what)s could not be "
+                        "made (%(reason)s). Fix the cause and publish again."
+                    )
+                    % {"what": what, "reason": reason},
+                )
+            ]
+        )
+
+
+@dataclass(frozen=True)
+class PublicationArtefacts:
+    html: str
+    files: list[tuple[str, str, bytes]]
+
+
+def publication_artefacts(release: Release) -> PublicationArtefacts:
+    """The snapshot of a release being published (its content hash and published_at set):
+    the page with its map, the table downloads and zip, the map as SVG and the printable PDF."""
+    try:
+        release_map = rendering.release_map(release)
+    except Exception as error:
+        log.exception("map of release %s", release.pk)
+        raise PublicationArtefactError(gettext("map"), str(error)) from error
+    html = rendering.render_release(release, release_map)
+    files = rendering.release_files(release)
+    try:
+        pdf = printing.release_pdf(release, release_map, rendering.print_labels())
+    except Exception as error:
+        log.exception("PDF of release %s", release.pk)
+        raise PublicationArtefactError(gettext("printable PDF"), str(error)) from error
+    files.append(("map.svg", "image/svg+xml", release_map["svg"].encode("utf-8")))
+    files.append(("release.pdf", "application/pdf", pdf))
+    return PublicationArtefacts(html=html, files=files)
+
+
 def release_publish(*, user: User, release_id: int) -> Release:
     """Audit against today's ledger, freeze the snapshot, append the ledger. One transaction."""
     _require(user, Role.EPIDEMIOLOGIST, Role.ADMIN)
@@ -419,9 +465,12 @@ def release_publish(*, user: User, release_id: int) -> Release:
         release.published_at = now
         release.published_by = user if user.is_authenticated else None  # type: ignore[assignment]
         release.content_hash = rendering.content_hash(release)
-        release.rendered_html = rendering.render_release(release)
+        # Every artefact is made before anything is written: one that cannot be made stops
+        # the publication with a message, and the transaction leaves nothing behind.
+        artefacts = publication_artefacts(release)
+        release.rendered_html = artefacts.html
         release.save()
-        for name, content_type, data in rendering.release_files(release):
+        for name, content_type, data in artefacts.files:
             ReleaseFile.objects.create(
                 release=release,
                 name=name,

@@ -17,10 +17,11 @@ class SiteCodeConverter:
 
 
 class DownloadNameConverter(SiteCodeConverter):
-    """A release file name ("indicators_by_area.csv", "release.zip"): anything else (a NUL,
-    a dot-file, a path, another extension) is a 404 before the view or the database sees it."""
+    """A release file name ("indicators_by_area.csv", "release.zip", "release.pdf", "map.svg"):
+    anything else (a NUL, a dot-file, a path, another extension) is a 404 before the view or
+    the database sees it."""
 
-    regex = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}\.(?:csv|json|zip)"
+    regex = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}\.(?:csv|json|zip|pdf|svg)"
 
 
 register_converter(SiteCodeConverter, "site_code")
