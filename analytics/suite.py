@@ -40,10 +40,10 @@ from analytics.stats.comparisons import rate_ratio_exact
 from analytics.stats.errors import StatsInputError
 from analytics.stats.exposure import idw
 from analytics.stats.results import ROW_COLUMNS, Estimate, to_frame
-from analytics.stats.standard_populations import AGE_BANDS, standard_weights
+from analytics.stats.standard_populations import AGE_BANDS
 
 KIND = "standard_suite"
-VERSION = "2026.12.2"  # .2: complete periods (trends, aberration), low person-time
+VERSION = "2026.12.3"  # .2: complete periods, low person-time; .3: DSR rows name their standard
 ROW_FIELDS: tuple[str, ...] = ROW_COLUMNS
 ALL_AREAS = "ALL"
 ACUTE_RESPIRATORY = "acute_respiratory"
@@ -284,12 +284,13 @@ def _rates_for(
         )
     ]
     present = years_by_band > 0
-    weights = standard_weights(params["standard"])
     try:
+        # The standard by name (the row's flags then say which standard), over the bands with
+        # resident-years: standard_weights renormalizes over that subset (partial_age_range).
         dsr = rates.direct_standardized_rate(
             events_by_band[present].astype(float).tolist(),
             years_by_band[present].astype(float).tolist(),
-            weights[present].tolist(),
+            params["standard"],
             bands=[band for band, keep in zip(AGE_BANDS, present, strict=True) if keep],
             per=per,
             conf=conf,

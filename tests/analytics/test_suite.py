@@ -187,3 +187,20 @@ def test_the_optional_glr_detector_alarms_on_a_slow_rise_only_when_asked(
     assert min(a.week for a in glr_alerts) >= weeks[4 * 52 - 30].date()
     with pytest.raises(suite.ParameterError):
         suite.clean_parameters({"aberration_glr": "maybe"})
+
+
+@pytest.mark.parametrize("standard", ["who_world_2000_2025", "us_2000"])
+def test_age_standardized_rate_rows_name_the_standard_they_used(standard: str) -> None:
+    import numpy as np
+
+    from analytics import suite
+
+    params = suite.clean_parameters({"standard": standard})
+    years = np.full(18, 50.0)
+    years[:2] = 0.0  # a partial age range still names its standard
+    events = np.where(years > 0, 3.0, 0.0)
+    _crude, dsr = suite._rates_for(events, years, params)
+    assert dsr.measure.startswith("age_standardized_rate_per_")
+    assert f"standard={standard}" in dsr.flags
+    assert "standard=custom" not in dsr.flags
+    assert "partial_age_range" in dsr.flags
