@@ -273,38 +273,10 @@ def flag_periods(frame: pd.DataFrame, data_end: dt.date | None) -> pd.DataFrame:
 # --- part: rates --------------------------------------------------------------------------------
 
 
-def _rates_for(
-    events_by_band: np.ndarray, years_by_band: np.ndarray, params: dict[str, Any]
-) -> list[Estimate]:
-    """Crude and age-standardized rate from per-band events and resident-years (AGE_BANDS order)."""
-    per, conf = params["per"], params["conf"]
-    out = [
-        rates.crude_rate(
-            float(events_by_band.sum()), float(years_by_band.sum()), per=per, conf=conf
-        )
-    ]
-    present = years_by_band > 0
-    try:
-        # The standard by name (the row's flags then say which standard), over the bands with
-        # resident-years: standard_weights renormalizes over that subset (partial_age_range).
-        dsr = rates.direct_standardized_rate(
-            events_by_band[present].astype(float).tolist(),
-            years_by_band[present].astype(float).tolist(),
-            params["standard"],
-            bands=[band for band, keep in zip(AGE_BANDS, present, strict=True) if keep],
-            per=per,
-            conf=conf,
-        )
-        flags = dsr.flags + (() if present.all() else ("partial_age_range",))
-        out.append(replace(dsr, flags=flags))
-    except StatsInputError:
-        pass
-    return out
-
-
 def part_rates(data: Datasets, params: dict[str, Any]) -> PartOutput:
     """Crude and directly age-standardized rates per outcome × area × year, all areas, and
-    by distance band. One aggregation up front; the loops only read small arrays."""
+    by distance band. One aggregation up front into (cell × band) arrays; the rates and their
+    intervals of every scope and outcome computed together; one frame at the end."""
     ry = resident_years(data, params)
     outcomes = outcomes_of(data)
     band_index = pd.Categorical(ry["age_band"], categories=list(AGE_BANDS)).codes
@@ -314,41 +286,88 @@ def part_rates(data: Datasets, params: dict[str, Any]) -> PartOutput:
         .agg(person_years=("person_years", "sum"), **{o: (o, "sum") for o in outcomes})
         .reset_index()
     )
+    bands = cells["band"].to_numpy(dtype=np.intp)
+    cell_years = cells["person_years"].to_numpy(dtype=float)
+    cell_events = cells[outcomes].to_numpy(dtype=float).reshape(len(cells), len(outcomes))
 
-    def banded(frame: pd.DataFrame, column: str) -> np.ndarray:
-        out = np.zeros(len(AGE_BANDS))
-        sums = frame.groupby("band")[column].sum()
-        out[sums.index.to_numpy(dtype=int)] = sums.to_numpy(dtype=float)
-        return out
+    scopes: list[tuple[str, str, str, str, np.ndarray]] = []  # analysis, area, stratum, period
+    for keys, analysis, area_of, stratum_of in (
+        (["area_code", "year"], "rates", lambda k: str(k[0]), lambda k: ""),
+        (["year"], "rates", lambda k: ALL_AREAS, lambda k: ""),
+        (
+            ["distance_band", "year"],
+            "rates_by_distance",
+            lambda k: ALL_AREAS,
+            lambda k: f"distance_band={k[0]}",
+        ),
+    ):
+        indices = cells.groupby(keys, sort=True).indices
+        for key in sorted(indices, key=lambda k: k if isinstance(k, tuple) else (k,)):
+            k = key if isinstance(key, tuple) else (key,)
+            scopes.append((analysis, area_of(k), stratum_of(k), str(k[-1]), indices[key]))
 
-    scopes: list[tuple[str, str, str, pd.DataFrame]] = []  # analysis, area, stratum, cells
-    for (area, year), group in cells.groupby(["area_code", "year"], sort=True):
-        scopes.append(("rates", str(area), "", group.assign(period=str(year))))
-    for year, group in cells.groupby("year", sort=True):
-        scopes.append(("rates", ALL_AREAS, "", group.assign(period=str(year))))
-    for (band, year), group in cells.groupby(["distance_band", "year"], sort=True):
-        scopes.append(
-            (
-                "rates_by_distance",
-                ALL_AREAS,
-                f"distance_band={band}",
-                group.assign(period=str(year)),
-            )
-        )
-    frames = []
-    for analysis, area, stratum, group in scopes:
-        years_by_band = banded(group, "person_years")
-        period = str(group["period"].iloc[0])
-        for outcome in outcomes:
-            estimates = _rates_for(banded(group, outcome), years_by_band, params)
-            if stratum:
-                estimates = [e.with_stratum(stratum) for e in estimates]
-            frames.append(
-                to_frame(
-                    estimates, analysis=analysis, outcome=outcome, area_code=area, period=period
+    # per scope: resident-years and events by age band (sums of whole numbers: exact)
+    crude_x, crude_t, strata, partial = [], [], [], []
+    for _, _, _, _, idx in scopes:
+        years_by_band = np.zeros(len(AGE_BANDS))
+        np.add.at(years_by_band, bands[idx], cell_years[idx])
+        events_by_band = np.zeros((len(AGE_BANDS), len(outcomes)))
+        np.add.at(events_by_band, bands[idx], cell_events[idx])
+        present = years_by_band > 0
+        present_bands = [band for band, keep in zip(AGE_BANDS, present, strict=True) if keep]
+        for j in range(len(outcomes)):
+            crude_x.append(float(events_by_band[:, j].sum()))
+            crude_t.append(float(years_by_band.sum()))
+            strata.append(
+                (
+                    events_by_band[present, j].astype(float).tolist(),
+                    years_by_band[present].astype(float).tolist(),
+                    present_bands,
                 )
             )
-    return PartOutput(flag_periods(_concat(frames), data_end_of(data, params)))
+            partial.append(not present.all())
+    per, conf = params["per"], params["conf"]
+    crude = rates.crude_rates(crude_x, crude_t, per=per, conf=conf)
+    standardized: list[Estimate | None]
+    try:
+        standardized = list(
+            rates.direct_standardized_rates(strata, params["standard"], per=per, conf=conf)
+        )
+    except StatsInputError:  # one population unfit: each on its own, the unfit ones left out
+        standardized = [_standardized_or_none(stratum, params) for stratum in strata]
+
+    rows = []
+    position = 0
+    for analysis, area, stratum, period, _ in scopes:
+        for outcome in outcomes:
+            estimates = [crude[position]]
+            dsr = standardized[position]
+            if dsr is not None:
+                flags = dsr.flags + (("partial_age_range",) if partial[position] else ())
+                estimates.append(replace(dsr, flags=flags))
+            position += 1
+            for estimate in estimates:
+                if stratum:
+                    estimate = estimate.with_stratum(stratum)
+                rows.append(
+                    estimate.to_row(
+                        analysis=analysis, outcome=outcome, area_code=area, period=period
+                    )
+                )
+    frame = pd.DataFrame(rows, columns=list(ROW_COLUMNS)) if rows else _empty()
+    return PartOutput(flag_periods(frame, data_end_of(data, params)))
+
+
+def _standardized_or_none(
+    stratum: tuple[list[float], list[float], list[str]], params: dict[str, Any]
+) -> Estimate | None:
+    events, years, bands = stratum
+    try:
+        return rates.direct_standardized_rate(
+            events, years, params["standard"], bands=bands, per=params["per"], conf=params["conf"]
+        )
+    except StatsInputError:
+        return None
 
 
 # --- part: trends -------------------------------------------------------------------------------
