@@ -20,10 +20,12 @@ import datetime as dt
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import wraps
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from analytics.extraction import Datasets
 from analytics.stats import (
@@ -438,14 +440,20 @@ def modelled_pollutant(ry: pd.DataFrame, data: Datasets, params: dict[str, Any])
         if located.empty:
             continue
         station_rows = stations.loc[year_means["station_code"]]
+        # once per distinct grid cell (a few hundred), not per resident-year
+        points, where = np.unique(
+            located[["grid_latitude", "grid_longitude"]].to_numpy(dtype=float),
+            axis=0,
+            return_inverse=True,
+        )
         estimate = idw(
-            located["grid_latitude"].tolist(),
-            located["grid_longitude"].tolist(),
+            points[:, 0].tolist(),
+            points[:, 1].tolist(),
             station_rows["latitude"].tolist(),
             station_rows["longitude"].tolist(),
             year_means["mean"].tolist(),
         )
-        result.loc[located.index] = estimate.value
+        result.loc[located.index] = estimate.value[where.reshape(-1)]
     return result
 
 
@@ -461,11 +469,19 @@ def age_group_of(age: pd.Series) -> pd.Series:
     return pd.Series(labels[np.searchsorted(edges, age.to_numpy(), side="right")], index=age.index)
 
 
-def _aggregate(frame: pd.DataFrame, outcome: str, keys: list[str]) -> pd.DataFrame:
-    """Events and person-years per covariate pattern: the Poisson likelihood is unchanged and
-    the fit is far faster than on one row per resident-year."""
+def _aggregate(frame: pd.DataFrame, outcomes: list[str], keys: list[str]) -> pd.DataFrame:
+    """Events of every outcome and person-years per covariate pattern, in one aggregation: the
+    Poisson likelihood is unchanged and the fit is far faster than on one row per resident-year
+    (see _patterns_of for one outcome's frame)."""
     grouped = frame.groupby(keys, observed=True, sort=True)
-    return grouped.agg(events=(outcome, "sum"), person_years=("person_years", "sum")).reset_index()
+    return grouped.agg(
+        person_years=("person_years", "sum"), **{o: (o, "sum") for o in outcomes}
+    ).reset_index()
+
+
+def _patterns_of(aggregated: pd.DataFrame, outcome: str, keys: list[str]) -> pd.DataFrame:
+    """One outcome's patterns from _aggregate: the keys, ``events`` and ``person_years``."""
+    return aggregated[[*keys, outcome, "person_years"]].rename(columns={outcome: "events"})
 
 
 REFERENCE = {"distance_band": "far", "sex": "F", "smoking": "never", "works_at_site": "no"}
@@ -484,19 +500,29 @@ def part_exposure(data: Datasets, params: dict[str, Any]) -> PartOutput:
         age_group=age_group_of(ry["age"]),
     )
     banded_keys = ["distance_band", *COVARIATES]
-    for outcome in outcomes_of(data):
-        if ry[outcome].sum() == 0:
+    level_keys = ["pollutant_level", *COVARIATES]
+    outcomes = outcomes_of(data)
+    # one aggregation per grouping for all outcomes (the loop below only selects columns)
+    totals = ry[outcomes].sum()
+    by_band = ry.groupby("distance_band")[outcomes].sum()
+    band_sizes = ry.groupby("distance_band").size()
+    banded = _aggregate(ry, outcomes, banded_keys)
+    level = ry.dropna(subset=["pollutant_level"])
+    levelled = _aggregate(level, outcomes, level_keys) if len(level) > 50 else None
+    for outcome in outcomes:
+        if totals[outcome] == 0:
             continue
         estimates: list[Estimate] = []
-        far = ry[ry["distance_band"] == "far"]
+        far_events = by_band[outcome].get("far", 0)
+        far_size = band_sizes.get("far", 0)
         for band in ("near", "middle"):
-            exposed = ry[ry["distance_band"] == band]
-            if len(exposed) and len(far) and far[outcome].sum() > 0:
+            exposed_size = band_sizes.get(band, 0)
+            if exposed_size and far_size and far_events > 0:
                 crude = rate_ratio_exact(
-                    float(exposed[outcome].sum()),
-                    float(len(exposed)),
-                    float(far[outcome].sum()),
-                    float(len(far)),
+                    float(by_band[outcome][band]),
+                    float(exposed_size),
+                    float(far_events),
+                    float(far_size),
                     conf=conf,
                 )
                 estimates.append(
@@ -510,7 +536,7 @@ def part_exposure(data: Datasets, params: dict[str, Any]) -> PartOutput:
                 )
         try:
             fit = regression.poisson_regression(
-                _aggregate(ry, outcome, banded_keys),
+                _patterns_of(banded, outcome, banded_keys),
                 events="events",
                 person_time="person_years",
                 covariates=banded_keys,
@@ -535,8 +561,7 @@ def part_exposure(data: Datasets, params: dict[str, Any]) -> PartOutput:
         except (StatsInputError, OverflowError):
             pass  # degenerate fit (e.g. no events in a covariate level): crude ratios only
         counts = (
-            ry.groupby("distance_band")[outcome]
-            .agg(["sum", "size"])
+            pd.DataFrame({"sum": by_band[outcome], "size": band_sizes})
             .reindex(["far", "middle", "near"])
             .dropna()
         )
@@ -551,12 +576,10 @@ def part_exposure(data: Datasets, params: dict[str, Any]) -> PartOutput:
                 estimates.append(trend.with_stratum("distance_band_trend"))
             except StatsInputError:
                 pass
-        level = ry.dropna(subset=["pollutant_level"])
-        if len(level) > 50:
+        if levelled is not None:
             try:
-                level_keys = ["pollutant_level", *COVARIATES]
                 fit = regression.poisson_regression(
-                    _aggregate(level, outcome, level_keys),
+                    _patterns_of(levelled, outcome, level_keys),
                     events="events",
                     person_time="person_years",
                     covariates=level_keys,
@@ -1118,12 +1141,32 @@ def part_scan(data: Datasets, params: dict[str, Any]) -> PartOutput:
     return PartOutput(_concat(frames))
 
 
-PARTS: dict[str, Callable[[Datasets, dict[str, Any]], PartOutput]] = {
-    "rates": part_rates,
-    "trends": part_trends,
-    "exposure": part_exposure,
-    "biomonitoring": part_biomonitoring,
-    "environment": part_environment,
-    "aberration": part_aberration,
-    "scan": part_scan,
+Part = Callable[[Datasets, dict[str, Any]], PartOutput]
+
+
+def _one_blas_thread(part: Part) -> Part:
+    """The part with BLAS/LAPACK on one thread. Parts already run side by side (one per worker
+    process), so a multi-threaded BLAS under each only oversubscribes the cores: exposure's 42
+    small least-squares fits took 7.1 s with OpenBLAS's own threads and 1.0 s on one, on the
+    2-core bench machine at 3,000 residents, with the same rows."""
+
+    @wraps(part)
+    def run(data: Datasets, params: dict[str, Any]) -> PartOutput:
+        with threadpool_limits(limits=1, user_api="blas"):
+            return part(data, params)
+
+    return run
+
+
+PARTS: dict[str, Part] = {
+    name: _one_blas_thread(part)
+    for name, part in (
+        ("rates", part_rates),
+        ("trends", part_trends),
+        ("exposure", part_exposure),
+        ("biomonitoring", part_biomonitoring),
+        ("environment", part_environment),
+        ("aberration", part_aberration),
+        ("scan", part_scan),
+    )
 }
