@@ -328,6 +328,8 @@ def part_rates(data: Datasets, params: dict[str, Any]) -> PartOutput:
                 )
             )
             partial.append(not present.all())
+    if not crude_x:  # no resident-years at all
+        return PartOutput(_empty())
     per, conf = params["per"], params["conf"]
     crude = rates.crude_rates(crude_x, crude_t, per=per, conf=conf)
     standardized: list[Estimate | None]

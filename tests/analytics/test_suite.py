@@ -232,3 +232,12 @@ def test_crude_rates_of_many_strata_equal_one_by_one() -> None:
     ]
     with pytest.raises(rates.StatsInputError, match="person_time"):
         rates.crude_rates([1.0], [0.0])
+
+
+def test_the_rates_part_of_a_database_without_visits_has_no_rows() -> None:
+    from analytics import suite
+    from analytics.extraction import extract_all
+
+    out = suite.PARTS["rates"](extract_all(), suite.clean_parameters({}))
+    assert out.rows.empty
+    assert list(out.rows.columns) == list(suite.ROW_FIELDS)
