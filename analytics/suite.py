@@ -20,10 +20,12 @@ import datetime as dt
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import wraps
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from analytics.extraction import Datasets
 from analytics.stats import (
@@ -40,10 +42,10 @@ from analytics.stats.comparisons import rate_ratio_exact
 from analytics.stats.errors import StatsInputError
 from analytics.stats.exposure import idw
 from analytics.stats.results import ROW_COLUMNS, Estimate, to_frame
-from analytics.stats.standard_populations import AGE_BANDS, standard_weights
+from analytics.stats.standard_populations import AGE_BANDS
 
 KIND = "standard_suite"
-VERSION = "2026.12.2"  # .2: complete periods (trends, aberration), low person-time
+VERSION = "2026.12.3"  # .2: complete periods, low person-time; .3: DSR rows name their standard
 ROW_FIELDS: tuple[str, ...] = ROW_COLUMNS
 ALL_AREAS = "ALL"
 ACUTE_RESPIRATORY = "acute_respiratory"
@@ -273,37 +275,10 @@ def flag_periods(frame: pd.DataFrame, data_end: dt.date | None) -> pd.DataFrame:
 # --- part: rates --------------------------------------------------------------------------------
 
 
-def _rates_for(
-    events_by_band: np.ndarray, years_by_band: np.ndarray, params: dict[str, Any]
-) -> list[Estimate]:
-    """Crude and age-standardized rate from per-band events and resident-years (AGE_BANDS order)."""
-    per, conf = params["per"], params["conf"]
-    out = [
-        rates.crude_rate(
-            float(events_by_band.sum()), float(years_by_band.sum()), per=per, conf=conf
-        )
-    ]
-    present = years_by_band > 0
-    weights = standard_weights(params["standard"])
-    try:
-        dsr = rates.direct_standardized_rate(
-            events_by_band[present].astype(float).tolist(),
-            years_by_band[present].astype(float).tolist(),
-            weights[present].tolist(),
-            bands=[band for band, keep in zip(AGE_BANDS, present, strict=True) if keep],
-            per=per,
-            conf=conf,
-        )
-        flags = dsr.flags + (() if present.all() else ("partial_age_range",))
-        out.append(replace(dsr, flags=flags))
-    except StatsInputError:
-        pass
-    return out
-
-
 def part_rates(data: Datasets, params: dict[str, Any]) -> PartOutput:
     """Crude and directly age-standardized rates per outcome × area × year, all areas, and
-    by distance band. One aggregation up front; the loops only read small arrays."""
+    by distance band. One aggregation up front into (cell × band) arrays; the rates and their
+    intervals of every scope and outcome computed together; one frame at the end."""
     ry = resident_years(data, params)
     outcomes = outcomes_of(data)
     band_index = pd.Categorical(ry["age_band"], categories=list(AGE_BANDS)).codes
@@ -313,41 +288,90 @@ def part_rates(data: Datasets, params: dict[str, Any]) -> PartOutput:
         .agg(person_years=("person_years", "sum"), **{o: (o, "sum") for o in outcomes})
         .reset_index()
     )
+    bands = cells["band"].to_numpy(dtype=np.intp)
+    cell_years = cells["person_years"].to_numpy(dtype=float)
+    cell_events = cells[outcomes].to_numpy(dtype=float).reshape(len(cells), len(outcomes))
 
-    def banded(frame: pd.DataFrame, column: str) -> np.ndarray:
-        out = np.zeros(len(AGE_BANDS))
-        sums = frame.groupby("band")[column].sum()
-        out[sums.index.to_numpy(dtype=int)] = sums.to_numpy(dtype=float)
-        return out
+    scopes: list[tuple[str, str, str, str, np.ndarray]] = []  # analysis, area, stratum, period
+    for keys, analysis, area_of, stratum_of in (
+        (["area_code", "year"], "rates", lambda k: str(k[0]), lambda k: ""),
+        (["year"], "rates", lambda k: ALL_AREAS, lambda k: ""),
+        (
+            ["distance_band", "year"],
+            "rates_by_distance",
+            lambda k: ALL_AREAS,
+            lambda k: f"distance_band={k[0]}",
+        ),
+    ):
+        indices = cells.groupby(keys, sort=True).indices
+        for key in sorted(indices, key=lambda k: k if isinstance(k, tuple) else (k,)):
+            k = key if isinstance(key, tuple) else (key,)
+            scopes.append((analysis, area_of(k), stratum_of(k), str(k[-1]), indices[key]))
 
-    scopes: list[tuple[str, str, str, pd.DataFrame]] = []  # analysis, area, stratum, cells
-    for (area, year), group in cells.groupby(["area_code", "year"], sort=True):
-        scopes.append(("rates", str(area), "", group.assign(period=str(year))))
-    for year, group in cells.groupby("year", sort=True):
-        scopes.append(("rates", ALL_AREAS, "", group.assign(period=str(year))))
-    for (band, year), group in cells.groupby(["distance_band", "year"], sort=True):
-        scopes.append(
-            (
-                "rates_by_distance",
-                ALL_AREAS,
-                f"distance_band={band}",
-                group.assign(period=str(year)),
-            )
-        )
-    frames = []
-    for analysis, area, stratum, group in scopes:
-        years_by_band = banded(group, "person_years")
-        period = str(group["period"].iloc[0])
-        for outcome in outcomes:
-            estimates = _rates_for(banded(group, outcome), years_by_band, params)
-            if stratum:
-                estimates = [e.with_stratum(stratum) for e in estimates]
-            frames.append(
-                to_frame(
-                    estimates, analysis=analysis, outcome=outcome, area_code=area, period=period
+    # per scope: resident-years and events by age band (sums of whole numbers: exact)
+    crude_x, crude_t, strata, partial = [], [], [], []
+    for _, _, _, _, idx in scopes:
+        years_by_band = np.zeros(len(AGE_BANDS))
+        np.add.at(years_by_band, bands[idx], cell_years[idx])
+        events_by_band = np.zeros((len(AGE_BANDS), len(outcomes)))
+        np.add.at(events_by_band, bands[idx], cell_events[idx])
+        present = years_by_band > 0
+        present_bands = [band for band, keep in zip(AGE_BANDS, present, strict=True) if keep]
+        for j in range(len(outcomes)):
+            crude_x.append(float(events_by_band[:, j].sum()))
+            crude_t.append(float(years_by_band.sum()))
+            strata.append(
+                (
+                    events_by_band[present, j].astype(float).tolist(),
+                    years_by_band[present].astype(float).tolist(),
+                    present_bands,
                 )
             )
-    return PartOutput(flag_periods(_concat(frames), data_end_of(data, params)))
+            partial.append(not present.all())
+    if not crude_x:  # no resident-years at all
+        return PartOutput(_empty())
+    per, conf = params["per"], params["conf"]
+    crude = rates.crude_rates(crude_x, crude_t, per=per, conf=conf)
+    standardized: list[Estimate | None]
+    try:
+        standardized = list(
+            rates.direct_standardized_rates(strata, params["standard"], per=per, conf=conf)
+        )
+    except StatsInputError:  # one population unfit: each on its own, the unfit ones left out
+        standardized = [_standardized_or_none(stratum, params) for stratum in strata]
+
+    rows = []
+    position = 0
+    for analysis, area, stratum, period, _ in scopes:
+        for outcome in outcomes:
+            estimates = [crude[position]]
+            dsr = standardized[position]
+            if dsr is not None:
+                flags = dsr.flags + (("partial_age_range",) if partial[position] else ())
+                estimates.append(replace(dsr, flags=flags))
+            position += 1
+            for estimate in estimates:
+                if stratum:
+                    estimate = estimate.with_stratum(stratum)
+                rows.append(
+                    estimate.to_row(
+                        analysis=analysis, outcome=outcome, area_code=area, period=period
+                    )
+                )
+    frame = pd.DataFrame(rows, columns=list(ROW_COLUMNS)) if rows else _empty()
+    return PartOutput(flag_periods(frame, data_end_of(data, params)))
+
+
+def _standardized_or_none(
+    stratum: tuple[list[float], list[float], list[str]], params: dict[str, Any]
+) -> Estimate | None:
+    events, years, bands = stratum
+    try:
+        return rates.direct_standardized_rate(
+            events, years, params["standard"], bands=bands, per=params["per"], conf=params["conf"]
+        )
+    except StatsInputError:
+        return None
 
 
 # --- part: trends -------------------------------------------------------------------------------
@@ -418,14 +442,20 @@ def modelled_pollutant(ry: pd.DataFrame, data: Datasets, params: dict[str, Any])
         if located.empty:
             continue
         station_rows = stations.loc[year_means["station_code"]]
+        # once per distinct grid cell (a few hundred), not per resident-year
+        points, where = np.unique(
+            located[["grid_latitude", "grid_longitude"]].to_numpy(dtype=float),
+            axis=0,
+            return_inverse=True,
+        )
         estimate = idw(
-            located["grid_latitude"].tolist(),
-            located["grid_longitude"].tolist(),
+            points[:, 0].tolist(),
+            points[:, 1].tolist(),
             station_rows["latitude"].tolist(),
             station_rows["longitude"].tolist(),
             year_means["mean"].tolist(),
         )
-        result.loc[located.index] = estimate.value
+        result.loc[located.index] = estimate.value[where.reshape(-1)]
     return result
 
 
@@ -441,11 +471,19 @@ def age_group_of(age: pd.Series) -> pd.Series:
     return pd.Series(labels[np.searchsorted(edges, age.to_numpy(), side="right")], index=age.index)
 
 
-def _aggregate(frame: pd.DataFrame, outcome: str, keys: list[str]) -> pd.DataFrame:
-    """Events and person-years per covariate pattern: the Poisson likelihood is unchanged and
-    the fit is far faster than on one row per resident-year."""
+def _aggregate(frame: pd.DataFrame, outcomes: list[str], keys: list[str]) -> pd.DataFrame:
+    """Events of every outcome and person-years per covariate pattern, in one aggregation: the
+    Poisson likelihood is unchanged and the fit is far faster than on one row per resident-year
+    (see _patterns_of for one outcome's frame)."""
     grouped = frame.groupby(keys, observed=True, sort=True)
-    return grouped.agg(events=(outcome, "sum"), person_years=("person_years", "sum")).reset_index()
+    return grouped.agg(
+        person_years=("person_years", "sum"), **{o: (o, "sum") for o in outcomes}
+    ).reset_index()
+
+
+def _patterns_of(aggregated: pd.DataFrame, outcome: str, keys: list[str]) -> pd.DataFrame:
+    """One outcome's patterns from _aggregate: the keys, ``events`` and ``person_years``."""
+    return aggregated[[*keys, outcome, "person_years"]].rename(columns={outcome: "events"})
 
 
 REFERENCE = {"distance_band": "far", "sex": "F", "smoking": "never", "works_at_site": "no"}
@@ -464,19 +502,29 @@ def part_exposure(data: Datasets, params: dict[str, Any]) -> PartOutput:
         age_group=age_group_of(ry["age"]),
     )
     banded_keys = ["distance_band", *COVARIATES]
-    for outcome in outcomes_of(data):
-        if ry[outcome].sum() == 0:
+    level_keys = ["pollutant_level", *COVARIATES]
+    outcomes = outcomes_of(data)
+    # one aggregation per grouping for all outcomes (the loop below only selects columns)
+    totals = ry[outcomes].sum()
+    by_band = ry.groupby("distance_band")[outcomes].sum()
+    band_sizes = ry.groupby("distance_band").size()
+    banded = _aggregate(ry, outcomes, banded_keys)
+    level = ry.dropna(subset=["pollutant_level"])
+    levelled = _aggregate(level, outcomes, level_keys) if len(level) > 50 else None
+    for outcome in outcomes:
+        if totals[outcome] == 0:
             continue
         estimates: list[Estimate] = []
-        far = ry[ry["distance_band"] == "far"]
+        far_events = by_band[outcome].get("far", 0)
+        far_size = band_sizes.get("far", 0)
         for band in ("near", "middle"):
-            exposed = ry[ry["distance_band"] == band]
-            if len(exposed) and len(far) and far[outcome].sum() > 0:
+            exposed_size = band_sizes.get(band, 0)
+            if exposed_size and far_size and far_events > 0:
                 crude = rate_ratio_exact(
-                    float(exposed[outcome].sum()),
-                    float(len(exposed)),
-                    float(far[outcome].sum()),
-                    float(len(far)),
+                    float(by_band[outcome][band]),
+                    float(exposed_size),
+                    float(far_events),
+                    float(far_size),
                     conf=conf,
                 )
                 estimates.append(
@@ -490,7 +538,7 @@ def part_exposure(data: Datasets, params: dict[str, Any]) -> PartOutput:
                 )
         try:
             fit = regression.poisson_regression(
-                _aggregate(ry, outcome, banded_keys),
+                _patterns_of(banded, outcome, banded_keys),
                 events="events",
                 person_time="person_years",
                 covariates=banded_keys,
@@ -515,8 +563,7 @@ def part_exposure(data: Datasets, params: dict[str, Any]) -> PartOutput:
         except (StatsInputError, OverflowError):
             pass  # degenerate fit (e.g. no events in a covariate level): crude ratios only
         counts = (
-            ry.groupby("distance_band")[outcome]
-            .agg(["sum", "size"])
+            pd.DataFrame({"sum": by_band[outcome], "size": band_sizes})
             .reindex(["far", "middle", "near"])
             .dropna()
         )
@@ -531,12 +578,10 @@ def part_exposure(data: Datasets, params: dict[str, Any]) -> PartOutput:
                 estimates.append(trend.with_stratum("distance_band_trend"))
             except StatsInputError:
                 pass
-        level = ry.dropna(subset=["pollutant_level"])
-        if len(level) > 50:
+        if levelled is not None:
             try:
-                level_keys = ["pollutant_level", *COVARIATES]
                 fit = regression.poisson_regression(
-                    _aggregate(level, outcome, level_keys),
+                    _patterns_of(levelled, outcome, level_keys),
                     events="events",
                     person_time="person_years",
                     covariates=level_keys,
@@ -1098,12 +1143,32 @@ def part_scan(data: Datasets, params: dict[str, Any]) -> PartOutput:
     return PartOutput(_concat(frames))
 
 
-PARTS: dict[str, Callable[[Datasets, dict[str, Any]], PartOutput]] = {
-    "rates": part_rates,
-    "trends": part_trends,
-    "exposure": part_exposure,
-    "biomonitoring": part_biomonitoring,
-    "environment": part_environment,
-    "aberration": part_aberration,
-    "scan": part_scan,
+Part = Callable[[Datasets, dict[str, Any]], PartOutput]
+
+
+def _one_blas_thread(part: Part) -> Part:
+    """The part with BLAS/LAPACK on one thread. Parts already run side by side (one per worker
+    process), so a multi-threaded BLAS under each only oversubscribes the cores: exposure's 42
+    small least-squares fits took 7.1 s with OpenBLAS's own threads and 1.0 s on one, on the
+    2-core bench machine at 3,000 residents, with the same rows."""
+
+    @wraps(part)
+    def run(data: Datasets, params: dict[str, Any]) -> PartOutput:
+        with threadpool_limits(limits=1, user_api="blas"):
+            return part(data, params)
+
+    return run
+
+
+PARTS: dict[str, Part] = {
+    name: _one_blas_thread(part)
+    for name, part in (
+        ("rates", part_rates),
+        ("trends", part_trends),
+        ("exposure", part_exposure),
+        ("biomonitoring", part_biomonitoring),
+        ("environment", part_environment),
+        ("aberration", part_aberration),
+        ("scan", part_scan),
+    )
 }

@@ -560,6 +560,7 @@ def main() -> None:
     parser.add_argument("--run-id", type=int)
     parser.add_argument("--year", type=int, default=2025)
     parser.add_argument("--page-file")
+    parser.add_argument("--outcome", default="acute_respiratory")
     args = parser.parse_args()
     steps = {
         "load": step_load,

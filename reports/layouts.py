@@ -142,28 +142,47 @@ def _atoms(areas: Iterable[str], years: Iterable[int], outcome: str) -> frozense
 
 
 class _Counts:
-    """Atom counts and resident-years, indexed for fast cell sums."""
+    """Atom counts and resident-years, in one dense (area × year × age band) array each, so a
+    cell's sum is one slice of it (counts are whole numbers: every order of summing gives the
+    same total)."""
 
     def __init__(self, ry: pd.DataFrame, outcomes: list[str]) -> None:
         keys = ["area_code", "sex", "age_band", "year"]
         grouped = ry.groupby(keys, observed=True)
         self.years = grouped["person_years"].sum()
         self.events = {o: grouped[o].sum() for o in outcomes}
+        index = self.years.index
+        area_values = index.get_level_values("area_code").astype(str)
+        year_values = index.get_level_values("year").astype(int)
+        self._area = {a: i for i, a in enumerate(sorted(set(area_values)))}
+        self._year = {y: i for i, y in enumerate(sorted(set(year_values)))}
+        band = {b: i for i, b in enumerate(AGE_BANDS)}
+        at = (
+            np.array([self._area[a] for a in area_values], dtype=np.intp),
+            np.array([self._year[y] for y in year_values], dtype=np.intp),
+            np.array([band[str(b)] for b in index.get_level_values("age_band")], dtype=np.intp),
+        )
+        shape = (len(self._area), len(self._year), len(AGE_BANDS))
+        self._dense_years = np.zeros(shape)
+        np.add.at(self._dense_years, at, self.years.to_numpy(dtype=float))
+        self._dense_events: dict[str, np.ndarray] = {}
+        for outcome, series in self.events.items():
+            dense = np.zeros(shape)
+            np.add.at(dense, at, series.to_numpy(dtype=float))
+            self._dense_events[outcome] = dense
 
-    def _sum(self, series: pd.Series, areas: list[str], years: list[int]) -> tuple[int, np.ndarray]:
-        if series.empty:
-            return 0, np.zeros(len(AGE_BANDS))
-        frame = series.reset_index(name="v")
-        frame = frame[frame["area_code"].isin(areas) & frame["year"].isin(years)]
-        by_band = frame.groupby("age_band")["v"].sum()
-        banded = np.array([float(by_band.get(b, 0.0)) for b in AGE_BANDS])
+    def _sum(self, dense: np.ndarray, areas: list[str], years: list[int]) -> tuple[int, np.ndarray]:
+        rows = sorted({self._area[a] for a in areas if a in self._area})
+        columns = sorted({self._year[int(y)] for y in years if int(y) in self._year})
+        banded = dense[np.ix_(rows, columns)].reshape(-1, len(AGE_BANDS)).sum(axis=0)
+        banded = np.asarray(banded, dtype=float) + 0.0  # no -0.0
         return int(np.rint(banded.sum())), banded
 
     def events_of(self, outcome: str, areas: list[str], years: list[int]) -> tuple[int, np.ndarray]:
-        return self._sum(self.events[outcome], areas, years)
+        return self._sum(self._dense_events[outcome], areas, years)
 
     def years_of(self, areas: list[str], years: list[int]) -> tuple[int, np.ndarray]:
-        return self._sum(self.years, areas, years)
+        return self._sum(self._dense_years, areas, years)
 
     def atom_counts(self) -> dict[Atom, int]:
         """Every non-zero atom: events per outcome and resident-years (for the audit's checks)."""

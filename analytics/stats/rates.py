@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 from scipy import stats
 
 from analytics.stats._validate import (
+    FloatArray,
     as_count,
     as_counts,
     as_number,
@@ -212,6 +214,30 @@ def direct_standardized_rate(
         StatsInputError: events on zero person-time, zero person-time everywhere, bad weights.
     """
     check_conf(conf)
+    moments = _dsr_moments(events, person_time, standard, bands, method)
+    lower, upper = _dsr_limits([moments], conf)
+    return _dsr_estimate(moments, lower[0], upper[0], per=per, conf=conf, method=method)
+
+
+@dataclass(frozen=True)
+class _DsrMoments:
+    x: FloatArray
+    n: FloatArray
+    y: float
+    v: float
+    wm: float
+    std_name: str
+    empty: int
+
+
+def _dsr_moments(
+    events: Sequence[float],
+    person_time: Sequence[float],
+    standard: str | Sequence[float],
+    bands: Sequence[str],
+    method: str,
+) -> _DsrMoments:
+    """The checks of direct_standardized_rate and the rate, its variance and ``w_M``."""
     same_length("events", events, "person_time", person_time)
     x = as_counts(events, "events")
     n = as_counts(person_time, "person_time", integer=False)
@@ -235,7 +261,6 @@ def direct_standardized_rate(
             raise StatsInputError("standard population must have a positive total")
         w = raw / raw.sum()
         std_name = "custom"
-    alpha = 1 - conf
     # An empty band (no events, no person-time) contributes zero to y and v (its rate is taken
     # as 0, as epitools does with 0/0 → NaN removed) and is left out of wM.
     per_person = np.divide(w, n, out=np.zeros_like(w), where=~empty)
@@ -247,26 +272,110 @@ def direct_standardized_rate(
         wm = float(per_person[~empty].mean())
     else:
         raise StatsInputError(f"unknown standardization interval method {method!r}")
+    return _DsrMoments(x, n, y, v, wm, std_name, int(empty.sum()))
+
+
+def _dsr_limits(moments: Sequence[_DsrMoments], conf: float) -> tuple[FloatArray, FloatArray]:
+    """The gamma limits of many standardized rates, each quantile function called once."""
+    alpha = 1 - conf
+    some = [m for m in moments if m.y != 0]
+    lower = np.zeros(len(moments))
     # no events: the gamma shape y²/v is undefined and the lower limit is 0 (as epitools)
-    lower = 0.0 if y == 0 else float(stats.gamma.ppf(alpha / 2, y * y / v, scale=v / y))
-    upper = float(
-        stats.gamma.ppf(
-            1 - alpha / 2, (y + wm) ** 2 / (v + wm * wm), scale=(v + wm * wm) / (y + wm)
+    if some:
+        lower[[i for i, m in enumerate(moments) if m.y != 0]] = stats.gamma.ppf(
+            alpha / 2, [m.y * m.y / m.v for m in some], scale=[m.v / m.y for m in some]
         )
+    upper = stats.gamma.ppf(
+        1 - alpha / 2,
+        [(m.y + m.wm) ** 2 / (m.v + m.wm * m.wm) for m in moments],
+        scale=[(m.v + m.wm * m.wm) / (m.y + m.wm) for m in moments],
     )
-    flags = ["standard=" + std_name]
-    if y == 0:
+    return lower, np.asarray(upper, dtype=np.float64).reshape(len(moments))
+
+
+def _dsr_estimate(
+    m: _DsrMoments, lower: float, upper: float, *, per: float, conf: float, method: str
+) -> Estimate:
+    flags = ["standard=" + m.std_name]
+    if m.y == 0:
         flags.append("zero_events")
-    if empty.any():
-        flags.append(f"empty_bands={int(empty.sum())}")
+    if m.empty:
+        flags.append(f"empty_bands={m.empty}")
     return Estimate(
         measure=f"age_standardized_rate_per_{_per_label(per)}",
-        estimate=y * per,
-        ci_lower=lower * per,
-        ci_upper=upper * per,
-        numerator=float(x.sum()),
-        denominator=float(n.sum()),
+        estimate=m.y * per,
+        ci_lower=float(lower) * per,
+        ci_upper=float(upper) * per,
+        numerator=float(m.x.sum()),
+        denominator=float(m.n.sum()),
         flags=tuple(flags),
         conf=conf,
         method=method,
     )
+
+
+def direct_standardized_rates(
+    strata: Sequence[tuple[Sequence[float], Sequence[float], Sequence[str]]],
+    standard: str,
+    *,
+    per: float = 100_000.0,
+    conf: float = 0.95,
+    method: DsrMethod = "fay_feuer",
+) -> list[Estimate]:
+    """:func:`direct_standardized_rate` of many populations, each given as ``(events,
+    person_time, bands)``: the same estimates, the gamma quantiles computed in one call.
+
+    Raises:
+        StatsInputError: as direct_standardized_rate, for the first population that is unfit.
+    """
+    check_conf(conf)
+    moments = [_dsr_moments(x, n, standard, bands, method) for x, n, bands in strata]
+    if not moments:
+        return []
+    lower, upper = _dsr_limits(moments, conf)
+    return [
+        _dsr_estimate(m, lo, hi, per=per, conf=conf, method=method)
+        for m, lo, hi in zip(moments, lower, upper, strict=True)
+    ]
+
+
+def crude_rates(
+    events: Sequence[float] | FloatArray,
+    person_time: Sequence[float] | FloatArray,
+    *,
+    per: float = 100_000.0,
+    conf: float = 0.95,
+) -> list[Estimate]:
+    """:func:`crude_rate` of many strata: the same estimates, the gamma quantiles computed in
+    one call per limit."""
+    check_conf(conf)
+    same_length("events", events, "person_time", person_time)
+    x = as_counts(events, "events")
+    pt = as_positive(person_time, "person_time")
+    as_number(per, "per")
+    alpha = 1.0 - conf
+    lower = np.zeros(len(x))
+    some = x > 0
+    if some.any():
+        lower[some] = stats.gamma.ppf(alpha / 2, x[some])
+    upper = stats.gamma.ppf(1 - alpha / 2, x + 1)
+    out = []
+    columns = (x.tolist(), pt.tolist(), lower.tolist(), upper.tolist())
+    for xi, pti, lo, hi in zip(*columns, strict=True):
+        flags: tuple[str, ...] = ("zero_events",) if xi == 0 else ()
+        if pti < SMALL_DENOMINATOR:
+            flags = (*flags, "small_denominator")
+        out.append(
+            Estimate(
+                measure=f"rate_per_{_per_label(per)}",
+                estimate=xi / pti * per,
+                ci_lower=lo / pti * per,
+                ci_upper=hi / pti * per,
+                numerator=xi,
+                denominator=pti,
+                flags=flags,
+                conf=conf,
+                method="exact_poisson_garwood",
+            )
+        )
+    return out

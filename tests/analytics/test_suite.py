@@ -187,3 +187,57 @@ def test_the_optional_glr_detector_alarms_on_a_slow_rise_only_when_asked(
     assert min(a.week for a in glr_alerts) >= weeks[4 * 52 - 30].date()
     with pytest.raises(suite.ParameterError):
         suite.clean_parameters({"aberration_glr": "maybe"})
+
+
+def test_age_standardized_rate_rows_name_the_who_standard_they_used(
+    community_results: CommunityResults,
+) -> None:
+    frame = rows(community_results, "rates")
+    standardized = frame[frame["measure"].str.startswith("age_standardized_rate_per_")]
+    assert len(standardized) == len(frame) / 2  # one beside each crude rate
+    assert standardized["flags"].str.contains("standard=who_world_2000_2025").all()
+    assert not frame["flags"].str.contains("standard=custom").any()
+
+
+@pytest.mark.parametrize("standard", ["who_world_2000_2025", "us_2000"])
+def test_standardized_rates_of_many_populations_equal_one_by_one_and_name_the_standard(
+    standard: str,
+) -> None:
+    from analytics.stats import rates
+    from analytics.stats.standard_populations import AGE_BANDS
+
+    strata = [
+        ([3.0] * 16, [50.0 + i for i in range(16)], list(AGE_BANDS[2:])),  # partial age range
+        ([0.0] * 18, [10.0] * 18, list(AGE_BANDS)),  # no events: lower limit 0
+        ([1.0, 0.0, 7.0] + [2.0] * 15, [80.0, 0.0, 90.0] + [40.0] * 15, list(AGE_BANDS)),
+    ]
+    many = rates.direct_standardized_rates(strata, standard, per=1000.0, conf=0.9)
+    for (events, years, bands), got in zip(strata, many, strict=True):
+        one = rates.direct_standardized_rate(
+            events, years, standard, bands=bands, per=1000.0, conf=0.9
+        )
+        assert got == one
+        assert f"standard={standard}" in got.flags
+    assert many[1].ci_lower == 0.0 and "zero_events" in many[1].flags
+    assert "empty_bands=1" in many[2].flags
+
+
+def test_crude_rates_of_many_strata_equal_one_by_one() -> None:
+    from analytics.stats import rates
+
+    events, years = [0.0, 1.0, 17.0, 3.0], [0.5, 12.0, 340.0, 2.0]
+    many = rates.crude_rates(events, years, per=1000.0, conf=0.95)
+    assert many == [
+        rates.crude_rate(x, t, per=1000.0, conf=0.95) for x, t in zip(events, years, strict=True)
+    ]
+    with pytest.raises(rates.StatsInputError, match="person_time"):
+        rates.crude_rates([1.0], [0.0])
+
+
+def test_the_rates_part_of_a_database_without_visits_has_no_rows() -> None:
+    from analytics import suite
+    from analytics.extraction import extract_all
+
+    out = suite.PARTS["rates"](extract_all(), suite.clean_parameters({}))
+    assert out.rows.empty
+    assert list(out.rows.columns) == list(suite.ROW_FIELDS)
