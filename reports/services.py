@@ -419,7 +419,9 @@ def release_publish(*, user: User, release_id: int) -> Release:
         release.published_at = now
         release.published_by = user if user.is_authenticated else None  # type: ignore[assignment]
         release.content_hash = rendering.content_hash(release)
-        release.rendered_html = rendering.render_release(release)
+        labels = rendering.publication_labels(release.content)
+        release.rendered_html = rendering.render_release(release, labels)
+        release.rendered_tables = rendering.render_tables(release, labels)
         release.save()
         for name, content_type, data in rendering.release_files(release):
             ReleaseFile.objects.create(
