@@ -181,13 +181,14 @@ class Labels:
         return self.areas.get(code, code)
 
     def band(self, band: str) -> str:
-        return {
+        names: dict[str, StrOrPromise] = {
             "near": _("Near (under %(km)s km)") % {"km": f"{self.near_km:g}"},
             "middle": _("Middle (%(near)s to %(far)s km)")
             % {"near": f"{self.near_km:g}", "far": f"{self.far_km:g}"},
             "far": _("Far (%(km)s km or more)") % {"km": f"{self.far_km:g}"},
             "ALL": _("All distances"),
-        }.get(band, band)
+        }
+        return str(names.get(band, band))
 
     def stratum(self, stratum: str) -> str:
         kind, _sep, value = str(stratum).partition("=")
@@ -253,11 +254,12 @@ def display_table(rows: list[dict[str, Any]], labels: Labels) -> dict[str, Any]:
         ("period", _("Period")),
         ("stratum", _("Group")),
     ]
-    shown, fixed = [], []
-    for key, title in describing:
-        values = {line[key] for line in lines.values()}
+    shown: list[tuple[str, StrOrPromise]] = []
+    fixed: list[dict[str, Any]] = []
+    for name, title in describing:
+        values = {line[name] for line in lines.values()}
         if len(values) > 1:
-            shown.append((key, title))
+            shown.append((name, title))
         elif values and next(iter(values)):
             fixed.append({"title": title, "value": next(iter(values))})
     columns = [MEASURE_LABELS.get(m, m) for m in measures]
@@ -268,7 +270,7 @@ def display_table(rows: list[dict[str, Any]], labels: Labels) -> dict[str, Any]:
         "lines": [
             {
                 "outcome": line["outcome"],
-                "describing": [{"title": title, "text": line[key]} for key, title in shown],
+                "describing": [{"title": title, "text": line[name]} for name, title in shown],
                 "values": [
                     {**line["cells"].get(m, {"text": "", "note": ""}), "title": column}
                     for m, column in zip(measures, columns, strict=True)
@@ -463,7 +465,7 @@ def _environment_topic(topic: Topic, content: dict[str, Any], labels: Labels) ->
                 "%(unit)s (dashed line)."
             ) % {"above": above, "total": len(means), "guideline": f"{guideline:g}", "unit": unit}
         else:
-            second = _("There is no WHO guideline value to compare with.")
+            second = str(_("There is no WHO guideline value to compare with."))
         chart = charts.group_chart(
             [
                 {

@@ -72,10 +72,7 @@ def current_version(release: Release) -> Release | None:
     if not release.superseded:
         return None
     return (
-        later_versions(release)
-        .filter(status=ReleaseStatus.PUBLISHED)
-        .order_by("-version")
-        .first()
+        later_versions(release).filter(status=ReleaseStatus.PUBLISHED).order_by("-version").first()
     )
 
 

@@ -109,7 +109,10 @@ PDF_NAME = "release.pdf"
 
 def _etag_matches(request: HttpRequest, etag: str) -> bool:
     """The browser sends back the ETag it got: weakened (W/"…") when the page was gzipped."""
-    sent = [tag.strip().removeprefix("W/") for tag in request.headers.get("If-None-Match", "").split(",")]
+    sent = [
+        tag.strip().removeprefix("W/")
+        for tag in request.headers.get("If-None-Match", "").split(",")
+    ]
     return etag in sent
 
 

@@ -101,7 +101,14 @@ def test_public_pages_show_labels_and_area_names_never_codes(
     shown = "\n".join(pages)
     names = [a["name"] for a in published.content["areas"]]
     assert all(name in shown for name in names)
-    for code in ("lab.blood_lead", "symptom.cough", "dx.J45", "distance_band=", "station=", ">A01<"):
+    for code in (
+        "lab.blood_lead",
+        "symptom.cough",
+        "dx.J45",
+        "distance_band=",
+        "station=",
+        ">A01<",
+    ):
         assert code not in shown.replace('data-table="', ""), code
     assert "Blood lead" in shown or "blood lead" in shown
 

@@ -44,7 +44,7 @@ def test_every_public_page_is_sent_compressed_within_its_byte_budget(
 ) -> None:
     services.open_data_snapshot_create()
     sizes = {url: transferred(anonymous, url) for url in public_pages(published)}
-    print("\n".join(f"{size:>8} {url}" for url, size in sizes.items()))  # noqa: T201
+    print("\n".join(f"{size:>8} {url}" for url, size in sizes.items()))
     over = {url: size for url, size in sizes.items() if size > PAGE_BUDGET}
     assert not over, over
     css = finders.find("healthwatch/app.css")
