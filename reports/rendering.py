@@ -327,50 +327,120 @@ def _withheld(threshold: int) -> str:
 
 
 def _health_topic(topic: Topic, content: dict[str, Any], labels: Labels) -> dict[str, Any]:
-    rows = _index(content["tables"].get(topic.table, []))
-    ratios = _index(content["tables"].get("exposure_response", []))
+    """The topic's chart from the first published source: this year's rates by distance band,
+    else the rates by band over all the years of follow-up, else the rates year by year."""
     for outcome in topic.outcomes:
-        bands = [rows.get((outcome, f"distance_band={b}", RATE)) for b in BANDS]
-        drawn = [
-            (b, r) for b, r in zip(BANDS, bands, strict=True) if r and r["estimate"] is not None
-        ]
-        if len(drawn) < 2:
-            continue
-        name = labels.outcome(outcome)
-        near, far = bands[0], bands[2]
-        title = _("%(outcome)s: new cases per 1,000 resident-years, by distance to the site") % {
-            "outcome": name
-        }
-        if _value(near) is not None and _value(far) is not None:
-            assert near is not None and far is not None
-            first = _(
-                "%(outcome)s: %(near)s per 1,000 resident-years near the site, %(far)s far "
-                "from it (%(year)s)."
-            ) % {"outcome": name, "near": _value(near), "far": _value(far), "year": content["year"]}
-            ratio = ratios.get((outcome, "distance_band=near", "adjusted_rate_ratio"))
-            if ratio and ratio["estimate"] is not None and ratio["ci_lower"] is not None:
-                second = _(
-                    "Taking age, sex, smoking and work at the site into account, people near the "
-                    "site had it %(ratio)s times as often (95%% interval %(low)s to %(high)s)."
-                ) % {
-                    "ratio": _fmt(ratio["estimate"]),
-                    "low": _fmt(ratio["ci_lower"]),
-                    "high": _fmt(ratio["ci_upper"]),
-                }
-            else:
-                second = _how_sure(near, far)
-        else:
-            first = _("%(outcome)s: the rates near and far from the site cannot both be shown.") % {
-                "outcome": name
-            }
-            second = _withheld(content["threshold"])
-        chart = charts.group_chart(
-            [{**r, "label": labels.band(b).split(" (")[0]} for b, r in drawn],
-            title=str(title),
-            ylabel=str(_("per 1,000 resident-years")),
-        )
-        return _topic(topic, str(title), chart, [str(first), str(second)])
+        drawn = _bands_section(topic, outcome, content, labels, "indicators_by_distance")
+        if drawn:
+            return drawn
+    for outcome in topic.outcomes:
+        drawn = _bands_section(topic, outcome, content, labels, "exposure_response")
+        if drawn:
+            return drawn
+    for outcome in topic.outcomes:
+        drawn = _trend_section(topic, outcome, content, labels)
+        if drawn:
+            return drawn
     return _topic(topic, "", "", [str(_("Not enough published numbers to draw a chart.")), ""])
+
+
+def _bands_section(
+    topic: Topic, outcome: str, content: dict[str, Any], labels: Labels, table: str
+) -> dict[str, Any] | None:
+    rows = _index(content["tables"].get(table, []))
+    bands = [rows.get((outcome, f"distance_band={b}", RATE)) for b in BANDS]
+    drawn = [(b, r) for b, r in zip(BANDS, bands, strict=True) if r and r["estimate"] is not None]
+    if len(drawn) < 2:
+        return None
+    name = labels.outcome(outcome)
+    period = str(drawn[0][1]["period"]).replace("-", "–")
+    title = _("%(outcome)s: cases per 1,000 resident-years by distance to the site, %(period)s") % {
+        "outcome": name,
+        "period": period,
+    }
+    shown = ", ".join(
+        _("%(band)s %(rate)s") % {"band": labels.band(b).split(" (")[0].lower(), "rate": _value(r)}
+        for b, r in drawn
+    )
+    first = _("%(outcome)s, cases per 1,000 resident-years in %(period)s: %(shown)s.") % {
+        "outcome": name,
+        "period": period,
+        "shown": shown,
+    }
+    ratio = _index(content["tables"].get("exposure_response", [])).get(
+        (outcome, f"distance_band={drawn[0][0]}", "adjusted_rate_ratio")
+    )
+    near, far = bands[0], bands[2]
+    if ratio and ratio["estimate"] is not None and ratio["ci_lower"] is not None:
+        second = _(
+            "Taking age, sex, smoking and work at the site into account, people living at "
+            "%(band)s distance had it %(ratio)s times as often as people far away (95%% interval "
+            "%(low)s to %(high)s)."
+        ) % {
+            "band": labels.band(drawn[0][0]).split(" (")[0].lower(),
+            "ratio": _fmt(ratio["estimate"]),
+            "low": _fmt(ratio["ci_lower"]),
+            "high": _fmt(ratio["ci_upper"]),
+        }
+    elif near and far and near["estimate"] is not None and far["estimate"] is not None:
+        second = _how_sure(near, far)
+    else:
+        second = _withheld(content["threshold"])
+    chart = charts.group_chart(
+        [{**r, "label": labels.band(b).split(" (")[0]} for b, r in drawn],
+        title=str(title),
+        ylabel=str(_("per 1,000 resident-years")),
+    )
+    return _topic(topic, str(title), chart, [str(first), str(second)])
+
+
+def _trend_section(
+    topic: Topic, outcome: str, content: dict[str, Any], labels: Labels
+) -> dict[str, Any] | None:
+    rows = content["tables"].get("trend", [])
+    points = [
+        r
+        for r in rows
+        if r["outcome"] == outcome and r["measure"] == RATE and r["estimate"] is not None
+    ]
+    if len(points) < 2:
+        return None
+    name = labels.outcome(outcome)
+    title = _("%(outcome)s: cases per 1,000 resident-years, year by year (all areas)") % {
+        "outcome": name
+    }
+    first_point, last_point = points[0], points[-1]
+    first = _(
+        "%(outcome)s: %(last)s cases per 1,000 resident-years in %(last_year)s, %(first)s in "
+        "%(first_year)s."
+    ) % {
+        "outcome": name,
+        "last": _value(last_point),
+        "last_year": last_point["period"],
+        "first": _value(first_point),
+        "first_year": first_point["period"],
+    }
+    change = next(
+        (r for r in rows if r["outcome"] == outcome and r["measure"] == "apc_percent_per_year"),
+        None,
+    )
+    if change and change["estimate"] is not None and change["ci_lower"] is not None:
+        second = _("Change: %(apc)s%% a year (95%% interval %(low)s%% to %(high)s%%).") % {
+            "apc": f"{change['estimate']:+.0f}",
+            "low": f"{change['ci_lower']:+.0f}",
+            "high": f"{change['ci_upper']:+.0f}",
+        }
+    elif len(points) < len(content.get("years", [])):
+        second = str(
+            _(
+                "Years not shown are withheld to protect privacy; no trend over the years can be "
+                "estimated from what is published."
+            )
+        )
+    else:
+        second = str(_("No trend over the years could be estimated from these numbers."))
+    chart = charts.trend_chart(points, title=str(title), ylabel=str(_("per 1,000 resident-years")))
+    return _topic(topic, str(title), chart, [str(first), str(second)])
 
 
 def _biomarker_topic(topic: Topic, content: dict[str, Any], labels: Labels) -> dict[str, Any]:
@@ -487,7 +557,7 @@ def _environment_topic(topic: Topic, content: dict[str, Any], labels: Labels) ->
 def _topic(topic: Topic, title: str, chart: str, reading: list[str]) -> dict[str, Any]:
     if chart:
         # The chart's text alternative states its finding, not only its title.
-        alternative = " ".join([title, *reading]).strip()
+        alternative = " ".join([f"{title}.", *reading]).strip()
         head, _sep, rest = chart.partition("</title>")
         chart = head[: head.index("<title>")] + "<title>" + escape(alternative) + "</title>" + rest
     return {
