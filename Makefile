@@ -52,6 +52,12 @@ browser-deps:
 		echo "Installing Debian's chromium for the browser tests…"; \
 		(apt-get install -y -qq chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)); \
 	fi
+	@# axe-core (pinned in tests/browser/axe/package-lock.json), injected into the public pages.
+	@if command -v npm >/dev/null 2>&1; then \
+		cd tests/browser/axe && npm ci --no-audit --no-fund --silent; \
+	else \
+		echo "npm is missing: the accessibility browser tests skip (and fail when CI is set)"; \
+	fi
 
 # Starts PostgreSQL/Redis when not running and creates the test role (as root on Debian).
 services:

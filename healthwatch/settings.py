@@ -91,6 +91,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "healthwatch.middleware.UploadSizeLimitMiddleware",  # before anything reads the body
     "django.middleware.security.SecurityMiddleware",
+    # Compresses pages (HTML, CSV, JSON) for slow phone data; before ConditionalGet so that its
+    # ETags are of the uncompressed body. Django's gzip pads against BREACH.
+    "django.middleware.gzip.GZipMiddleware",
     "django.middleware.http.ConditionalGetMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

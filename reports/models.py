@@ -47,6 +47,8 @@ class Release(models.Model):
     )
     content_hash = models.CharField(max_length=64, blank=True)
     rendered_html = models.TextField(blank=True)
+    # The full tables' pages, frozen at publication with the release page: {table name: HTML}.
+    rendered_tables: models.JSONField[Any, Any] = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -12,10 +12,15 @@ import json
 import math
 import zipfile
 from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from django.template.loader import render_to_string
+from django.template import TemplateDoesNotExist
+from django.template.loader import get_template, render_to_string
+from django.utils.functional import Promise
+from django.utils.html import escape
 from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from analytics import charts
 from analytics.stats.results import ROW_COLUMNS
@@ -25,28 +30,80 @@ from reports import maps
 if TYPE_CHECKING:
     from reports.models import Release
 
+StrOrPromise = str | Promise
+
 OPEN_DATA_LICENCE = "CC BY 4.0 (https://creativecommons.org/licenses/by/4.0/)"
 COUNT_MEASURES = ("events", "tested", "above_reference")
 SUPPRESSED = "suppressed"
 UNRELIABLE = "unreliable"
+# Measure labels: gettext_lazy, so each is translated when the page is frozen at publication.
 MEASURE_LABELS = {
-    "events": "Cases",
-    "tested": "Tested",
-    "above_reference": "Above reference",
-    "crude_rate_per_1000": "Rate per 1,000 resident-years",
-    "dsr_per_1000": "Age-standardized rate per 1,000",
-    "geometric_mean": "Geometric mean",
-    "pct_above_reference": "% above reference",
-    "adjusted_rate_ratio": "Adjusted rate ratio vs far",
-    "apc_percent_per_year": "Annual % change",
-    "population": "Population",
-    "resident_years": "Resident-years",
-    "mean": "Annual mean",
-    "guideline": "Guideline",
-    "n_exceed": "Samples above guideline",
-    "n": "Samples",
+    "events": _("Cases"),
+    "tested": _("Tested"),
+    "above_reference": _("Above reference"),
+    "resident_years": _("Resident-years"),
+    "crude_rate_per_1000": _("Rate per 1,000 resident-years"),
+    "dsr_per_1000": _("Age-standardized rate per 1,000"),
+    "geometric_mean": _("Geometric mean"),
+    "pct_above_reference": _("% above reference"),
+    "adjusted_rate_ratio": _("Adjusted rate ratio vs far"),
+    "apc_percent_per_year": _("Annual % change"),
+    "population": _("Population"),
+    "mean": _("Annual mean"),
+    "guideline": _("Guideline"),
+    "n_exceed": _("Samples above guideline"),
+    "n": _("Samples"),
+    "max": _("Highest"),
+    "p50": _("Median"),
+    "p90": _("90th percentile"),
+    "p98": _("98th percentile"),
+    "pct_exceed": _("% of samples above guideline"),
 }
-CHART_OUTCOMES = ("symptom.cough", "symptom.wheeze", "acute_respiratory")
+RATE = "crude_rate_per_1000"
+BANDS = ("near", "middle", "far")
+
+
+@dataclass(frozen=True)
+class Topic:
+    """One short section of the release page: a chart, a two-line reading, the full table."""
+
+    key: str
+    title: StrOrPromise
+    outcomes: tuple[str, ...]  # the first one with published numbers is drawn
+    table: str
+
+
+TOPICS = (
+    Topic(
+        "respiratory",
+        _("Breathing and lungs"),
+        (
+            "acute_respiratory",
+            "symptom.cough",
+            "symptom.wheeze",
+            "dx.J45",
+            "dx.J44",
+            "symptom.dyspnoea",
+        ),
+        "indicators_by_distance",
+    ),
+    Topic("skin", _("Skin"), ("dx.L30", "symptom.skin_rash"), "indicators_by_distance"),
+    Topic("kidney", _("Kidneys"), ("dx.N18",), "indicators_by_distance"),
+    Topic(
+        "biomarkers",
+        _("Lead and other substances in blood and urine"),
+        (
+            "lab.blood_lead",
+            "lab.urine_cadmium",
+            "lab.urine_thorium",
+            "lab.urine_uranium",
+            "lab.blood_manganese",
+            "lab.urine_fluoride",
+        ),
+        "biomonitoring",
+    ),
+    Topic("environment", _("Air around the site"), ("pm2_5", "pm10"), "environment"),
+)
 
 
 def metadata(release: Release) -> dict[str, Any]:
@@ -81,6 +138,12 @@ def _fmt(value: float | None, digits: int = 1) -> str:
     return f"{value:,.{digits}f}"
 
 
+def _digits(measure: str) -> int:
+    if measure in (*COUNT_MEASURES, "population", "n", "n_exceed", "resident_years"):
+        return 0
+    return 2 if measure in ("geometric_mean", "adjusted_rate_ratio") else 1
+
+
 def _cell_text(row: dict[str, Any]) -> dict[str, str]:
     flags = [f for f in str(row.get("flags") or "").split(";") if f]
     if row["estimate"] is None:
@@ -88,19 +151,90 @@ def _cell_text(row: dict[str, Any]) -> dict[str, str]:
             "text": "–",
             "note": SUPPRESSED if SUPPRESSED in flags else (flags[0] if flags else ""),
         }
-    digits = (
-        0
-        if row["measure"] in (*COUNT_MEASURES, "population", "resident_years", "n", "n_exceed")
-        else (2 if row["measure"] in ("geometric_mean", "adjusted_rate_ratio") else 1)
-    )
+    digits = _digits(row["measure"])
     text = _fmt(row["estimate"], digits)
     if row.get("ci_lower") is not None and row.get("ci_upper") is not None:
         text += f" ({_fmt(row['ci_lower'], digits)}–{_fmt(row['ci_upper'], digits)})"
     return {"text": text, "note": UNRELIABLE if UNRELIABLE in flags else ""}
 
 
-def display_table(rows: list[dict[str, Any]], labels: dict[str, str]) -> dict[str, Any]:
-    """Tidy rows → one line per (outcome, area, period, stratum), one column per measure."""
+# --- labels: what a resident reads instead of the codes -------------------------------------
+
+
+@dataclass
+class Labels:
+    """Names for every code a public page shows, read once at publication (staff side)."""
+
+    outcomes: dict[str, str] = field(default_factory=dict)
+    units: dict[str, str] = field(default_factory=dict)
+    areas: dict[str, str] = field(default_factory=dict)
+    stations: dict[str, str] = field(default_factory=dict)
+    near_km: float = 2.0
+    far_km: float = 8.0
+
+    def outcome(self, code: str) -> str:
+        if code in self.outcomes:
+            return self.outcomes[code]
+        # never the code itself: its last part, in words ("lab.blood_lead" → "Blood lead")
+        return code.rsplit(".", 1)[-1].replace("_", " ").capitalize()
+
+    def area(self, code: str) -> str:
+        if code in ("ALL", ""):
+            return str(_("All areas")) if code else ""
+        return self.areas.get(code, code)
+
+    def band(self, band: str) -> str:
+        names: dict[str, StrOrPromise] = {
+            "near": _("Near (under %(km)s km)") % {"km": f"{self.near_km:g}"},
+            "middle": _("Middle (%(near)s to %(far)s km)")
+            % {"near": f"{self.near_km:g}", "far": f"{self.far_km:g}"},
+            "far": _("Far (%(km)s km or more)") % {"km": f"{self.far_km:g}"},
+            "ALL": _("All distances"),
+        }
+        return str(names.get(band, band))
+
+    def stratum(self, stratum: str) -> str:
+        kind, _sep, value = str(stratum).partition("=")
+        if kind == "distance_band":
+            return str(self.band(value))
+        if kind == "station":
+            return self.stations.get(value, value)
+        if kind == "sex":
+            return str({"F": _("Women"), "M": _("Men")}.get(value, value))
+        return str(stratum)
+
+
+def publication_labels(content: dict[str, Any]) -> Labels:
+    """The vocabulary's, the areas' and the stations' names (read when the release is frozen;
+    a public request never reads them)."""
+    from surveys.models import Station, VocabularyCode
+
+    codes = {r["outcome"] for rows in content["tables"].values() for r in rows}
+    vocabulary = {
+        code: (label, unit)
+        for code, label, unit in VocabularyCode.objects.filter(code__in=codes).values_list(
+            "code", "label", "canonical_unit"
+        )
+    }
+    parameters = content.get("parameters", {})
+    return Labels(
+        outcomes={
+            **{code: label for code, (label, _unit) in vocabulary.items()},
+            **content["outcome_labels"],
+        },
+        units={code: unit for code, (_label, unit) in vocabulary.items() if unit},
+        areas={a["area_code"]: a["name"] for a in content.get("areas", [])},
+        stations=dict(Station.objects.values_list("code", "name")),
+        near_km=float(parameters.get("near_km", 2.0)),
+        far_km=float(parameters.get("far_km", 8.0)),
+    )
+
+
+def display_table(rows: list[dict[str, Any]], labels: Labels) -> dict[str, Any]:
+    """Tidy rows → one line per (outcome, area, period, stratum), one column per measure.
+
+    Describing columns with one value throughout (every row "All areas") move to the table's
+    note, so that a phone shows only what differs from row to row."""
     measures: list[str] = []
     lines: OrderedDict[tuple[str, str, str, str], dict[str, Any]] = OrderedDict()
     for row in rows:
@@ -110,120 +244,372 @@ def display_table(rows: list[dict[str, Any]], labels: dict[str, str]) -> dict[st
         line = lines.setdefault(
             key,
             {
-                "outcome": labels.get(row["outcome"], row["outcome"]),
-                "area": row["area_code"],
-                "period": row["period"],
-                "stratum": str(row["stratum"])
-                .replace("distance_band=", "")
-                .replace("station=", ""),
+                "outcome": labels.outcome(row["outcome"]),
+                "area": labels.area(str(row["area_code"])),
+                "period": str(row["period"]).replace("-", "–"),
+                "stratum": labels.stratum(str(row["stratum"])),
                 "cells": {},
             },
         )
         line["cells"][row["measure"]] = _cell_text(row)
+    describing = [
+        ("area", _("Area")),
+        ("period", _("Period")),
+        ("stratum", _("Group")),
+    ]
+    shown: list[tuple[str, StrOrPromise]] = []
+    fixed: list[dict[str, Any]] = []
+    for name, title in describing:
+        values = {line[name] for line in lines.values()}
+        if len(values) > 1:
+            shown.append((name, title))
+        elif values and next(iter(values)):
+            fixed.append({"title": title, "value": next(iter(values))})
+    columns = [MEASURE_LABELS.get(m, m) for m in measures]
     return {
-        "columns": [MEASURE_LABELS.get(m, m) for m in measures],
+        "headers": [title for _key, title in shown],
+        "columns": columns,
+        "fixed": fixed,
         "lines": [
-            {**line, "values": [line["cells"].get(m, {"text": "", "note": ""}) for m in measures]}
+            {
+                "outcome": line["outcome"],
+                "describing": [{"title": title, "text": line[name]} for name, title in shown],
+                "values": [
+                    {**line["cells"].get(m, {"text": "", "note": ""}), "title": column}
+                    for m, column in zip(measures, columns, strict=True)
+                ],
+            }
             for line in lines.values()
         ],
     }
 
 
-def _charts(content: dict[str, Any]) -> list[dict[str, str]]:
-    tables = content["tables"]
-    labels = content["outcome_labels"]
-    figures = []
-    for outcome in CHART_OUTCOMES:
-        points = [
-            r
-            for r in tables.get("trend", [])
-            if r["outcome"] == outcome
-            and r["measure"] == "crude_rate_per_1000"
-            and r["estimate"] is not None
-        ]
-        if len(points) >= 2:
-            figures.append(
-                {
-                    "title": f"{labels.get(outcome, outcome)}: rate by year",
-                    "svg": charts.trend_chart(
-                        points,
-                        title=f"{labels.get(outcome, outcome)}: rate by year",
-                        ylabel="per 1,000 resident-years",
-                    ),
-                }
+# --- the release page: findings, then one short section per topic ---------------------------
+
+
+def _index(rows: list[dict[str, Any]]) -> dict[tuple[str, str, str], dict[str, Any]]:
+    return {(r["outcome"], str(r["stratum"]), r["measure"]): r for r in rows}
+
+
+def _value(row: dict[str, Any] | None, digits: int = 1) -> str | None:
+    if row is None or row.get("estimate") is None:
+        return None
+    return _fmt(row["estimate"], digits)
+
+
+def _overlap(a: dict[str, Any], b: dict[str, Any]) -> bool | None:
+    bounds = (a.get("ci_lower"), a.get("ci_upper"), b.get("ci_lower"), b.get("ci_upper"))
+    if any(x is None for x in bounds):
+        return None
+    return not (a["ci_upper"] < b["ci_lower"] or b["ci_upper"] < a["ci_lower"])
+
+
+def _how_sure(near: dict[str, Any], far: dict[str, Any]) -> str:
+    overlap = _overlap(near, far)
+    if overlap is None:
+        return str(_("There are too few numbers to say how sure this is."))
+    if overlap:
+        return str(
+            _(
+                "The ranges of likely values (95% intervals) overlap: the difference may be "
+                "due to chance."
             )
-    ratios = [
-        {**r, "label": f"{labels.get(r['outcome'], r['outcome'])}, {r['stratum'].split('=')[1]}"}
-        for r in tables.get("exposure_response", [])
-        if r["measure"] == "adjusted_rate_ratio"
-        and r["estimate"] is not None
-        and r["ci_lower"] is not None
-        and r["ci_upper"] not in (None, float("inf"))
-    ]
-    if ratios:
-        figures.append(
-            {
-                "title": "Exposure–response",
-                "svg": charts.forest_chart(
-                    ratios, title="Rate ratios, living near vs far from the site (adjusted)"
-                ),
-            }
         )
-    for code in ("lab.blood_lead", "lab.urine_thorium"):
-        groups = [
-            {**r, "label": r["stratum"].replace("distance_band=", "")}
-            for r in tables.get("biomonitoring", [])
-            if r["outcome"] == code
-            and r["measure"] == "geometric_mean"
-            and r["estimate"] is not None
-            and r["stratum"] != "distance_band=ALL"
-        ]
-        if groups:
-            figures.append(
-                {
-                    "title": f"{labels.get(code, code)} by distance",
-                    "svg": charts.group_chart(
-                        groups,
-                        title=f"{labels.get(code, code)}: geometric mean by distance band",
-                        ylabel="geometric mean",
-                        reference=content["reference_levels"].get(code),
-                    ),
-                }
-            )
-    pm = [
+    return str(
+        _(
+            "The ranges of likely values (95% intervals) do not overlap: the difference is "
+            "unlikely to be due to chance."
+        )
+    )
+
+
+def _withheld(threshold: int) -> str:
+    return str(
+        _("Some numbers are withheld to protect privacy (counts below %(t)s).") % {"t": threshold}
+    )
+
+
+def _health_topic(topic: Topic, content: dict[str, Any], labels: Labels) -> dict[str, Any]:
+    """The topic's chart from the first published source: this year's rates by distance band,
+    else the rates by band over all the years of follow-up, else the rates year by year."""
+    for outcome in topic.outcomes:
+        drawn = _bands_section(topic, outcome, content, labels, "indicators_by_distance")
+        if drawn:
+            return drawn
+    for outcome in topic.outcomes:
+        drawn = _bands_section(topic, outcome, content, labels, "exposure_response")
+        if drawn:
+            return drawn
+    for outcome in topic.outcomes:
+        drawn = _trend_section(topic, outcome, content, labels)
+        if drawn:
+            return drawn
+    return _topic(topic, "", "", [str(_("Not enough published numbers to draw a chart.")), ""])
+
+
+def _bands_section(
+    topic: Topic, outcome: str, content: dict[str, Any], labels: Labels, table: str
+) -> dict[str, Any] | None:
+    rows = _index(content["tables"].get(table, []))
+    bands = [rows.get((outcome, f"distance_band={b}", RATE)) for b in BANDS]
+    drawn = [(b, r) for b, r in zip(BANDS, bands, strict=True) if r and r["estimate"] is not None]
+    if len(drawn) < 2:
+        return None
+    name = labels.outcome(outcome)
+    period = str(drawn[0][1]["period"]).replace("-", "–")
+    title = _("%(outcome)s: cases per 1,000 resident-years by distance to the site, %(period)s") % {
+        "outcome": name,
+        "period": period,
+    }
+    shown = ", ".join(
+        _("%(band)s %(rate)s") % {"band": labels.band(b).split(" (")[0].lower(), "rate": _value(r)}
+        for b, r in drawn
+    )
+    first = _("%(outcome)s, cases per 1,000 resident-years in %(period)s: %(shown)s.") % {
+        "outcome": name,
+        "period": period,
+        "shown": shown,
+    }
+    ratio = _index(content["tables"].get("exposure_response", [])).get(
+        (outcome, f"distance_band={drawn[0][0]}", "adjusted_rate_ratio")
+    )
+    near, far = bands[0], bands[2]
+    if ratio and ratio["estimate"] is not None and ratio["ci_lower"] is not None:
+        second = _(
+            "Taking age, sex, smoking and work at the site into account, people living at "
+            "%(band)s distance had it %(ratio)s times as often as people far away (95%% interval "
+            "%(low)s to %(high)s)."
+        ) % {
+            "band": labels.band(drawn[0][0]).split(" (")[0].lower(),
+            "ratio": _fmt(ratio["estimate"]),
+            "low": _fmt(ratio["ci_lower"]),
+            "high": _fmt(ratio["ci_upper"]),
+        }
+    elif near and far and near["estimate"] is not None and far["estimate"] is not None:
+        second = _how_sure(near, far)
+    else:
+        second = _withheld(content["threshold"])
+    chart = charts.group_chart(
+        [{**r, "label": labels.band(b).split(" (")[0]} for b, r in drawn],
+        title=str(title),
+        ylabel=str(_("per 1,000 resident-years")),
+    )
+    return _topic(topic, str(title), chart, [str(first), str(second)])
+
+
+def _trend_section(
+    topic: Topic, outcome: str, content: dict[str, Any], labels: Labels
+) -> dict[str, Any] | None:
+    rows = content["tables"].get("trend", [])
+    points = [
         r
-        for r in tables.get("environment", [])
-        if r["outcome"] == "pm2_5" and r["measure"] == "mean" and r["estimate"] is not None
+        for r in rows
+        if r["outcome"] == outcome and r["measure"] == RATE and r["estimate"] is not None
     ]
-    if pm:
+    if len(points) < 2:
+        return None
+    name = labels.outcome(outcome)
+    title = _("%(outcome)s: cases per 1,000 resident-years, year by year (all areas)") % {
+        "outcome": name
+    }
+    first_point, last_point = points[0], points[-1]
+    first = _(
+        "%(outcome)s: %(last)s cases per 1,000 resident-years in %(last_year)s, %(first)s in "
+        "%(first_year)s."
+    ) % {
+        "outcome": name,
+        "last": _value(last_point),
+        "last_year": last_point["period"],
+        "first": _value(first_point),
+        "first_year": first_point["period"],
+    }
+    change = next(
+        (r for r in rows if r["outcome"] == outcome and r["measure"] == "apc_percent_per_year"),
+        None,
+    )
+    if change and change["estimate"] is not None and change["ci_lower"] is not None:
+        second = _("Change: %(apc)s%% a year (95%% interval %(low)s%% to %(high)s%%).") % {
+            "apc": f"{change['estimate']:+.0f}",
+            "low": f"{change['ci_lower']:+.0f}",
+            "high": f"{change['ci_upper']:+.0f}",
+        }
+    elif len(points) < len(content.get("years", [])):
+        second = str(
+            _(
+                "Years not shown are withheld to protect privacy; no trend over the years can be "
+                "estimated from what is published."
+            )
+        )
+    else:
+        second = str(_("No trend over the years could be estimated from these numbers."))
+    chart = charts.trend_chart(points, title=str(title), ylabel=str(_("per 1,000 resident-years")))
+    return _topic(topic, str(title), chart, [str(first), str(second)])
+
+
+def _biomarker_topic(topic: Topic, content: dict[str, Any], labels: Labels) -> dict[str, Any]:
+    rows = _index(content["tables"].get(topic.table, []))
+    for outcome in topic.outcomes:
+        bands = [rows.get((outcome, f"distance_band={b}", "geometric_mean")) for b in BANDS]
+        drawn = [
+            (b, r) for b, r in zip(BANDS, bands, strict=True) if r and r["estimate"] is not None
+        ]
+        if len(drawn) < 2:
+            continue
+        name, unit = labels.outcome(outcome), labels.units.get(outcome, "")
+        reference = content.get("reference_levels", {}).get(outcome)
+        title = _("%(outcome)s: typical level (geometric mean) by distance to the site") % {
+            "outcome": name
+        }
+        near, far = bands[0], bands[2]
+        if _value(near, 2) is not None and _value(far, 2) is not None:
+            assert near is not None and far is not None
+            first = _(
+                "Typical %(outcome)s in %(year)s: %(near)s %(unit)s near the site, %(far)s "
+                "%(unit)s far from it."
+            ) % {
+                "outcome": name.lower(),
+                "year": content["year"],
+                "near": _value(near, 2),
+                "far": _value(far, 2),
+                "unit": unit,
+            }
+            above = rows.get((outcome, "distance_band=ALL", "pct_above_reference"))
+            if above and above["estimate"] is not None and reference is not None:
+                second = _(
+                    "%(pct)s%% of the residents tested were above the reference value of "
+                    "%(ref)s %(unit)s. %(sure)s"
+                ) % {
+                    "pct": _fmt(above["estimate"], 0),
+                    "ref": f"{reference:g}",
+                    "unit": unit,
+                    "sure": _how_sure(near, far),
+                }
+            else:
+                second = _how_sure(near, far)
+        else:
+            first = _(
+                "%(outcome)s: the levels near and far from the site cannot both be shown."
+            ) % {"outcome": name}
+            second = _withheld(content["threshold"])
+        chart = charts.group_chart(
+            [{**r, "label": labels.band(b).split(" (")[0]} for b, r in drawn],
+            title=str(title),
+            ylabel=unit or str(_("geometric mean")),
+            reference=reference,
+        )
+        return _topic(topic, str(title), chart, [str(first), str(second)])
+    return _topic(topic, "", "", [str(_("Not enough published numbers to draw a chart.")), ""])
+
+
+def _environment_topic(topic: Topic, content: dict[str, Any], labels: Labels) -> dict[str, Any]:
+    rows = content["tables"].get(topic.table, [])
+    for pollutant in topic.outcomes:
+        means = [
+            r
+            for r in rows
+            if r["outcome"] == pollutant and r["measure"] == "mean" and r["estimate"] is not None
+        ]
+        if not means:
+            continue
         guideline = next(
             (
                 r["estimate"]
-                for r in tables["environment"]
-                if r["outcome"] == "pm2_5" and r["measure"] == "guideline"
+                for r in rows
+                if r["outcome"] == pollutant and r["measure"] == "guideline"
             ),
             None,
         )
-        figures.append(
-            {
-                "title": "PM2.5 by station",
-                "svg": charts.group_chart(
-                    [
-                        {
-                            **r,
-                            "label": r["stratum"].replace("station=", ""),
-                            "ci_lower": r["estimate"],
-                            "ci_upper": r["estimate"],
-                        }
-                        for r in pm
-                    ],
-                    title="PM2.5 annual mean by station (µg/m³)",
-                    ylabel="µg/m³",
-                    reference=guideline,
-                ),
-            }
+        name, unit = labels.outcome(pollutant), labels.units.get(pollutant, "µg/m³")
+        title = _("%(pollutant)s: %(year)s annual mean by monitoring station (%(unit)s)") % {
+            "pollutant": name,
+            "year": content["year"],
+            "unit": unit,
+        }
+        highest = max(means, key=lambda r: r["estimate"])
+        first = _("The highest annual mean was %(value)s %(unit)s, at %(station)s.") % {
+            "value": _fmt(highest["estimate"]),
+            "unit": unit,
+            "station": labels.stratum(highest["stratum"]),
+        }
+        if guideline is not None:
+            above = sum(1 for r in means if r["estimate"] > guideline)
+            second = _(
+                "%(above)s of %(total)s stations were above the WHO guideline of %(guideline)s "
+                "%(unit)s (dashed line)."
+            ) % {"above": above, "total": len(means), "guideline": f"{guideline:g}", "unit": unit}
+        else:
+            second = str(_("There is no WHO guideline value to compare with."))
+        chart = charts.group_chart(
+            [
+                {
+                    **r,
+                    "label": labels.stratum(r["stratum"]),
+                    "ci_lower": r["estimate"],
+                    "ci_upper": r["estimate"],
+                }
+                for r in means
+            ],
+            title=str(title),
+            ylabel=unit,
+            reference=guideline,
         )
-    return figures
+        return _topic(topic, str(title), chart, [str(first), str(second)])
+    return _topic(topic, "", "", [str(_("No measurements were published.")), ""])
+
+
+def _topic(topic: Topic, title: str, chart: str, reading: list[str]) -> dict[str, Any]:
+    if chart:
+        # The chart's text alternative states its finding, not only its title.
+        alternative = " ".join([f"{title}.", *reading]).strip()
+        head, _sep, rest = chart.partition("</title>")
+        chart = head[: head.index("<title>")] + "<title>" + escape(alternative) + "</title>" + rest
+    return {
+        "key": topic.key,
+        "title": topic.title,
+        "table": topic.table,
+        "chart_title": title,
+        "svg": chart,
+        "reading": [line for line in reading if line],
+    }
+
+
+def topics(content: dict[str, Any], labels: Labels) -> list[dict[str, Any]]:
+    drawn = []
+    for topic in TOPICS:
+        if topic.table == "biomonitoring":
+            drawn.append(_biomarker_topic(topic, content, labels))
+        elif topic.table == "environment":
+            drawn.append(_environment_topic(topic, content, labels))
+        else:
+            drawn.append(_health_topic(topic, content, labels))
+    return drawn
+
+
+def version_line(release: Release) -> str:
+    """ "2025 report, version 2 (corrects version 1: …)"."""
+    line = _("%(year)s report, version %(version)s") % {
+        "year": release.year,
+        "version": release.version,
+    }
+    if release.supersedes_id and release.supersedes is not None:
+        line = _("%(line)s (corrects version %(earlier)s: %(erratum)s)") % {
+            "line": line,
+            "earlier": release.supersedes.version,
+            "erratum": release.erratum.rstrip(".") or _("see the erratum"),
+        }
+    return str(line)
+
+
+def _table_pages(release: Release, labels: Labels) -> list[dict[str, Any]]:
+    content = release.content
+    return [
+        {
+            "name": name,
+            "title": content["table_titles"].get(name, name),
+            **display_table(rows, labels),
+        }
+        for name, rows in content["tables"].items()
+    ]
 
 
 def release_map(release: Release) -> dict[str, Any]:
@@ -296,30 +682,45 @@ class MapError(RuntimeError):
     """The map cannot be drawn from the stored data (the message says why)."""
 
 
-def render_release(release: Release, release_map: dict[str, Any] | None = None) -> str:
-    """The frozen page body. `release_map` (from release_map) is drawn at publication; a
-    draft's preview goes without it."""
+def render_release(
+    release: Release, labels: Labels | None = None, release_map: dict[str, Any] | None = None
+) -> str:
+    """The frozen page body. ``release_map`` (from :func:`release_map`) is drawn at
+    publication; a draft's preview goes without it."""
     content = release.content
-    labels = content["outcome_labels"]
-    tables = [
-        {
-            "name": name,
-            "title": content["table_titles"].get(name, name),
-            **display_table(rows, labels),
-        }
-        for name, rows in content["tables"].items()
-    ]
+    labels = labels or publication_labels(content)
     return render_to_string(
         "reports/public/release_body.html",
         {
             "release": release,
             "content": content,
-            "tables": tables,
-            "figures": _charts(content),
-            "metadata": metadata(release),
+            "version_line": version_line(release),
+            "topics": topics(content, labels),
+            "tables": [
+                {"name": name, "title": content["table_titles"].get(name, name)}
+                for name in content["tables"]
+            ],
             "map": release_map,
+            "metadata": metadata(release),
         },
     )
+
+
+def render_tables(release: Release, labels: Labels | None = None) -> dict[str, str]:
+    """Each full table's page body, frozen at publication: {table name: HTML}."""
+    labels = labels or publication_labels(release.content)
+    return {
+        table["name"]: render_to_string(
+            "reports/public/table_body.html",
+            {
+                "release": release,
+                "content": release.content,
+                "version_line": version_line(release),
+                "table": table,
+            },
+        )
+        for table in _table_pages(release, labels)
+    }
 
 
 def table_csv(rows: list[dict[str, Any]]) -> bytes:

@@ -67,6 +67,33 @@ def later_versions(release: Release) -> QuerySet[Release]:
     )
 
 
+def current_version(release: Release) -> Release | None:
+    """The version that replaces a superseded one (the latest published); None when current."""
+    if not release.superseded:
+        return None
+    return (
+        later_versions(release).filter(status=ReleaseStatus.PUBLISHED).order_by("-version").first()
+    )
+
+
+def public_release_table(site_code: str, year: int, version: int, name: str) -> Release | None:
+    """A published release with the one frozen table page asked for (never the others)."""
+    from django.db.models.fields.json import KeyTextTransform
+
+    return (
+        Release.objects.filter(
+            status__in=PUBLIC_STATUSES,
+            site_code=site_code,
+            year=year,
+            version=version,
+            rendered_tables__has_key=name,
+        )
+        .only(*PUBLIC_FIELDS)
+        .annotate(table_html=KeyTextTransform(name, "rendered_tables"))
+        .first()
+    )
+
+
 def latest_open_data() -> OpenDataSnapshot | None:
     return OpenDataSnapshot.objects.order_by("-created_at", "-id").first()
 

@@ -401,6 +401,7 @@ class PublicationArtefactError(ValidationProblem):
 @dataclass(frozen=True)
 class PublicationArtefacts:
     html: str
+    tables: dict[str, str]  # each full table's page body
     files: list[tuple[str, str, bytes]]
 
 
@@ -412,7 +413,9 @@ def publication_artefacts(release: Release) -> PublicationArtefacts:
     except Exception as error:
         log.exception("map of release %s", release.pk)
         raise PublicationArtefactError(gettext("map"), str(error)) from error
-    html = rendering.render_release(release, release_map)
+    labels = rendering.publication_labels(release.content)
+    html = rendering.render_release(release, labels, release_map)
+    tables = rendering.render_tables(release, labels)
     files = rendering.release_files(release)
     try:
         pdf = printing.release_pdf(release, release_map, rendering.print_labels())
@@ -421,7 +424,7 @@ def publication_artefacts(release: Release) -> PublicationArtefacts:
         raise PublicationArtefactError(gettext("printable PDF"), str(error)) from error
     files.append(("map.svg", "image/svg+xml", release_map["svg"].encode("utf-8")))
     files.append(("release.pdf", "application/pdf", pdf))
-    return PublicationArtefacts(html=html, files=files)
+    return PublicationArtefacts(html=html, tables=tables, files=files)
 
 
 def release_publish(*, user: User, release_id: int) -> Release:
@@ -469,6 +472,7 @@ def release_publish(*, user: User, release_id: int) -> Release:
         # the publication with a message, and the transaction leaves nothing behind.
         artefacts = publication_artefacts(release)
         release.rendered_html = artefacts.html
+        release.rendered_tables = artefacts.tables
         release.save()
         for name, content_type, data in artefacts.files:
             ReleaseFile.objects.create(

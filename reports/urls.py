@@ -33,6 +33,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path(release, views.public_release, name="public_release"),
     path(release + "comments/", views.public_comment, name="public_comment"),
+    path(release + "tables/<site_code:name>/", views.public_table, name="public_table"),
     path(release + "<download:name>", views.public_download, name="public_download"),
     path("privacy/", views.public_privacy, name="public_privacy"),
     path("methodology/", views.public_methodology, name="public_methodology"),

@@ -36,6 +36,7 @@ from reports.models import (
     ReleaseStatus,
     ReviewDecision,
 )
+from surveys.models import Medium
 from surveys.validation import ValidationProblem
 
 REVIEWERS = (Role.COMMUNITY_REVIEWER, Role.EPIDEMIOLOGIST, Role.ADMIN)
@@ -44,6 +45,7 @@ REVIEWERS = (Role.COMMUNITY_REVIEWER, Role.EPIDEMIOLOGIST, Role.ADMIN)
 # default local-memory cache; CACHE_URL=redis://… shares it between workers).
 PAGE_CACHE_SECONDS = 60
 EPI = (Role.EPIDEMIOLOGIST, Role.ADMIN)
+MEDIUM_LABELS = dict(Medium.choices)
 
 
 def _cacheable(request: HttpRequest, response: HttpResponse, max_age: int = 300) -> HttpResponse:
@@ -82,17 +84,58 @@ def public_release(request: HttpRequest, site_code: str, year: int, version: int
     """The frozen release page: the stored snapshot, downloads and approved comments."""
     release = _release_or_404(site_code, year, version)
     etag = f'"{release.content_hash}"'
-    if request.headers.get("If-None-Match") == etag:
+    if _etag_matches(request, etag):
         response = HttpResponse(status=304)
     else:
+        files = selectors.public_release_file_names(release)
         response = render(
             request,
             "reports/public/release.html",
             {
                 "release": release,
-                "files": selectors.public_release_file_names(release),
+                "files": files,
+                # The print branch's PDF, when publication produced one (else no link).
+                "pdf_name": PDF_NAME if PDF_NAME in files else None,
                 "comments": selectors.approved_comments(release),
-                "later": selectors.later_versions(release),
+                "current": selectors.current_version(release),
+            },
+        )
+    response["ETag"] = etag
+    return _cacheable(request, response)
+
+
+PDF_NAME = "release.pdf"
+
+
+def _etag_matches(request: HttpRequest, etag: str) -> bool:
+    """The browser sends back the ETag it got: weakened (W/"…") when the page was gzipped."""
+    sent = [
+        tag.strip().removeprefix("W/")
+        for tag in request.headers.get("If-None-Match", "").split(",")
+    ]
+    return etag in sent
+
+
+@public
+@cache_page(PAGE_CACHE_SECONDS)
+def public_table(
+    request: HttpRequest, site_code: str, year: int, version: int, name: str
+) -> HttpResponse:
+    """One full table of a release, on its own page: the page frozen at publication."""
+    release = selectors.public_release_table(site_code, year, version, name)
+    if release is None:
+        raise Http404("No such table in a published release.")
+    etag = f'"{release.content_hash}-{name}"'
+    if _etag_matches(request, etag):
+        response = HttpResponse(status=304)
+    else:
+        response = render(
+            request,
+            "reports/public/table.html",
+            {
+                "release": release,
+                "body": getattr(release, "table_html", ""),
+                "current": selectors.current_version(release),
             },
         )
     response["ETag"] = etag
@@ -173,6 +216,10 @@ def public_open_data(request: HttpRequest) -> HttpResponse:
             "reports/public/open_data.html",
             {
                 "snapshot": snapshot,
+                "stations": [
+                    {**s, "medium_label": MEDIUM_LABELS.get(s.get("medium"), s.get("medium"))}
+                    for s in (snapshot.stations if snapshot else [])
+                ],
                 "licence": rendering.OPEN_DATA_LICENCE,
             },
         ),

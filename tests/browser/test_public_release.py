@@ -64,8 +64,11 @@ def test_a_report_needs_the_community_then_renders_publicly_with_charts_and_down
     visitor.click("text=2025 annual report, version 1")
     assert "Community health report" in visitor.locator("h1").first.inner_text()
     assert visitor.locator("figure.chart-figure svg").count() >= 3
-    assert visitor.locator("table[data-table=indicators_by_area] tbody tr").count() > 10
+    assert visitor.locator("[data-topic]").count() == 5
+    visitor.click("[data-topic=respiratory] [data-table-link]")
+    assert visitor.locator("table[data-table=indicators_by_distance] tbody tr").count() > 10
     assert visitor.locator("[data-suppressed]").count() > 0
+    visitor.go_back()
     assert visitor.locator("[data-staff-link]").count() == 0
     assert visitor.locator("text=Log out").count() == 0
 

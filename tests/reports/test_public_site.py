@@ -49,6 +49,8 @@ def public_urls(release: Release) -> list[str]:
             urls += [base + "indicators_by_area.csv", base + "trend.json", base + "release.zip"]
         elif route.name == "reports:public_comment":
             urls.append(base + "comments/")
+        elif route.name == "reports:public_table":
+            urls += [base + f"tables/{name}/" for name in release.content["tables"]]
         else:
             urls.append(route.path)
     return urls
@@ -66,21 +68,49 @@ def test_no_public_view_touches_a_record_level_table(published: Release, anonymo
         assert not touched, (url, touched)
 
 
-def test_the_release_page_shows_findings_charts_and_marked_tables(
+def test_the_release_page_shows_findings_then_one_short_section_per_topic_with_its_table(
     published: Release, anonymous: Client
 ) -> None:
     response = anonymous.get("/reports/RH-SEP/2025/v1/")
     page = response.content.decode()
-    assert "Key findings" in page and page.count("<svg") >= 3
-    assert "data-suppressed" in page
+    assert "Key findings" in page and page.index("Key findings") < page.index('data-topic="')
+    for topic in ("respiratory", "skin", "kidney", "biomarkers", "environment"):
+        assert f'data-topic="{topic}"' in page
+    assert page.count("<svg") >= 4 and page.count("data-reading") == 5
+    assert "2025 report, version 1" in page
     assert published.content_hash in page
     assert response["Cache-Control"].startswith("public")
     assert (
         anonymous.get(
-            "/reports/RH-SEP/2025/v1/", HTTP_IF_NONE_MATCH=f'"{published.content_hash}"'
+            "/reports/RH-SEP/2025/v1/", HTTP_IF_NONE_MATCH=f'W/"{published.content_hash}"'
         ).status_code
         == 304
     )
+    table = anonymous.get("/reports/RH-SEP/2025/v1/tables/indicators_by_area/").content.decode()
+    assert "data-suppressed" in table and "<caption>" in table and 'scope="row"' in table
+    assert anonymous.get("/reports/RH-SEP/2025/v1/tables/no_such_table/").status_code == 404
+
+
+def test_public_pages_show_labels_and_area_names_never_codes(
+    published: Release, anonymous: Client
+) -> None:
+    pages = [anonymous.get("/reports/RH-SEP/2025/v1/").content.decode()] + [
+        anonymous.get(f"/reports/RH-SEP/2025/v1/tables/{name}/").content.decode()
+        for name in published.content["tables"]
+    ]
+    shown = "\n".join(pages)
+    names = [a["name"] for a in published.content["areas"]]
+    assert all(name in shown for name in names)
+    for code in (
+        "lab.blood_lead",
+        "symptom.cough",
+        "dx.J45",
+        "distance_band=",
+        "station=",
+        ">A01<",
+    ):
+        assert code not in shown.replace('data-table="', ""), code
+    assert "Blood lead" in shown or "blood lead" in shown
 
 
 def test_downloads_are_the_tidy_contract_with_suppressed_values_empty(
