@@ -130,11 +130,9 @@ def _table(
     return table
 
 
-def release_pdf(
-    release: Release, release_map: dict[str, Any], labels: dict[str, dict[str, str]]
-) -> bytes:
-    """The release as an A4 PDF. `labels` names codes: {"outcomes", "areas", "stations"}."""
-    from reports.rendering import display_table
+def release_pdf(release: Release, release_map: dict[str, Any]) -> bytes:
+    """The release as an A4 PDF, its tables named as the web's table pages name them."""
+    from reports.rendering import display_table, publication_labels
 
     try:
         _register_fonts()
@@ -148,9 +146,6 @@ def release_pdf(
         raise PrintError(gettext("the release has no content hash yet"))
     styles = _styles()
     content = release.content
-    outcome_labels = {**labels.get("outcomes", {}), **content.get("outcome_labels", {})}
-    areas = {**labels.get("areas", {}), **{a["area_code"]: a["name"] for a in content["areas"]}}
-    stations = labels.get("stations", {})
     title = gettext("Community health report: %(site)s, %(year)s") % {
         "site": content["site"]["name"],
         "year": content["year"],
@@ -218,22 +213,28 @@ def release_pdf(
             styles["small"],
         )
     )
+    table_labels = publication_labels(content)
     for name, rows in content["tables"].items():
-        shown = display_table(rows, outcome_labels)
-        header = [gettext("Indicator"), gettext("Area"), gettext("Period"), gettext("Group")] + [
-            gettext(c) for c in shown["columns"]
+        # The web's table pages' layout: describing columns that hold one value throughout
+        # (e.g. "All areas") are said once under the title instead of on every line.
+        shown = display_table(rows, table_labels)
+        header = [
+            gettext("Indicator"),
+            *[str(h) for h in shown["headers"]],
+            *[str(c) for c in shown["columns"]],
         ]
         lines = [
             [
                 line["outcome"],
-                _area(line["area"], areas),
-                line["period"],
-                stations.get(line["stratum"], line["stratum"]),
+                *[d["text"] for d in line["describing"]],
                 *[v["text"] + ("†" if v["note"] == "unreliable" else "") for v in line["values"]],
             ]
             for line in shown["lines"]
         ]
+        fixed = "; ".join(f"{f['title']}: {f['value']}" for f in shown["fixed"])
         story.append(KeepTogether([_p(content["table_titles"].get(name, name), styles["h3"])]))
+        if fixed:
+            story.append(_p(fixed, styles["small"]))
         story.append(_table(header, lines, styles))
     story.append(Spacer(1, 4 * mm))
     story.append(
@@ -279,12 +280,6 @@ def release_pdf(
     except Exception as error:
         raise PrintError(gettext("the PDF layout failed (%(error)s)") % {"error": error}) from error
     return buffer.getvalue()
-
-
-def _area(code: str, areas: dict[str, str]) -> str:
-    if code == "ALL":
-        return gettext("All areas")
-    return areas.get(code, code)
 
 
 def _map_value(row: dict[str, Any]) -> str:

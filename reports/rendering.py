@@ -15,8 +15,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from django.template import TemplateDoesNotExist
-from django.template.loader import get_template, render_to_string
+from django.template.loader import render_to_string
 from django.utils.functional import Promise
 from django.utils.html import escape
 from django.utils.translation import gettext
@@ -665,17 +664,6 @@ def release_map(release: Release) -> dict[str, Any]:
         site=site, areas=areas, stations=stations, rings_km=rings, indicator=indicator
     )
     return {"svg": svg, "areas": rows, "indicator": indicator, "year": content["year"]}
-
-
-def print_labels() -> dict[str, dict[str, str]]:
-    """What the PDF names codes by that the release content does not carry (vocabulary labels
-    for the pollutants, station names for the environment table's groups)."""
-    from surveys.models import Station, VocabularyCode
-
-    return {
-        "outcomes": dict(VocabularyCode.objects.values_list("code", "label")),
-        "stations": dict(Station.objects.values_list("code", "name")),
-    }
 
 
 class MapError(RuntimeError):
