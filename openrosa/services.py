@@ -204,6 +204,8 @@ def submission_receive(*, user: User, xml: bytes, today: dt.date | None = None) 
     if root.get("id") != "healthwatch_visit":
         raise BadInstance(_("This server does not know the form %r.") % root.get("id"))
     held = HeldSubmission.objects.filter(instance_id=str(key)).first()
+    if held is not None and held.submitted_by_id != user.pk:
+        raise BadInstance(_("This instanceID was already sent by someone else."))
     if held is not None:
         return Received(
             Outcome.DUPLICATE if held.status != HeldStatus.HELD else Outcome.HELD, held.messages

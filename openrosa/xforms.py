@@ -74,7 +74,8 @@ class FormSpec:
     @property
     def version(self) -> str:
         """A hash of what the form asks: equal specs, equal versions; any change, a new one."""
-        content = json.dumps(self.to_json(), sort_keys=True, ensure_ascii=False)
+        asked = {k: v for k, v in self.to_json().items() if k != "title"}  # title: translated
+        content = json.dumps(asked, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(content.encode("utf-8")).hexdigest()[:16]
 
 

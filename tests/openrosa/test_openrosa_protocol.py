@@ -256,3 +256,15 @@ def test_wrong_passwords_lock_the_phone_out_as_they_lock_the_web_login(
     assert set(statuses) <= {401, 429} and statuses[0] == 401
     locked = Client().get("/openrosa/formList", headers=auth("worker_a"))
     assert locked.status_code == 429  # even the right password, until the cool-off
+
+
+def test_another_workers_held_instance_id_tells_nothing_about_it(
+    worker_a: User, admin_user: User, area_a: Area
+) -> None:
+    answers = new_resident_visit(c_lab_blood_lead_unit="u0", c_lab_blood_lead_value="900")
+    xml = fill(blank_form(Client(), "worker_a"), answers)
+    assert submit(Client(), "worker_a", xml).status_code == 202
+    other = submit(Client(), "admin", xml)
+    assert other.status_code == 400
+    assert "Blood lead" not in message(other)
+    assert HeldSubmission.objects.count() == 1 and not Visit.objects.exists()
