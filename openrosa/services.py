@@ -23,7 +23,15 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from openrosa.models import FormVersion, HeldStatus, HeldSubmission
-from openrosa.xforms import NO, YES, FormSpec, build_spec, element_name
+from openrosa.xforms import (
+    FORM_ID,
+    NO,
+    RESIDENT_FORM_ID,
+    YES,
+    FormSpec,
+    build_spec,
+    element_name,
+)
 from surveys.models import Area, Smoking, VocabularyCode
 from surveys.pseudonyms import InvalidStudyId, pseudonymize
 from surveys.selectors import areas_for_user, may_record_field_data, sees_all_records
@@ -34,6 +42,7 @@ from surveys.services import (
     User,
     outbox_visit_submit,
     resident_find,
+    resident_register_or_find,
 )
 from surveys.validation import FieldError, ValidationProblem
 
@@ -54,14 +63,19 @@ class BadInstance(ValueError):
     """Not an instance of a HealthWatch form (not XML, no instanceID, another form)."""
 
 
-def current_form(user: User) -> tuple[FormSpec, FormVersion]:
-    """The visit form for this user now (their areas, the active vocabulary), recorded."""
+def current_forms(user: User) -> list[FormSpec]:
+    """The forms this user fills now (their areas, the active vocabulary), each recorded."""
+    return [current_form(user, form_id) for form_id in (FORM_ID, RESIDENT_FORM_ID)]
+
+
+def current_form(user: User, form_id: str = FORM_ID) -> FormSpec:
+    """One form for this user now, recorded (FormVersion) so its submissions can be read."""
     codes = list(VocabularyCode.objects.filter(active=True))
-    spec = build_spec(codes, list(areas_for_user(user)))
-    version, _created = FormVersion.objects.get_or_create(
+    spec = build_spec(codes, list(areas_for_user(user)), form_id)
+    FormVersion.objects.get_or_create(
         version=spec.version, defaults={"form_id": spec.form_id, "spec": spec.to_json()}
     )
-    return spec, version
+    return spec
 
 
 def _local(tag: str) -> str:
@@ -201,7 +215,7 @@ def submission_receive(*, user: User, xml: bytes, today: dt.date | None = None) 
     if not may_record_field_data(user):
         raise AccessDenied(_("Only health workers and admins send visits."))
     root, answers, key = read_instance(xml)
-    if root.get("id") != "healthwatch_visit":
+    if root.get("id") not in {FORM_ID, RESIDENT_FORM_ID}:
         raise BadInstance(_("This server does not know the form %r.") % root.get("id"))
     held = HeldSubmission.objects.filter(instance_id=str(key)).first()
     if held is not None and held.submitted_by_id != user.pk:
@@ -218,6 +232,8 @@ def submission_receive(*, user: User, xml: bytes, today: dt.date | None = None) 
             FieldError("form", _("This form version is unknown here: get the blank form again."))
         )
         return _hold(user, None, root, answers, key, xml, errors)
+    if spec.form_id == RESIDENT_FORM_ID:
+        return _register(user, spec, root, answers, key, xml)
     visited_on = _date(answers.get("visited_on", ""), "visited_on", errors)
     registration = None
     resident = None
@@ -247,6 +263,38 @@ def submission_receive(*, user: User, xml: bytes, today: dt.date | None = None) 
     except ValidationProblem as problem:
         return _hold(user, spec, root, answers, key, xml, problem.errors)
     return Received(Outcome.CREATED if result.visit_created else Outcome.DUPLICATE, [])
+
+
+def _register(
+    user: User,
+    spec: FormSpec,
+    root: Element,
+    answers: dict[str, str],
+    key: uuid.UUID,
+    xml: bytes,
+) -> Received:
+    """The registration form: the resident with this study ID, registered or found (a resend
+    finds the one the first send registered)."""
+    errors: list[FieldError] = []
+    try:
+        registration = _registration(user, spec, answers, errors)
+        if registration is None:
+            raise ValidationProblem(errors)
+        _resident, created = resident_register_or_find(
+            user=user,
+            study_id=registration.study_id,
+            area=registration.area,
+            birth_year=registration.birth_year,
+            sex=registration.sex,
+            enrolled_on=registration.enrolled_on,
+            latitude=registration.latitude,
+            longitude=registration.longitude,
+            works_at_site=registration.works_at_site,
+            smoking=registration.smoking,
+        )
+    except ValidationProblem as problem:
+        return _hold(user, spec, root, answers, key, xml, problem.errors)
+    return Received(Outcome.CREATED if created else Outcome.DUPLICATE, [])
 
 
 def _hold(

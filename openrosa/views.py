@@ -35,7 +35,7 @@ from django.views.decorators.http import require_http_methods
 from healthwatch.roles import Role, role_required
 from openrosa import services
 from openrosa.models import HeldStatus
-from openrosa.xforms import xform
+from openrosa.xforms import FORM_ID, RESIDENT_FORM_ID, xform
 from surveys.selectors import may_record_field_data
 from surveys.services import AccessDenied
 from surveys.validation import ValidationProblem
@@ -99,20 +99,24 @@ def openrosa_view(view: OpenRosaView) -> OpenRosaView:
 @openrosa_view
 @require_http_methods(["GET", "HEAD"])
 def form_list(request: HttpRequest) -> HttpResponseBase:
-    spec, _version = services.current_form(request.user)  # type: ignore[arg-type]
-    text = xform(spec)
-    download = request.build_absolute_uri(reverse("openrosa:form", args=[spec.form_id]))
-    manifest = request.build_absolute_uri(reverse("openrosa:manifest", args=[spec.form_id]))
+    entries = []
+    for spec in services.current_forms(request.user):  # type: ignore[arg-type]
+        digest = hashlib.md5(xform(spec).encode("utf-8"), usedforsecurity=False).hexdigest()
+        download = request.build_absolute_uri(reverse("openrosa:form", args=[spec.form_id]))
+        manifest = request.build_absolute_uri(reverse("openrosa:manifest", args=[spec.form_id]))
+        entries.append(
+            "<xform>"
+            f"<formID>{escape(spec.form_id)}</formID>"
+            f"<name>{escape(spec.title)}</name>"
+            f"<version>{escape(spec.version)}</version>"
+            f"<hash>md5:{digest}</hash>"
+            f"<downloadUrl>{escape(download)}</downloadUrl>"
+            f"<manifestUrl>{escape(manifest)}</manifestUrl>"
+            "</xform>"
+        )
     body = (
         '<?xml version="1.0" encoding="UTF-8"?>'
-        '<xforms xmlns="http://openrosa.org/xforms/xformsList"><xform>'
-        f"<formID>{escape(spec.form_id)}</formID>"
-        f"<name>{escape(spec.title)}</name>"
-        f"<version>{escape(spec.version)}</version>"
-        f"<hash>md5:{hashlib.md5(text.encode('utf-8'), usedforsecurity=False).hexdigest()}</hash>"
-        f"<downloadUrl>{escape(download)}</downloadUrl>"
-        f"<manifestUrl>{escape(manifest)}</manifestUrl>"
-        "</xform></xforms>"
+        '<xforms xmlns="http://openrosa.org/xforms/xformsList">' + "".join(entries) + "</xforms>"
     )
     return _openrosa(body)
 
@@ -120,9 +124,9 @@ def form_list(request: HttpRequest) -> HttpResponseBase:
 @openrosa_view
 @require_http_methods(["GET", "HEAD"])
 def form_download(request: HttpRequest, form_id: str) -> HttpResponseBase:
-    spec, _version = services.current_form(request.user)  # type: ignore[arg-type]
-    if form_id != spec.form_id:
+    if form_id not in {FORM_ID, RESIDENT_FORM_ID}:
         return _message(_("No such form."), 404)
+    spec = services.current_form(request.user, form_id)  # type: ignore[arg-type]
     return _openrosa(xform(spec))
 
 

@@ -25,6 +25,7 @@ from surveys.forms import VISIT_CATEGORIES
 from surveys.models import Area, CodeCategory, CodeKind, Sex, Smoking, VocabularyCode
 
 FORM_ID = "healthwatch_visit"
+RESIDENT_FORM_ID = "healthwatch_resident"  # registration only, e.g. a household round
 YES, NO = "yes", "no"
 
 
@@ -83,8 +84,15 @@ def element_name(code: str) -> str:
     return "c_" + "".join(ch if ch.isalnum() else "_" for ch in code)
 
 
-def build_spec(codes: list[VocabularyCode], areas: list[Area]) -> FormSpec:
-    """The visit form for these active codes (the web visit form's) and these areas."""
+def build_spec(codes: list[VocabularyCode], areas: list[Area], form_id: str = FORM_ID) -> FormSpec:
+    """The visit form for these active codes (the web visit form's) and these areas; or, with
+    RESIDENT_FORM_ID, the registration form (no codes)."""
+    if form_id == RESIDENT_FORM_ID:
+        return FormSpec(
+            form_id=RESIDENT_FORM_ID,
+            title=_("HealthWatch resident registration"),
+            areas=sorted((a.code, a.name) for a in areas),
+        )
     wanted = [c for c in codes if c.active and c.category in VISIT_CATEGORIES]
     booleans = sorted(
         (c for c in wanted if c.kind == CodeKind.BOOLEAN),
@@ -271,12 +279,21 @@ def xlsform(spec: FormSpec) -> dict[str, list[dict[str, Any]]]:
             {"list_name": f"{code.name}_units", "name": f"u{i}", "label": unit}
             for i, unit in enumerate(code.units)
         ]
+    instance_name = "concat(${study_id}, ' ', ${visited_on})"
+    if spec.form_id == RESIDENT_FORM_ID:
+        # The registration alone: no "new resident?" question, no visit.
+        end = next(i for i, row in enumerate(survey) if row["name"] == "visited_on")
+        survey = [dict(row) for row in survey[:end] if row["name"] != "new_resident"]
+        for row in survey:
+            row.pop("relevant", None)
+        choices = [c for c in choices if not c["list_name"].endswith("_units")]
+        instance_name = "${study_id}"
     settings = [
         {
             "form_title": spec.title,
             "form_id": spec.form_id,
             "version": spec.version,
-            "instance_name": "concat(${study_id}, ' ', ${visited_on})",
+            "instance_name": instance_name,
         }
     ]
     return {"survey": survey, "choices": choices, "settings": settings}

@@ -23,11 +23,15 @@ def auth(username: str, password: str = PASSWORD) -> dict[str, str]:
     return {"Authorization": f"Basic {token}", **OPENROSA}
 
 
-def blank_form(client: Client, username: str) -> str:
+def blank_form(client: Client, username: str, form_id: str = "healthwatch_visit") -> str:
     listing = client.get("/openrosa/formList", headers=auth(username))
     assert listing.status_code == 200, listing.content
-    tree = SafeET.fromstring(listing.content)
-    url = tree.find(".//{http://openrosa.org/xforms/xformsList}downloadUrl")
+    ns = "{http://openrosa.org/xforms/xformsList}"
+    url = next(
+        entry.find(f"{ns}downloadUrl")
+        for entry in SafeET.fromstring(listing.content)
+        if entry.findtext(f"{ns}formID") == form_id
+    )
     assert url is not None and url.text
     form = client.get(url.text.replace("http://testserver", ""), headers=auth(username))
     assert form.status_code == 200

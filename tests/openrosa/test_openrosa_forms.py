@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pyxform.validators import odk_validate
 
-from openrosa.xforms import build_spec, xform, xlsform
+from openrosa.xforms import FORM_ID, RESIDENT_FORM_ID, build_spec, xform, xlsform
 from surveys.models import Area, VocabularyCode
 from tests.conftest import in_ci
 
@@ -29,10 +29,11 @@ def test_the_generated_xform_passes_odk_validate(tmp_path: Path) -> None:
         if in_ci():
             pytest.fail("java is missing: install default-jre-headless (see .ci/run)")
         pytest.skip("java is not installed")
-    path = tmp_path / "visit.xml"
-    path.write_text(xform(build_spec(codes(), areas())), encoding="utf-8")
-    warnings = odk_validate.check_xform(str(path))  # raises ODKValidateError when invalid
-    assert isinstance(warnings, list)
+    for form_id in (FORM_ID, RESIDENT_FORM_ID):
+        path = tmp_path / f"{form_id}.xml"
+        path.write_text(xform(build_spec(codes(), areas(), form_id)), encoding="utf-8")
+        warnings = odk_validate.check_xform(str(path))  # raises ODKValidateError when invalid
+        assert isinstance(warnings, list)
 
 
 @pytest.mark.django_db

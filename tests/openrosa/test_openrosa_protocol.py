@@ -268,3 +268,25 @@ def test_another_workers_held_instance_id_tells_nothing_about_it(
     assert other.status_code == 400
     assert "Blood lead" not in message(other)
     assert HeldSubmission.objects.count() == 1 and not Visit.objects.exists()
+
+
+def test_the_registration_form_registers_a_resident_once(worker_a: User, area_a: Area) -> None:
+    form = blank_form(Client(), "worker_a", "healthwatch_resident")
+    assert "visited_on" not in form and "c_symptom_cough" not in form
+    registration = {
+        k: v
+        for k, v in new_resident_visit().items()
+        if k in {"study_id", "area", "birth_year", "sex", "enrolled_on", "home", "smoking"}
+    }
+    registration["works_at_site"] = "yes"
+    xml = fill(form, registration)
+    assert submit(Client(), "worker_a", xml).status_code == 201
+    again = submit(Client(), "worker_a", xml)
+    assert again.status_code == 201 and "Already received" in message(again)
+    resident = Resident.objects.get()
+    assert resident.works_at_site and resident.pseudonym == pseudonymize(STUDY_ID).value
+    assert not Visit.objects.exists()
+    bad = {**registration, "study_id": "HW-ODK-0002", "birth_year": "1850"}
+    held = submit(Client(), "worker_a", fill(form, bad))
+    assert held.status_code == 202
+    assert HeldSubmission.objects.get().messages[0]["label"] == "Birth year"
