@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "analytics",
     "reports",
     "notifications",
+    "openrosa",
 ]
 
 MIDDLEWARE = [

@@ -26,6 +26,7 @@ urlpatterns = [
     path("system/", views.system, name="system"),
     path("field/", include("surveys.urls")),
     path("analysis/", include("analytics.urls")),
+    path("openrosa/", include("openrosa.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -16,8 +16,11 @@ PUBLIC_PREFIXES = ("reports:public_",)
 
 
 def test_every_public_route_is_one_we_meant_to_publish() -> None:
-    # DRF marks its views login-exempt and answers 401/403 itself (checked below).
-    public = {r.name for r in walk() if r.is_public and not r.path.startswith("/api/")}
+    # DRF marks its views login-exempt and answers 401/403 itself; so do the OpenRosa routes
+    # for ODK Collect, with a Basic challenge (both checked below).
+    public = {
+        r.name for r in walk() if r.is_public and not r.path.startswith(("/api/", "/openrosa/"))
+    }
     unexpected = {name for name in public - PUBLIC_VIEWS if not name.startswith(PUBLIC_PREFIXES)}
     assert not unexpected, (
         f"routes readable without login that nobody declared public: {unexpected}"
@@ -53,6 +56,24 @@ def test_anonymous_api_clients_are_refused_on_every_api_route(anonymous: Client)
             )
         checked += 1
     assert checked >= 2
+
+
+@pytest.mark.django_db
+def test_anonymous_phones_are_challenged_on_every_login_exempt_openrosa_route(
+    anonymous: Client,
+) -> None:
+    checked = 0
+    for route in walk():
+        if not (route.path.startswith("/openrosa/") and route.is_public):
+            continue
+        for method in ("get", "post", "head"):
+            response = getattr(anonymous, method)(route.path)
+            assert response.status_code == 401, (
+                f"{method.upper()} {route.name} {route.path}: {response.status_code}"
+            )
+            assert response.headers["WWW-Authenticate"].startswith("Basic ")
+        checked += 1
+    assert checked >= 4
 
 
 @pytest.mark.django_db
