@@ -35,8 +35,12 @@ migrations-check: install
 
 # The whole suite but the integration tests, on the embedded SQLite default (tasks a test
 # enqueues go to an in-memory broker; the integration suite runs them on real workers).
+# Spread over the CPUs by pytest-xdist, one file per worker at a time (module fixtures are
+# built once); UNIT_WORKERS=0 runs it in this one process.
+UNIT_WORKERS ?= auto
 unit: install browser-deps
-	CELERY_BROKER_URL=memory://localhost/ $(PY) -m pytest --ignore=tests/integration -q
+	CELERY_BROKER_URL=memory://localhost/ $(PY) -m pytest --ignore=tests/integration -q \
+		-n $(UNIT_WORKERS) --dist loadfile
 
 # tests/integration on PostgreSQL + Redis + a real worker process started by the fixtures.
 integration: install

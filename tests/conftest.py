@@ -112,6 +112,33 @@ def isolated_var_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]
     settings.VAR_DIR, settings.HEALTHWATCH_ANALYSE_AFTER_IMPORT = original
 
 
+@pytest.fixture(autouse=True)
+def vocabulary_after_a_transactional_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A transactional test empties every table when it ends, the vocabulary and role groups
+    that the migrations load included. Put them back then, so that the tests after it find
+    the database as migrated whatever the order (pytest-xdist runs files in any order).
+
+    Autouse, so set up before the test's own database fixture and torn down after it."""
+    yield
+    marker = request.node.get_closest_marker("django_db")
+    transactional = "transactional_db" in request.fixturenames or (
+        marker is not None and marker.kwargs.get("transaction", False)
+    )
+    if not transactional:
+        return
+    from django.contrib.auth.models import Group
+
+    from healthwatch.roles import Role
+    from surveys.models import VocabularyCode
+    from surveys.vocabulary import load_vocabulary
+
+    with request.getfixturevalue("django_db_blocker").unblock():
+        if not VocabularyCode.objects.exists():
+            load_vocabulary(VocabularyCode)
+        for role in Role:
+            Group.objects.get_or_create(name=role.value)
+
+
 # --- the synthetic community, imported through the real import path ----------------------------
 
 IMPORT_ORDER = (

@@ -41,7 +41,9 @@ def public_urls(release: Release) -> list[str]:
     base = f"/reports/{release.site_code}/{release.year}/v{release.version}/"
     urls = []
     for route in walk():
-        if not route.is_public or route.path.startswith(("/accounts/", "/admin/", "/api/")):
+        # /openrosa/ is login-exempt but answers only phones with credentials (HTTP Basic).
+        machine = ("/accounts/", "/admin/", "/api/", "/openrosa/")
+        if not route.is_public or route.path.startswith(machine):
             continue
         if route.name == "reports:public_release":
             urls.append(base)
