@@ -123,9 +123,9 @@ class CorrectionForm(forms.Form):
 
 
 class PublicCommentForm(forms.Form):
-    author_name = forms.CharField(max_length=80, required=False, label="Your name (optional)")
+    author_name = forms.CharField(max_length=80, required=False, label=_("Your name (optional)"))
     body = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 4}), max_length=4000, label="Your comment"
+        widget=forms.Textarea(attrs={"rows": 4}), max_length=4000, label=_("Your comment")
     )
     # A honeypot: people do not see it, bots fill it in.
     website = forms.CharField(

@@ -88,6 +88,7 @@ def test_every_public_page_fits_a_phone_and_has_no_serious_accessibility_violati
         f"{live_server.url}/privacy/",
         f"{live_server.url}/methodology/",
         f"{live_server.url}/open-data/",
+        v2 + "comments/",
         v1,
     ]
     # axe is injected as a script tag: the CSP (tested in test_csp) is bypassed for it only here.
