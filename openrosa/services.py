@@ -42,7 +42,7 @@ from surveys.services import (
     User,
     outbox_visit_submit,
     resident_find,
-    resident_register_or_find,
+    resident_registration_apply,
 )
 from surveys.validation import FieldError, ValidationProblem
 
@@ -280,18 +280,7 @@ def _register(
         registration = _registration(user, spec, answers, errors)
         if registration is None:
             raise ValidationProblem(errors)
-        _resident, created = resident_register_or_find(
-            user=user,
-            study_id=registration.study_id,
-            area=registration.area,
-            birth_year=registration.birth_year,
-            sex=registration.sex,
-            enrolled_on=registration.enrolled_on,
-            latitude=registration.latitude,
-            longitude=registration.longitude,
-            works_at_site=registration.works_at_site,
-            smoking=registration.smoking,
-        )
+        _resident, created = resident_registration_apply(user=user, registration=registration)
     except ValidationProblem as problem:
         return _hold(user, spec, root, answers, key, xml, problem.errors)
     return Received(Outcome.CREATED if created else Outcome.DUPLICATE, [])

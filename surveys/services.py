@@ -403,6 +403,25 @@ class ResidentRegistration:
     smoking: str = Smoking.UNKNOWN
 
 
+def resident_registration_apply(
+    *, user: User, registration: ResidentRegistration, today: dt.date | None = None
+) -> tuple[Resident, bool]:
+    """:func:`resident_register_or_find` for a registration typed offline or sent by a phone."""
+    return resident_register_or_find(
+        user=user,
+        study_id=registration.study_id,
+        area=registration.area,
+        birth_year=registration.birth_year,
+        sex=registration.sex,
+        enrolled_on=registration.enrolled_on,
+        latitude=registration.latitude,
+        longitude=registration.longitude,
+        works_at_site=registration.works_at_site,
+        smoking=registration.smoking,
+        today=today,
+    )
+
+
 @dataclass(frozen=True)
 class OutboxResult:
     visit: Visit
@@ -433,18 +452,8 @@ def outbox_visit_submit(
     with transaction.atomic():
         resident_created = False
         if registration is not None:
-            resident, resident_created = resident_register_or_find(
-                user=user,
-                study_id=registration.study_id,
-                area=registration.area,
-                birth_year=registration.birth_year,
-                sex=registration.sex,
-                enrolled_on=registration.enrolled_on,
-                latitude=registration.latitude,
-                longitude=registration.longitude,
-                works_at_site=registration.works_at_site,
-                smoking=registration.smoking,
-                today=today,
+            resident, resident_created = resident_registration_apply(
+                user=user, registration=registration, today=today
             )
         assert resident is not None
         visit, visit_created = visit_submit(

@@ -179,6 +179,17 @@ CASES: dict[str, Callable[[dict[str, Any]], Any]] = {
         longitude=None,
         today=TODAY,
     ),
+    "resident_registration_apply": lambda d: surveys.services.resident_registration_apply(
+        user=d["worker"],
+        registration=surveys.services.ResidentRegistration(
+            study_id="HW-0005",
+            area=d["area"],
+            birth_year=1981,
+            sex="F",
+            enrolled_on=dt.date(2025, 3, 1),
+        ),
+        today=TODAY,
+    ),
     # A phone's outbox item with an offline registration: the resident and the visit, or nothing.
     "outbox_visit_submit": lambda d: surveys.services.outbox_visit_submit(
         user=d["worker"],
