@@ -121,7 +121,8 @@ def vocabulary_after_a_transactional_test(request: pytest.FixtureRequest) -> Ite
     Autouse, so set up before the test's own database fixture and torn down after it."""
     yield
     marker = request.node.get_closest_marker("django_db")
-    transactional = "transactional_db" in request.fixturenames or (
+    # live_server asks for transactional_db itself, at run time (not in fixturenames).
+    transactional = bool({"transactional_db", "live_server"} & set(request.fixturenames)) or (
         marker is not None and marker.kwargs.get("transaction", False)
     )
     if not transactional:

@@ -142,7 +142,8 @@ def test_a_correction_is_a_new_version_and_the_old_one_stays_readable(
     published.refresh_from_db()
     assert published.superseded and published.status == ReleaseStatus.PUBLISHED
     old = anonymous.get("/reports/RH-SEP/2025/v1/").content.decode()  # type: ignore[attr-defined]
-    assert "This version has been corrected." in old and "/reports/RH-SEP/2025/v2/" in old
+    assert "which has been corrected: version 2 is the current report" in old
+    assert "/reports/RH-SEP/2025/v2/" in old
     new = anonymous.get("/reports/RH-SEP/2025/v2/").content.decode()  # type: ignore[attr-defined]
     assert "Erratum:" in new and "Area A03 names fixed." in new
 
