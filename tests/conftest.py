@@ -112,28 +112,36 @@ def isolated_var_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]
     settings.VAR_DIR, settings.HEALTHWATCH_ANALYSE_AFTER_IMPORT = original
 
 
-@pytest.fixture(autouse=True)
-def vocabulary_after_a_transactional_test(request: pytest.FixtureRequest) -> Iterator[None]:
-    """A transactional test empties every table when it ends, the vocabulary and role groups
-    that the migrations load included. Put them back then, so that the tests after it find
-    the database as migrated whatever the order (pytest-xdist runs files in any order).
-
-    Autouse, so set up before the test's own database fixture and torn down after it."""
-    yield
-    marker = request.node.get_closest_marker("django_db")
+def _transactional(item: pytest.Item) -> bool:
+    names = set(getattr(item, "fixturenames", ()))
+    marker = item.get_closest_marker("django_db")
     # live_server asks for transactional_db itself, at run time (not in fixturenames).
-    transactional = bool({"transactional_db", "live_server"} & set(request.fixturenames)) or (
-        marker is not None and marker.kwargs.get("transaction", False)
+    return bool({"transactional_db", "live_server"} & names) or (
+        marker is not None and bool(marker.kwargs.get("transaction", False))
     )
-    if not transactional:
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """A transactional test empties every table when it ends, the vocabulary and role groups
+    that the migrations load included. Put them back after every fixture's teardown (the
+    flush is one), so that the tests after it find the database as migrated whatever the
+    order: pytest-xdist runs one file's transactional tests before another file's."""
+    yield
+    if not _transactional(item):
+        return
+    from django.conf import settings
+
+    if not settings.configured:
         return
     from django.contrib.auth.models import Group
+    from pytest_django.plugin import blocking_manager_key
 
     from healthwatch.roles import Role
     from surveys.models import VocabularyCode
     from surveys.vocabulary import load_vocabulary
 
-    with request.getfixturevalue("django_db_blocker").unblock():
+    with item.config.stash[blocking_manager_key].unblock():
         if not VocabularyCode.objects.exists():
             load_vocabulary(VocabularyCode)
         for role in Role:
