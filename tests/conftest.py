@@ -128,8 +128,8 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     flush is one), so that the tests after it find the database as migrated whatever the
     order: pytest-xdist runs one file's transactional tests before another file's."""
     yield
-    if not _transactional(item):
-        return
+    if nextitem is None or not _transactional(item):
+        return  # the last test's teardown also destroys the test database
     from django.conf import settings
 
     if not settings.configured:
