@@ -94,16 +94,24 @@ def publish(release: Release, epidemiologist: User, reviewer: User) -> Release:
 
 
 def downloads(client: Client, path: str) -> dict[str, list[dict[str, str]]]:
-    """Every table CSV linked from the public release page, parsed."""
+    """Every table CSV an anonymous visitor reaches from the public release page (through its
+    table pages), parsed."""
     page = client.get(path).content.decode()
-    names = sorted(set(re.findall(r'href="([a-z_]+\.csv)"', page)))
-    assert names, "the release page links its CSV downloads"
+    table_pages = sorted(set(re.findall(r'href="([^"]*/tables/[a-z_]+/)"', page)))
+    assert table_pages, "the release page links its table pages"
+    links: set[str] = set()
+    for table_page in table_pages:
+        response = client.get(table_page)
+        assert response.status_code == 200
+        links |= set(re.findall(r'href="([^"]*/[a-z_]+\.csv)"', response.content.decode()))
+    assert links, "the table pages link their CSV downloads"
     tables = {}
-    for name in names:
-        response = client.get(path + name)
+    for link in sorted(links):
+        response = client.get(link)
         assert response.status_code == 200
         text = response.content  # downloads are stored snapshots, served whole
-        tables[name.removesuffix(".csv")] = list(csv.DictReader(io.StringIO(text.decode())))
+        name = link.rsplit("/", 1)[-1].removesuffix(".csv")
+        tables[name] = list(csv.DictReader(io.StringIO(text.decode())))
     return tables
 
 
