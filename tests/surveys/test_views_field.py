@@ -94,6 +94,16 @@ def test_the_workspace_offers_the_study_id_search_and_keeps_its_marker(worker_a:
     assert reverse("surveys:find_resident").encode() in response.content
 
 
+def test_the_workspace_title_is_plain_text_and_its_offline_help_appears_once(
+    worker_a: User,
+) -> None:
+    page = client_for(worker_a).get(reverse("surveys:workspace")).content.decode()
+    title = re.search(r"<title>(.*?)</title>", page, re.S)
+    assert title is not None and "<" not in title.group(1), title
+    assert "Field workspace" in title.group(1)
+    assert page.count('id="offline-help-heading"') == 1
+
+
 def test_an_unknown_study_id_leads_to_the_registration_form_then_to_the_resident_page(
     worker_a: User, area_a: Area
 ) -> None:
