@@ -42,7 +42,7 @@ from surveys.services import (
     User,
     outbox_visit_submit,
     resident_find,
-    resident_registration_apply,
+    resident_register_or_find,
 )
 from surveys.validation import FieldError, ValidationProblem
 
@@ -280,7 +280,7 @@ def _register(
         registration = _registration(user, spec, answers, errors)
         if registration is None:
             raise ValidationProblem(errors)
-        _resident, created = resident_registration_apply(user=user, registration=registration)
+        _resident, created = resident_register_or_find(user=user, registration=registration)
     except ValidationProblem as problem:
         return _hold(user, spec, root, answers, key, xml, problem.errors)
     return Received(Outcome.CREATED if created else Outcome.DUPLICATE, [])

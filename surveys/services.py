@@ -7,6 +7,7 @@ nothing when there is one. The CSV import validates in bulk with the same rules
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -175,18 +176,7 @@ def resident_register(
 
 
 def resident_register_or_find(
-    *,
-    user: User,
-    study_id: str,
-    area: Area,
-    birth_year: int,
-    sex: str,
-    enrolled_on: dt.date,
-    latitude: float | None,
-    longitude: float | None,
-    works_at_site: bool = False,
-    smoking: str = Smoking.UNKNOWN,
-    today: dt.date | None = None,
+    *, user: User, registration: ResidentRegistration, today: dt.date | None = None
 ) -> tuple[Resident, bool]:
     """A registration made offline: the resident with this study ID if the user already sees
     one (registered meanwhile by another device or an earlier send), else a new one.
@@ -195,26 +185,19 @@ def resident_register_or_find(
     offline thus end with one resident; a race between them is decided by the pseudonym's
     unique constraint, and the loser gets the winner's resident.
     """
-    existing = _visible_resident(user, study_id)
+    existing = _visible_resident(user, registration.study_id)
     if existing is not None:
         return existing, False
     try:
         with transaction.atomic():
-            resident = resident_register(
-                user=user,
-                study_id=study_id,
-                area=area,
-                birth_year=birth_year,
-                sex=sex,
-                enrolled_on=enrolled_on,
-                latitude=latitude,
-                longitude=longitude,
-                works_at_site=works_at_site,
-                smoking=smoking,
-                today=today,
-            )
+            # The registration's fields are resident_register's arguments (not asdict: that
+            # would deep-copy the area).
+            typed = {
+                f.name: getattr(registration, f.name) for f in dataclasses.fields(registration)
+            }
+            resident = resident_register(user=user, today=today, **typed)
     except ValidationProblem:
-        existing = _visible_resident(user, study_id)
+        existing = _visible_resident(user, registration.study_id)
         if existing is not None:
             return existing, False
         raise
@@ -403,25 +386,6 @@ class ResidentRegistration:
     smoking: str = Smoking.UNKNOWN
 
 
-def resident_registration_apply(
-    *, user: User, registration: ResidentRegistration, today: dt.date | None = None
-) -> tuple[Resident, bool]:
-    """:func:`resident_register_or_find` for a registration typed offline or sent by a phone."""
-    return resident_register_or_find(
-        user=user,
-        study_id=registration.study_id,
-        area=registration.area,
-        birth_year=registration.birth_year,
-        sex=registration.sex,
-        enrolled_on=registration.enrolled_on,
-        latitude=registration.latitude,
-        longitude=registration.longitude,
-        works_at_site=registration.works_at_site,
-        smoking=registration.smoking,
-        today=today,
-    )
-
-
 @dataclass(frozen=True)
 class OutboxResult:
     visit: Visit
@@ -452,7 +416,7 @@ def outbox_visit_submit(
     with transaction.atomic():
         resident_created = False
         if registration is not None:
-            resident, resident_created = resident_registration_apply(
+            resident, resident_created = resident_register_or_find(
                 user=user, registration=registration, today=today
             )
         assert resident is not None

@@ -55,19 +55,11 @@ def submit(user: User, area: Area, key: uuid.UUID, **overrides: Any) -> Any:
 def test_registering_offline_twice_finds_the_resident_the_first_registration_made(
     worker_a: User, area_a: Area
 ) -> None:
-    fields: dict[str, Any] = {
-        "user": worker_a,
-        "study_id": STUDY_ID,
-        "area": area_a,
-        "birth_year": 1970,
-        "sex": "F",
-        "enrolled_on": dt.date(2025, 3, 1),
-        "latitude": None,
-        "longitude": None,
-        "today": TODAY,
-    }
-    first, first_new = resident_register_or_find(**fields)
-    again, again_new = resident_register_or_find(**fields)
+    typed = ResidentRegistration(
+        study_id=STUDY_ID, area=area_a, birth_year=1970, sex="F", enrolled_on=dt.date(2025, 3, 1)
+    )
+    first, first_new = resident_register_or_find(user=worker_a, registration=typed, today=TODAY)
+    again, again_new = resident_register_or_find(user=worker_a, registration=typed, today=TODAY)
     assert (first_new, again_new) == (True, False)
     assert first.pk == again.pk and Resident.objects.count() == 1
 

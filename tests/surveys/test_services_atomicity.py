@@ -170,17 +170,6 @@ CASES: dict[str, Callable[[dict[str, Any]], Any]] = {
     ),
     "resident_register_or_find": lambda d: surveys.services.resident_register_or_find(
         user=d["worker"],
-        study_id="HW-0003",
-        area=d["area"],
-        birth_year=1980,
-        sex="M",
-        enrolled_on=dt.date(2025, 3, 1),
-        latitude=None,
-        longitude=None,
-        today=TODAY,
-    ),
-    "resident_registration_apply": lambda d: surveys.services.resident_registration_apply(
-        user=d["worker"],
         registration=surveys.services.ResidentRegistration(
             study_id="HW-0005",
             area=d["area"],
