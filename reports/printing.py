@@ -39,6 +39,7 @@ from reports import maps
 
 if TYPE_CHECKING:
     from reports.models import Release
+    from reports.rendering import Labels
 
 FONT_DIR = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 FONTS = {
@@ -130,9 +131,10 @@ def _table(
     return table
 
 
-def release_pdf(release: Release, release_map: dict[str, Any]) -> bytes:
-    """The release as an A4 PDF, its tables named as the web's table pages name them."""
-    from reports.rendering import display_table, publication_labels
+def release_pdf(release: Release, release_map: dict[str, Any], labels: Labels) -> bytes:
+    """The release as an A4 PDF, its tables named as the web's table pages name them
+    (``labels``: the publication's, read once for the page, the table pages and this)."""
+    from reports.rendering import display_table
 
     try:
         _register_fonts()
@@ -213,11 +215,10 @@ def release_pdf(release: Release, release_map: dict[str, Any]) -> bytes:
             styles["small"],
         )
     )
-    table_labels = publication_labels(content)
     for name, rows in content["tables"].items():
         # The web's table pages' layout: describing columns that hold one value throughout
         # (e.g. "All areas") are said once under the title instead of on every line.
-        shown = display_table(rows, table_labels)
+        shown = display_table(rows, labels)
         header = [
             gettext("Indicator"),
             *[str(h) for h in shown["headers"]],

@@ -418,7 +418,7 @@ def publication_artefacts(release: Release) -> PublicationArtefacts:
     tables = rendering.render_tables(release, labels)
     files = rendering.release_files(release)
     try:
-        pdf = printing.release_pdf(release, release_map)
+        pdf = printing.release_pdf(release, release_map, labels)
     except Exception as error:
         log.exception("PDF of release %s", release.pk)
         raise PublicationArtefactError(gettext("printable PDF"), str(error)) from error
