@@ -151,7 +151,18 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-LANGUAGE_CODE = "en"
+LANGUAGE_CODE = env_str("LANGUAGE_CODE", "en")
+# The languages HealthWatch ships, complete (issue #15): the communities around rare-earth
+# mines and plants. Catalogues in locale/<lang>/LC_MESSAGES/django.po.
+LANGUAGES = [
+    ("en", "English"),
+    ("fr", "Français"),
+    ("pt-br", "Português (Brasil)"),
+    ("zh-hans", "简体中文"),
+    ("ms", "Bahasa Melayu"),
+    ("sw", "Kiswahili"),
+]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
