@@ -6,9 +6,10 @@ atom counts ``x_a ∈ ℤ, 0 ≤ x_a ≤ u_a`` (``u_a`` an optional known bound 
 population). For each protected cell the audit solves two integer programs — minimise and
 maximise ``Σ_{a ∈ cell} x_a`` subject to all those equations — with HiGHS (the LP relaxation
 through highspy, kept loaded per component; the integer program, when the relaxation's optimum
-is not integral, through :func:`scipy.optimize.milp`). Its feasible range ``[lo, hi]`` is what the attacker can learn; the
-release passes only if every range is at least T wide (``hi − lo ≥ T``). This is the
-"attacker problem" of Fischetti & Salazar-González (2001), solved exactly over the integers.
+is not integral, through :func:`scipy.optimize.milp`). Its feasible range ``[lo, hi]`` is what
+the attacker can learn; the release passes only if every range is at least T wide
+(``hi − lo ≥ T``). This is the "attacker problem" of Fischetti & Salazar-González (2001),
+solved exactly over the integers.
 
 Protected ("target") sets:
 
