@@ -64,6 +64,7 @@ from enum import StrEnum
 
 import highspy
 import numpy as np
+from highspy._core import _Highs  # type: ignore[import-not-found,unused-ignore]
 from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 from scipy.sparse.csgraph import connected_components
@@ -419,6 +420,10 @@ def _satisfies(comp: _Component, x: np.ndarray) -> bool:
 class _Relaxations:
     """The LP relaxation of each component, kept loaded in HiGHS between objectives.
 
+    HiGHS's C++ solver class is used directly: the ``highspy.Highs`` subclass adds a Python
+    logging callback that prints a banner on stdout (into management commands' output) and runs
+    Python code on solver events; none of its conveniences are needed here.
+
     An audit asks for the minimum and the maximum of many cell totals over the same
     equations; only the objective changes. Keeping one HiGHS model per component and changing
     its costs lets the simplex start from the last optimal basis, and skips rebuilding the
@@ -429,7 +434,7 @@ class _Relaxations:
     KEEP = 256
 
     def __init__(self) -> None:
-        self._models: OrderedDict[frozenset[_RowId], highspy.Highs] = OrderedDict()
+        self._models: OrderedDict[frozenset[_RowId], _Highs] = OrderedDict()
 
     def solve(self, comp: _Component, objective: np.ndarray) -> tuple[_LpStatus, np.ndarray | None]:
         h = self._model(comp)
@@ -450,12 +455,12 @@ class _Relaxations:
             return (_LpStatus.UNBOUNDED if feasible == _LpStatus.OPTIMAL else feasible), None
         return _LpStatus.OTHER, None
 
-    def _model(self, comp: _Component) -> highspy.Highs:
+    def _model(self, comp: _Component) -> _Highs:
         h = self._models.get(comp.key)
         if h is not None:
             self._models.move_to_end(comp.key)
             return h
-        h = highspy.Highs()
+        h = _Highs()
         h.setOptionValue("output_flag", False)
         h.setOptionValue("threads", 1)
         # Presolve would be redone for every objective; without it the last basis is reused.
