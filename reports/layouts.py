@@ -351,8 +351,8 @@ def build_tables(
     params = data.parameters
     areas = report_areas(data, site_code)
     area_codes = areas["area_code"].astype(str).tolist()
-    ry = suite.resident_years(data.datasets, params)
-    ry = ry[ry["area_code"].isin(area_codes) & (ry["year"] <= year)]
+    all_ry = suite.resident_years(data.datasets, params)
+    ry = all_ry[all_ry["area_code"].isin(area_codes) & (all_ry["year"] <= year)]
     if ry.empty or year not in set(ry["year"]):
         raise ReportInputError(f"no resident was visited in {year} in the areas of {site_code}")
     years = sorted(int(y) for y in ry["year"].unique())
@@ -543,7 +543,14 @@ def build_tables(
         "years": years,
         "outcomes": outcomes,
         "relations": layout_relations(outcomes, biomarkers),
-        "atom_counts": {**counts.atom_counts(), **bio_counts, **population_counts},
+        # Counted over all the data, every year and area: the ledger may hold a later year
+        # (published first) or another site's areas, and the audit can tell a revised earlier
+        # value from an unchanged one only where it knows the data (reports/privacy/audit.py).
+        "atom_counts": {
+            **_Counts(all_ry, outcomes).atom_counts(),
+            **bio_counts,
+            **population_counts,
+        },
         "reference_levels": {
             str(k): (None if pd.isna(v) else float(v)) for k, v in references.items()
         },

@@ -542,6 +542,14 @@ class AuditEngine:
         for entry in ledger:
             stat_for(entry.atoms).history.append((entry.release, entry.key, entry.value))
 
+        # The (period, outcome) slices the supplied counts describe. Counts are sparse (zeros
+        # left out), so an atom outside every described slice is not known to be 0: it may lie
+        # outside the data this release was built from (a later year published first, another
+        # site's areas). A ledger value over such atoms cannot be judged stale and stays an
+        # equation — dropping it would hide from the audit what the attacker still reads.
+        described = (
+            {(a.period, a.outcome) for a in atom_counts} if atom_counts is not None else set()
+        )
         for stat in self.stats:
             # A value published earlier that no longer describes the data (late records, a
             # correction) is no equation of today's data; revisions are judged separately.
@@ -550,7 +558,9 @@ class AuditEngine:
                 continue
             if stat.release_value is not None:
                 stat.stale = old != stat.release_value
-            elif atom_counts is not None:
+            elif atom_counts is not None and all(
+                (a.period, a.outcome) in described for a in stat.atoms
+            ):
                 stat.stale = old != sum(int(atom_counts.get(a, 0)) for a in stat.atoms)
         if atom_counts is not None:
             for stat in self.stats:

@@ -175,6 +175,30 @@ def test_stale_ledger_values_are_left_out_when_the_atom_counts_are_known() -> No
     assert result.stale_ledger == ("R1/ab",) and result.passed
 
 
+def test_a_later_year_published_first_stays_an_equation_for_an_earlier_years_report() -> None:
+    # The 2025 report published a pooled cell over 2023-2025 (30). The 2023 report, built from
+    # data up to 2023 only, publishes the 2023 part (23): the attacker subtracts and learns that
+    # 2024-2025 held exactly 7. The build's atom counts know nothing of 2024-2025; that must
+    # not make the 2025 cell look revised ("stale") and vanish from the audit's equations.
+    def year(y: str, n: str = "x") -> Atom:
+        return Atom("A", "F", "all", y, n)
+
+    ledger = [
+        LedgerEntry(
+            "RH 2025 v1", "pooled", frozenset(year(y) for y in ("2023", "2024", "2025")), 30
+        )
+    ]
+    cells = [Cell("2023", frozenset({year("2023")}), 23)]
+    counts = {year("2023"): 23}  # what a 2023 build counts: its own years
+    result = audit(cells, set(), ledger, atom_counts=counts)
+    assert result.stale_ledger == ()
+    assert [(r.kind, r.lo, r.hi) for r in result.exposed] == [(TargetKind.DIFFERENCE, 7, 7)]
+    # and a ledger value over described atoms that no longer match the data is still stale
+    revised = {year("2023"): 23, year("2024"): 9, year("2025"): 9}
+    again = audit(cells, set(), ledger, atom_counts=revised)
+    assert again.stale_ledger == ("RH 2025 v1/pooled",)
+
+
 def test_atom_counts_must_match_the_cells() -> None:
     counts = {next(iter(atoms("a"))): 5}
     with pytest.raises(ValueError, match="Σ atom counts"):
