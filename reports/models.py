@@ -49,6 +49,9 @@ class Release(models.Model):
     rendered_html = models.TextField(blank=True)
     # The full tables' pages, frozen at publication with the release page: {table name: HTML}.
     rendered_tables: models.JSONField[Any, Any] = models.JSONField(default=dict, blank=True)
+    # The same pages in each other shipped language, frozen at publication too:
+    # {language: {"html": page body, "tables": {table name: HTML}}}; English is above.
+    rendered_i18n: models.JSONField[Any, Any] = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -694,6 +694,21 @@ def render_release(
     )
 
 
+@dataclass(frozen=True)
+class RenderedPages:
+    html: str  # the release page's body
+    tables: dict[str, str]  # each full table's page body
+
+
+def render_pages(
+    release: Release, labels: Labels, release_map: dict[str, Any] | None
+) -> RenderedPages:
+    """The release page and its table pages, in the active language."""
+    return RenderedPages(
+        html=render_release(release, labels, release_map), tables=render_tables(release, labels)
+    )
+
+
 def render_tables(release: Release, labels: Labels | None = None) -> dict[str, str]:
     """Each full table's page body, frozen at publication: {table name: HTML}."""
     labels = labels or publication_labels(release.content)

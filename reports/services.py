@@ -24,7 +24,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.models import User as AuthUser
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import F, Max, Q
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext as _
 
@@ -400,31 +400,49 @@ class PublicationArtefactError(ValidationProblem):
 
 @dataclass(frozen=True)
 class PublicationArtefacts:
-    html: str
-    tables: dict[str, str]  # each full table's page body
+    html: str  # English (the fallback of every language)
+    tables: dict[str, str]  # each full table's page body, English
+    # The other shipped languages: {language: {"html": page body, "tables": {name: body}}}.
+    translated: dict[str, dict[str, Any]]
     files: list[tuple[str, str, bytes]]
+
+
+def _release_map(release: Release) -> dict[str, Any]:
+    try:
+        return rendering.release_map(release)
+    except Exception as error:
+        log.exception("map of release %s", release.pk)
+        raise PublicationArtefactError(gettext("map"), str(error)) from error
 
 
 def publication_artefacts(release: Release) -> PublicationArtefacts:
     """The snapshot of a release being published (its content hash and published_at set):
-    the page with its map, the table downloads and zip, the map as SVG and the printable PDF."""
-    try:
-        release_map = rendering.release_map(release)
-    except Exception as error:
-        log.exception("map of release %s", release.pk)
-        raise PublicationArtefactError(gettext("map"), str(error)) from error
-    labels = rendering.publication_labels(release.content)
-    html = rendering.render_release(release, labels, release_map)
-    tables = rendering.render_tables(release, labels)
+    the page with its map and the table pages in every shipped language, the table downloads
+    and zip (language-neutral), the map as SVG and the printable PDF (English)."""
+    translated: dict[str, dict[str, Any]] = {}
+    for language, _name in settings.LANGUAGES:
+        if language == "en":
+            continue
+        with translation.override(language):
+            pages = rendering.render_pages(
+                release, rendering.publication_labels(release.content), _release_map(release)
+            )
+        translated[language] = {"html": pages.html, "tables": pages.tables}
+    with translation.override("en"):
+        release_map = _release_map(release)
+        labels = rendering.publication_labels(release.content)
+        english = rendering.render_pages(release, labels, release_map)
+    html, tables = english.html, english.tables
     files = rendering.release_files(release)
     try:
-        pdf = printing.release_pdf(release, release_map, labels)
+        with translation.override("en"):
+            pdf = printing.release_pdf(release, release_map, labels)
     except Exception as error:
         log.exception("PDF of release %s", release.pk)
         raise PublicationArtefactError(gettext("printable PDF"), str(error)) from error
     files.append(("map.svg", "image/svg+xml", release_map["svg"].encode("utf-8")))
     files.append(("release.pdf", "application/pdf", pdf))
-    return PublicationArtefacts(html=html, tables=tables, files=files)
+    return PublicationArtefacts(html=html, tables=tables, translated=translated, files=files)
 
 
 def release_publish(*, user: User, release_id: int) -> Release:
@@ -473,6 +491,7 @@ def release_publish(*, user: User, release_id: int) -> Release:
         artefacts = publication_artefacts(release)
         release.rendered_html = artefacts.html
         release.rendered_tables = artefacts.tables
+        release.rendered_i18n = artefacts.translated
         release.save()
         for name, content_type, data in artefacts.files:
             ReleaseFile.objects.create(

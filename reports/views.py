@@ -11,6 +11,7 @@ from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_cache_control
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import cache_page
 from django.views.decorators.http import require_http_methods, require_POST
@@ -82,8 +83,11 @@ def _release_or_404(site_code: str, year: int, version: int) -> Release:
 @cache_page(PAGE_CACHE_SECONDS)
 def public_release(request: HttpRequest, site_code: str, year: int, version: int) -> HttpResponse:
     """The frozen release page: the stored snapshot, downloads and approved comments."""
-    release = _release_or_404(site_code, year, version)
-    etag = f'"{release.content_hash}"'
+    language = get_language()
+    release = selectors.public_release(site_code, year, version, language)
+    if release is None:
+        raise Http404("No such published release.")
+    etag = f'"{release.content_hash}-{language}"'
     if _etag_matches(request, etag):
         response = HttpResponse(status=304)
     else:
@@ -93,6 +97,7 @@ def public_release(request: HttpRequest, site_code: str, year: int, version: int
             "reports/public/release.html",
             {
                 "release": release,
+                "body": release.page_html,  # type: ignore[attr-defined]
                 "files": files,
                 # The print branch's PDF, when publication produced one (else no link).
                 "pdf_name": PDF_NAME if PDF_NAME in files else None,
@@ -122,10 +127,11 @@ def public_table(
     request: HttpRequest, site_code: str, year: int, version: int, name: str
 ) -> HttpResponse:
     """One full table of a release, on its own page: the page frozen at publication."""
-    release = selectors.public_release_table(site_code, year, version, name)
+    language = get_language()
+    release = selectors.public_release_table(site_code, year, version, name, language)
     if release is None:
         raise Http404("No such table in a published release.")
-    etag = f'"{release.content_hash}-{name}"'
+    etag = f'"{release.content_hash}-{name}-{language}"'
     if _etag_matches(request, etag):
         response = HttpResponse(status=304)
     else:
@@ -380,7 +386,8 @@ def release_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if not _may_see(request.user, release):
         raise Http404("No such release.")
     is_epi = has_role(request.user, *EPI)
-    body = release.rendered_html or rendering.render_release(release)
+    stored = (release.rendered_i18n or {}).get(get_language(), {}).get("html")
+    body = stored or release.rendered_html or rendering.render_release(release)
     return render(
         request,
         "reports/release_staff.html",
