@@ -17,11 +17,11 @@ from django.utils.translation import gettext_lazy as _
 
 
 class ReleaseStatus(models.TextChoices):
-    DRAFT = "draft", "Draft"
-    EPI_APPROVED = "epi_approved", "Approved by an epidemiologist, in community review"
-    CHANGES_REQUESTED = "changes_requested", "Changes requested by the community"
-    PUBLISHED = "published", "Published"
-    RETRACTED = "retracted", "Retracted"
+    DRAFT = "draft", _("Draft")
+    EPI_APPROVED = "epi_approved", _("Approved by an epidemiologist, in community review")
+    CHANGES_REQUESTED = "changes_requested", _("Changes requested by the community")
+    PUBLISHED = "published", _("Published")
+    RETRACTED = "retracted", _("Retracted")
 
 
 class Release(models.Model):
@@ -264,9 +264,9 @@ class PublicationLock(models.Model):
 
 
 class CommentStatus(models.TextChoices):
-    PENDING = "pending", "Waiting for moderation"
-    APPROVED = "approved", "Shown"
-    REJECTED = "rejected", "Not shown"
+    PENDING = "pending", _("Waiting for moderation")
+    APPROVED = "approved", _("Shown")
+    REJECTED = "rejected", _("Not shown")
 
 
 class PublicComment(models.Model):

@@ -400,11 +400,37 @@ def release_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "publish_blocker": services.publish_blocker(release),
             "reviews": release.reviews.select_related("author"),
             "internal": release.internal_audit if is_epi else None,
+            "internal_rows": _internal_rows(release.internal_audit) if is_epi else [],
             "review_form": ReviewForm(),
             "comment_form": CommentForm(),
             "correction_form": CorrectionForm(),
         },
     )
+
+
+def _suppression_reasons() -> dict[str, str]:
+    return {
+        "small_count": _("Count below the threshold"),
+        "complementary": _("Withheld so that a total does not give a hidden count away"),
+        "audit": _("Withheld by the disclosure audit (a hidden count could be worked out)"),
+        "extreme_proportion": _("Proportion near 0% or 100% (would reveal a small count)"),
+    }
+
+
+def _internal_rows(internal: dict[str, Any]) -> list[dict[str, Any]]:
+    """The staff audit table: each withheld cell with its reason in words (the code in the
+    tooltip) and the range a reader could narrow it to."""
+    reasons = _suppression_reasons()
+    ranges = internal.get("ranges", {})
+    return [
+        {
+            "key": key,
+            "reason_code": reason,
+            "reason": reasons.get(reason, reason),
+            "range": ranges.get(key),
+        }
+        for key, reason in internal.get("decisions", {}).items()
+    ]
 
 
 def _step(

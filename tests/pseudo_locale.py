@@ -43,14 +43,16 @@ class PseudoTranslation:
 
 @contextmanager
 def pseudo_locale() -> Iterator[None]:
-    """Activate English with every translation marked (this thread, for the block)."""
-    with translation.override("en"):
-        english = trans_real._active.value  # type: ignore[attr-defined]
-        trans_real._active.value = PseudoTranslation(english)  # type: ignore[attr-defined]
-        try:
+    """English with every translation marked, for the block: the English catalogue itself is
+    swapped, so a request's LocaleMiddleware activating "en" gets the marked one too."""
+    english = trans_real.translation("en")
+    pseudo = PseudoTranslation(english)
+    trans_real._translations["en"] = pseudo  # type: ignore[attr-defined]
+    try:
+        with translation.override("en"):
             yield
-        finally:
-            trans_real._active.value = english  # type: ignore[attr-defined]
+    finally:
+        trans_real._translations["en"] = english  # type: ignore[attr-defined]
 
 
 # --- what a person reads on a page ----------------------------------------------------------
@@ -61,6 +63,12 @@ VOID_ELEMENTS = {
     "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
     "track", "wbr",
 }  # fmt: skip
+
+
+def _is_code(value: str) -> bool:
+    """A tooltip holding an identifier (the screens show labels, and codes in tooltips):
+    one token with an underscore, dot, equals sign, colon, slash or digit."""
+    return not any(c.isspace() for c in value) and any(c in "_.=:/" or c.isdigit() for c in value)
 
 
 class _VisibleText(HTMLParser):
@@ -76,7 +84,7 @@ class _VisibleText(HTMLParser):
             return
         named = dict(attrs)
         for name, value in attrs:
-            if name in VISIBLE_ATTRIBUTES and value:
+            if name in VISIBLE_ATTRIBUTES and value and not _is_code(value):
                 self.parts.append(value)
         if tag == "input" and named.get("type") in ("submit", "button") and named.get("value"):
             self.parts.append(named["value"] or "")
@@ -98,7 +106,8 @@ def visible_text(html: str) -> list[str]:
 
 
 def strip_marked(text: str) -> str:
-    """`text` without its ⟦…⟧ parts (nested markers: the outermost span goes)."""
+    """`text` without its ⟦…⟧ parts (nested markers: the outermost span goes, with any
+    markup inside it)."""
     out: list[str] = []
     depth = 0
     for char in text:
@@ -122,10 +131,10 @@ def untranslated_words(html: str, data: Iterable[str], allowed: Iterable[str] = 
     allowed_set = set(allowed)
     values = sorted({d for d in data if d}, key=len, reverse=True)
     words: list[str] = []
-    for part in visible_text(html):
-        rest = strip_marked(part)
+    # Translated spans go first, whole: a translated sentence may hold a link.
+    for rest in visible_text(strip_marked(html)):
         for value in values:
             if value in rest:
-                rest = rest.replace(value, " ")
+                rest = re.sub(rf"(?<!\w){re.escape(value)}(?!\w)", " ", rest)
         words += [w for w in WORD.findall(rest) if w not in allowed_set]
     return words
