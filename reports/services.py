@@ -199,8 +199,10 @@ def release_build_draft(
             [
                 FieldError(
                     "run",
-                    "The recorded data changed since this analysis ran; run the analysis again "
-                    "and build the report from the new run.",
+                    gettext(
+                        "The recorded data changed since this analysis ran; run the analysis "
+                        "again and build the report from the new run."
+                    ),
                 )
             ]
         )
@@ -241,10 +243,12 @@ def release_build_draft(
         raise ValidationProblem([FieldError("year", str(error))]) from None
     except DisclosureError as error:
         raise DisclosureProblem(
-            "These tables cannot be published safely: some hidden numbers could be worked out "
-            "from what this report (and earlier reports) would publish, and hiding more cells "
-            "does not help. If this is a correction, try publishing it at a coarser grouping, "
-            "or wait for more data.",
+            gettext(
+                "These tables cannot be published safely: some hidden numbers could be worked "
+                "out from what this report (and earlier reports) would publish, and hiding more "
+                "cells does not help. If this is a correction, try publishing it at a coarser "
+                "grouping, or wait for more data."
+            ),
             str(error),
         ) from None
     say(str(_("Saving the draft")))
@@ -286,7 +290,8 @@ def release_approve(*, user: User, release: Release) -> Release:
     _require(user, Role.EPIDEMIOLOGIST, Role.ADMIN)
     if release.status not in (ReleaseStatus.DRAFT, ReleaseStatus.CHANGES_REQUESTED):
         raise ReleaseStateError(
-            f"A {release.get_status_display().lower()} release cannot be approved."
+            gettext("A release with the status “%(status)s” cannot be approved.")
+            % {"status": release.get_status_display()}
         )
     approved_by = user if user.is_authenticated else None
     approved_at = timezone.now()
@@ -299,7 +304,7 @@ def release_approve(*, user: User, release: Release) -> Release:
             status=ReleaseStatus.EPI_APPROVED, approved_by=approved_by, approved_at=approved_at
         )
         if not moved:
-            raise ReleaseStateError("This release has already been approved.")
+            raise ReleaseStateError(gettext("This release has already been approved."))
         notify_release_in_review(release_id=release.pk)
     release.status = ReleaseStatus.EPI_APPROVED
     release.approved_by = approved_by  # type: ignore[assignment]
@@ -476,9 +481,11 @@ def release_publish(*, user: User, release_id: int) -> Release:
             result = None
         if result is not None and not result.passed:
             raise DisclosureProblem(
-                "Publication refused: a report published since this draft was built would, "
-                "together with this one, let readers work out hidden numbers. Build a new "
-                "draft from the analysis run.",
+                gettext(
+                    "Publication refused: a report published since this draft was built would, "
+                    "together with this one, let readers work out hidden numbers. Build a new "
+                    "draft from the analysis run."
+                ),
                 result.explain(),
             )
         now = timezone.now()

@@ -190,7 +190,7 @@ def public_comment(request: HttpRequest, site_code: str, year: int, version: int
                 form.add_error(error.field if error.field in form.fields else None, error.message)
         else:
             messages.success(
-                request, "Thank you. Your comment will appear once a moderator has read it."
+                request, _("Thank you. Your comment will appear once a moderator has read it.")
             )
             return redirect("reports:public_comment", site_code, year, version)
     status = 400 if request.method == "POST" else 200
@@ -358,7 +358,10 @@ def release_build(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(
             request,
             _("%(report)s built and audited.")
-            % {"report": f"{release.site_name} {release.year}, version {release.version}"},
+            % {
+                "report": _("%(site)s %(year)s, version %(version)s")
+                % {"site": release.site_name, "year": release.year, "version": release.version}
+            },
         )
         return redirect("reports:release", pk=build.release_id)
     response = render(
