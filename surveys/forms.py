@@ -86,7 +86,7 @@ class DecimalTextField(forms.CharField):
     """A number as text (the services parse it), in the locale's notation: "23,4" in French."""
 
     def to_python(self, value: Any) -> str:
-        return normalize_decimal(super().to_python(value))
+        return normalize_decimal(super().to_python(value) or "")
 
 
 def decimal_input(**attrs: Any) -> forms.TextInput:

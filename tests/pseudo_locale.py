@@ -65,10 +65,13 @@ VOID_ELEMENTS = {
 }  # fmt: skip
 
 
-def _is_code(value: str) -> bool:
-    """A tooltip holding an identifier (the screens show labels, and codes in tooltips):
-    one token with an underscore, dot, equals sign, colon, slash or digit."""
-    return not any(c.isspace() for c in value) and any(c in "_.=:/" or c.isdigit() for c in value)
+def _is_code(name: str, value: str) -> bool:
+    """A tooltip holding an identifier (the screens show labels, and codes in tooltips): a
+    title of one token. Other attributes: one token with an underscore, dot, equals sign,
+    colon, slash or digit."""
+    if any(c.isspace() for c in value):
+        return False
+    return name == "title" or any(c in "_.=:/" or c.isdigit() for c in value)
 
 
 class _VisibleText(HTMLParser):
@@ -84,7 +87,7 @@ class _VisibleText(HTMLParser):
             return
         named = dict(attrs)
         for name, value in attrs:
-            if name in VISIBLE_ATTRIBUTES and value and not _is_code(value):
+            if name in VISIBLE_ATTRIBUTES and value and not _is_code(name, value):
                 self.parts.append(value)
         if tag == "input" and named.get("type") in ("submit", "button") and named.get("value"):
             self.parts.append(named["value"] or "")
