@@ -41,6 +41,7 @@ def test_a_health_worker_switches_to_french_and_types_a_decimal_comma(
     area = Area.objects.create(code="A", name="Area A", latitude=25.01, longitude=110.0)
     AreaAssignment.objects.create(user=worker_a, area=area)
     page = phone_page
+    page.set_default_navigation_timeout(60_000)  # the live server's first page, on a busy CI
     log_in(page, live_server, "worker_a")
     page.wait_for_url(f"{live_server.url}/field/")
     page.fill("#id_study_id", "HW-FR-0001")
