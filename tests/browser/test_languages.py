@@ -28,7 +28,7 @@ CONTRACT = (
 
 def switch_language(page: Any, language: str) -> None:
     page.select_option("#language-select", language)
-    page.click("[data-language-switcher] button[type=submit]")
+    page.click("[data-language-switcher] [type=submit]")
     page.wait_for_selector(f'html[lang="{language}"]')
 
 
