@@ -87,7 +87,7 @@ def public_release(request: HttpRequest, site_code: str, year: int, version: int
     release = selectors.public_release(site_code, year, version, language)
     if release is None:
         raise Http404("No such published release.")
-    etag = f'"{release.content_hash}-{language}"'
+    etag = f'"{release.content_hash}{_language_suffix(language)}"'
     if _etag_matches(request, etag):
         response = HttpResponse(status=304)
     else:
@@ -112,6 +112,11 @@ def public_release(request: HttpRequest, site_code: str, year: int, version: int
 PDF_NAME = "release.pdf"
 
 
+def _language_suffix(language: str) -> str:
+    """The ETag's language part: none in English (the ETag of before #15), else "-<lang>"."""
+    return "" if language == "en" else f"-{language}"
+
+
 def _etag_matches(request: HttpRequest, etag: str) -> bool:
     """The browser sends back the ETag it got: weakened (W/"…") when the page was gzipped."""
     sent = [
@@ -131,7 +136,7 @@ def public_table(
     release = selectors.public_release_table(site_code, year, version, name, language)
     if release is None:
         raise Http404("No such table in a published release.")
-    etag = f'"{release.content_hash}-{name}-{language}"'
+    etag = f'"{release.content_hash}-{name}{_language_suffix(language)}"'
     if _etag_matches(request, etag):
         response = HttpResponse(status=304)
     else:
