@@ -7,9 +7,14 @@ PY := $(VENV)/bin/python
 TEST_DATABASE_URL ?= postgres://healthwatch@127.0.0.1:5432/healthwatch
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install run test lint typecheck migrations-check unit integration browser-deps bench services clean
+.PHONY: messages install run test lint typecheck migrations-check unit integration browser-deps bench services clean
 
-install: $(VENV)/.installed .env
+install: $(VENV)/.installed .env messages
+
+# The compiled catalogues (.mo) are built, not committed: from locale/*/LC_MESSAGES/django.po.
+messages: $(VENV)/.installed
+	@command -v msgfmt >/dev/null || { echo "msgfmt is missing: install GNU gettext (apt-get install gettext)"; exit 1; }
+	$(PY) manage.py compilemessages -v 0 --ignore='.venv/*' --ignore='*/node_modules/*' --ignore='staticfiles/*'
 
 $(VENV)/.installed: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)

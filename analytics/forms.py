@@ -12,20 +12,20 @@ class RunForm(forms.Form):
     """Parameters of the standard suite, with the defaults documented in docs/methods.md."""
 
     near_km = forms.FloatField(
-        initial=suite.DEFAULT_PARAMETERS["near_km"], min_value=0.1, label="Near band: under (km)"
+        initial=suite.DEFAULT_PARAMETERS["near_km"], min_value=0.1, label=_("Near band: under (km)")
     )
     far_km = forms.FloatField(
-        initial=suite.DEFAULT_PARAMETERS["far_km"], min_value=0.2, label="Far band: from (km)"
+        initial=suite.DEFAULT_PARAMETERS["far_km"], min_value=0.2, label=_("Far band: from (km)")
     )
     standard = forms.ChoiceField(
-        choices=[("who_world_2000_2025", "WHO World (2000–2025)"), ("us_2000", "US 2000")],
+        choices=[("who_world_2000_2025", _("WHO World (2000–2025)")), ("us_2000", _("US 2000"))],
         initial=suite.DEFAULT_PARAMETERS["standard"],
-        label="Standard population",
+        label=_("Standard population"),
     )
     pollutant = forms.ChoiceField(
         choices=[("pm10", "PM10"), ("pm2_5", "PM2.5"), ("so2", "SO₂")],
         initial=suite.DEFAULT_PARAMETERS["pollutant"],
-        label="Modelled pollutant for exposure–response",
+        label=_("Modelled pollutant for exposure–response"),
     )
     data_end = forms.DateField(
         required=False,
@@ -41,11 +41,11 @@ class RunForm(forms.Form):
         cleaned = super().clean() or {}
         near, far = cleaned.get("near_km"), cleaned.get("far_km")
         if near is not None and far is not None and near >= far:
-            self.add_error("far_km", "The far band must start beyond the near band.")
+            self.add_error("far_km", _("The far band must start beyond the near band."))
         return cleaned
 
 
 class AlertNoteForm(forms.Form):
     annotation = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3}), label="What was found or done", max_length=2000
+        widget=forms.Textarea(attrs={"rows": 3}), label=_("What was found or done"), max_length=2000
     )

@@ -16,21 +16,22 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from surveys.models import audited_history
 
 
 class RunStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
 
 
 class RunTrigger(models.TextChoices):
-    MANUAL = "manual", "Started by an epidemiologist"
-    NIGHTLY = "nightly", "Nightly schedule"
-    IMPORT = "import", "After a data import"
+    MANUAL = "manual", _("Started by an epidemiologist")
+    NIGHTLY = "nightly", _("Nightly schedule")
+    IMPORT = "import", _("After a data import")
 
 
 class ResultSet(models.Model):
@@ -261,8 +262,8 @@ class ResultChart(models.Model):
 
 
 class AlertStatus(models.TextChoices):
-    OPEN = "open", "Open"
-    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    OPEN = "open", _("Open")
+    ACKNOWLEDGED = "acknowledged", _("Acknowledged")
 
 
 class Alert(models.Model):

@@ -114,12 +114,14 @@ def stored_charts(result_set: ResultSet, outcome: str, language: str) -> list[Re
 
 def chart_labels(parameters: dict[str, Any]) -> outcome_charts.Labels:
     """What the charts name outcomes, areas and sites by (read once per part)."""
+    from surveys.labels import translated_labels
     from surveys.models import Area, ProductionSite, VocabularyCode
 
     codes = VocabularyCode.objects.values_list("code", "label", "reference_level")
+    translated = translated_labels()  # the active language's (English: none)
     places = ("code", "name", "latitude", "longitude")
     return outcome_charts.Labels(
-        codes={code: label for code, label, _ in codes},
+        codes={code: translated.get(code, label) for code, label, _ in codes},
         reference_levels={code: level for code, _, level in codes},
         areas={a["code"]: a for a in Area.objects.values(*places)},
         sites={s["code"]: s for s in ProductionSite.objects.values(*places)},

@@ -46,7 +46,7 @@ def workspace(request: HttpRequest) -> HttpResponse:
 def run_start(request: HttpRequest) -> HttpResponse:
     form = RunForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "The run was not started: check the parameters below.")
+        messages.error(request, _("The run was not started: check the parameters below."))
         context = {
             "runs": selectors.recent_runs(),
             "alerts": selectors.open_alerts()[:20],
@@ -212,12 +212,12 @@ def alert_detail(request: HttpRequest, alert_id: int) -> HttpResponse:
             services.alert_acknowledge(
                 user=request.user, alert=alert, annotation=form.cleaned_data["annotation"]
             )
-            messages.success(request, "Alert acknowledged.")
+            messages.success(request, _("Alert acknowledged."))
         else:
             services.alert_annotate(
                 user=request.user, alert=alert, annotation=form.cleaned_data["annotation"]
             )
-            messages.success(request, "Note saved.")
+            messages.success(request, _("Note saved."))
         return redirect("analytics:alert", alert_id=alert.pk)
     history = alert.history.all()[:20]  # type: ignore[attr-defined]
     return render(

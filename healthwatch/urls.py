@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from healthwatch import views
+from healthwatch import i18n, views
 from notifications import views as notification_views
 
 api_v1: list[URLPattern | URLResolver] = [
@@ -22,6 +22,7 @@ urlpatterns = [
         notification_views.notification_settings,
         name="notification_settings",
     ),
+    path("i18n/setlang/", i18n.set_language, name="set_language"),
     path("workspace/", views.workspace, name="workspace"),
     path("system/", views.system, name="system"),
     path("field/", include("surveys.urls")),

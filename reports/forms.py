@@ -106,9 +106,9 @@ class RetractForm(forms.Form):
 class CorrectionForm(forms.Form):
     run = RunChoiceField(
         queryset=AnalysisRun.objects.filter(status=RunStatus.SUCCEEDED).order_by("-finished_at"),
-        label="From the analysis run",
+        label=_("From the analysis run"),
     )
-    erratum = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), label="Erratum")
+    erratum = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), label=_("Erratum"))
     late_data = forms.ChoiceField(
         choices=LateData.choices,
         initial=LateData.REFUSE,

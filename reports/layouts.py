@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from django.utils.translation import gettext_noop
 
 from analytics import suite
 from analytics.extraction import Datasets
@@ -49,14 +50,16 @@ POPULATION = "population"
 REPORT_RADIUS_KM = 20.0  # areas whose centre lies within this distance of the site
 ALL = "ALL"
 PER = 1000.0
+# Frozen in English in the release content (hashed); the pages translate them when they are
+# rendered (gettext_noop: in the catalogues, but English here).
 TABLE_TITLES = {
-    "indicators_by_area": "Health indicators by area",
-    "indicators_by_distance": "Health indicators by distance to the site",
-    "trend": "Indicators year by year (all areas)",
-    "biomonitoring": "Biomonitoring by distance to the site",
-    "exposure_response": "Exposure–response (all years of follow-up)",
-    "environment": "Environmental monitoring against guideline values",
-    "population": "Population",
+    "indicators_by_area": gettext_noop("Health indicators by area"),
+    "indicators_by_distance": gettext_noop("Health indicators by distance to the site"),
+    "trend": gettext_noop("Indicators year by year (all areas)"),
+    "biomonitoring": gettext_noop("Biomonitoring by distance to the site"),
+    "exposure_response": gettext_noop("Exposure–response (all years of follow-up)"),
+    "environment": gettext_noop("Environmental monitoring against guideline values"),
+    "population": gettext_noop("Population"),
 }
 
 
@@ -560,7 +563,7 @@ def build_tables(
 
 # --- from protected cells to the public content -------------------------------------------------
 
-OUTCOME_LABELS = {suite.ACUTE_RESPIRATORY: "Acute respiratory infection (J06 or J20)"}
+OUTCOME_LABELS = {suite.ACUTE_RESPIRATORY: gettext_noop("Acute respiratory infection (J06 or J20)")}
 
 
 def _tidy(
@@ -755,13 +758,15 @@ def assemble(
         ],
         "outcome_labels": {
             **{o: names.get(o, o) for o in extras["outcomes"]},
-            RESIDENT_YEARS: "Residents seen (resident-years)",
-            POPULATION: "Population (census)",
+            RESIDENT_YEARS: gettext_noop("Residents seen (resident-years)"),
+            POPULATION: gettext_noop("Population (census)"),
         },
         "reference_levels": extras["reference_levels"],
         "tables": {name: tables[name] for name in TABLE_TITLES if name in tables},
         "table_titles": TABLE_TITLES,
-        "findings": findings,
+        # English sentences (as before), and the same as messages the pages translate.
+        "findings": [f.english({**names, "pm2_5": "PM2.5", "pm10": "PM10"}) for f in findings],
+        "finding_messages": [f.as_json() for f in findings],
         "coverage": {
             # Residents seen is the year's resident-years cell: shown only as published.
             "residents_seen": seen,
@@ -827,14 +832,37 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+@dataclass(frozen=True)
+class Finding:
+    """A plain-language finding: its message (a msgid, English) and the values it names.
+
+    `params` are strings: numbers as English digits (the page shows them in the reader's
+    notation), and under "outcome" the outcome's code (the page shows its label)."""
+
+    message: str
+    params: dict[str, str]
+
+    def english(self, names: dict[str, str]) -> str:
+        params = dict(self.params)
+        if "outcome" in params:
+            params["outcome"] = names.get(params["outcome"], params["outcome"])
+        if "outcome_lower" in params:
+            code = params["outcome_lower"]
+            params["outcome_lower"] = names.get(code, code).lower()
+        return self.message % params
+
+    def as_json(self) -> dict[str, Any]:
+        return {"message": self.message, "params": self.params}
+
+
 def _findings(
     tables: dict[str, list[dict[str, Any]]],
     extras: dict[str, Any],
     names: dict[str, str],
     year: int,
     params: dict[str, Any],
-) -> list[str]:
-    findings: list[str] = []
+) -> list[Finding]:
+    findings: list[Finding] = []
     ratios = [
         r
         for r in tables.get("exposure_response", [])
@@ -846,35 +874,76 @@ def _findings(
     ]
     for r in sorted(ratios, key=lambda r: -r["estimate"])[:3]:
         findings.append(
-            f"People living within {params['near_km']:g} km of the site had "
-            f"{names.get(r['outcome'], r['outcome']).lower()} {r['estimate']:.1f} times as often "
-            f"as people living {params['far_km']:g} km or more away, after taking age, sex, "
-            f"smoking and work at the site into account (95% interval {r['ci_lower']:.1f} to "
-            f"{r['ci_upper']:.1f}; {r['period']})."
+            Finding(
+                gettext_noop(
+                    "People living within %(near_km)s km of the site had %(outcome_lower)s "
+                    "%(ratio)s times as often as people living %(far_km)s km or more away, "
+                    "after taking age, sex, smoking and work at the site into account "
+                    "(95%% interval %(low)s to %(high)s; %(period)s)."
+                ),
+                {
+                    "near_km": f"{params['near_km']:g}",
+                    "outcome_lower": r["outcome"],
+                    "ratio": f"{r['estimate']:.1f}",
+                    "far_km": f"{params['far_km']:g}",
+                    "low": f"{r['ci_lower']:.1f}",
+                    "high": f"{r['ci_upper']:.1f}",
+                    "period": str(r["period"]),
+                },
+            )
         )
     for r in tables.get("trend", []):
         if r["measure"] != "apc_percent_per_year" or r["ci_lower"] is None:
             continue
         if r["ci_lower"] > 0 or r["ci_upper"] < 0:
-            direction = "more" if r["estimate"] > 0 else "less"
-            findings.append(
-                f"{names.get(r['outcome'], r['outcome'])} became {direction} common: about "
-                f"{abs(r['estimate']):.0f}% a year from {r['period'].replace('-', ' to ')} "
-                f"(95% interval {r['ci_lower']:+.0f}% to {r['ci_upper']:+.0f}% a year)."
+            first, _sep, last = str(r["period"]).partition("-")
+            trend = {
+                "outcome": r["outcome"],
+                "percent": f"{abs(r['estimate']):.0f}",
+                "first": first,
+                "last": last or first,
+                "low": f"{r['ci_lower']:+.0f}",
+                "high": f"{r['ci_upper']:+.0f}",
+            }
+            message = (
+                gettext_noop(
+                    "%(outcome)s became more common: about %(percent)s%% a year from %(first)s "
+                    "to %(last)s (95%% interval %(low)s%% to %(high)s%% a year)."
+                )
+                if r["estimate"] > 0
+                else gettext_noop(
+                    "%(outcome)s became less common: about %(percent)s%% a year from %(first)s "
+                    "to %(last)s (95%% interval %(low)s%% to %(high)s%% a year)."
+                )
             )
+            findings.append(Finding(message, trend))
     bio = {(r["outcome"], r["stratum"], r["measure"]): r for r in tables.get("biomonitoring", [])}
     near = bio.get(("lab.blood_lead", "distance_band=near", "geometric_mean"))
     far = bio.get(("lab.blood_lead", "distance_band=far", "geometric_mean"))
     if near and far and near["estimate"] is not None and far["estimate"] is not None:
         findings.append(
-            f"The typical (geometric mean) blood lead level in {year} was {near['estimate']:.1f} "
-            f"µg/dL near the site and {far['estimate']:.1f} µg/dL far from it."
+            Finding(
+                gettext_noop(
+                    "The typical (geometric mean) blood lead level in %(year)s was %(near)s "
+                    "µg/dL near the site and %(far)s µg/dL far from it."
+                ),
+                {
+                    "year": str(year),
+                    "near": f"{near['estimate']:.1f}",
+                    "far": f"{far['estimate']:.1f}",
+                },
+            )
         )
     above = bio.get(("lab.blood_lead", "distance_band=ALL", "pct_above_reference"))
     if above and above["estimate"] is not None:
         findings.append(
-            f"{above['estimate']:.0f}% of the residents tested in {year} had blood lead above "
-            f"the reference value of 3.5 µg/dL."
+            Finding(
+                gettext_noop(
+                    "%(percent)s%% of the residents tested in %(year)s had blood lead above "
+                    "the reference value of 3.5 µg/dL."
+                ),
+                {"percent": f"{above['estimate']:.0f}", "year": str(year)},
+            )
         )
     env = [
         r
@@ -886,7 +955,7 @@ def _findings(
         for r in tables.get("environment", [])
         if r["measure"] == "guideline"
     }
-    for pollutant, label in (("pm2_5", "PM2.5"), ("pm10", "PM10")):
+    for pollutant in ("pm2_5", "pm10"):
         stations = [r for r in env if r["outcome"] == pollutant]
         over = [
             r
@@ -897,11 +966,23 @@ def _findings(
         ]
         if stations:
             findings.append(
-                f"The {year} annual mean of {label} was above the WHO guideline at {len(over)} of "
-                f"{len(stations)} air monitoring stations."
+                Finding(
+                    gettext_noop(
+                        "The %(year)s annual mean of %(outcome)s was above the WHO guideline at "
+                        "%(over)s of %(stations)s air monitoring stations."
+                    ),
+                    {
+                        "year": str(year),
+                        "outcome": pollutant,
+                        "over": str(len(over)),
+                        "stations": str(len(stations)),
+                    },
+                )
             )
     if not findings:
-        findings.append("No clear differences between areas were found this year.")
+        findings.append(
+            Finding(gettext_noop("No clear differences between areas were found this year."), {})
+        )
     return findings
 
 

@@ -17,11 +17,11 @@ from django.utils.translation import gettext_lazy as _
 
 
 class ReleaseStatus(models.TextChoices):
-    DRAFT = "draft", "Draft"
-    EPI_APPROVED = "epi_approved", "Approved by an epidemiologist, in community review"
-    CHANGES_REQUESTED = "changes_requested", "Changes requested by the community"
-    PUBLISHED = "published", "Published"
-    RETRACTED = "retracted", "Retracted"
+    DRAFT = "draft", _("Draft")
+    EPI_APPROVED = "epi_approved", _("Approved by an epidemiologist, in community review")
+    CHANGES_REQUESTED = "changes_requested", _("Changes requested by the community")
+    PUBLISHED = "published", _("Published")
+    RETRACTED = "retracted", _("Retracted")
 
 
 class Release(models.Model):
@@ -49,6 +49,9 @@ class Release(models.Model):
     rendered_html = models.TextField(blank=True)
     # The full tables' pages, frozen at publication with the release page: {table name: HTML}.
     rendered_tables: models.JSONField[Any, Any] = models.JSONField(default=dict, blank=True)
+    # The same pages in each other shipped language, frozen at publication too:
+    # {language: {"html": page body, "tables": {table name: HTML}}}; English is above.
+    rendered_i18n: models.JSONField[Any, Any] = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -261,9 +264,9 @@ class PublicationLock(models.Model):
 
 
 class CommentStatus(models.TextChoices):
-    PENDING = "pending", "Waiting for moderation"
-    APPROVED = "approved", "Shown"
-    REJECTED = "rejected", "Not shown"
+    PENDING = "pending", _("Waiting for moderation")
+    APPROVED = "approved", _("Shown")
+    REJECTED = "rejected", _("Not shown")
 
 
 class PublicComment(models.Model):

@@ -10,12 +10,14 @@ import hashlib
 import io
 import json
 import math
+import re
 import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from django.template.loader import render_to_string
+from django.utils import formats
 from django.utils.functional import Promise
 from django.utils.html import escape
 from django.utils.translation import gettext
@@ -206,6 +208,7 @@ class Labels:
 def publication_labels(content: dict[str, Any]) -> Labels:
     """The vocabulary's, the areas' and the stations' names (read when the release is frozen;
     a public request never reads them)."""
+    from surveys.labels import translated_labels
     from surveys.models import Station, VocabularyCode
 
     codes = {r["outcome"] for rows in content["tables"].values() for r in rows}
@@ -216,10 +219,14 @@ def publication_labels(content: dict[str, Any]) -> Labels:
         )
     }
     parameters = content.get("parameters", {})
+    translated = translated_labels()  # the vocabulary in the active language (English: none)
     return Labels(
         outcomes={
             **{code: label for code, (label, _unit) in vocabulary.items()},
-            **content["outcome_labels"],
+            # Frozen in the content in English; the ones HealthWatch words itself are in the
+            # message catalogues (gettext_noop in reports.layouts).
+            **{code: gettext(label) for code, label in content["outcome_labels"].items()},
+            **{code: label for code, label in translated.items() if code in vocabulary},
         },
         units={code: unit for code, (_label, unit) in vocabulary.items() if unit},
         areas={a["area_code"]: a["name"] for a in content.get("areas", [])},
@@ -604,7 +611,7 @@ def _table_pages(release: Release, labels: Labels) -> list[dict[str, Any]]:
     return [
         {
             "name": name,
-            "title": content["table_titles"].get(name, name),
+            "title": gettext(content["table_titles"].get(name, name)),
             **display_table(rows, labels),
         }
         for name, rows in content["tables"].items()
@@ -657,17 +664,54 @@ def release_map(release: Release) -> dict[str, Any]:
     rings = sorted({float(parameters.get("near_km", 2.0)), float(parameters.get("far_km", 8.0))})
     rings += [k for k in (15.0, 20.0) if k <= reach and k > rings[-1]]
     outcome = maps.key_outcome(content)
-    indicator = (
-        content["outcome_labels"].get(outcome, outcome) if outcome else gettext("Key indicator")
-    )
+    indicator = _outcome_label(content, outcome) if outcome else gettext("Key indicator")
     svg = maps.draw_map(
         site=site, areas=areas, stations=stations, rings_km=rings, indicator=indicator
     )
     return {"svg": svg, "areas": rows, "indicator": indicator, "year": content["year"]}
 
 
+def _outcome_label(content: dict[str, Any], outcome: str) -> str:
+    """An outcome's label in the active language: the vocabulary's translation, else the
+    content's (English) label through the catalogues."""
+    from surveys.labels import translated_labels
+
+    translated = translated_labels().get(outcome)
+    return translated or gettext(content["outcome_labels"].get(outcome, outcome))
+
+
 class MapError(RuntimeError):
     """The map cannot be drawn from the stored data (the message says why)."""
+
+
+_PLAIN_NUMBER = re.compile(r"[+-]?\d+(?:\.(\d+))?")
+
+
+def _localized_number(text: str) -> str:
+    """An English-digit number from the content in the active language's notation
+    ("1.6" → "1,6" in French); years and other text unchanged."""
+    match = _PLAIN_NUMBER.fullmatch(text)
+    if match is None or (match.group(1) is None and len(text.lstrip("+-")) == 4):
+        return text  # not a number, or a year (never grouped: 2025, not 2 025)
+    decimals = len(match.group(1) or "")
+    sign = "+" if text.startswith("+") else ""
+    return sign + formats.number_format(float(text), decimal_pos=decimals)
+
+
+def findings(content: dict[str, Any], labels: Labels) -> list[str]:
+    """The plain-language findings in the active language (older content: as frozen)."""
+    messages = content.get("finding_messages")
+    if messages is None:
+        return list(content["findings"])
+    sentences = []
+    for finding in messages:
+        params = {k: _localized_number(v) for k, v in finding["params"].items()}
+        if "outcome" in params:
+            params["outcome"] = labels.outcome(finding["params"]["outcome"])
+        if "outcome_lower" in params:
+            params["outcome_lower"] = labels.outcome(finding["params"]["outcome_lower"]).lower()
+        sentences.append(gettext(finding["message"]) % params)
+    return sentences
 
 
 def render_release(
@@ -682,15 +726,31 @@ def render_release(
         {
             "release": release,
             "content": content,
+            "findings": findings(content, labels),
             "version_line": version_line(release),
             "topics": topics(content, labels),
             "tables": [
-                {"name": name, "title": content["table_titles"].get(name, name)}
+                {"name": name, "title": gettext(content["table_titles"].get(name, name))}
                 for name in content["tables"]
             ],
             "map": release_map,
             "metadata": metadata(release),
         },
+    )
+
+
+@dataclass(frozen=True)
+class RenderedPages:
+    html: str  # the release page's body
+    tables: dict[str, str]  # each full table's page body
+
+
+def render_pages(
+    release: Release, labels: Labels, release_map: dict[str, Any] | None
+) -> RenderedPages:
+    """The release page and its table pages, in the active language."""
+    return RenderedPages(
+        html=render_release(release, labels, release_map), tables=render_tables(release, labels)
     )
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet, TextField
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from reports.models import (
@@ -39,12 +41,21 @@ def public_releases() -> QuerySet[Release]:
     return Release.objects.filter(status__in=PUBLIC_STATUSES).only(*PUBLIC_FIELDS)
 
 
-def public_release(site_code: str, year: int, version: int) -> Release | None:
+def public_release(site_code: str, year: int, version: int, language: str = "en") -> Release | None:
+    """A published release with its frozen page in `language` (English when that language's
+    page was not stored) as `page_html`; never the (large) content JSON."""
     return (
         Release.objects.filter(
             status__in=PUBLIC_STATUSES, site_code=site_code, year=year, version=version
         )
-        .only(*PUBLIC_FIELDS, "rendered_html")  # the snapshot; never the (large) content JSON
+        .only(*PUBLIC_FIELDS)
+        .annotate(
+            page_html=Coalesce(
+                KeyTextTransform("html", KeyTransform(language, "rendered_i18n")),
+                F("rendered_html"),
+                output_field=TextField(),
+            )
+        )
         .first()
     )
 
@@ -76,10 +87,14 @@ def current_version(release: Release) -> Release | None:
     )
 
 
-def public_release_table(site_code: str, year: int, version: int, name: str) -> Release | None:
-    """A published release with the one frozen table page asked for (never the others)."""
-    from django.db.models.fields.json import KeyTextTransform
-
+def public_release_table(
+    site_code: str, year: int, version: int, name: str, language: str = "en"
+) -> Release | None:
+    """A published release with the one frozen table page asked for (never the others), in
+    `language` when stored, else English, as `table_html`."""
+    translated = KeyTextTransform(
+        name, KeyTransform("tables", KeyTransform(language, "rendered_i18n"))
+    )
     return (
         Release.objects.filter(
             status__in=PUBLIC_STATUSES,
@@ -89,7 +104,13 @@ def public_release_table(site_code: str, year: int, version: int, name: str) -> 
             rendered_tables__has_key=name,
         )
         .only(*PUBLIC_FIELDS)
-        .annotate(table_html=KeyTextTransform(name, "rendered_tables"))
+        .annotate(
+            table_html=Coalesce(
+                translated,
+                KeyTextTransform(name, "rendered_tables"),
+                output_field=TextField(),
+            )
+        )
         .first()
     )
 

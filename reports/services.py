@@ -24,7 +24,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.models import User as AuthUser
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import F, Max, Q
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext as _
 
@@ -199,8 +199,10 @@ def release_build_draft(
             [
                 FieldError(
                     "run",
-                    "The recorded data changed since this analysis ran; run the analysis again "
-                    "and build the report from the new run.",
+                    gettext(
+                        "The recorded data changed since this analysis ran; run the analysis "
+                        "again and build the report from the new run."
+                    ),
                 )
             ]
         )
@@ -241,10 +243,12 @@ def release_build_draft(
         raise ValidationProblem([FieldError("year", str(error))]) from None
     except DisclosureError as error:
         raise DisclosureProblem(
-            "These tables cannot be published safely: some hidden numbers could be worked out "
-            "from what this report (and earlier reports) would publish, and hiding more cells "
-            "does not help. If this is a correction, try publishing it at a coarser grouping, "
-            "or wait for more data.",
+            gettext(
+                "These tables cannot be published safely: some hidden numbers could be worked "
+                "out from what this report (and earlier reports) would publish, and hiding more "
+                "cells does not help. If this is a correction, try publishing it at a coarser "
+                "grouping, or wait for more data."
+            ),
             str(error),
         ) from None
     say(str(_("Saving the draft")))
@@ -286,7 +290,8 @@ def release_approve(*, user: User, release: Release) -> Release:
     _require(user, Role.EPIDEMIOLOGIST, Role.ADMIN)
     if release.status not in (ReleaseStatus.DRAFT, ReleaseStatus.CHANGES_REQUESTED):
         raise ReleaseStateError(
-            f"A {release.get_status_display().lower()} release cannot be approved."
+            gettext("A release with the status “%(status)s” cannot be approved.")
+            % {"status": release.get_status_display()}
         )
     approved_by = user if user.is_authenticated else None
     approved_at = timezone.now()
@@ -299,7 +304,7 @@ def release_approve(*, user: User, release: Release) -> Release:
             status=ReleaseStatus.EPI_APPROVED, approved_by=approved_by, approved_at=approved_at
         )
         if not moved:
-            raise ReleaseStateError("This release has already been approved.")
+            raise ReleaseStateError(gettext("This release has already been approved."))
         notify_release_in_review(release_id=release.pk)
     release.status = ReleaseStatus.EPI_APPROVED
     release.approved_by = approved_by  # type: ignore[assignment]
@@ -400,31 +405,49 @@ class PublicationArtefactError(ValidationProblem):
 
 @dataclass(frozen=True)
 class PublicationArtefacts:
-    html: str
-    tables: dict[str, str]  # each full table's page body
+    html: str  # English (the fallback of every language)
+    tables: dict[str, str]  # each full table's page body, English
+    # The other shipped languages: {language: {"html": page body, "tables": {name: body}}}.
+    translated: dict[str, dict[str, Any]]
     files: list[tuple[str, str, bytes]]
+
+
+def _release_map(release: Release) -> dict[str, Any]:
+    try:
+        return rendering.release_map(release)
+    except Exception as error:
+        log.exception("map of release %s", release.pk)
+        raise PublicationArtefactError(gettext("map"), str(error)) from error
 
 
 def publication_artefacts(release: Release) -> PublicationArtefacts:
     """The snapshot of a release being published (its content hash and published_at set):
-    the page with its map, the table downloads and zip, the map as SVG and the printable PDF."""
-    try:
-        release_map = rendering.release_map(release)
-    except Exception as error:
-        log.exception("map of release %s", release.pk)
-        raise PublicationArtefactError(gettext("map"), str(error)) from error
-    labels = rendering.publication_labels(release.content)
-    html = rendering.render_release(release, labels, release_map)
-    tables = rendering.render_tables(release, labels)
+    the page with its map and the table pages in every shipped language, the table downloads
+    and zip (language-neutral), the map as SVG and the printable PDF (English)."""
+    translated: dict[str, dict[str, Any]] = {}
+    for language, _name in settings.LANGUAGES:
+        if language == "en":
+            continue
+        with translation.override(language):
+            pages = rendering.render_pages(
+                release, rendering.publication_labels(release.content), _release_map(release)
+            )
+        translated[language] = {"html": pages.html, "tables": pages.tables}
+    with translation.override("en"):
+        release_map = _release_map(release)
+        labels = rendering.publication_labels(release.content)
+        english = rendering.render_pages(release, labels, release_map)
+    html, tables = english.html, english.tables
     files = rendering.release_files(release)
     try:
-        pdf = printing.release_pdf(release, release_map, labels)
+        with translation.override("en"):
+            pdf = printing.release_pdf(release, release_map, labels)
     except Exception as error:
         log.exception("PDF of release %s", release.pk)
         raise PublicationArtefactError(gettext("printable PDF"), str(error)) from error
     files.append(("map.svg", "image/svg+xml", release_map["svg"].encode("utf-8")))
     files.append(("release.pdf", "application/pdf", pdf))
-    return PublicationArtefacts(html=html, tables=tables, files=files)
+    return PublicationArtefacts(html=html, tables=tables, translated=translated, files=files)
 
 
 def release_publish(*, user: User, release_id: int) -> Release:
@@ -458,9 +481,11 @@ def release_publish(*, user: User, release_id: int) -> Release:
             result = None
         if result is not None and not result.passed:
             raise DisclosureProblem(
-                "Publication refused: a report published since this draft was built would, "
-                "together with this one, let readers work out hidden numbers. Build a new "
-                "draft from the analysis run.",
+                gettext(
+                    "Publication refused: a report published since this draft was built would, "
+                    "together with this one, let readers work out hidden numbers. Build a new "
+                    "draft from the analysis run."
+                ),
                 result.explain(),
             )
         now = timezone.now()
@@ -473,6 +498,7 @@ def release_publish(*, user: User, release_id: int) -> Release:
         artefacts = publication_artefacts(release)
         release.rendered_html = artefacts.html
         release.rendered_tables = artefacts.tables
+        release.rendered_i18n = artefacts.translated
         release.save()
         for name, content_type, data in artefacts.files:
             ReleaseFile.objects.create(

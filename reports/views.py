@@ -11,6 +11,7 @@ from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_cache_control
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import cache_page
 from django.views.decorators.http import require_http_methods, require_POST
@@ -82,8 +83,11 @@ def _release_or_404(site_code: str, year: int, version: int) -> Release:
 @cache_page(PAGE_CACHE_SECONDS)
 def public_release(request: HttpRequest, site_code: str, year: int, version: int) -> HttpResponse:
     """The frozen release page: the stored snapshot, downloads and approved comments."""
-    release = _release_or_404(site_code, year, version)
-    etag = f'"{release.content_hash}"'
+    language = get_language()
+    release = selectors.public_release(site_code, year, version, language)
+    if release is None:
+        raise Http404("No such published release.")
+    etag = f'"{release.content_hash}{_language_suffix(language)}"'
     if _etag_matches(request, etag):
         response = HttpResponse(status=304)
     else:
@@ -93,6 +97,7 @@ def public_release(request: HttpRequest, site_code: str, year: int, version: int
             "reports/public/release.html",
             {
                 "release": release,
+                "body": release.page_html,  # type: ignore[attr-defined]
                 "files": files,
                 # The print branch's PDF, when publication produced one (else no link).
                 "pdf_name": PDF_NAME if PDF_NAME in files else None,
@@ -105,6 +110,11 @@ def public_release(request: HttpRequest, site_code: str, year: int, version: int
 
 
 PDF_NAME = "release.pdf"
+
+
+def _language_suffix(language: str) -> str:
+    """The ETag's language part: none in English (the ETag of before #15), else "-<lang>"."""
+    return "" if language == "en" else f"-{language}"
 
 
 def _etag_matches(request: HttpRequest, etag: str) -> bool:
@@ -122,10 +132,11 @@ def public_table(
     request: HttpRequest, site_code: str, year: int, version: int, name: str
 ) -> HttpResponse:
     """One full table of a release, on its own page: the page frozen at publication."""
-    release = selectors.public_release_table(site_code, year, version, name)
+    language = get_language()
+    release = selectors.public_release_table(site_code, year, version, name, language)
     if release is None:
         raise Http404("No such table in a published release.")
-    etag = f'"{release.content_hash}-{name}"'
+    etag = f'"{release.content_hash}-{name}{_language_suffix(language)}"'
     if _etag_matches(request, etag):
         response = HttpResponse(status=304)
     else:
@@ -184,7 +195,7 @@ def public_comment(request: HttpRequest, site_code: str, year: int, version: int
                 form.add_error(error.field if error.field in form.fields else None, error.message)
         else:
             messages.success(
-                request, "Thank you. Your comment will appear once a moderator has read it."
+                request, _("Thank you. Your comment will appear once a moderator has read it.")
             )
             return redirect("reports:public_comment", site_code, year, version)
     status = 400 if request.method == "POST" else 200
@@ -352,7 +363,10 @@ def release_build(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(
             request,
             _("%(report)s built and audited.")
-            % {"report": f"{release.site_name} {release.year}, version {release.version}"},
+            % {
+                "report": _("%(site)s %(year)s, version %(version)s")
+                % {"site": release.site_name, "year": release.year, "version": release.version}
+            },
         )
         return redirect("reports:release", pk=build.release_id)
     response = render(
@@ -380,7 +394,8 @@ def release_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if not _may_see(request.user, release):
         raise Http404("No such release.")
     is_epi = has_role(request.user, *EPI)
-    body = release.rendered_html or rendering.render_release(release)
+    stored = (release.rendered_i18n or {}).get(get_language(), {}).get("html")
+    body = stored or release.rendered_html or rendering.render_release(release)
     return render(
         request,
         "reports/release_staff.html",
@@ -393,11 +408,37 @@ def release_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "publish_blocker": services.publish_blocker(release),
             "reviews": release.reviews.select_related("author"),
             "internal": release.internal_audit if is_epi else None,
+            "internal_rows": _internal_rows(release.internal_audit) if is_epi else [],
             "review_form": ReviewForm(),
             "comment_form": CommentForm(),
             "correction_form": CorrectionForm(),
         },
     )
+
+
+def _suppression_reasons() -> dict[str, str]:
+    return {
+        "small_count": _("Count below the threshold"),
+        "complementary": _("Withheld so that a total does not give a hidden count away"),
+        "audit": _("Withheld by the disclosure audit (a hidden count could be worked out)"),
+        "extreme_proportion": _("Proportion near 0% or 100% (would reveal a small count)"),
+    }
+
+
+def _internal_rows(internal: dict[str, Any]) -> list[dict[str, Any]]:
+    """The staff audit table: each withheld cell with its reason in words (the code in the
+    tooltip) and the range a reader could narrow it to."""
+    reasons = _suppression_reasons()
+    ranges = internal.get("ranges", {})
+    return [
+        {
+            "key": key,
+            "reason_code": reason,
+            "reason": reasons.get(reason, reason),
+            "range": ranges.get(key),
+        }
+        for key, reason in internal.get("decisions", {}).items()
+    ]
 
 
 def _step(

@@ -29,8 +29,17 @@ class AreaAssignmentAdmin(admin.ModelAdmin):
     autocomplete_fields = ["user", "area"]
 
 
+class CodeLabelTranslationInline(admin.TabularInline):
+    """The code's label in the other shipped languages (English is the code's own label)."""
+
+    model = models.CodeLabelTranslation
+    extra = 0
+    fields = ["language", "label", "help_text"]
+
+
 @admin.register(models.VocabularyCode)
 class VocabularyCodeAdmin(SimpleHistoryAdmin):
+    inlines = [CodeLabelTranslationInline]
     list_display = [
         "code",
         "label",
@@ -59,3 +68,11 @@ class RecordAccessAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
         return False
+
+
+@admin.register(models.CodeLabelTranslation)
+class CodeLabelTranslationAdmin(admin.ModelAdmin):
+    list_display = ["code", "language", "label"]
+    list_filter = ["language"]
+    search_fields = ["code__code", "label"]
+    autocomplete_fields = ["code"]

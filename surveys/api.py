@@ -177,7 +177,7 @@ class VocabularyCodeViewSet(FieldAPI, viewsets.ReadOnlyModelViewSet[Any]):
     lookup_value_regex = r"[^/]+"
 
     def get_queryset(self) -> QuerySet[Any]:
-        return selectors.vocabulary_for_user(_user(self.request))
+        return selectors.vocabulary_for_user(_user(self.request)).prefetch_related("translations")
 
 
 # --- Residents -------------------------------------------------------------------------------

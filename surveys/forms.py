@@ -14,6 +14,7 @@ from typing import Any
 
 from django import forms
 from django.db.models import QuerySet
+from django.utils import formats
 from django.utils.translation import gettext_lazy as _
 
 from healthwatch.text import validate_identifier
@@ -47,12 +48,45 @@ IMPORT_KINDS = (
     "observations",
 )
 
+IMPORT_KIND_LABELS = {
+    "sites": _("Production sites"),
+    "areas": _("Areas"),
+    "population": _("Population (census)"),
+    "stations": _("Monitoring stations"),
+    "measurements": _("Environmental measurements"),
+    "residents": _("Residents"),
+    "observations": _("Observations of visits"),
+}
+
 
 class DateInput(forms.DateInput):
     input_type = "date"
 
     def __init__(self, attrs: dict[str, Any] | None = None) -> None:
         super().__init__(attrs=attrs, format="%Y-%m-%d")
+
+
+def normalize_decimal(text: str) -> str:
+    """A number typed with the active language's decimal separator, with a point instead
+    (a French health worker types "23,4": the services read "23.4"). A point is accepted in
+    every language; anything else is left for the services to refuse with their message."""
+    separator = str(formats.get_format("DECIMAL_SEPARATOR"))
+    text = text.strip()
+    if separator != "." and separator in text and "." not in text:
+        text = text.replace(separator, ".", 1) if text.count(separator) == 1 else text
+    return text
+
+
+def localized_decimal(number: float) -> str:
+    """`number` as the form shows it: shortest form, the active language's separator."""
+    return f"{number:g}".replace(".", str(formats.get_format("DECIMAL_SEPARATOR")))
+
+
+class DecimalTextField(forms.CharField):
+    """A number as text (the services parse it), in the locale's notation: "23,4" in French."""
+
+    def to_python(self, value: Any) -> str:
+        return normalize_decimal(super().to_python(value) or "")
 
 
 def decimal_input(**attrs: Any) -> forms.TextInput:
@@ -94,41 +128,45 @@ class FieldUIForm(forms.Form):
 
 class FindResidentForm(FieldUIForm):
     study_id = forms.CharField(
-        label="Study ID",
+        label=_("Study ID"),
         max_length=64,
         widget=forms.TextInput(
             attrs={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"}
         ),
-        help_text="As written on the participant's study card.",
+        help_text=_("As written on the participant's study card."),
     )
 
 
 class RegisterResidentForm(FieldUIForm):
     study_id = FindResidentForm.base_fields["study_id"]
-    area = forms.ModelChoiceField(queryset=Area.objects.none(), label="Area")
+    area = forms.ModelChoiceField(queryset=Area.objects.none(), label=_("Area"))
     birth_year = forms.IntegerField(
-        label="Birth year",
+        label=_("Birth year"),
         min_value=1900,
         widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
     )
-    sex = forms.ChoiceField(choices=Sex.choices, label="Sex", widget=forms.RadioSelect)
-    enrolled_on = forms.DateField(label="Enrolment date", widget=DateInput())
+    sex = forms.ChoiceField(choices=Sex.choices, label=_("Sex"), widget=forms.RadioSelect)
+    enrolled_on = forms.DateField(label=_("Enrolment date"), widget=DateInput())
     latitude = forms.FloatField(
-        label="Home latitude (optional)",
+        localize=True,
+        label=_("Home latitude (optional)"),
         required=False,
-        widget=decimal_input(placeholder="e.g. 25.0123"),
+        widget=decimal_input(placeholder="25.0123"),
     )
     longitude = forms.FloatField(
-        label="Home longitude (optional)",
+        localize=True,
+        label=_("Home longitude (optional)"),
         required=False,
-        widget=decimal_input(placeholder="e.g. 110.0456"),
-        help_text=(
+        widget=decimal_input(placeholder="110.0456"),
+        help_text=_(
             "Used once to compute the distance to the nearest production site and a ~500 m "
             "grid cell, then discarded: the exact position is never stored."
         ),
     )
-    works_at_site = forms.BooleanField(label="Works at a production site", required=False)
-    smoking = forms.ChoiceField(choices=Smoking.choices, label="Smoking", initial=Smoking.UNKNOWN)
+    works_at_site = forms.BooleanField(label=_("Works at a production site"), required=False)
+    smoking = forms.ChoiceField(
+        choices=Smoking.choices, label=_("Smoking"), initial=Smoking.UNKNOWN
+    )
 
     def __init__(self, *args: Any, areas: QuerySet[Area], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -159,12 +197,12 @@ class NumericRow:
 class VisitForm(FieldUIForm):
     """A visit: the date, a yes/no checklist of symptoms and new diagnoses, numeric rows."""
 
-    visited_on = forms.DateField(label="Visit date", widget=DateInput())
+    visited_on = forms.DateField(label=_("Visit date"), widget=DateInput())
     checklist_asked = forms.BooleanField(
-        label="I asked about every symptom and diagnosis below",
+        label=_("I asked about every symptom and diagnosis below"),
         required=False,
         initial=True,
-        help_text="Ticked items are recorded as yes, the others as no. Untick if not asked.",
+        help_text=_("Ticked items are recorded as yes, the others as no. Untick if not asked."),
     )
 
     # One-time key generated when the form is shown: the same form sent twice stores one visit.
@@ -177,30 +215,32 @@ class VisitForm(FieldUIForm):
             self.fields["submission_key"].initial = uuid.uuid4
         self.boolean_codes = sorted(
             (c for c in codes if c.kind == CodeKind.BOOLEAN),
-            key=lambda c: (c.category != CodeCategory.SYMPTOM, c.label),
+            key=lambda c: (c.category != CodeCategory.SYMPTOM, c.display_label),
         )
         self.numeric_codes = [c for c in codes if c.kind == CodeKind.NUMERIC]
         for code in self.boolean_codes:
-            self.fields[f"{code.code}.value"] = forms.BooleanField(label=code.label, required=False)
+            self.fields[f"{code.code}.value"] = forms.BooleanField(
+                label=code.display_label, required=False
+            )
         for code in self.numeric_codes:
             units = list(code.accepted_units or {code.canonical_unit: 1})
-            self.fields[f"{code.code}.value"] = forms.CharField(
-                label=f"{code.label} value",
+            self.fields[f"{code.code}.value"] = DecimalTextField(
+                label=_("%(code)s value") % {"code": code.display_label},
                 required=False,
                 max_length=32,
                 widget=decimal_input(),
             )
             self.fields[f"{code.code}.unit"] = forms.ChoiceField(
-                label=f"{code.label} unit",
+                label=_("%(code)s unit") % {"code": code.display_label},
                 choices=[(u, u) for u in units],
                 initial=code.canonical_unit,
                 required=False,  # blank means the canonical unit
             )
             self.fields[f"{code.code}.below_lod"] = forms.BooleanField(
-                label="Below detection limit", required=False
+                label=_("Below detection limit"), required=False
             )
-            self.fields[f"{code.code}.lod"] = forms.CharField(
-                label="Detection limit (LOD)",
+            self.fields[f"{code.code}.lod"] = DecimalTextField(
+                label=_("Detection limit (LOD)"),
                 required=False,
                 max_length=32,
                 widget=decimal_input(),
@@ -220,10 +260,10 @@ class VisitForm(FieldUIForm):
             factor = float((code.accepted_units or {}).get(o.entered_unit, 1) or 1)
             initial[f"{code.code}.unit"] = o.entered_unit or code.canonical_unit
             if o.value is not None:
-                initial[f"{code.code}.value"] = f"{o.value / factor:g}"
+                initial[f"{code.code}.value"] = localized_decimal(o.value / factor)
             initial[f"{code.code}.below_lod"] = o.below_lod
             if o.lod is not None:
-                initial[f"{code.code}.lod"] = f"{o.lod / factor:g}"
+                initial[f"{code.code}.lod"] = localized_decimal(o.lod / factor)
         return initial
 
     @property
@@ -271,34 +311,36 @@ class VisitForm(FieldUIForm):
 class VisitEditForm(VisitForm):
     submission_key = None  # type: ignore[assignment]  # an edit replaces, so a repeat is harmless
     reason = forms.CharField(
-        label="Reason for the change",
+        label=_("Reason for the change"),
         widget=forms.Textarea(attrs={"rows": 2}),
         max_length=REASON_MAX_LENGTH,
-        help_text="Kept in the audit trail, e.g. 'lab result corrected by the laboratory'.",
+        help_text=_("Kept in the audit trail, e.g. 'lab result corrected by the laboratory'."),
     )
 
 
 class StationForm(FieldUIForm):
-    code = forms.CharField(label="Station code", max_length=32, validators=[validate_identifier])
-    name = forms.CharField(label="Name", max_length=200)
-    medium = forms.ChoiceField(label="Medium", choices=Medium.choices)
-    latitude = forms.FloatField(label="Latitude", widget=decimal_input())
-    longitude = forms.FloatField(label="Longitude", widget=decimal_input())
+    code = forms.CharField(label=_("Station code"), max_length=32, validators=[validate_identifier])
+    name = forms.CharField(label=_("Name"), max_length=200)
+    medium = forms.ChoiceField(label=_("Medium"), choices=Medium.choices)
+    latitude = forms.FloatField(label=_("Latitude"), localize=True, widget=decimal_input())
+    longitude = forms.FloatField(label=_("Longitude"), localize=True, widget=decimal_input())
 
 
 class MeasurementForm(FieldUIForm):
     """A measurement at one station; pollutants and units are those of the station's medium."""
 
-    sampled_on = forms.DateField(label="Sampling date", widget=DateInput())
-    pollutant = forms.ChoiceField(label="Pollutant")
-    value = forms.CharField(label="Value", required=False, max_length=32, widget=decimal_input())
-    unit = forms.ChoiceField(label="Unit", required=False)
-    below_lod = forms.BooleanField(label="Below detection limit", required=False)
-    lod = forms.CharField(
-        label="Detection limit (LOD)", required=False, max_length=32, widget=decimal_input()
+    sampled_on = forms.DateField(label=_("Sampling date"), widget=DateInput())
+    pollutant = forms.ChoiceField(label=_("Pollutant"))
+    value = DecimalTextField(
+        label=_("Value"), required=False, max_length=32, widget=decimal_input()
+    )
+    unit = forms.ChoiceField(label=_("Unit"), required=False)
+    below_lod = forms.BooleanField(label=_("Below detection limit"), required=False)
+    lod = DecimalTextField(
+        label=_("Detection limit (LOD)"), required=False, max_length=32, widget=decimal_input()
     )
     status = forms.ChoiceField(
-        label="Status",
+        label=_("Status"),
         choices=MeasurementStatus.choices,
         initial=MeasurementStatus.PRELIMINARY,
     )
@@ -310,14 +352,15 @@ class MeasurementForm(FieldUIForm):
         pollutant = self.fields["pollutant"]
         assert isinstance(pollutant, forms.ChoiceField)
         pollutant.choices = [
-            (p.code, f"{p.label} ({p.canonical_unit})") for p in self.pollutants.values()
+            (p.code, f"{p.display_label} ({p.canonical_unit})")  # a label and a unit: data
+            for p in self.pollutants.values()
         ]
         units: list[str] = []
         for p in self.pollutants.values():
             units.extend(u for u in p.accepted_units or {} if u not in units)
         unit = self.fields["unit"]
         assert isinstance(unit, forms.ChoiceField)
-        unit.choices = [("", "the pollutant's standard unit"), *((u, u) for u in units)]
+        unit.choices = [("", _("the pollutant's standard unit")), *((u, u) for u in units)]
 
     def unit_for_service(self) -> str:
         """A blank unit means the pollutant's canonical unit."""
@@ -328,24 +371,27 @@ class MeasurementForm(FieldUIForm):
 
 class MeasurementStatusForm(FieldUIForm):
     status = forms.ChoiceField(
-        label="New status",
+        label=_("New status"),
         choices=[
-            (MeasurementStatus.VALIDATED, "Validated"),
-            (MeasurementStatus.INVALID, "Invalid (the value is kept, flagged, excluded)"),
-            (MeasurementStatus.PRELIMINARY, "Back to preliminary"),
+            (MeasurementStatus.VALIDATED, _("Validated")),
+            (MeasurementStatus.INVALID, _("Invalid (the value is kept, flagged, excluded)")),
+            (MeasurementStatus.PRELIMINARY, _("Back to preliminary")),
         ],
         widget=forms.RadioSelect,
     )
     reason = forms.CharField(
-        label="Reason", max_length=REASON_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 2})
+        label=_("Reason"), max_length=REASON_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 2})
     )
 
 
 class ImportForm(FieldUIForm):
-    kind = forms.ChoiceField(label="What the file contains", choices=[(k, k) for k in IMPORT_KINDS])
-    file = forms.FileField(label="CSV file (UTF-8)")
+    kind = forms.ChoiceField(
+        label=_("What the file contains"),
+        choices=[(k, IMPORT_KIND_LABELS[k]) for k in IMPORT_KINDS],
+    )
+    file = forms.FileField(label=_("CSV file (UTF-8)"))
     dry_run = forms.BooleanField(
-        label="Check only (dry run): report problems without writing anything",
+        label=_("Check only (dry run): report problems without writing anything"),
         required=False,
         initial=True,
     )

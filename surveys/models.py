@@ -12,6 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from healthwatch.text import identifier_problem
@@ -34,48 +35,48 @@ AGE_BANDS: tuple[str, ...] = (*(f"{lo}-{lo + 4}" for lo in range(0, 85, 5)), "85
 
 
 class Sex(models.TextChoices):
-    FEMALE = "F", "Female"
-    MALE = "M", "Male"
+    FEMALE = "F", _("Female")
+    MALE = "M", _("Male")
 
 
 class SiteKind(models.TextChoices):
-    MINE = "mine", "Mine"
-    SEPARATION_PLANT = "separation_plant", "Separation plant"
-    REFINERY = "refinery", "Refinery"
-    TAILINGS = "tailings", "Tailings facility"
-    OTHER = "other", "Other"
+    MINE = "mine", _("Mine")
+    SEPARATION_PLANT = "separation_plant", _("Separation plant")
+    REFINERY = "refinery", _("Refinery")
+    TAILINGS = "tailings", _("Tailings facility")
+    OTHER = "other", _("Other")
 
 
 class Medium(models.TextChoices):
-    AIR = "air", "Air"
-    WATER = "water", "Water"
-    SOIL = "soil", "Soil"
+    AIR = "air", _("Air")
+    WATER = "water", _("Water")
+    SOIL = "soil", _("Soil")
 
 
 class Smoking(models.TextChoices):
-    NEVER = "never", "Never"
-    FORMER = "former", "Former"
-    CURRENT = "current", "Current"
-    UNKNOWN = "unknown", "Unknown"
+    NEVER = "never", _("Never")
+    FORMER = "former", _("Former")
+    CURRENT = "current", _("Current")
+    UNKNOWN = "unknown", _("Unknown")
 
 
 class CodeKind(models.TextChoices):
-    BOOLEAN = "boolean", "Yes/no"
-    NUMERIC = "numeric", "Numeric"
+    BOOLEAN = "boolean", _("Yes/no")
+    NUMERIC = "numeric", _("Numeric")
 
 
 class CodeCategory(models.TextChoices):
-    SYMPTOM = "symptom", "Symptom"
-    DIAGNOSIS = "diagnosis", "New diagnosis"
-    BIOMARKER = "biomarker", "Biomarker"
-    MEASURE = "measure", "Measure"
-    POLLUTANT = "pollutant", "Pollutant"
+    SYMPTOM = "symptom", _("Symptom")
+    DIAGNOSIS = "diagnosis", _("New diagnosis")
+    BIOMARKER = "biomarker", _("Biomarker")
+    MEASURE = "measure", _("Measure")
+    POLLUTANT = "pollutant", _("Pollutant")
 
 
 class MeasurementStatus(models.TextChoices):
-    PRELIMINARY = "preliminary", "Preliminary"
-    VALIDATED = "validated", "Validated"
-    INVALID = "invalid", "Invalid (kept, excluded from analysis)"
+    PRELIMINARY = "preliminary", _("Preliminary")
+    VALIDATED = "validated", _("Validated")
+    INVALID = "invalid", _("Invalid (kept, excluded from analysis)")
 
 
 def _choices_in(field: str, choices: type[models.TextChoices]) -> Q:
@@ -260,6 +261,51 @@ class VocabularyCode(models.Model):
     @property
     def is_numeric(self) -> bool:
         return self.kind == CodeKind.NUMERIC
+
+    @property
+    def display_label(self) -> str:
+        """The label in the active language (English when not translated)."""
+        from surveys.labels import code_label
+
+        return code_label(self.code, self.label)
+
+
+class CodeLabelTranslation(models.Model):
+    """A vocabulary code's label (and help text) in one language other than English.
+
+    The translations are data, like the codes: shipped in surveys/data/vocabulary_v*.json
+    ("translations": {"fr": {"label": …}}), editable by an administrator in the admin.
+    A code without a translation in the active language shows its English label.
+    """
+
+    code = models.ForeignKey(VocabularyCode, on_delete=models.CASCADE, related_name="translations")
+    language = models.CharField(_("language"), max_length=10)
+    label = models.CharField(_("label"), max_length=200)
+    help_text = models.CharField(_("help text"), max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["code", "language"]
+        verbose_name = _("translated label of a code")
+        verbose_name_plural = _("translated labels of codes")
+        constraints = [
+            models.UniqueConstraint(fields=["code", "language"], name="code_label_language"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code_id} [{self.language}]: {self.label}"
+
+    def clean(self) -> None:
+        from django.conf import settings
+        from django.core.exceptions import ValidationError
+
+        shipped = [code for code, _name in settings.LANGUAGES if code != "en"]
+        if self.language not in shipped:
+            raise ValidationError(
+                {
+                    "language": _("Choose one of the shipped languages: %(languages)s.")
+                    % {"languages": ", ".join(shipped)}
+                }
+            )
 
 
 class Resident(models.Model):
@@ -484,15 +530,15 @@ class Measurement(models.Model):
 
 
 class QualityFlagKind(models.TextChoices):
-    OUTLIER = "outlier", "Beyond 3.29 SD within code and age band"
-    ABOVE_REFERENCE = "above_reference", "Above 10× the reference level"
-    SAME_DAY_VISIT = "same_day_visit", "Second visit for the resident on the same day"
+    OUTLIER = "outlier", _("Beyond 3.29 SD within code and age band")
+    ABOVE_REFERENCE = "above_reference", _("Above 10× the reference level")
+    SAME_DAY_VISIT = "same_day_visit", _("Second visit for the resident on the same day")
 
 
 class QualityFlagStatus(models.TextChoices):
-    OPEN = "open", "Waiting for review"
-    CONFIRMED = "confirmed", "Reviewed: value is right"
-    CORRECTED = "corrected", "Reviewed: value was corrected"
+    OPEN = "open", _("Waiting for review")
+    CONFIRMED = "confirmed", _("Reviewed: value is right")
+    CORRECTED = "corrected", _("Reviewed: value was corrected")
 
 
 class DataQualityFlag(models.Model):
@@ -584,10 +630,10 @@ class ImportRecord(models.Model):
 
 
 class ImportJobStatus(models.TextChoices):
-    QUEUED = "queued", "Waiting for a worker"
-    RUNNING = "running", "Importing"
-    DONE = "done", "Finished"
-    FAILED = "failed", "Failed"
+    QUEUED = "queued", _("Waiting for a worker")
+    RUNNING = "running", _("Importing")
+    DONE = "done", _("Finished")
+    FAILED = "failed", _("Failed")
 
 
 class ImportJob(models.Model):

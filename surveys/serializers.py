@@ -151,6 +151,15 @@ class AreaSerializer(serializers.ModelSerializer[AreaModel]):
 
 
 class VocabularyCodeSerializer(serializers.ModelSerializer[VocabularyCode]):
+    # Beside `label` (English, unchanged): the label in every language that has one.
+    labels = serializers.SerializerMethodField()
+
+    @extend_schema_field(serializers.DictField(child=serializers.CharField()))
+    def get_labels(self, code: VocabularyCode) -> dict[str, str]:
+        labels = {"en": code.label}
+        labels.update({t.language: t.label for t in code.translations.all()})
+        return labels
+
     class Meta:
         model = VocabularyCode
         fields = [
@@ -169,6 +178,7 @@ class VocabularyCodeSerializer(serializers.ModelSerializer[VocabularyCode]):
             "reference_note",
             "vocabulary_version",
             "active",
+            "labels",
         ]
 
 

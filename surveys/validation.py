@@ -12,6 +12,8 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 
+from django.utils.translation import gettext as _
+
 from surveys.models import CodeKind, VocabularyCode
 
 TRUE_WORDS = frozenset({"true", "1", "yes", "y"})
@@ -44,6 +46,10 @@ class ValueRuleError(ValueError):
     """One value broke one rule; the caller knows which field it was."""
 
 
+class UnitRuleError(ValueRuleError):
+    """The unit, not the value, is what is wrong."""
+
+
 def parse_bool(text: str | bool) -> bool:
     if isinstance(text, bool):
         return text
@@ -52,7 +58,7 @@ def parse_bool(text: str | bool) -> bool:
         return True
     if word in FALSE_WORDS:
         return False
-    raise ValueRuleError(f"{text!r} is not true or false.")
+    raise ValueRuleError(_("%(text)r is not true or false.") % {"text": text})
 
 
 def parse_number(text: str | float | int) -> float:
@@ -62,9 +68,9 @@ def parse_number(text: str | float | int) -> float:
         try:
             number = float(str(text).strip())
         except ValueError:
-            raise ValueRuleError(f"{text!r} is not a number.") from None
+            raise ValueRuleError(_("%(text)r is not a number.") % {"text": text}) from None
     if not math.isfinite(number):
-        raise ValueRuleError(f"{text!r} is not a finite number.")
+        raise ValueRuleError(_("%(text)r is not a finite number.") % {"text": text})
     return number
 
 
@@ -76,9 +82,11 @@ def parse_date(text: str | dt.date, *, today: dt.date | None = None) -> dt.date:
         try:
             value = dt.date.fromisoformat(text.strip())
         except ValueError:
-            raise ValueRuleError(f"{text!r} is not a date in the form YYYY-MM-DD.") from None
+            raise ValueRuleError(
+                _("%(text)r is not a date in the form YYYY-MM-DD.") % {"text": text}
+            ) from None
     if value > (today or dt.date.today()):
-        raise ValueRuleError(f"{value.isoformat()} is in the future.")
+        raise ValueRuleError(_("%(date)s is in the future.") % {"date": value.isoformat()})
     return value
 
 
@@ -86,8 +94,11 @@ def refuse_formula(text: str) -> str:
     """Text starting with = + - @ would run as a formula when a CSV is opened in a spreadsheet."""
     if text.startswith(FORMULA_PREFIXES):
         raise ValueRuleError(
-            f"{text!r} begins with {text[0]!r}, which spreadsheets run as a formula; "
-            "remove the leading character."
+            _(
+                "%(text)r begins with %(first)r, which spreadsheets run as a formula; "
+                "remove the leading character."
+            )
+            % {"text": text, "first": text[0]}
         )
     return text
 
@@ -96,10 +107,18 @@ def to_canonical(code: VocabularyCode, value: float, unit: str) -> float:
     """Convert a value entered in `unit` to the code's canonical unit."""
     factors: dict[str, float] = code.accepted_units or {}
     if unit not in factors:
-        accepted = ", ".join(sorted(factors)) or "none"
-        raise ValueRuleError(
-            f"unit {unit!r} cannot be converted to {code.canonical_unit} for {code.code}; "
-            f"accepted units: {accepted}."
+        accepted = ", ".join(sorted(factors)) or _("none")
+        raise UnitRuleError(
+            _(
+                "unit %(unit)r cannot be converted to %(canonical)s for %(code)s; "
+                "accepted units: %(accepted)s."
+            )
+            % {
+                "unit": unit,
+                "canonical": code.canonical_unit,
+                "code": code.code,
+                "accepted": accepted,
+            }
         )
     return value * float(factors[unit])
 
@@ -108,8 +127,17 @@ def check_range(code: VocabularyCode, canonical: float) -> None:
     low, high = code.min_value, code.max_value
     if (low is not None and canonical < low) or (high is not None and canonical > high):
         raise ValueRuleError(
-            f"{canonical:g} {code.canonical_unit} is outside the valid range for {code.code} "
-            f"({_fmt(low)}–{_fmt(high)} {code.canonical_unit})."
+            _(
+                "%(value)s %(unit)s is outside the valid range for %(code)s "
+                "(%(low)s–%(high)s %(unit)s)."
+            )
+            % {
+                "value": f"{canonical:g}",
+                "unit": code.canonical_unit,
+                "code": code.code,
+                "low": _fmt(low),
+                "high": _fmt(high),
+            }
         )
 
 
@@ -148,9 +176,17 @@ def coded_value(
 
     if code.kind == CodeKind.BOOLEAN:
         if str(below_lod).strip().lower() in TRUE_WORDS or str(lod).strip():
-            fail("below_lod", f"{code.code} is a yes/no code; it has no detection limit.", "")
+            fail(
+                "below_lod",
+                _("%(code)s is a yes/no code; it has no detection limit.") % {"code": code.code},
+                "",
+            )
         if unit.strip():
-            fail("unit", f"{code.code} is a yes/no code; leave the unit empty.", unit)
+            fail(
+                "unit",
+                _("%(code)s is a yes/no code; leave the unit empty.") % {"code": code.code},
+                unit,
+            )
         try:
             flag = parse_bool(value)
         except ValueRuleError as error:
@@ -165,13 +201,18 @@ def coded_value(
         fail("below_lod", str(error), str(below_lod))
         is_below = False
     if not unit:
-        fail("unit", f"a unit is required for {code.code} (canonical: {code.canonical_unit}).", "")
+        fail(
+            "unit",
+            _("a unit is required for %(code)s (canonical: %(unit)s).")
+            % {"code": code.code, "unit": code.canonical_unit},
+            "",
+        )
     canonical_lod: float | None = None
     if str(lod).strip():
         try:
             lod_number = parse_number(lod)
             if lod_number <= 0:
-                raise ValueRuleError(f"{lod!r} is not a positive detection limit.")
+                raise ValueRuleError(_("%(lod)r is not a positive detection limit.") % {"lod": lod})
             if unit:
                 canonical_lod = to_canonical(code, lod_number, unit)
         except ValueRuleError as error:
@@ -179,15 +220,15 @@ def coded_value(
     canonical: float | None = None
     if is_below:
         if str(lod).strip() == "":
-            fail("lod", "a result below the detection limit needs the limit (lod).", "")
+            fail("lod", _("a result below the detection limit needs the limit (lod)."), "")
         if str(value).strip():
             fail(
                 "value",
-                "leave the value empty when the result is below the detection limit.",
+                _("leave the value empty when the result is below the detection limit."),
                 value,
             )
     elif not str(value).strip():
-        fail("value", f"a value is required for {code.code}.", "")
+        fail("value", _("a value is required for %(code)s.") % {"code": code.code}, "")
     else:
         try:
             number = parse_number(value)
@@ -195,7 +236,7 @@ def coded_value(
                 canonical = to_canonical(code, number, unit)
                 check_range(code, canonical)
         except ValueRuleError as error:
-            field = "unit" if "cannot be converted" in str(error) else "value"
+            field = "unit" if isinstance(error, UnitRuleError) else "value"
             fail(field, str(error), unit if field == "unit" else value)
     if errors:
         return None, errors

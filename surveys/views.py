@@ -147,7 +147,9 @@ def register_resident(request: HttpRequest) -> HttpResponse:
         except ValidationProblem as problem:
             form.add_service_errors(problem.errors)
         else:
-            messages.success(request, f"Resident #{resident.pk} registered.")
+            messages.success(
+                request, gettext("Resident #%(number)s registered.") % {"number": resident.pk}
+            )
             return redirect("surveys:resident", pk=resident.pk)
     context = {"form": form}
     if request.method == "POST":
@@ -207,7 +209,10 @@ def visit_create(request: HttpRequest, pk: int) -> HttpResponse:
             except services.AccessDenied as denied:
                 raise PermissionDenied(str(denied)) from None
             else:
-                messages.success(request, f"Visit of {visit.visited_on} saved.")
+                messages.success(
+                    request,
+                    gettext("Visit of %(date)s saved.") % {"date": visit.visited_on.isoformat()},
+                )
                 return redirect("surveys:visit", pk=visit.pk)
         return _invalid(
             request, "surveys/visit_form.html", {"form": form, "resident": resident, "edit": False}
@@ -273,7 +278,9 @@ def visit_edit(request: HttpRequest, pk: int) -> HttpResponse:
             except services.AccessDenied as denied:
                 raise PermissionDenied(str(denied)) from None
             else:
-                messages.success(request, "Visit changed; the reason is in the audit trail.")
+                messages.success(
+                    request, gettext("Visit changed; the reason is in the audit trail.")
+                )
                 return redirect("surveys:visit", pk=visit.pk)
         context = {"form": form, "resident": visit.resident, "visit": visit, "edit": True}
         return _invalid(request, "surveys/visit_form.html", context)
@@ -453,7 +460,9 @@ def station_create(request: HttpRequest) -> HttpResponse:
             except ValidationProblem as problem:
                 form.add_service_errors(problem.errors)
             else:
-                messages.success(request, f"Station {station.code} added.")
+                messages.success(
+                    request, gettext("Station %(code)s added.") % {"code": station.code}
+                )
                 return redirect("surveys:station", pk=station.pk)
         return _invalid(request, "surveys/station_form.html", {"form": form})
     return render(request, "surveys/station_form.html", {"form": form})
@@ -503,7 +512,7 @@ def measurement_create(request: HttpRequest, pk: int) -> HttpResponse:
             except ValidationProblem as problem:
                 form.add_service_errors(problem.errors)
             else:
-                messages.success(request, "Measurement saved.")
+                messages.success(request, gettext("Measurement saved."))
                 return redirect("surveys:station", pk=station.pk)
         return _invalid(
             request, "surveys/measurement_form.html", {"form": form, "station": station}
@@ -534,7 +543,11 @@ def measurement_status(request: HttpRequest, pk: int) -> HttpResponse:
             except ValidationProblem as problem:
                 form.add_service_errors(problem.errors)
             else:
-                messages.success(request, f"Measurement marked {measurement.get_status_display()}.")
+                messages.success(
+                    request,
+                    gettext("Measurement marked %(status)s.")
+                    % {"status": measurement.get_status_display()},
+                )
                 return redirect("surveys:station", pk=measurement.station_id)
         return _invalid(request, "surveys/measurement_status.html", context)
     return render(request, "surveys/measurement_status.html", context)

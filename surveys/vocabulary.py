@@ -28,10 +28,13 @@ def read_vocabulary(version: str = "1") -> tuple[str, list[dict[str, Any]]]:
     return data["version"], data["codes"]
 
 
-def load_vocabulary(code_model: Any, version: str = "1") -> int:
+def load_vocabulary(
+    code_model: Any, version: str = "1", translation_model: Any | None = None
+) -> int:
     """Create or update every code of a vocabulary version; returns how many were written.
 
-    Takes the model as an argument so that migrations can pass their historical model.
+    Takes the models as arguments so that migrations can pass their historical models; with
+    `translation_model` (CodeLabelTranslation) the labels in other languages are loaded too.
     """
     vocabulary_version, codes = read_vocabulary(version)
     for entry in codes:
@@ -50,5 +53,28 @@ def load_vocabulary(code_model: Any, version: str = "1") -> int:
             "reference_note": entry.get("reference_note", ""),
             "vocabulary_version": vocabulary_version,
         }
-        code_model.objects.update_or_create(code=entry["code"], defaults=defaults)
+        code, _created = code_model.objects.update_or_create(code=entry["code"], defaults=defaults)
+        if translation_model is not None:
+            _load_translations(translation_model, code, entry.get("translations", {}))
     return len(codes)
+
+
+def load_translations(code_model: Any, translation_model: Any, version: str = "1") -> int:
+    """Create or update the translated labels of a vocabulary version's codes."""
+    _version, codes = read_vocabulary(version)
+    written = 0
+    for entry in codes:
+        code = code_model.objects.filter(code=entry["code"]).first()
+        if code is not None:
+            written += _load_translations(translation_model, code, entry.get("translations", {}))
+    return written
+
+
+def _load_translations(translation_model: Any, code: Any, translations: dict[str, Any]) -> int:
+    for language, texts in translations.items():
+        translation_model.objects.update_or_create(
+            code=code,
+            language=language,
+            defaults={"label": texts["label"], "help_text": texts.get("help_text", "")},
+        )
+    return len(translations)

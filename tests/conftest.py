@@ -138,12 +138,12 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     from pytest_django.plugin import blocking_manager_key
 
     from healthwatch.roles import Role
-    from surveys.models import VocabularyCode
+    from surveys.models import CodeLabelTranslation, VocabularyCode
     from surveys.vocabulary import load_vocabulary
 
     with item.config.stash[blocking_manager_key].unblock():
         if not VocabularyCode.objects.exists():
-            load_vocabulary(VocabularyCode)
+            load_vocabulary(VocabularyCode, translation_model=CodeLabelTranslation)
         for role in Role:
             Group.objects.get_or_create(name=role.value)
 
@@ -203,10 +203,10 @@ def vocabulary_and_groups(db: None) -> None:
     from django.contrib.auth.models import Group
 
     from healthwatch.roles import Role
-    from surveys.models import VocabularyCode
+    from surveys.models import CodeLabelTranslation, VocabularyCode
     from surveys.vocabulary import load_vocabulary
 
-    load_vocabulary(VocabularyCode)
+    load_vocabulary(VocabularyCode, translation_model=CodeLabelTranslation)
     for role in Role:
         Group.objects.get_or_create(name=role.value)
 

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 from django.contrib.auth.models import User
+from django.utils.translation import gettext
 
 from surveys.importing.cells import Row
 from surveys.importing.report import ErrorSink
@@ -80,14 +81,18 @@ class KindImporter:
         first = self._seen.setdefault(key, row.rownum)
         if first == row.rownum:
             return False
-        names = ["study ID" if c == "study_id" else c for c in columns]
-        what = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
-        verb = "is" if len(names) == 1 else "are"
-        row.fail(
-            columns[0],
-            f"duplicate key: the same {what} {verb} also on row {first}; "
-            "each key may appear once in a file.",
-        )
+        names = [gettext("study ID") if c == "study_id" else c for c in columns]
+        if len(names) == 1:
+            message = gettext(
+                "duplicate key: the same %(what)s is also on row %(row)s; "
+                "each key may appear once in a file."
+            ) % {"what": names[0], "row": first}
+        else:
+            message = gettext(
+                "duplicate key: the same %(what)s and %(last)s are also on row %(row)s; "
+                "each key may appear once in a file."
+            ) % {"what": ", ".join(names[:-1]), "last": names[-1], "row": first}
+        row.fail(columns[0], message)
         return True
 
     def compare(

@@ -12,6 +12,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
+from django.utils.translation import gettext
+
 from healthwatch.text import IDENTIFIER_RULE, identifier_problem
 from surveys.importing.report import ErrorSink
 from surveys.validation import (
@@ -33,10 +35,10 @@ def formula_reason(column: str, text: str) -> str | None:
     if not text.startswith(FORMULA_PREFIXES):
         return None
     if column in SECRET_COLUMNS:
-        return (
-            f"begins with {text[0]!r}, which spreadsheets run as a formula; "
+        return gettext(
+            "begins with %(first)r, which spreadsheets run as a formula; "
             "remove the leading character."
-        )
+        ) % {"first": text[0]}
     try:
         refuse_formula(text)
     except ValueRuleError as error:
@@ -72,7 +74,7 @@ class Row:
         value = self.raw(column)
         if not value:
             if required:
-                self.fail(column, "a value is required.")
+                self.fail(column, gettext("a value is required."))
                 return None
             return ""
         reason = formula_reason(column, value)
@@ -80,7 +82,10 @@ class Row:
             self.fail(column, reason)
             return None
         if len(value) > max_length:
-            self.fail(column, f"is longer than {max_length} characters.")
+            self.fail(
+                column,
+                gettext("is longer than %(max)s characters.") % {"max": max_length},
+            )
             return None
         return value
 
@@ -88,7 +93,7 @@ class Row:
         """A site, area or station code: the one identifier rule of healthwatch.text."""
         value = self.text(column)
         if value is not None and identifier_problem(value) is not None:
-            self.fail(column, f"is not a valid code: {IDENTIFIER_RULE}.")
+            self.fail(column, gettext("is not a valid code: %(rule)s.") % {"rule": IDENTIFIER_RULE})
             return None
         return value
 
@@ -100,14 +105,22 @@ class Row:
         if not value and default is not None:
             return default
         if not value:
-            self.fail(column, f"a value is required: one of {', '.join(allowed)}.")
+            self.fail(
+                column,
+                gettext("a value is required: one of %(allowed)s.")
+                % {"allowed": ", ".join(allowed)},
+            )
             return None
         reason = formula_reason(column, value)
         if reason:
             self.fail(column, reason)
             return None
         if value not in allowed:
-            self.fail(column, f"{value!r} is not one of {', '.join(allowed)}.")
+            self.fail(
+                column,
+                gettext("%(value)r is not one of %(allowed)s.")
+                % {"value": value, "allowed": ", ".join(allowed)},
+            )
             return None
         return value
 
@@ -123,7 +136,7 @@ class Row:
         value = self.raw(column)
         if not value:
             if required:
-                self.fail(column, "a value is required.")
+                self.fail(column, gettext("a value is required."))
             return None
         try:
             number = parse_number(value)
@@ -132,7 +145,9 @@ class Row:
             return None
         if (low is not None and number < low) or (high is not None and number > high):
             self.fail(
-                column, f"{value} is out of range for {what or column} ({_bounds(low, high)})."
+                column,
+                gettext("%(value)s is out of range for %(what)s (%(bounds)s).")
+                % {"value": value, "what": what or column, "bounds": _bounds(low, high)},
             )
             return None
         return number
@@ -143,7 +158,7 @@ class Row:
         value = self.raw(column)
         if not value:
             if required:
-                self.fail(column, "a value is required.")
+                self.fail(column, gettext("a value is required."))
             return None
         try:
             number = int(value)
@@ -153,10 +168,14 @@ class Row:
             except ValueRuleError as error:
                 self.fail(column, formula_reason(column, value) or str(error))
             else:
-                self.fail(column, f"{value!r} is not a whole number.")
+                self.fail(column, gettext("%(value)r is not a whole number.") % {"value": value})
             return None
         if not low <= number <= high:
-            self.fail(column, f"{value} is out of range for {what or column} ({low} to {high}).")
+            self.fail(
+                column,
+                gettext("%(value)s is out of range for %(what)s (%(low)s to %(high)s).")
+                % {"value": value, "what": what or column, "low": low, "high": high},
+            )
             return None
         return number
 
@@ -166,7 +185,7 @@ class Row:
         value = self.raw(column)
         if not value:
             if required:
-                self.fail(column, "a date (YYYY-MM-DD) is required.")
+                self.fail(column, gettext("a date (YYYY-MM-DD) is required."))
             return None
         if cache is not None and value in cache:
             hit = cache[value]

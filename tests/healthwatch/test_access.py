@@ -11,6 +11,7 @@ PUBLIC_VIEWS = {
     "login",
     "logout",
     "admin:login",
+    "set_language",  # the language switcher on every page (POST only)
 }
 PUBLIC_PREFIXES = ("reports:public_",)
 

@@ -46,6 +46,8 @@ def public_urls(release: Release) -> list[str]:
         machine = ("/accounts/", "/admin/", "/api/", "/openrosa/")
         if not route.is_public or route.path.startswith(machine):
             continue
+        if route.name == "set_language":  # the switcher's POST target, not a page
+            continue
         if route.name == "reports:public_release":
             urls.append(base)
         elif route.name == "reports:public_download":

@@ -7,7 +7,10 @@
   function poll() {
     fetch(url, {credentials: "same-origin"}).then(function (r) { return r.json(); }).then(function (s) {
       progress.value = s.progress;
-      document.querySelector("[data-run-progress]").textContent = s.parts_done + " of " + s.parts_total + " parts";
+      var parts = document.querySelector("[data-run-progress]");
+      // The page's language: "{done} of {total} parts" as the server translated it.
+      parts.textContent = parts.dataset.template
+        .replace("__done__", s.parts_done).replace("__total__", s.parts_total);
       document.querySelector("[data-run-status]").textContent = s.status;
       if (s.finished) { window.location.reload(); } else { setTimeout(poll, 1000); }
     }).catch(function () { setTimeout(poll, 3000); });
