@@ -12,7 +12,7 @@ PUBLIC_VIEWS = {
     "logout",
     "admin:login",
 }
-PUBLIC_PREFIXES = ("reports:public_",)
+PUBLIC_PREFIXES = ("reports:public_", "monitoring:public_")
 
 
 def test_every_public_route_is_one_we_meant_to_publish() -> None:
