@@ -39,7 +39,7 @@ def monitor(db: None, water_station: Station) -> User:
     from healthwatch.roles import Role
     from monitoring.models import MonitorAssignment
 
-    user = make_user("monitor", Role.COMMUNITY_MONITOR)
+    user = make_user("ana_sampler", Role.COMMUNITY_MONITOR)
     MonitorAssignment.objects.create(monitor=user, station=water_station)
     return user
 
