@@ -10,6 +10,8 @@ corrects), every status change with its reason, and the custody of the sample th
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -240,3 +242,21 @@ class Guideline(models.Model):
 
     def __str__(self) -> str:
         return f"{self.pollutant_id} ≤ {self.value:g} {self.unit} ({self.source})"
+
+
+class PublicSnapshot(models.Model):
+    """What the public sees of community monitoring, frozen: the station pages (rendered), the
+    approved complaints and the open-data zip. Public views read only this (never the record
+    tables); every monitoring write refreshes it in its own transaction."""
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    stations: models.JSONField[Any, Any] = models.JSONField(default=list)
+    complaints: models.JSONField[Any, Any] = models.JSONField(default=list)
+    archive = models.BinaryField()
+    sha256 = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Public monitoring snapshot {self.created_at:%Y-%m-%d %H:%M}"

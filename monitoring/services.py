@@ -35,6 +35,7 @@ from monitoring.models import (
     Reading,
     Sample,
 )
+from monitoring.publishing import public_snapshot_refresh
 from surveys.models import REASON_MAX_LENGTH, MeasurementStatus, Medium, Station, VocabularyCode
 from surveys.services import AccessDenied
 from surveys.validation import FieldError, ValidationProblem, coded_value
@@ -178,6 +179,7 @@ def sample_record(
         _custody(sample, CustodyStep.COLLECTED, user=user, at=collected_at)
         if handed_at is not None:
             _custody(sample, CustodyStep.HANDED_TO_LAB, user=user, at=handed_at, note=lab.strip())
+        public_snapshot_refresh()
     return sample
 
 
@@ -219,19 +221,22 @@ def sensor_reading_record(
     if errors:
         raise ValidationProblem(errors)
     assert code is not None and coded is not None and measured_at is not None
-    return Reading.objects.create(
-        station=station,
-        measured_at=measured_at,
-        pollutant=code,
-        value=coded.value,
-        entered_unit=coded.entered_unit,
-        below_lod=coded.below_lod,
-        lod=coded.lod,
-        method=method.strip() or _("community sensor"),
-        recorded_by=_actor(user),
-        collector_role=_role_of(user),
-        community_collected=primary_role(user) == Role.COMMUNITY_MONITOR,
-    )
+    with transaction.atomic():
+        reading = Reading.objects.create(
+            station=station,
+            measured_at=measured_at,
+            pollutant=code,
+            value=coded.value,
+            entered_unit=coded.entered_unit,
+            below_lod=coded.below_lod,
+            lod=coded.lod,
+            method=method.strip() or _("community sensor"),
+            recorded_by=_actor(user),
+            collector_role=_role_of(user),
+            community_collected=primary_role(user) == Role.COMMUNITY_MONITOR,
+        )
+        public_snapshot_refresh()
+    return reading
 
 
 @dataclass(frozen=True)
@@ -340,6 +345,7 @@ def lab_results_attach(*, user: User, results: list[LabResult], source: str) -> 
                 user=user,
                 note=f"{reading.pollutant.code} · {reading.lab} · {source}",
             )
+        public_snapshot_refresh()
     return readings
 
 
@@ -413,6 +419,7 @@ def reading_set_status(*, user: User, reading: Reading, status: str, reason: str
             from notifications.services import notify_exceedance_validated
 
             notify_exceedance_validated(reading_id=reading.pk)
+        public_snapshot_refresh()
     return reading
 
 
@@ -454,6 +461,7 @@ def reading_correct(
         new.save(force_insert=True)
         if reading.sample is not None:
             _custody(reading.sample, CustodyStep.CORRECTED, user=user, note=reason.strip())
+        public_snapshot_refresh()
     return new
 
 
@@ -520,7 +528,9 @@ def complaint_moderate(*, user: User, complaint: Complaint, approve: bool) -> Co
     complaint.moderated_by = _actor(user)  # type: ignore[assignment]
     complaint.moderated_at = timezone.now()
     complaint._change_reason = _("moderated")  # type: ignore[attr-defined]
-    complaint.save(update_fields=["status", "moderated_by", "moderated_at"])
+    with transaction.atomic():
+        complaint.save(update_fields=["status", "moderated_by", "moderated_at"])
+        public_snapshot_refresh()
     return complaint
 
 
@@ -537,4 +547,5 @@ def complaint_link_sample(*, user: User, complaint: Complaint, sample: Sample) -
             user=user,
             note=_("complaint %(id)s") % {"id": complaint.pk},
         )
+        public_snapshot_refresh()
     return sample

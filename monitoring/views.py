@@ -8,7 +8,7 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
@@ -21,8 +21,7 @@ from rest_framework.response import Response
 from healthwatch.locks import transaction_lock
 from healthwatch.roles import Role, has_role, public, role_required
 from healthwatch.security import client_address
-from monitoring import selectors, services
-from monitoring.charts import guideline_chart
+from monitoring import publishing, selectors, services
 from monitoring.forms import (
     ComplaintForm,
     ComplaintLinkForm,
@@ -33,8 +32,7 @@ from monitoring.forms import (
     ValidationForm,
 )
 from monitoring.models import Complaint, ComplaintStatus, Reading, Sample
-from monitoring.opendata import open_data_zip
-from surveys.models import CodeCategory, Station, VocabularyCode
+from surveys.models import CodeCategory, VocabularyCode
 from surveys.services import AccessDenied
 from surveys.validation import ValidationProblem
 
@@ -310,43 +308,45 @@ def api_lab_results(request: Request) -> Response:
 # --- the public -----------------------------------------------------------------------------
 
 
+def _snapshot_station(code: str) -> tuple[Any, dict[str, Any]]:
+    snapshot = publishing.latest()
+    for station in snapshot.stations if snapshot else []:
+        if station["code"] == code:
+            return snapshot, station
+    raise Http404(_("No such station."))
+
+
 @public
 def public_stations(request: HttpRequest) -> HttpResponse:
+    """Served from the frozen snapshot: no record table is read."""
+    snapshot = publishing.latest()
     return render(
         request,
         "monitoring/public/stations.html",
-        {"stations": Station.objects.all(), "complaints": selectors.public_complaints()[:20]},
+        {
+            "snapshot": snapshot,
+            "stations": snapshot.stations if snapshot else [],
+            "complaints": snapshot.complaints if snapshot else [],
+        },
     )
 
 
 @public
 def public_station(request: HttpRequest, code: str) -> HttpResponse:
-    station = get_object_or_404(Station, code=code)
-    checks = selectors.station_checks(station)
-    rows = []
-    for check in checks:
-        unit = check.reading.pollutant.canonical_unit
-        rows.append(
-            {
-                "check": check,
-                "chart": guideline_chart(
-                    check.history,
-                    check.guidelines,
-                    title=check.reading.pollutant.label,
-                    unit=unit,
-                ),
-                "versions": check.reading.history.order_by("history_date", "history_id"),
-                "custody": check.reading.sample.custody.all() if check.reading.sample else [],
-                "collector": selectors.role_label(check.reading.collector_role),
-            }
-        )
-    return render(request, "monitoring/public/station.html", {"station": station, "rows": rows})
+    snapshot, station = _snapshot_station(code)
+    return render(
+        request, "monitoring/public/station.html", {"snapshot": snapshot, "station": station}
+    )
 
 
 @public
 def public_download(request: HttpRequest) -> HttpResponse:
-    response = HttpResponse(open_data_zip(), content_type="application/zip")
+    snapshot = publishing.latest()
+    if snapshot is None:
+        raise Http404(_("No monitoring data has been published yet."))
+    response = HttpResponse(bytes(snapshot.archive), content_type="application/zip")
     response["Content-Disposition"] = 'attachment; filename="healthwatch-monitoring.zip"'
+    response["ETag"] = f'"{snapshot.sha256}"'
     return response
 
 

@@ -103,6 +103,9 @@ def test_only_validators_open_lab_results_and_validation(
 def test_anonymous_visitors_see_the_public_monitoring_pages_but_not_the_staff_ones(
     anonymous: Client, water_station: object
 ) -> None:
+    from monitoring.publishing import public_snapshot_refresh
+
+    public_snapshot_refresh()
     for path in ("/monitoring/", "/monitoring/stations/W-01/", "/monitoring/complaints/new/"):
         assert anonymous.get(path).status_code == 200, path
     for path in ("/monitoring/my/", "/monitoring/validation/", "/monitoring/complaints/"):
