@@ -7,8 +7,11 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.middleware import LoginRequiredMiddleware
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.utils.translation import gettext
+
+from healthwatch.roles import is_monitor_only, monitor_may_reach
 
 
 class StaffLoginRequiredMiddleware(LoginRequiredMiddleware):
@@ -25,6 +28,17 @@ class StaffLoginRequiredMiddleware(LoginRequiredMiddleware):
         view_args: tuple[Any, ...],
         view_kwargs: dict[str, Any],
     ) -> HttpResponseBase | None:
+        if is_monitor_only(request.user):
+            match = request.resolver_match
+            allowed = monitor_may_reach(
+                match.view_name if match else "",
+                is_public=getattr(view_func, "login_required", True) is False,
+                path=request.path_info,
+            )
+            if not allowed:
+                if request.path_info.startswith("/api/"):
+                    return JsonResponse({"detail": gettext("Not allowed.")}, status=403)
+                raise PermissionDenied(gettext("Community monitors record samples only."))
         if request.path_info.startswith("/api/"):
             return None
         return super().process_view(request, view_func, view_args, view_kwargs)

@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "reports",
     "notifications",
     "openrosa",
+    "monitoring",
 ]
 
 MIDDLEWARE = [
@@ -235,7 +236,10 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "healthwatch.roles.NotMonitorOnly",
+    ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": env_int("API_PAGE_SIZE", 100, minimum=1, maximum=10000),
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -246,7 +250,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Community health surveillance around rare-earth production sites.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SERVE_PERMISSIONS": [
+        "rest_framework.permissions.IsAuthenticated",
+        "healthwatch.roles.NotMonitorOnly",
+    ],
     # Swagger UI served from our own static files: no CDN, works offline and under a CSP.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

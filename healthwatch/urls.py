@@ -11,6 +11,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("surveys.api_urls")),
     path("", include("analytics.api_urls")),
     path("", include("reports.api_urls")),
+    path("", include("monitoring.api_urls")),
 ]
 
 urlpatterns = [
@@ -28,6 +29,7 @@ urlpatterns = [
     path("field/", include("surveys.urls")),
     path("analysis/", include("analytics.urls")),
     path("openrosa/", include("openrosa.urls")),
+    path("monitoring/", include("monitoring.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -22,6 +22,7 @@ class NotificationKind(models.TextChoices):
     RELEASE_IN_REVIEW = "release_in_review", _("A release awaits community review")
     RUN_FAILED = "run_failed", _("An analysis run failed")
     IMPORT_FAILED = "import_failed", _("A data import failed")
+    EXCEEDANCE_VALIDATED = "exceedance_validated", _("A validated reading above a guideline")
 
 
 class Channel(models.TextChoices):
@@ -111,4 +112,7 @@ class NotificationPreference(models.Model):
             return self.alert_opened
         if kind == NotificationKind.RELEASE_IN_REVIEW:
             return self.release_in_review
+        if kind == NotificationKind.EXCEEDANCE_VALIDATED:
+            # Public-health news like an alert: the same choice holds it.
+            return self.alert_opened
         return self.job_failed

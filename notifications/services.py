@@ -385,6 +385,66 @@ def notify_import_failed(*, job_id: int) -> list[int]:
 # --- sending -----------------------------------------------------------------------------------
 
 
+def notify_exceedance_validated(*, reading_id: int) -> list[int]:
+    """A validated reading above a guideline value: epidemiologists and community reviewers."""
+
+    def record() -> list[int]:
+        from monitoring.models import Reading
+        from monitoring.selectors import place_label
+        from monitoring.services import exceeded_guidelines
+
+        reading = Reading.objects.select_related("pollutant", "station").get(pk=reading_id)
+        guidelines = exceeded_guidelines(reading)
+        if not guidelines:
+            return []
+        unit = reading.pollutant.canonical_unit
+        what = {"pollutant": reading.pollutant.label, "place": place_label(reading)}
+        subject = _("Guideline exceeded: %(pollutant)s at %(place)s") % what
+        lines = [
+            _("Validated value: %(value)s %(unit)s, measured %(when)s.")
+            % {
+                "value": f"{reading.value:g}",
+                "unit": unit,
+                "when": reading.measured_at.date().isoformat(),
+            },
+            *[
+                _("Above %(source)s: %(limit)s %(unit)s (%(averaging)s).")
+                % {
+                    "source": g.source,
+                    "limit": f"{g.value:g}",
+                    "unit": g.unit,
+                    "averaging": g.averaging,
+                }
+                for g in guidelines
+            ],
+        ]
+        if reading.station is not None:
+            lines.append(
+                _("Public station page: %(link)s")
+                % {"link": _link(reverse("monitoring:public_station", args=[reading.station.code]))}
+            )
+        body = _compose(subject, lines, _("You receive this as a HealthWatch reviewer."))
+        people = [*_with_role(Role.EPIDEMIOLOGIST), *_with_role(Role.COMMUNITY_REVIEWER)]
+        unique = list({u.pk: u for u in people}.values())
+        return _record(
+            kind=NotificationKind.EXCEEDANCE_VALIDATED,
+            event_key=f"exceedance:reading:{reading.pk}",
+            recipients=_wanting(unique, NotificationKind.EXCEEDANCE_VALIDATED),
+            subject=subject,
+            body=body,
+            data={
+                "reading_id": reading.pk,
+                "pollutant": reading.pollutant.code,
+                "station_code": reading.station.code if reading.station else None,
+                "value": reading.value,
+                "unit": unit,
+                "guidelines": [g.source for g in guidelines],
+            },
+        )
+
+    return _safely(f"exceedance of reading {reading_id}", record)
+
+
 def notification_send(*, notification_id: int) -> SendOutcome:
     """Send one row, at most once: claim it (pending → sending), send, mark it sent.
 

@@ -30,7 +30,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler
 
-from healthwatch.roles import Role, has_role
+from healthwatch.roles import STAFF_ROLES, Role, has_role
 from surveys import filters, selectors, serializers, services
 from surveys.services import ObservationInput
 from surveys.validation import FieldError, ValidationProblem
@@ -38,7 +38,7 @@ from surveys.validation import FieldError, ValidationProblem
 if TYPE_CHECKING:
     from rest_framework.permissions import _PermissionClass
 
-ALL_ROLES = tuple(Role)
+ALL_ROLES = STAFF_ROLES  # the community monitor is not staff
 RECORD_READERS = (Role.HEALTH_WORKER, Role.EPIDEMIOLOGIST, Role.ADMIN)
 FIELD_WRITERS = (Role.HEALTH_WORKER, Role.ADMIN)
 REVIEWERS = (Role.EPIDEMIOLOGIST, Role.ADMIN)

@@ -18,7 +18,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.models import User as AuthUser
 from django.db.models import QuerySet
 
-from healthwatch.roles import Role, has_role
+from healthwatch.roles import STAFF_ROLES, Role, has_role
 from surveys.models import (
     Area,
     DataQualityFlag,
@@ -73,13 +73,13 @@ def observations_for_user(user: User) -> QuerySet[Observation]:
 
 
 def stations_for_user(user: User) -> QuerySet[Station]:
-    if has_role(user, *Role):
+    if has_role(user, *STAFF_ROLES):
         return Station.objects.all()
     return Station.objects.none()
 
 
 def measurements_for_user(user: User) -> QuerySet[Measurement]:
-    if has_role(user, *Role):
+    if has_role(user, *STAFF_ROLES):
         return Measurement.objects.all()
     return Measurement.objects.none()
 
@@ -95,14 +95,14 @@ def quality_flags_for_user(user: User) -> QuerySet[DataQualityFlag]:
 
 def sites_for_user(user: User) -> QuerySet[ProductionSite]:
     """Production sites: reference data, readable by every staff role."""
-    if has_role(user, *Role):
+    if has_role(user, *STAFF_ROLES):
         return ProductionSite.objects.all()
     return ProductionSite.objects.none()
 
 
 def vocabulary_for_user(user: User) -> QuerySet[VocabularyCode]:
     """The code vocabulary: readable by every staff role."""
-    if has_role(user, *Role):
+    if has_role(user, *STAFF_ROLES):
         return VocabularyCode.objects.all()
     return VocabularyCode.objects.none()
 

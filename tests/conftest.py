@@ -146,6 +146,11 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
             load_vocabulary(VocabularyCode, translation_model=CodeLabelTranslation)
         for role in Role:
             Group.objects.get_or_create(name=role.value)
+        from monitoring.guidelines import load_guidelines
+        from monitoring.models import Guideline
+
+        if not Guideline.objects.exists():
+            load_guidelines(Guideline, VocabularyCode)
 
 
 # --- the synthetic community, imported through the real import path ----------------------------

@@ -13,7 +13,7 @@ PUBLIC_VIEWS = {
     "admin:login",
     "set_language",  # the language switcher on every page (POST only)
 }
-PUBLIC_PREFIXES = ("reports:public_",)
+PUBLIC_PREFIXES = ("reports:public_", "monitoring:public_")
 
 
 def test_every_public_route_is_one_we_meant_to_publish() -> None:

@@ -38,6 +38,13 @@ CONTRACT = [
 ]
 
 
+def monitoring_stations() -> list[dict[str, str]]:
+    """Community monitoring's public pages serve its snapshot: freeze one first."""
+    from monitoring.publishing import public_snapshot_refresh
+
+    return public_snapshot_refresh().stations
+
+
 def public_urls(release: Release) -> list[str]:
     base = f"/reports/{release.site_code}/{release.year}/v{release.version}/"
     urls = []
@@ -56,6 +63,8 @@ def public_urls(release: Release) -> list[str]:
             urls.append(base + "comments/")
         elif route.name == "reports:public_table":
             urls += [base + f"tables/{name}/" for name in release.content["tables"]]
+        elif route.name == "monitoring:public_station":
+            urls += [f"/monitoring/stations/{s['code']}/" for s in monitoring_stations()]
         else:
             urls.append(route.path)
     return urls

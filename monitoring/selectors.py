@@ -1,0 +1,173 @@
+"""Reads of community monitoring: who sees which entries, and the public's view of a station."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import QuerySet
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from healthwatch.roles import ROLE_LABELS, STAFF_ROLES, Role, has_role
+from monitoring.models import (
+    Complaint,
+    ComplaintStatus,
+    Guideline,
+    MonitorAssignment,
+    Reading,
+    Sample,
+)
+from surveys.models import MeasurementStatus, Station
+
+User = AbstractBaseUser | AnonymousUser
+
+
+def role_label(code: str) -> str:
+    """A collector's role as the public reads it (never a name)."""
+    try:
+        return str(ROLE_LABELS[Role(code)])
+    except ValueError:
+        return _("Unknown")
+
+
+def place_label(reading: Reading | Sample) -> str:
+    if reading.station_id is not None:
+        assert reading.station is not None
+        return reading.station.name
+    return _("GPS point %(lat).4f, %(lon).4f") % {
+        "lat": reading.latitude or 0.0,
+        "lon": reading.longitude or 0.0,
+    }
+
+
+def stations_for_monitor(user: User) -> QuerySet[Station]:
+    """The stations a user may record community samples at: a monitor's assigned ones; all of
+    them for health workers and admins."""
+    if has_role(user, Role.HEALTH_WORKER, Role.ADMIN):
+        return Station.objects.all()
+    if not has_role(user, Role.COMMUNITY_MONITOR):
+        return Station.objects.none()
+    ids = MonitorAssignment.objects.filter(monitor_id=user.pk).values("station_id")
+    return Station.objects.filter(pk__in=ids)
+
+
+def samples_for_user(user: User) -> QuerySet[Sample]:
+    """Staff see every sample; a community monitor only their own."""
+    if has_role(user, *STAFF_ROLES):
+        return Sample.objects.all()
+    if has_role(user, Role.COMMUNITY_MONITOR):
+        return Sample.objects.filter(collected_by_id=user.pk)
+    return Sample.objects.none()
+
+
+def readings_for_user(user: User) -> QuerySet[Reading]:
+    if has_role(user, *STAFF_ROLES):
+        return Reading.objects.all()
+    if has_role(user, Role.COMMUNITY_MONITOR):
+        return Reading.objects.filter(recorded_by_id=user.pk)
+    return Reading.objects.none()
+
+
+def readings_to_validate() -> QuerySet[Reading]:
+    """Preliminary readings not replaced by a correction: the validator's queue."""
+    return (
+        Reading.objects.filter(status=MeasurementStatus.PRELIMINARY, corrected_by__isnull=True)
+        .select_related("pollutant", "station", "sample")
+        .order_by("measured_at", "id")
+    )
+
+
+def public_complaints() -> QuerySet[Complaint]:
+    return Complaint.objects.filter(status=ComplaintStatus.APPROVED)
+
+
+@dataclass(frozen=True)
+class GuidelineCheck:
+    """The latest reading of one pollutant at a station against its guideline values."""
+
+    pollutant: str
+    reading: Reading
+    guidelines: list[Guideline]
+    exceeded: list[Guideline]
+    line: str
+    history: list[Reading]
+
+
+STATUS_WORDS: dict[str, Any] = {
+    MeasurementStatus.PRELIMINARY: gettext_lazy("preliminary, not yet validated"),
+    MeasurementStatus.VALIDATED: gettext_lazy("validated"),
+    MeasurementStatus.INVALID: gettext_lazy("invalid"),
+}
+
+
+def _plain_line(reading: Reading, guidelines: list[Guideline], exceeded: list[Guideline]) -> str:
+    """One sentence a resident can read: the latest value against the guideline."""
+    what = {
+        "pollutant": reading.pollutant.label,
+        "value": "—" if reading.value is None else f"{reading.value:g}",
+        "unit": reading.pollutant.canonical_unit,
+        "date": reading.measured_at.date().isoformat(),
+        "status": STATUS_WORDS.get(reading.status, reading.status),
+    }
+    if reading.value is None:
+        return _("%(pollutant)s on %(date)s was below what the lab can detect (%(status)s).") % what
+    if not guidelines:
+        return (
+            _("%(pollutant)s on %(date)s: %(value)s %(unit)s (%(status)s).") % what
+            + " "
+            + _("No guideline value is set.")
+        )
+    value = reading.value
+    if exceeded:
+        worst = max(exceeded, key=lambda g: value / g.value)
+        return _(
+            "%(pollutant)s on %(date)s was %(value)s %(unit)s: %(times)s times the %(source)s "
+            "value of %(limit)s %(unit)s (%(averaging)s) (%(status)s)."
+        ) % {
+            **what,
+            "times": f"{value / worst.value:.1f}",
+            "source": worst.source,
+            "limit": f"{worst.value:g}",
+            "averaging": worst.averaging,
+        }
+    lowest = min(guidelines, key=lambda g: g.value)
+    return _(
+        "%(pollutant)s on %(date)s was %(value)s %(unit)s: within the %(source)s value of "
+        "%(limit)s %(unit)s (%(averaging)s) (%(status)s)."
+    ) % {
+        **what,
+        "source": lowest.source,
+        "limit": f"{lowest.value:g}",
+        "averaging": lowest.averaging,
+    }
+
+
+def station_checks(station: Station, *, history_length: int = 20) -> list[GuidelineCheck]:
+    """Per pollutant, the latest current (uncorrected, not invalid) reading against guidelines."""
+    readings = (
+        Reading.objects.filter(station=station, corrected_by__isnull=True)
+        .exclude(status=MeasurementStatus.INVALID)
+        .select_related("pollutant", "sample")
+        .order_by("-measured_at", "-id")
+    )
+    latest: dict[str, list[Reading]] = {}
+    for reading in readings:
+        latest.setdefault(reading.pollutant.code, []).append(reading)
+    checks = []
+    for code, series in sorted(latest.items()):
+        reading = series[0]
+        guidelines = list(Guideline.objects.filter(pollutant=reading.pollutant, active=True))
+        exceeded = [g for g in guidelines if reading.value is not None and reading.value > g.value]
+        checks.append(
+            GuidelineCheck(
+                pollutant=code,
+                reading=reading,
+                guidelines=guidelines,
+                exceeded=exceeded,
+                line=_plain_line(reading, guidelines, exceeded),
+                history=list(reversed(series[:history_length])),
+            )
+        )
+    return checks

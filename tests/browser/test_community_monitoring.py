@@ -1,0 +1,110 @@
+"""Issue #21 end to end at 360 px: a community monitor records a water sample on the phone form,
+the lab's CSV is imported, a validator validates the result, the public station page shows it
+with its history and the exceedance line, and the open-data zip's datapackage.json validates."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from healthwatch.roles import Role
+from tests.browser.conftest import PHONE, log_in
+from tests.conftest import make_user
+from tests.monitoring.datapackage import problems_of
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def monitoring_world(vocabulary_and_groups: None) -> dict[str, Any]:
+    from monitoring.guidelines import load_guidelines
+    from monitoring.models import Guideline, MonitorAssignment
+    from surveys.models import Station, VocabularyCode
+
+    load_guidelines(Guideline, VocabularyCode)
+    station = Station.objects.create(
+        code="W-01", name="River at the bridge", medium="water", latitude=24.9, longitude=110.1
+    )
+    monitor = make_user("ana_sampler", Role.COMMUNITY_MONITOR)
+    MonitorAssignment.objects.create(monitor=monitor, station=station)
+    make_user("epi", Role.EPIDEMIOLOGIST)
+    return {"station": station}
+
+
+def _fits(page: Any) -> None:
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"{page.url} is {width} px wide"
+
+
+def test_a_community_sample_goes_from_the_phone_to_the_lab_the_validator_and_the_public(
+    browser: Any, live_server: Any, monitoring_world: dict[str, Any], tmp_path: Any
+) -> None:
+    yesterday = (dt.datetime.now() - dt.timedelta(days=1)).replace(hour=8, minute=30)
+    # 1. The monitor, on a phone.
+    monitor = browser.new_context(viewport=PHONE)
+    page = monitor.new_page()
+    page.set_default_timeout(15_000)
+    log_in(page, live_server, "ana_sampler")
+    page.wait_for_url("**/monitoring/my/")
+    _fits(page)
+    page.click("[data-action=new-sample]")
+    page.fill("#id_code", "RB-2026-001")
+    page.select_option("#id_station", label="River at the bridge · Water")
+    page.fill("#id_collected_at", yesterday.strftime("%Y-%m-%dT%H:%M"))
+    page.fill("#id_container", "HDPE bottle 500 mL")
+    page.fill("#id_preservation", "cooled to 4 °C")
+    page.fill("#id_lab", "Provincial water lab")
+    page.fill("#id_handed_at", (yesterday + dt.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"))
+    _fits(page)
+    page.click("main form.stacked button[type=submit]")
+    page.wait_for_url("**/monitoring/my/")
+    assert "RB-2026-001" in page.inner_text("[data-my-samples]")
+    assert page.goto(f"{live_server.url}/field/").status == 403  # no health data
+    monitor.close()
+
+    # 2. The validator imports the lab's CSV, then validates the result.
+    staff = browser.new_context(viewport=PHONE)
+    page = staff.new_page()
+    page.set_default_timeout(15_000)
+    log_in(page, live_server, "epi")
+    page.goto(f"{live_server.url}/monitoring/lab-results/")
+    lab_csv = tmp_path / "lab.csv"
+    lab_csv.write_text(
+        "sample_id,pollutant,value,unit,below_lod,lod,method,lab\n"
+        "RB-2026-001,fluoride,2.4,mg/L,false,0.05,ISO 10304-1 ion chromatography,"
+        "Provincial water lab\n",
+        encoding="utf-8",
+    )
+    page.set_input_files("#id_file", str(lab_csv))
+    page.click("[data-form=lab-csv] button[type=submit]")
+    page.wait_for_url("**/monitoring/validation/")
+    card = page.locator("[data-reading]").first
+    card.locator("input[value=validated]").check()
+    card.locator("input[name=reason]").fill("Field blank and duplicate within limits")
+    card.locator("button[type=submit]").click()
+    page.wait_for_url("**/monitoring/validation/")
+    assert "Nothing waits for validation" in page.content()
+    staff.close()
+
+    # 3. The public, on a phone: the station page, then the open data.
+    public = browser.new_context(viewport=PHONE)
+    page = public.new_page()
+    page.set_default_timeout(15_000)
+    page.goto(f"{live_server.url}/monitoring/stations/W-01/")
+    _fits(page)
+    line = page.inner_text("[data-exceedance-line]")
+    assert "1.6 times the WHO guidelines for drinking-water quality" in line
+    assert "validated" in line
+    assert page.locator("[data-validated-exceedance]").count() == 1
+    history = page.inner_text("[data-history]")
+    assert "Preliminary" in history and "Validated" in history
+    assert "Field blank and duplicate within limits" in history
+    custody = page.inner_text("[data-custody]")
+    assert "Handed to the lab" in custody and "Lab result attached" in custody
+    assert "ana_sampler" not in page.content()
+    download = page.request.get(f"{live_server.url}/monitoring/open-data.zip")
+    assert download.status == 200
+    assert problems_of(download.body()) == []
+    public.close()
