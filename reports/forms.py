@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django import forms
@@ -24,7 +25,21 @@ class RunChoiceField(forms.ModelChoiceField):
         }
 
 
+class RequestKeyField(forms.CharField):
+    """A hidden one-time key rendered into a form, so that sending it twice acts once."""
+
+    widget = forms.HiddenInput
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(required=False, max_length=64, **kwargs)
+
+
+def _new_request_key() -> str:
+    return uuid.uuid4().hex
+
+
 class ReleaseForm(forms.Form):
+    request_key = RequestKeyField(initial=_new_request_key)
     run = RunChoiceField(
         queryset=AnalysisRun.objects.filter(status=RunStatus.SUCCEEDED).order_by("-finished_at"),
         label=_("From the analysis run"),
@@ -104,6 +119,7 @@ class RetractForm(forms.Form):
 
 
 class CorrectionForm(forms.Form):
+    request_key = RequestKeyField(initial=_new_request_key)
     run = RunChoiceField(
         queryset=AnalysisRun.objects.filter(status=RunStatus.SUCCEEDED).order_by("-finished_at"),
         label=_("From the analysis run"),

@@ -152,6 +152,10 @@ class ReleaseBuild(models.Model):
     release = models.OneToOneField(
         Release, null=True, blank=True, on_delete=models.SET_NULL, related_name="build"
     )
+    # The one-time key of the form that asked (a random token rendered into it): the same form
+    # sent again — a resubmission after the build finished, a retry after a lost answer — gets
+    # this build back instead of building another draft.
+    request_key = models.CharField(max_length=64, null=True, blank=True, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
     queued_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -608,14 +608,22 @@ def release_build_request(
     late_data: str = LateData.REFUSE,
     erratum: str = "",
     supersedes: Release | None = None,
+    request_key: str | None = None,
 ) -> tuple[ReleaseBuild, bool]:
     """Ask for a draft (or, with ``supersedes``, a correction) to be built by a worker.
 
     Returns the build and whether it is new: a double tap, or a second epidemiologist asking
     while a build of the same site and year is under way, gets the build already in progress.
-    What can be checked at once is checked here, so a typo is not a job.
+    ``request_key`` is the asking form's one-time key: the same form sent again, even after its
+    build has finished, gets that build back (exactly one draft per form). What can be checked
+    at once is checked here, so a typo is not a job.
     """
     _require(user, Role.EPIDEMIOLOGIST, Role.ADMIN)
+    request_key = (request_key or "").strip() or None
+    if request_key is not None:
+        earlier = _build_of_request(user, request_key)
+        if earlier is not None:
+            return earlier, False
     errors: list[FieldError] = []
     if run.status != RunStatus.SUCCEEDED or run.result_set is None:
         errors.append(FieldError("run", _("That analysis run has not succeeded.")))
@@ -639,9 +647,14 @@ def release_build_request(
                     erratum=erratum.strip(),
                     supersedes=supersedes,
                     stage=str(_("Waiting for a worker")),
+                    request_key=request_key,
                 )
                 transaction.on_commit(partial(_enqueue_build, build.pk))
-        except IntegrityError:  # one_active_build_per_site_year
+        except IntegrityError:  # one_active_build_per_site_year, or the same form at once
+            if request_key is not None:
+                earlier = _build_of_request(user, request_key)
+                if earlier is not None:
+                    return earlier, False
             active = ReleaseBuild.objects.filter(
                 site_code=site_code,
                 year=year,
@@ -672,6 +685,18 @@ def release_build_request(
             return active, False  # the same request again (a double tap): the build under way
         return build, True
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _build_of_request(user: User, request_key: str) -> ReleaseBuild | None:
+    """The build an earlier sending of the same form made, if any (only the asker's own)."""
+    earlier = ReleaseBuild.objects.filter(request_key=request_key).first()
+    if earlier is None:
+        return None
+    if earlier.requested_by_id != (user.pk if user.is_authenticated else None):
+        raise ValidationProblem(
+            [FieldError("release", _("This form was already used; reload the page."))]
+        )
+    return earlier
 
 
 def _enqueue_build(build_id: int) -> None:

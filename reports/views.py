@@ -330,6 +330,7 @@ def release_new(request: HttpRequest) -> HttpResponse:
                 run=form.cleaned_data["run"],  # type: ignore[arg-type]
                 site_code=form.cleaned_data["site_code"],
                 year=form.cleaned_data["year"],
+                request_key=form.cleaned_data.get("request_key"),
             )
         except ValidationProblem as problem:
             for error in problem.errors:
@@ -562,6 +563,7 @@ def release_correct(request: HttpRequest, pk: int) -> HttpResponse:
             erratum=form.cleaned_data["erratum"],
             supersedes=release,
             late_data=form.cleaned_data.get("late_data") or LateData.REFUSE,
+            request_key=form.cleaned_data.get("request_key"),
         )
     except ValidationProblem as problem:
         for error in problem.errors:

@@ -290,3 +290,62 @@ def test_an_approval_sent_twice_at_once_moves_the_release_once(
     services.release_approve(user=epidemiologist, release=draft)
     with pytest.raises(services.ReleaseStateError, match="already been approved"):
         services.release_approve(user=epidemiologist, release=stale)
+
+
+def ask_with_form_key(user: User, run: AnalysisRun, capture: Any, key: str) -> Any:
+    with capture(execute=True):
+        return client_for(user).post(
+            "/review/releases/",
+            {"run": run.pk, "site_code": "RH-SEP", "year": 2025, "request_key": key},
+        )
+
+
+@pytest.mark.django_db
+def test_the_same_form_sent_again_after_its_build_finished_builds_no_second_draft(
+    finished_run: AnalysisRun,
+    epidemiologist: User,
+    build_worker: None,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    key = ReleaseForm().fields["request_key"].initial()
+    first = ask_with_form_key(epidemiologist, finished_run, django_capture_on_commit_callbacks, key)
+    assert ReleaseBuild.objects.get().status == BuildStatus.SUCCEEDED
+    # the browser's "resend", or a retry after the answer was lost on a bad connection
+    again = ask_with_form_key(epidemiologist, finished_run, django_capture_on_commit_callbacks, key)
+    assert again.status_code == 302 and again["Location"] == first["Location"]
+    assert ReleaseBuild.objects.count() == 1 and Release.objects.count() == 1
+    # a new form (a new key) is a new request, and builds a new version
+    other = ReleaseForm().fields["request_key"].initial()
+    assert other != key
+    ask_with_form_key(epidemiologist, finished_run, django_capture_on_commit_callbacks, other)
+    assert ReleaseBuild.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_the_build_form_carries_a_hidden_one_time_key_and_no_label_for_it(
+    epidemiologist: User,
+) -> None:
+    pages = [client_for(epidemiologist).get("/review/").content.decode() for _ in range(2)]
+    keys = [page.split('name="request_key" value="')[1].split('"')[0] for page in pages]
+    assert len(keys[0]) == 32 and keys[0] != keys[1]
+    assert 'type="hidden" name="request_key"' in pages[0]
+    assert 'for="id_request_key"' not in pages[0]
+
+
+@pytest.mark.django_db
+def test_a_colleague_cannot_take_over_another_epidemiologists_form_key(
+    finished_run: AnalysisRun,
+    epidemiologist: User,
+    sent: list[int],
+) -> None:
+    colleague = User.objects.create_user("colleague-epi")
+    colleague.groups.add(*epidemiologist.groups.all())
+    _build, new = services.release_build_request(
+        user=epidemiologist, run=finished_run, site_code="RH-SEP", year=2025, request_key="k" * 32
+    )
+    assert new
+    with pytest.raises(ValidationProblem, match="already used"):
+        services.release_build_request(
+            user=colleague, run=finished_run, site_code="RH-SEP", year=2025, request_key="k" * 32
+        )
+    assert ReleaseBuild.objects.count() == 1
