@@ -70,6 +70,7 @@ def trend_chart(points: Sequence[dict[str, Any]], *, title: str, ylabel: str) ->
         color=BAND,
         alpha=0.6,
         linewidth=0,
+        # xgettext:no-python-format
         label=gettext("95% interval"),
     )
     axes.plot(x, whole, color=ACCENT, marker="o", label=gettext("estimate"))

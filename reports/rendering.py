@@ -48,6 +48,7 @@ MEASURE_LABELS = {
     "geometric_mean": _("Geometric mean"),
     "pct_above_reference": _("% above reference"),
     "adjusted_rate_ratio": _("Adjusted rate ratio vs far"),
+    # xgettext:no-python-format
     "apc_percent_per_year": _("Annual % change"),
     "population": _("Population"),
     "mean": _("Annual mean"),
@@ -58,6 +59,7 @@ MEASURE_LABELS = {
     "p50": _("Median"),
     "p90": _("90th percentile"),
     "p98": _("98th percentile"),
+    # xgettext:no-python-format
     "pct_exceed": _("% of samples above guideline"),
 }
 RATE = "crude_rate_per_1000"
@@ -316,12 +318,14 @@ def _how_sure(near: dict[str, Any], far: dict[str, Any]) -> str:
         return str(_("There are too few numbers to say how sure this is."))
     if overlap:
         return str(
+            # xgettext:no-python-format
             _(
                 "The ranges of likely values (95% intervals) overlap: the difference may be "
                 "due to chance."
             )
         )
     return str(
+        # xgettext:no-python-format
         _(
             "The ranges of likely values (95% intervals) do not overlap: the difference is "
             "unlikely to be due to chance."
