@@ -318,15 +318,15 @@ def _how_sure(near: dict[str, Any], far: dict[str, Any]) -> str:
         return str(_("There are too few numbers to say how sure this is."))
     if overlap:
         return str(
-            # xgettext:no-python-format
             _(
+                # xgettext:no-python-format
                 "The ranges of likely values (95% intervals) overlap: the difference may be "
                 "due to chance."
             )
         )
     return str(
-        # xgettext:no-python-format
         _(
+            # xgettext:no-python-format
             "The ranges of likely values (95% intervals) do not overlap: the difference is "
             "unlikely to be due to chance."
         )
