@@ -393,7 +393,7 @@ class ObservationsImporter(KindImporter):
             return False
         code_id = np.array([c.pk for c in codes], dtype=np.int64)[code_of_row]  # type: ignore[union-attr]
         visit = self._stored_visits(resident, day)
-        new = self._new_rows(visit, code_id, coded_columns, coded_of_row)
+        new = self._new_rows(resident, day, visit, code_id, coded_columns, coded_of_row)
         if new is None:
             return False
 
@@ -428,6 +428,8 @@ class ObservationsImporter(KindImporter):
 
     def _new_rows(
         self,
+        resident: np.ndarray,
+        day: np.ndarray,
         visit: np.ndarray,
         code_id: np.ndarray,
         coded_columns: list[tuple[Any, ...]],
@@ -441,10 +443,16 @@ class ObservationsImporter(KindImporter):
         hit = np.flatnonzero(visit > 0)
         if len(hit) == 0:
             return new
+        # by resident and dates, as the visits were found (a few hundred residents, not
+        # thousands of visit ids); observations of later visits of a day match no key below
         stored = list(
-            Observation.objects.filter(visit_id__in=np.unique(visit[hit]).tolist()).values_list(
-                "visit_id", "code_id", *OBSERVATION_FIELDS
-            )
+            Observation.objects.filter(
+                visit__resident_id__in=np.unique(resident[hit]).tolist(),
+                visit__visited_on__range=(
+                    dt.date.fromordinal(int(day[hit].min())),
+                    dt.date.fromordinal(int(day[hit].max())),
+                ),
+            ).values_list("visit_id", "code_id", *OBSERVATION_FIELDS)
         )
         if not stored:
             return new
