@@ -389,6 +389,15 @@ def markdown(results: dict[str, Any], rows: list[dict[str, Any]]) -> str:
                 f"gunicorn {page['gunicorn_workers']} sync workers. Every measurement: {runs} "
                 "(the table shows each side's best)."
             )
+            draft_stages = page["published"].get("draft_stages")
+            if draft_stages:
+                stages = ", ".join(f"{k} {v:.2f} s" for k, v in draft_stages.items())
+                lines.append(
+                    f"- Release draft (build of the annual report from the run): "
+                    f"{page['published']['timings']['build_draft']:.1f} s ({stages}); the data "
+                    "check uses the change marker and the run's kept data when nothing was "
+                    "written since the run."
+                )
         outcome = data.get("outcome_page")
         if outcome:
             lines.append(
@@ -462,7 +471,8 @@ HOW_TO_READ = [
     "the prefork parent and its children count twice; PSS is given beside it). On a busy 2-core "
     "machine the absolute numbers move by tens of percent between runs; compare ratios, and "
     "rerun before concluding from a ratio close to its target. **Audit**: the whole build of a "
-    "correction of the annual report (extraction and its fingerprint check, tables, primary and "
+    "correction of the annual report (the data check — change marker and the run's kept data, "
+    "else extraction and fingerprint — tables, primary and "
     "complementary suppression, the audit against every published release, saving), in its own "
     "process, after the four earlier years were published; memory is that process's peak RSS "
     "(ru_maxrss), Django and the data included. What the profiles found behind "
