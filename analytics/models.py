@@ -40,6 +40,14 @@ class ResultSet(models.Model):
     kind = models.CharField(max_length=32)
     parameters_hash = models.CharField(max_length=64)
     input_fingerprint = models.CharField(max_length=64)
+    input_marker = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        help_text="The data change marker (surveys.selectors.data_change_marker) at which the "
+        "data with this fingerprint was last read; blank: not known. While the marker is the "
+        "same, the data is too, without extracting it again.",
+    )
     parameters = models.JSONField(default=dict)
     code_version = models.CharField(max_length=64)
     parts_total = models.PositiveSmallIntegerField(default=0)

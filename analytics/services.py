@@ -44,6 +44,7 @@ from analytics.models import (
     RunTrigger,
 )
 from notifications.services import notify_alert_opened, notify_run_failed
+from surveys.selectors import data_change_marker
 
 log = logging.getLogger(__name__)
 User = AuthUser | AnonymousUser
@@ -182,8 +183,25 @@ def _cache_store(fingerprint: str, datasets: Datasets) -> None:
 
 
 def _cache_drop(fingerprint: str) -> None:
-    """The cache only serves the parts of a run in progress."""
     _cache_path(fingerprint).unlink(missing_ok=True)
+
+
+def _cache_keep_latest(fingerprint: str) -> None:
+    """A result set completed: its data stays cached (a report draft of it needs that data,
+    result_set_datasets_unchanged), the data of the result sets completed before it goes
+    (unless a result set still in progress shares it: its parts read it)."""
+    in_progress = set(
+        ResultSet.objects.filter(complete=False).values_list("input_fingerprint", flat=True)
+    )
+    older = (
+        ResultSet.objects.filter(complete=True)
+        .exclude(input_fingerprint=fingerprint)
+        .exclude(input_fingerprint__in=in_progress)
+        .values_list("input_fingerprint", flat=True)
+        .distinct()
+    )
+    for stale in older:
+        _cache_drop(stale)
 
 
 def _cache_load(fingerprint: str) -> Datasets | None:
@@ -192,6 +210,10 @@ def _cache_load(fingerprint: str) -> Datasets | None:
         return None
     with path.open("rb") as handle:
         return pickle.load(handle)  # noqa: S301 - written by _cache_store on this machine
+
+
+class InputChanged(RuntimeError):
+    """The recorded data is no longer the data a result set was computed on."""
 
 
 def _datasets_for(result_set: ResultSet) -> Datasets:
@@ -203,12 +225,38 @@ def _datasets_for(result_set: ResultSet) -> Datasets:
     cached = _cache_load(result_set.input_fingerprint)
     if cached is not None:
         return cached
+    return _extract_unchanged(
+        result_set, "The recorded data changed while this run was in progress; start a new run."
+    )
+
+
+def _extract_unchanged(result_set: ResultSet, changed: str) -> Datasets:
+    """Extract again; InputChanged(changed) unless it is the result set's data. While the
+    change marker is the one stored with the result set (before and after the extraction) the
+    data is the same without hashing it; otherwise the fingerprint decides."""
+    marker = result_set.input_marker
+    unchanged_before = bool(marker) and data_change_marker() == marker
     datasets = extract_all()
+    if unchanged_before and data_change_marker() == marker:
+        return datasets
     if datasets.fingerprint() != result_set.input_fingerprint:
-        raise RuntimeError(
-            "The recorded data changed while this run was in progress; start a new run."
-        )
+        raise InputChanged(changed)
     return datasets
+
+
+def result_set_datasets_unchanged(result_set: ResultSet, changed: str) -> Datasets:
+    """The data a complete result set was computed on, when the recorded data is still that
+    data (a report must agree with both); InputChanged(changed) otherwise.
+
+    The cheap way first: if nothing was written since the result set's data was read (the
+    change marker) and this machine keeps that data (the cache of the latest complete result
+    set), nothing is read from the database. Otherwise the data is extracted again and checked.
+    """
+    if result_set.input_marker and data_change_marker() == result_set.input_marker:
+        cached = _cache_load(result_set.input_fingerprint)
+        if cached is not None:
+            return cached
+    return _extract_unchanged(result_set, changed)
 
 
 def analysis_run_execute_inline(*, run_id: int) -> AnalysisRun:
@@ -228,7 +276,10 @@ def analysis_run_start(*, run_id: int, enqueue: bool = True) -> list[str]:
     )
     try:
         began = time.monotonic()
+        marker = data_change_marker()
         datasets = extract_all()
+        if data_change_marker() != marker:
+            marker = ""  # written to while extracting: the marker does not name this data
         fingerprint = datasets.fingerprint()
         extract_seconds = time.monotonic() - began
         with transaction.atomic():
@@ -243,6 +294,9 @@ def analysis_run_start(*, run_id: int, enqueue: bool = True) -> list[str]:
                     "data_end": suite.data_end_of(datasets, run.parameters),
                 },
             )
+            if marker and result_set.input_marker != marker:
+                ResultSet.objects.filter(pk=result_set.pk).update(input_marker=marker)
+                result_set.input_marker = marker
             pending = []
             if not result_set.complete:
                 for name in suite.PARTS:
@@ -258,6 +312,9 @@ def analysis_run_start(*, run_id: int, enqueue: bool = True) -> list[str]:
                 extract_seconds=extract_seconds,
             )
         if result_set.complete:
+            if not _cache_path(fingerprint).exists():  # kept for a report draft of it
+                _cache_store(fingerprint, datasets)
+                _cache_keep_latest(fingerprint)
             AnalysisRun.objects.filter(pk=run_id).update(
                 status=RunStatus.SUCCEEDED,
                 reused=True,
@@ -548,7 +605,7 @@ def _complete_if_done(result_set_id: int) -> None:
             result_set.complete = True
             result_set.completed_at = now
             result_set.save(update_fields=["complete", "completed_at"])
-            transaction.on_commit(lambda: _cache_drop(result_set.input_fingerprint))
+            transaction.on_commit(lambda: _cache_keep_latest(result_set.input_fingerprint))
         for run in waiting:
             started = run.started_at or now
             AnalysisRun.objects.filter(pk=run.pk).update(

@@ -10,6 +10,13 @@ MEMORY_TARGET_MIB = 2048
 # An epidemiologist waits on the draft screen (it shows the stage) for a build: a minute is
 # the most we ask of them for a whole programme's annual report.
 AUDIT_TARGET_S = 60.0
+# Issue #20: a draft at 100k within 10 s, the data checked by the change marker (not re-read).
+DRAFT_TARGET_S = 10.0
+# Issue #20: the import against its true floor (the ≤ 3× COPY target was below the floor
+# itself, 13–21× COPY: findings.md §1), and a re-import of an unchanged file.
+FLOOR_TARGET = 1.1
+FLOOR_TARGET_SIZE = "100000"
+REIMPORT_TARGET = 0.2
 GROWTH_SIZES = ("10000", "100000")
 OUTCOME_PAGE_MS = 300.0  # issue #17 (issue #20 asks ≤ 50 ms: see the row's figure)
 OUTCOME_PAGE_BYTES = 100_000
@@ -85,39 +92,55 @@ def figures(results: dict[str, Any]) -> list[dict[str, Any]]:
     for size, data in sizes.items():
         imp = data.get("import")
         if imp:
-            ratio = imp["import_seconds"] / imp["copy_seconds"]
+            ratio = imp["import_seconds"] / imp["floor_seconds"]
+            floor_target = size == FLOOR_TARGET_SIZE
             rows.append(
                 _row(
-                    "import observations (import_csv vs COPY)",
+                    "import observations (import_csv vs the floor: same rows into the real "
+                    "tables, no validation)",
+                    size,
+                    imp["import_seconds"],
+                    imp["floor_seconds"],
+                    "s",
+                    ratio,
+                    f"≤ {FLOOR_TARGET:g}× at 100k" if floor_target else "context",
+                    ratio <= FLOOR_TARGET if floor_target else None,
+                )
+            )
+            if "reimport_seconds" in imp:
+                ratio = imp["reimport_seconds"] / imp["import_seconds"]
+                rows.append(
+                    _row(
+                        "re-import of the unchanged file vs its first import",
+                        size,
+                        imp["reimport_seconds"],
+                        imp["import_seconds"],
+                        "s",
+                        ratio,
+                        f"≤ {REIMPORT_TARGET:g}×",
+                        ratio <= REIMPORT_TARGET,
+                    )
+                )
+            rows.append(
+                _row(
+                    "— import_csv vs COPY into a bare table",
                     size,
                     imp["import_seconds"],
                     imp["copy_seconds"],
                     "s",
-                    ratio,
-                    "≤ 3×",
-                    ratio <= 3,
-                )
-            )
-            rows.append(
-                _row(
-                    "— the floor (same rows into the real tables, no validation) vs COPY",
-                    size,
-                    imp["floor_seconds"],
-                    imp["copy_seconds"],
-                    "s",
-                    imp["floor_seconds"] / imp["copy_seconds"],
+                    imp["import_seconds"] / imp["copy_seconds"],
                     "context",
                     None,
                 )
             )
             rows.append(
                 _row(
-                    "— import_csv vs the floor",
+                    "— the floor vs COPY (what no importer of this schema can beat)",
                     size,
-                    imp["import_seconds"],
                     imp["floor_seconds"],
+                    imp["copy_seconds"],
                     "s",
-                    imp["import_seconds"] / imp["floor_seconds"],
+                    imp["floor_seconds"] / imp["copy_seconds"],
                     "context",
                     None,
                 )
@@ -209,6 +232,23 @@ def figures(results: dict[str, Any]) -> list[dict[str, Any]]:
                     peak / MEMORY_TARGET_MIB,
                     "≤ 2048 MiB",
                     peak <= MEMORY_TARGET_MIB,
+                )
+            )
+    for size, data in sizes.items():
+        timings = data.get("page", {}).get("published", {}).get("timings", {})
+        if "build_draft" in timings:
+            seconds = timings["build_draft"]
+            rows.append(
+                _row(
+                    "release draft build (annual report from the run: data check, tables, "
+                    "protection, save)",
+                    size,
+                    seconds,
+                    None,
+                    "s",
+                    seconds / DRAFT_TARGET_S,
+                    f"≤ {DRAFT_TARGET_S:.0f} s",
+                    seconds <= DRAFT_TARGET_S,
                 )
             )
     for size, data in sizes.items():
@@ -349,6 +389,15 @@ def markdown(results: dict[str, Any], rows: list[dict[str, Any]]) -> str:
                 f"gunicorn {page['gunicorn_workers']} sync workers. Every measurement: {runs} "
                 "(the table shows each side's best)."
             )
+            draft_stages = page["published"].get("draft_stages")
+            if draft_stages:
+                stages = ", ".join(f"{k} {v:.2f} s" for k, v in draft_stages.items())
+                lines.append(
+                    f"- Release draft (build of the annual report from the run): "
+                    f"{page['published']['timings']['build_draft']:.1f} s ({stages}); the data "
+                    "check uses the change marker and the run's kept data when nothing was "
+                    "written since the run."
+                )
         outcome = data.get("outcome_page")
         if outcome:
             lines.append(
@@ -394,13 +443,16 @@ HOW_TO_READ = [
     "the same machine in the same run; *ratio* is ours ÷ baseline (for throughput, ours ÷ "
     "static, so higher is better; for memory, the share of the 2 GB budget). **Import**: "
     "`import_csv` of the observations file (validation, pseudonyms, visits, inserts, quality "
-    "flags, one transaction) vs. PostgreSQL `COPY` of the same CSV, streamed from a client, into "
-    "a bare table with the same seven columns (text/date/numeric, no key or constraint). The "
-    "*floor* rows put a third figure beside them: the shortest SQL that inserts the same rows "
+    "flags, one transaction) vs. the *floor*: the shortest SQL that inserts the same rows "
     "into the real visit and observation tables (COPY into a temporary table, one INSERT … "
     "SELECT per table, COMMIT with its deferred foreign-key checks; no validation), on a scratch "
     "copy of the database as it was before the import. No importer of this schema can be faster "
-    "than the floor, so the floor ÷ COPY says how much of the ≤ 3× target is reachable at all. "
+    "than the floor. The *re-import* imports the same file again right after (every row stored "
+    "already: nothing to write), against the first import. PostgreSQL `COPY` of the same CSV, "
+    "streamed from a client, into a bare table with the same seven columns (text/date/numeric, "
+    "no key or constraint) is given as context: the floor alone is 13–21× COPY (the foreign-key "
+    "checks and index maintenance a bare table does not have; bench/findings.md §1), so the "
+    "earlier ≤ 3× COPY target was out of reach for any importer of this schema. "
     "**Suite**: from `analysis_run_request` to status *succeeded*, executed by one real Celery "
     "worker with two pool processes over Redis (extraction, cache file, six parts fanned out, "
     "result rows written). `bench/reference_suite.py` is an independent minimal implementation "
@@ -419,7 +471,8 @@ HOW_TO_READ = [
     "the prefork parent and its children count twice; PSS is given beside it). On a busy 2-core "
     "machine the absolute numbers move by tens of percent between runs; compare ratios, and "
     "rerun before concluding from a ratio close to its target. **Audit**: the whole build of a "
-    "correction of the annual report (extraction and its fingerprint check, tables, primary and "
+    "correction of the annual report (the data check — change marker and the run's kept data, "
+    "else extraction and fingerprint — tables, primary and "
     "complementary suppression, the audit against every published release, saving), in its own "
     "process, after the four earlier years were published; memory is that process's peak RSS "
     "(ru_maxrss), Django and the data included. What the profiles found behind "

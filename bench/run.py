@@ -6,8 +6,10 @@
 For each size: generate the synthetic community, recreate the database healthwatch_bench_<n>
 on PostgreSQL (BENCH_PG_URL, default postgres://healthwatch@127.0.0.1:5432/postgres; the name's
 prefix from BENCH_DB_PREFIX), then
-1. import: the observations file through import_csv (after the six other kinds) against
-   PostgreSQL COPY of the same CSV into a bare table (mean of a COPY before and one after);
+1. import: the observations file through import_csv (after the six other kinds) against the
+   floor (bench/steps.py FLOOR_SQL: the same rows into the real tables, no validation), then the
+   same file imported again (every row unchanged) against the first import; PostgreSQL COPY of
+   the same CSV into a bare table as context (mean of a COPY before and one after);
 2. suite: a run requested with analysis_run_request and executed by a real Celery worker
    (`--concurrency=2`, Redis db BENCH_REDIS_URL, default redis://127.0.0.1:6379/14, flushed),
    from the request to status succeeded; then bench/reference_suite.py, an independent minimal

@@ -28,8 +28,8 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext as _
 
-from analytics.extraction import extract_all
 from analytics.models import AnalysisRun, ResultRow, RunStatus
+from analytics.services import InputChanged, result_set_datasets_unchanged
 from healthwatch.roles import Role, has_role
 from notifications.services import notify_release_in_review
 from reports import printing, rendering
@@ -193,19 +193,14 @@ def release_build_draft(
         raise ValidationProblem(errors)
     assert run.result_set is not None and site is not None
     say(str(_("Checking that the recorded data has not changed since the analysis")))
-    datasets = extract_all()
-    if datasets.fingerprint() != run.result_set.input_fingerprint:
-        raise ValidationProblem(
-            [
-                FieldError(
-                    "run",
-                    gettext(
-                        "The recorded data changed since this analysis ran; run the analysis "
-                        "again and build the report from the new run."
-                    ),
-                )
-            ]
-        )
+    changed = gettext(
+        "The recorded data changed since this analysis ran; run the analysis "
+        "again and build the report from the new run."
+    )
+    try:
+        datasets = result_set_datasets_unchanged(run.result_set, changed)
+    except InputChanged:
+        raise ValidationProblem([FieldError("run", changed)]) from None
     results = pd.DataFrame(list(ResultRow.objects.filter(result_set=run.result_set).values()))
     mark = ledger_mark()
     ledger = ledger_for_audit(up_to=mark[1])

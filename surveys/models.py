@@ -692,3 +692,37 @@ class ImportJobChunk(models.Model):
 
     def __str__(self) -> str:
         return f"Chunk {self.seq} of import job {self.job_id}"
+
+
+#: The tables an analysis reads (analytics.extraction): every write to them is logged below.
+ANALYSED_TABLES: tuple[str, ...] = (
+    "surveys_productionsite",
+    "surveys_area",
+    "surveys_areapopulation",
+    "surveys_vocabularycode",
+    "surveys_resident",
+    "surveys_visit",
+    "surveys_observation",
+    "surveys_station",
+    "surveys_measurement",
+)
+
+
+class DataChange(models.Model):
+    """One write to an analysed table, logged by a database trigger (migration
+    0008_perf_data_change), whatever wrote it: forms, the outbox, OpenRosa, the CSV import's
+    COPY, the admin, raw SQL.
+
+    PostgreSQL logs one row per writing statement (a statement-level trigger: no lock shared
+    between writers, so concurrent imports and submissions do not wait on each other); SQLite
+    (one writer at a time) keeps only the latest row. Either way `selectors.data_change_marker`
+    (the count and the largest id) differs after every committed write: the cheap check that
+    the data is still what an analysis read (analytics ResultSet.input_marker).
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    table_name = models.CharField(max_length=64)
+    changed_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.table_name} changed at {self.changed_at:%Y-%m-%d %H:%M:%S}"

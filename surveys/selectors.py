@@ -16,11 +16,12 @@ from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.models import User as AuthUser
-from django.db.models import QuerySet
+from django.db.models import Count, Max, QuerySet
 
 from healthwatch.roles import STAFF_ROLES, Role, has_role
 from surveys.models import (
     Area,
+    DataChange,
     DataQualityFlag,
     ImportJob,
     Measurement,
@@ -35,6 +36,14 @@ from surveys.models import (
 )
 
 User = AuthUser | AnonymousUser
+
+
+def data_change_marker() -> str:
+    """The state of the analysed tables in one cheap read (DataChange: the number of logged
+    writes and the latest one's id). Any committed insert, update or delete of a row an analysis
+    reads gives another marker; equal markers mean nothing was written in between."""
+    logged = DataChange.objects.aggregate(count=Count("id"), latest=Max("id"))
+    return f"{logged['count']}:{logged['latest'] or 0}"
 
 
 def sees_all_records(user: User) -> bool:

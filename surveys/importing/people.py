@@ -221,6 +221,28 @@ OBSERVATION_COLUMNS = (
 _NAN = math.nan
 CODED_ROWS_CACHE = 200_000
 _VISIT_SHIFT = 22  # date ordinals are below 2**22
+_CODE_SHIFT = 24  # vocabulary code ids are below 2**24
+
+
+def _floats(values: tuple[Any, ...]) -> np.ndarray:
+    return np.array([_NAN if v is None else v for v in values], dtype=np.float64)
+
+
+def _booleans(values: tuple[Any, ...]) -> np.ndarray:
+    return np.array([-1 if v is None else int(v) for v in values], dtype=np.int8)
+
+
+def _same_floats(stored: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """base.same on float arrays (math.isclose, rel 1e-9, abs 1e-12), None (NaN) equal to None
+    only."""
+    both = np.isnan(stored) & np.isnan(new)
+    with np.errstate(invalid="ignore"):
+        close = np.abs(stored - new) <= np.maximum(
+            1e-9 * np.maximum(np.abs(stored), np.abs(new)), 1e-12
+        )
+    return both | close
+
+
 _UNIX_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 
 
@@ -371,13 +393,18 @@ class ObservationsImporter(KindImporter):
             return False
         code_id = np.array([c.pk for c in codes], dtype=np.int64)[code_of_row]  # type: ignore[union-attr]
         visit = self._stored_visits(resident, day)
-        if visit is None:
+        new = self._new_rows(resident, day, visit, code_id, coded_columns, coded_of_row)
+        if new is None:
             return False
 
         self.k_resident.frombytes(resident.tobytes())
         self.k_day.frombytes(day.astype(np.int32).tobytes())
         self.k_code.frombytes(code_id.astype(np.int32).tobytes())
         self.k_row.frombytes(numbers.astype(np.int32).tobytes())
+        self.unchanged += len(chunk) - int(new.sum())
+        if not new.all():  # rows stored already with the same values: counted, not written
+            resident, day, visit, code_id = resident[new], day[new], visit[new], code_id[new]
+            coded_of_row, study_of_row = coded_of_row[new], study_of_row[new]
         self.p_resident.frombytes(resident.tobytes())
         self.p_day.frombytes(day.astype(np.int32).tobytes())
         self.p_visit.frombytes(visit.tobytes())
@@ -399,10 +426,63 @@ class ObservationsImporter(KindImporter):
         self.p_birth.frombytes(birth_of[study_of_row].astype(np.int16).tobytes())
         return True
 
-    def _stored_visits(self, resident: np.ndarray, day: np.ndarray) -> np.ndarray | None:
-        """Each row's stored visit (the earliest of that resident and day; 0: none), or None
-        when one of those visits already has an observation of a code (the row path compares
-        stored observations)."""
+    def _new_rows(
+        self,
+        resident: np.ndarray,
+        day: np.ndarray,
+        visit: np.ndarray,
+        code_id: np.ndarray,
+        coded_columns: list[tuple[Any, ...]],
+        coded_of_row: np.ndarray,
+    ) -> np.ndarray | None:
+        """Which rows are new (True) rather than stored already with the same values (False:
+        the row path counts those unchanged); None when a row differs from its stored
+        observation (the row path reports that). Compared as base.same compares: floats to
+        1e-9 relative, the rest exactly."""
+        new = np.ones(len(visit), dtype=bool)
+        hit = np.flatnonzero(visit > 0)
+        if len(hit) == 0:
+            return new
+        # by resident and dates, as the visits were found (a few hundred residents, not
+        # thousands of visit ids); observations of later visits of a day match no key below
+        stored = list(
+            Observation.objects.filter(
+                visit__resident_id__in=np.unique(resident[hit]).tolist(),
+                visit__visited_on__range=(
+                    dt.date.fromordinal(int(day[hit].min())),
+                    dt.date.fromordinal(int(day[hit].max())),
+                ),
+            ).values_list("visit_id", "code_id", *OBSERVATION_FIELDS)
+        )
+        if not stored:
+            return new
+        s_visit, s_code, s_value, s_boolean, s_unit, s_below, s_lod = zip(*stored, strict=True)
+        s_key = (np.array(s_visit, dtype=np.int64) << _CODE_SHIFT) | np.array(s_code, np.int64)
+        order = np.argsort(s_key)
+        s_key = s_key[order]
+        key = (visit[hit] << _CODE_SHIFT) | code_id[hit]
+        where = np.minimum(np.searchsorted(s_key, key), len(s_key) - 1)
+        found = s_key[where] == key
+        if not found.any():
+            return new
+        rows, at = hit[found], order[where[found]]
+        coded = coded_of_row[rows]
+        value, boolean, unit, below, lod = (np.asarray(c) for c in coded_columns)
+        units = np.array(self.units, dtype=object)
+        same = (
+            _same_floats(_floats(s_value)[at], value[coded].astype(np.float64))
+            & (_booleans(s_boolean)[at] == boolean[coded])
+            & (np.array(s_unit, dtype=object)[at] == units[unit[coded]])
+            & (np.array(s_below, dtype=bool)[at] == below[coded].astype(bool))
+            & _same_floats(_floats(s_lod)[at], lod[coded].astype(np.float64))
+        )
+        if not same.all():
+            return None
+        new[rows] = False
+        return new
+
+    def _stored_visits(self, resident: np.ndarray, day: np.ndarray) -> np.ndarray:
+        """Each row's stored visit (the earliest of that resident and day; 0: none)."""
         keys = (resident << _VISIT_SHIFT) | day
         earliest: dict[int, int] = {}
         for pk, resident_id, visited_on in (
@@ -426,8 +506,6 @@ class ObservationsImporter(KindImporter):
         where = np.minimum(np.searchsorted(known, keys), len(known) - 1)
         hit = known[where] == keys
         visit[hit] = ids[where[hit]]
-        if Observation.objects.filter(visit_id__in=np.unique(visit[hit]).tolist()).exists():
-            return None
         return visit
 
     def validate_chunk(self, rows: list[Row]) -> None:

@@ -28,6 +28,7 @@ from django.db import transaction
 from healthwatch.roles import Role
 from surveys.importing import ImportReport, import_csv
 from surveys.importing import reader as reader_module
+from surveys.importing.base import DIFFERS
 from surveys.importing.people import ObservationsImporter
 from surveys.importing.reader import CsvSource
 from surveys.importing.report import ErrorSink
@@ -990,15 +991,31 @@ def numbers_of(calls: list[tuple[list[int], Any]]) -> list[list[int]]:
     return [numbers for numbers, _ in calls]
 
 
-def test_a_chunk_touching_stored_observations_goes_row_by_row_and_counts_them_unchanged(
+def test_a_chunk_touching_stored_observations_with_the_same_values_stays_columnar(
     residents: Path, corpus: Corpus, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Unchanged rows are recognised in bulk (a re-import of a file does not go row by row)."""
     assert _import_file(render(corpus.base[:3])).ok  # the first visit's first three rows
     row_path = _spy(monkeypatch, "validate_chunk")
     report = _import_file(render(corpus.base))
     assert (report.created, report.unchanged) == (len(corpus.base) - 3, 3)
-    # the first two chunks hold rows of that stored visit (it has 13 rows in the base)
-    assert numbers_of(row_path) == _chunks_of(len(corpus.base))[:2]
+    assert row_path == []
+
+
+def test_a_chunk_touching_a_stored_observation_with_another_value_goes_row_by_row(
+    residents: Path, corpus: Corpus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert _import_file(render(corpus.base[:3])).ok
+    changed = [list(row) for row in corpus.base]
+    i = next(i for i in range(3) if changed[i][3] and changed[i][4])  # a measured value
+    changed[i][3] = f"{float(changed[i][3]) * 1.5:g}"
+    row_path = _spy(monkeypatch, "validate_chunk")
+    report = _import_file(render(changed))
+    assert not report.ok and [(e.row, e.reason) for e in report.errors] == [
+        (row_number(i), DIFFERS)
+    ]
+    # the first chunk holds the changed row; the second touches only unchanged stored rows
+    assert numbers_of(row_path) == _chunks_of(len(corpus.base))[:1]
 
 
 def test_a_chunk_touching_a_stored_visit_without_observations_stays_columnar(
