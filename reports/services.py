@@ -25,7 +25,7 @@ from django.contrib.auth.models import User as AuthUser
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone, translation
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext, gettext_noop, ngettext
 from django.utils.translation import gettext as _
 
 from analytics.models import AnalysisRun, ResultRow, RunStatus
@@ -407,18 +407,34 @@ class PublicationArtefacts:
     files: list[tuple[str, str, bytes]]
 
 
+class _ArtefactFailed(Exception):
+    """An artefact failed while a page's language was active: said later, in the publisher's."""
+
+    def __init__(self, what: str, reason: str) -> None:
+        super().__init__(what, reason)
+        self.what = what  # an untranslated msgid
+        self.reason = reason
+
+
 def _release_map(release: Release) -> dict[str, Any]:
     try:
         return rendering.release_map(release)
     except Exception as error:
         log.exception("map of release %s", release.pk)
-        raise PublicationArtefactError(gettext("map"), str(error)) from error
+        raise _ArtefactFailed(gettext_noop("map"), str(error)) from error
 
 
 def publication_artefacts(release: Release) -> PublicationArtefacts:
     """The snapshot of a release being published (its content hash and published_at set):
     the page with its map and the table pages in every shipped language, the table downloads
     and zip (language-neutral), the map as SVG and the printable PDF (English)."""
+    try:
+        return _publication_artefacts(release)
+    except _ArtefactFailed as failed:
+        raise PublicationArtefactError(gettext(failed.what), failed.reason) from failed
+
+
+def _publication_artefacts(release: Release) -> PublicationArtefacts:
     translated: dict[str, dict[str, Any]] = {}
     for language, _name in settings.LANGUAGES:
         if language == "en":
@@ -439,7 +455,7 @@ def publication_artefacts(release: Release) -> PublicationArtefacts:
             pdf = printing.release_pdf(release, release_map, labels)
     except Exception as error:
         log.exception("PDF of release %s", release.pk)
-        raise PublicationArtefactError(gettext("printable PDF"), str(error)) from error
+        raise _ArtefactFailed(gettext_noop("printable PDF"), str(error)) from error
     files.append(("map.svg", "image/svg+xml", release_map["svg"].encode("utf-8")))
     files.append(("release.pdf", "application/pdf", pdf))
     return PublicationArtefacts(html=html, tables=tables, translated=translated, files=files)

@@ -94,6 +94,26 @@ def in_ci() -> bool:
 
 
 @pytest.fixture(autouse=True)
+def language_of_the_settings() -> Iterator[None]:
+    """Each test starts in settings.LANGUAGE_CODE and leaves no language behind.
+
+    LocaleMiddleware activates the request's language in the serving thread and nothing resets
+    it afterwards; the test client serves in the test's own thread, so one test's French visitor
+    would otherwise make the next test's messages French.
+    """
+    from django.conf import settings
+
+    if not settings.configured:  # the pure suites, run with -p no:django
+        yield
+        return
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
 def isolated_var_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Caches and files a test writes go to a temporary folder, not the checkout's var/."""
     from django.conf import settings

@@ -264,8 +264,12 @@ def _write_services() -> set[str]:
         for name, function in inspect.getmembers(module, inspect.isfunction):
             if function.__module__ != module.__name__ or name.startswith("_"):
                 continue
-            if name in ("resident_find", "parameters_hash") or name.startswith("analysis_"):
-                continue  # a reader, a helper, and the runs (tests/analytics/test_runs.py)
+            if name in (
+                "resident_find",
+                "parameters_hash",
+                "result_set_datasets_unchanged",
+            ) or name.startswith("analysis_"):
+                continue  # readers, a helper, and the runs (tests/analytics/test_runs.py)
             if name == "result_set_charts_render":
                 # re-runnable: each part's charts are replaced in one transaction of their own
                 # (tests/analytics/test_views_analytics.py draws them again without duplicates)
