@@ -268,6 +268,18 @@ class LabResultSerializer(serializers.Serializer[Any]):
     lab = serializers.CharField(max_length=200, allow_blank=True, default="")
 
 
+def _row_errors(errors: Any) -> list[dict[str, str]]:
+    """A list serializer's errors as "row n: field" messages, whatever shape DRF gave them."""
+    rows = errors if isinstance(errors, list) else [errors]
+    out: list[dict[str, str]] = []
+    for n, row in enumerate(rows, start=1):
+        problems_by_field = row if isinstance(row, dict) else ({"row": row} if row else {})
+        for field, problems in problems_by_field.items():
+            listed = problems if isinstance(problems, list) else [problems]
+            out.append({"field": f"row {n}: {field}", "message": " ".join(map(str, listed))})
+    return out
+
+
 @extend_schema(request=LabResultSerializer(many=True), responses={201: None})
 @api_view(["POST"])
 def api_lab_results(request: Request) -> Response:
@@ -275,14 +287,12 @@ def api_lab_results(request: Request) -> Response:
     if not has_role(request.user, *VALIDATORS):
         return Response({"detail": _("Only epidemiologists and admins attach lab results.")}, 403)
     payload = request.data if isinstance(request.data, list) else [request.data]
+    if not all(isinstance(row, dict) for row in payload):
+        message = _("Send a JSON list of lab results: objects with sample_id, pollutant and unit.")
+        return Response({"errors": [{"field": "body", "message": message}]}, 400)
     serializer = LabResultSerializer(data=payload, many=True)
     if not serializer.is_valid():
-        errors = [
-            {"field": f"row {n}: {field}", "message": " ".join(str(m) for m in problems)}
-            for n, row in enumerate(serializer.errors, start=1)
-            for field, problems in row.items()  # type: ignore[union-attr]
-        ]
-        return Response({"errors": errors}, 400)
+        return Response({"errors": _row_errors(serializer.errors)}, 400)
     results = [
         services.LabResult(
             sample_code=row["sample_id"],

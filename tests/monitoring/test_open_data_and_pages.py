@@ -7,6 +7,7 @@ import datetime as dt
 import io
 import json
 import zipfile
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -108,6 +109,23 @@ def test_the_lab_results_api_attaches_all_rows_or_none(
     assert not Reading.objects.exists()
     response = client.post("/api/v1/lab-results/", bad[:1], content_type="application/json")
     assert response.status_code == 201
+
+
+@pytest.mark.parametrize(
+    "body",
+    [[1], [[]], 7, '"S-1"', [{"sample_id": "S-1"}, 3], {"value": {"nested": 1}}, [None]],
+)
+def test_the_lab_results_api_answers_any_malformed_body_with_a_400_that_names_the_problem(
+    body: Any, epidemiologist: User
+) -> None:
+    # Found by schemathesis: a list of numbers made the error formatting fail with a 500.
+    response = client_for(epidemiologist).post(
+        "/api/v1/lab-results/", body, content_type="application/json"
+    )
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert errors and all(e["field"] and e["message"] for e in errors)
+    assert not Reading.objects.exists()
 
 
 def test_the_public_station_page_shows_the_validated_exceedance_its_history_and_custody(
