@@ -23,7 +23,7 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.models import User as AuthUser
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
-from django.db.models import F, Max, Q
+from django.db.models import F, Max, Min, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext, gettext_noop, ngettext
 from django.utils.translation import gettext as _
@@ -540,6 +540,59 @@ def release_publish(*, user: User, release_id: int) -> Release:
         release.version,
     )
     return release
+
+
+@dataclass(frozen=True)
+class ReplayedAudit:
+    """One publication's audit run again by today's auditor against the ledger it met."""
+
+    release: str
+    earlier_releases: int
+    passed: bool
+    explanation: str
+
+
+def publication_audits_replayed() -> list[ReplayedAudit]:
+    """Audit every published (or retracted) release again, in publication order, against the
+    ledger as it stood when it was published, with today's auditor.
+
+    Why: an auditor's bug lets a release out that today's auditor would refuse (3ff5954: a
+    later year published first was taken for revised data and left out of the equations).
+    What is already public cannot be recalled, but an epidemiologist must learn which
+    releases to retract or supersede; this reads only and changes nothing.
+    """
+    firsts = (
+        LedgerEntry.objects.values("release_id")
+        .annotate(first=Min("id"))
+        .order_by("first")
+        .values_list("release_id", "first")
+    )
+    replayed: list[ReplayedAudit] = []
+    for release_id, first in firsts:
+        release = Release.objects.get(pk=release_id)
+        internal = release.internal_audit
+        cells = [
+            Cell(c["key"], spec_to_atoms(c["spec"]), int(c["count"])) for c in internal["cells"]
+        ]
+        suppressed = [c["key"] for c in internal["cells"] if c["suppressed"]]
+        ledger = ledger_for_audit(up_to=first - 1)
+        result = audit(
+            cells,
+            suppressed,
+            ledger,
+            release.threshold,
+            atom_counts=_atom_counts(internal),
+            relations=_relations(internal),
+        )
+        replayed.append(
+            ReplayedAudit(
+                release=f"{release.site_code} {release.year} version {release.version}",
+                earlier_releases=len({e.release for e in ledger}),
+                passed=result.passed,
+                explanation="" if result.passed else result.explain(),
+            )
+        )
+    return replayed
 
 
 def release_retract(*, user: User, release: Release, reason: str, confirmed: bool) -> Release:
