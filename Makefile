@@ -61,6 +61,11 @@ browser-deps:
 		echo "Installing Debian's chromium for the browser tests…"; \
 		(apt-get install -y -qq chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)); \
 	fi
+	@# A Chinese font for the charts' labels (analytics/charts.py measures text with it).
+	@if [ ! -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "Installing Debian's fonts-wqy-microhei for the charts' Chinese labels…"; \
+		(apt-get install -y -qq fonts-wqy-microhei >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq fonts-wqy-microhei >/dev/null)); \
+	fi
 	@# axe-core (pinned in tests/browser/axe/package-lock.json), injected into the public pages.
 	@if command -v npm >/dev/null 2>&1; then \
 		cd tests/browser/axe && npm ci --no-audit --no-fund --silent; \

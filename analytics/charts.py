@@ -10,10 +10,12 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import matplotlib
 from django.utils.translation import gettext
+from matplotlib import font_manager
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
@@ -21,9 +23,35 @@ INK = "#1b1f24"
 ACCENT = "#0f4c5c"
 ALARM = "#c0392b"
 BAND = "#9cc5cf"
+# Chinese labels: DejaVu Sans has no CJK glyphs. matplotlib (3.6+) falls back glyph by glyph
+# through a list of families, so a Chinese title is measured with the glyphs it is shown in
+# (bbox_inches="tight" otherwise clips or crowds it), and the SVG's font-family names the
+# fallback for the reader's browser. Debian's fonts-wqy-microhei is installed by
+# `make browser-deps` and .ci/run; only installed families are listed (matplotlib logs each
+# missing one on every draw).
+CJK_FAMILIES = ("Noto Sans CJK SC", "WenQuanYi Micro Hei")
+# matplotlib's font cache (~/.cache/matplotlib) does not notice fonts installed after it was
+# built: Debian's files are added by path when the cache lacks them.
+CJK_FILES = (
+    Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),
+    Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),
+)
+
+
+def font_families() -> list[str]:
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    if not installed & set(CJK_FAMILIES):
+        for path in CJK_FILES:
+            if path.exists():
+                font_manager.fontManager.addfont(str(path))
+        installed = {font.name for font in font_manager.fontManager.ttflist}
+    return ["DejaVu Sans", *(family for family in CJK_FAMILIES if family in installed)]
+
+
 matplotlib.rcParams.update(
     {
         "svg.fonttype": "none",  # text stays text: searchable, accessible, small
+        "font.family": font_families(),
         "font.size": 10,
         "axes.spines.top": False,
         "axes.spines.right": False,
