@@ -151,10 +151,16 @@ class ComplaintForm(FieldUIForm):
         label=_("Describe it"), max_length=2000, widget=forms.Textarea(attrs={"rows": 4})
     )
     place = forms.CharField(
-        label=_("Where"), max_length=200, help_text=_("A place name, road or landmark.")
+        label=_("Where"),
+        max_length=200,
+        help_text=_("A place name, road or landmark; not your home address."),
     )
     occurred_at = forms.DateTimeField(label=_("When"), widget=DateTimeInput())
-    latitude = forms.FloatField(label=_("GPS latitude (optional)"), required=False)
+    latitude = forms.FloatField(
+        label=_("GPS latitude (optional)"),
+        required=False,
+        help_text=_("The public sees a GPS point only rounded to about 1 km."),
+    )
     longitude = forms.FloatField(label=_("GPS longitude (optional)"), required=False)
     # A honeypot: people leave it empty, bots fill it in.
     website = forms.CharField(required=False, label=_("Leave this empty"))

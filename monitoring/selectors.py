@@ -19,6 +19,7 @@ from monitoring.models import (
     Reading,
     Sample,
 )
+from monitoring.places import public_coordinate
 from surveys.models import MeasurementStatus, Station
 
 User = AbstractBaseUser | AnonymousUser
@@ -33,12 +34,14 @@ def role_label(code: str) -> str:
 
 
 def place_label(reading: Reading | Sample) -> str:
+    """Where a reading or sample was taken, as the public may read it: an ad-hoc GPS point only
+    on the public grid (monitoring.places), since it may be where a complainant stood."""
     if reading.station_id is not None:
         assert reading.station is not None
         return reading.station.name
-    return _("GPS point %(lat).4f, %(lon).4f") % {
-        "lat": reading.latitude or 0.0,
-        "lon": reading.longitude or 0.0,
+    return _("GPS point %(lat).2f, %(lon).2f") % {
+        "lat": public_coordinate(reading.latitude) or 0.0,
+        "lon": public_coordinate(reading.longitude) or 0.0,
     }
 
 
