@@ -247,7 +247,7 @@ class Guideline(models.Model):
 class PublicSnapshot(models.Model):
     """What the public sees of community monitoring, frozen: the station pages (rendered), the
     approved complaints and the open-data zip. Public views read only this (never the record
-    tables); every monitoring write refreshes it in its own transaction."""
+    tables); a worker writes a new one after each monitoring write (see SnapshotDemand)."""
 
     created_at = models.DateTimeField(auto_now_add=True)
     stations: models.JSONField[Any, Any] = models.JSONField(default=list)
@@ -260,3 +260,15 @@ class PublicSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"Public monitoring snapshot {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class SnapshotDemand(models.Model):
+    """A monitoring write's request for a new public snapshot, written in the write's own
+    transaction. The write enqueues the refresh once it commits; if the job queue is down then,
+    this row is what remembers the refresh is owed, and the sweep (monitoring.tasks) serves it.
+    A refresh deletes every demand it covered."""
+
+    requested_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"Snapshot demand {self.pk} ({self.requested_at:%Y-%m-%d %H:%M:%S})"

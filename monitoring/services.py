@@ -1,6 +1,7 @@
 """Writes of community monitoring: samples and their custody, readings, lab results (form, API,
 CSV), validation, corrections, complaints. Each is one transaction that writes all or nothing;
-every step leaves a custody event and a history version (django-simple-history).
+every step leaves a custody event and a history version (django-simple-history). The public
+snapshot is refreshed by a worker after the write commits (monitoring.publishing), never inside it.
 
 Who may do what (checked here, whatever the caller):
 - a community monitor records samples and sensor readings at the stations assigned to them, or
@@ -35,7 +36,7 @@ from monitoring.models import (
     Reading,
     Sample,
 )
-from monitoring.publishing import public_snapshot_refresh
+from monitoring.publishing import public_snapshot_request
 from surveys.models import REASON_MAX_LENGTH, MeasurementStatus, Medium, Station, VocabularyCode
 from surveys.services import AccessDenied
 from surveys.validation import FieldError, ValidationProblem, coded_value
@@ -179,7 +180,7 @@ def sample_record(
         _custody(sample, CustodyStep.COLLECTED, user=user, at=collected_at)
         if handed_at is not None:
             _custody(sample, CustodyStep.HANDED_TO_LAB, user=user, at=handed_at, note=lab.strip())
-        public_snapshot_refresh()
+        public_snapshot_request()
     return sample
 
 
@@ -235,7 +236,7 @@ def sensor_reading_record(
             collector_role=_role_of(user),
             community_collected=primary_role(user) == Role.COMMUNITY_MONITOR,
         )
-        public_snapshot_refresh()
+        public_snapshot_request()
     return reading
 
 
@@ -345,7 +346,7 @@ def lab_results_attach(*, user: User, results: list[LabResult], source: str) -> 
                 user=user,
                 note=f"{reading.pollutant.code} · {reading.lab} · {source}",
             )
-        public_snapshot_refresh()
+        public_snapshot_request()
     return readings
 
 
@@ -419,7 +420,7 @@ def reading_set_status(*, user: User, reading: Reading, status: str, reason: str
             from notifications.services import notify_exceedance_validated
 
             notify_exceedance_validated(reading_id=reading.pk)
-        public_snapshot_refresh()
+        public_snapshot_request()
     return reading
 
 
@@ -461,7 +462,7 @@ def reading_correct(
         new.save(force_insert=True)
         if reading.sample is not None:
             _custody(reading.sample, CustodyStep.CORRECTED, user=user, note=reason.strip())
-        public_snapshot_refresh()
+        public_snapshot_request()
     return new
 
 
@@ -530,7 +531,7 @@ def complaint_moderate(*, user: User, complaint: Complaint, approve: bool) -> Co
     complaint._change_reason = _("moderated")  # type: ignore[attr-defined]
     with transaction.atomic():
         complaint.save(update_fields=["status", "moderated_by", "moderated_at"])
-        public_snapshot_refresh()
+        public_snapshot_request()
     return complaint
 
 
@@ -547,5 +548,5 @@ def complaint_link_sample(*, user: User, complaint: Complaint, sample: Sample) -
             user=user,
             note=_("complaint %(id)s") % {"id": complaint.pk},
         )
-        public_snapshot_refresh()
+        public_snapshot_request()
     return sample

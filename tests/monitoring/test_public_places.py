@@ -18,6 +18,7 @@ from monitoring.models import PublicSnapshot, Sample
 from monitoring.places import public_coordinate
 from surveys.models import Station
 from tests.conftest import client_for
+from tests.monitoring.conftest import publish
 
 pytestmark = pytest.mark.django_db
 
@@ -72,6 +73,7 @@ def complaint_checked_by_a_sample(
     services.reading_set_status(
         user=epidemiologist, reading=reading, status="validated", reason="QC passed"
     )
+    publish()
     return sample
 
 
