@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django import forms
@@ -30,7 +31,18 @@ class StationChoice(forms.ModelChoiceField):  # type: ignore[type-arg]
         return f"{obj.name} · {obj.get_medium_display()}"
 
 
-class SampleForm(FieldUIForm):
+class KeyedForm(FieldUIForm):
+    """A form with a one-time submission key, made when the form is shown: the same form sent
+    twice (a double tap, the phone's outbox resending) stores one entry."""
+
+    submission_key = forms.UUIDField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["submission_key"].initial = uuid.uuid4
+
+
+class SampleForm(KeyedForm):
     """A sample taken by a community monitor (or a health worker)."""
 
     code = forms.CharField(
@@ -73,7 +85,7 @@ class SampleForm(FieldUIForm):
         self.fields["collected_at"].initial = _now
 
 
-class SensorReadingForm(FieldUIForm):
+class SensorReadingForm(KeyedForm):
     """A community sensor's reading at an assigned station."""
 
     station = StationChoice(label=_("Station"), queryset=Station.objects.none())

@@ -113,6 +113,11 @@ class Sample(models.Model):
         Complaint, null=True, blank=True, on_delete=models.SET_NULL, related_name="samples"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # The one-time key of the form that stored it (a phone's outbox sends it with each entry):
+    # the same entry sent again — a double tap, a resend after a lost answer — stores nothing
+    # more. The fingerprint tells a repeat (same content) from a key reused for other content.
+    submission_key = models.UUIDField(null=True, blank=True, unique=True, editable=False)
+    submission_fingerprint = models.CharField(max_length=64, blank=True, default="", editable=False)
     history = audited_history()
 
     class Meta:
@@ -196,6 +201,11 @@ class Reading(models.Model):
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="corrected_by"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # The one-time key of the form that stored it (a phone's outbox sends it with each entry):
+    # the same entry sent again — a double tap, a resend after a lost answer — stores nothing
+    # more. The fingerprint tells a repeat (same content) from a key reused for other content.
+    submission_key = models.UUIDField(null=True, blank=True, unique=True, editable=False)
+    submission_fingerprint = models.CharField(max_length=64, blank=True, default="", editable=False)
     history = audited_history()
 
     class Meta:
