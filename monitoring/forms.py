@@ -157,6 +157,33 @@ class ValidationForm(FieldUIForm):
     reason = forms.CharField(label=_("Reason"), max_length=300)
 
 
+class CorrectionForm(FieldUIForm):
+    """A validator's correction of a reading's value: stored as a new version beside the old."""
+
+    value = forms.CharField(
+        label=_("Corrected value"), max_length=32, required=False, widget=decimal_input()
+    )
+    unit = forms.ChoiceField(label=_("Unit"))
+    below_lod = forms.BooleanField(label=_("Below the detection limit"), required=False)
+    lod = forms.CharField(
+        label=_("Detection limit (LOD)"), max_length=32, required=False, widget=decimal_input()
+    )
+    reason = forms.CharField(
+        label=_("Reason for the correction"),
+        max_length=300,
+        help_text=_("Published with the new version, e.g. transcription error, lab re-run."),
+    )
+
+    def __init__(self, *args: Any, pollutant: VocabularyCode, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        unit = self.fields["unit"]
+        assert isinstance(unit, forms.ChoiceField)
+        canonical = pollutant.canonical_unit
+        units = [canonical, *(u for u in (pollutant.accepted_units or {}) if u != canonical)]
+        unit.choices = [(u, u) for u in units]
+        unit.initial = pollutant.canonical_unit
+
+
 class ComplaintForm(FieldUIForm):
     kind = forms.ChoiceField(label=_("What did you see?"), choices=ComplaintKind.choices)
     description = forms.CharField(

@@ -82,6 +82,17 @@ def readings_to_validate() -> QuerySet[Reading]:
     )
 
 
+def readings_decided(limit: int = 50) -> QuerySet[Reading]:
+    """The latest validated or invalid readings not yet corrected: what a validator may still
+    correct once the queue is empty (a correction is a new version; see reading_correct)."""
+    return (
+        Reading.objects.filter(corrected_by__isnull=True)
+        .exclude(status=MeasurementStatus.PRELIMINARY)
+        .select_related("pollutant", "station", "sample")
+        .order_by("-status_changed_at", "-id")[:limit]
+    )
+
+
 def public_complaints() -> QuerySet[Complaint]:
     return Complaint.objects.filter(status=ComplaintStatus.APPROVED)
 

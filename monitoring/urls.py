@@ -17,5 +17,6 @@ urlpatterns = [
     # Staff.
     path("lab-results/", views.lab_results, name="lab_results"),
     path("validation/", views.validation, name="validation"),
+    path("readings/<int:pk>/correct/", views.reading_correct, name="reading_correct"),
     path("complaints/", views.complaint_moderation, name="complaint_moderation"),
 ]

@@ -26,6 +26,7 @@ from monitoring import publishing, selectors, services
 from monitoring.forms import (
     ComplaintForm,
     ComplaintLinkForm,
+    CorrectionForm,
     LabCsvForm,
     LabResultForm,
     SampleForm,
@@ -285,7 +286,57 @@ def validation(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "monitoring/validation.html",
-        {"readings": selectors.readings_to_validate()[:100], "form": form},
+        {
+            "readings": selectors.readings_to_validate()[:100],
+            "decided": selectors.readings_decided(),
+            "form": form,
+        },
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@role_required(*VALIDATORS)
+@require_http_methods(["GET", "POST"])
+def reading_correct(request: HttpRequest, pk: int) -> HttpResponse:
+    """Correct a reading's value: a new preliminary version that points to this one, which is
+    kept (and stays published) with its status; nothing is overwritten."""
+    reading = get_object_or_404(
+        Reading.objects.select_related("pollutant", "station", "sample"), pk=pk
+    )
+    form = CorrectionForm(request.POST or None, pollutant=reading.pollutant)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            new = services.reading_correct(
+                user=request.user,
+                reading=reading,
+                value=data["value"],
+                unit=data["unit"],
+                below_lod=data["below_lod"],
+                lod=data["lod"],
+                reason=data["reason"],
+            )
+        except ValidationProblem as problem:
+            form.add_service_errors(problem.errors)
+        else:
+            messages.success(
+                request,
+                _(
+                    "Correction saved as reading %(new)s, a new version of reading %(old)s; it "
+                    "waits for validation."
+                )
+                % {"new": new.pk, "old": reading.pk},
+            )
+            return redirect("monitoring:validation")
+    return render(
+        request,
+        "monitoring/reading_correct.html",
+        {
+            "reading": reading,
+            "corrected_by": getattr(reading, "corrected_by", None),
+            "versions": reading.history.order_by("history_date", "history_id"),
+            "form": form,
+        },
         status=400 if request.method == "POST" else 200,
     )
 
