@@ -3,6 +3,14 @@
 from django.db import migrations, models
 
 
+def ask_for_a_fresh_snapshot(apps, schema_editor):
+    # The snapshot served until now was built before ad-hoc GPS points were coarsened for the
+    # public: owe a new one, which the sweep (monitoring.tasks.sweep_public) writes. (A new
+    # database has none: nothing is owed.)
+    if apps.get_model("monitoring", "PublicSnapshot").objects.exists():
+        apps.get_model("monitoring", "SnapshotDemand").objects.create()
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -57,4 +65,5 @@ class Migration(migrations.Migration):
             name='submission_key',
             field=models.UUIDField(blank=True, editable=False, null=True, unique=True),
         ),
+        migrations.RunPython(ask_for_a_fresh_snapshot, migrations.RunPython.noop),
     ]
