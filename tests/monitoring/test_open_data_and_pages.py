@@ -210,6 +210,7 @@ def test_a_public_complaint_is_shown_only_after_moderation(
     client = client_for(community_reviewer)
     page = client.get("/monitoring/complaints/").content.decode()
     assert "Odd water colour" in page
+    assert "names a person or a home address" in page  # the moderators' privacy rule
     from monitoring.models import Complaint
 
     complaint = Complaint.objects.get()
