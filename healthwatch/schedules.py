@@ -20,11 +20,17 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "reports.tasks.refresh_open_data",
         "schedule": crontab(hour="3", minute="0"),
     },
-    # Community monitoring's public snapshot (its own writes refresh it at once; this picks up
+    # Community monitoring's public snapshot (each write enqueues its refresh; this picks up
     # stations added in the field app).
     "monitoring-public-nightly": {
         "task": "monitoring.tasks.refresh_public",
         "schedule": crontab(hour="3", minute="10"),
+    },
+    # Monitoring writes whose refresh the queue did not take (it was down) reach the public
+    # pages within minutes of its return; cheap when nothing is owed.
+    "monitoring-public-sweep": {
+        "task": "monitoring.tasks.sweep_public",
+        "schedule": 120.0,
     },
     # Runs and parts left behind by a lost worker or a lost message are sent again (up to
     # HEALTHWATCH_RUN_MAX_ATTEMPTS) or failed with the reason; cheap when there is nothing to do.

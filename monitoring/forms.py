@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django import forms
@@ -30,7 +31,18 @@ class StationChoice(forms.ModelChoiceField):  # type: ignore[type-arg]
         return f"{obj.name} · {obj.get_medium_display()}"
 
 
-class SampleForm(FieldUIForm):
+class KeyedForm(FieldUIForm):
+    """A form with a one-time submission key, made when the form is shown: the same form sent
+    twice (a double tap, the phone's outbox resending) stores one entry."""
+
+    submission_key = forms.UUIDField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["submission_key"].initial = uuid.uuid4
+
+
+class SampleForm(KeyedForm):
     """A sample taken by a community monitor (or a health worker)."""
 
     code = forms.CharField(
@@ -73,7 +85,7 @@ class SampleForm(FieldUIForm):
         self.fields["collected_at"].initial = _now
 
 
-class SensorReadingForm(FieldUIForm):
+class SensorReadingForm(KeyedForm):
     """A community sensor's reading at an assigned station."""
 
     station = StationChoice(label=_("Station"), queryset=Station.objects.none())
@@ -145,16 +157,49 @@ class ValidationForm(FieldUIForm):
     reason = forms.CharField(label=_("Reason"), max_length=300)
 
 
+class CorrectionForm(FieldUIForm):
+    """A validator's correction of a reading's value: stored as a new version beside the old."""
+
+    value = forms.CharField(
+        label=_("Corrected value"), max_length=32, required=False, widget=decimal_input()
+    )
+    unit = forms.ChoiceField(label=_("Unit"))
+    below_lod = forms.BooleanField(label=_("Below the detection limit"), required=False)
+    lod = forms.CharField(
+        label=_("Detection limit (LOD)"), max_length=32, required=False, widget=decimal_input()
+    )
+    reason = forms.CharField(
+        label=_("Reason for the correction"),
+        max_length=300,
+        help_text=_("Published with the new version, e.g. transcription error, lab re-run."),
+    )
+
+    def __init__(self, *args: Any, pollutant: VocabularyCode, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        unit = self.fields["unit"]
+        assert isinstance(unit, forms.ChoiceField)
+        canonical = pollutant.canonical_unit
+        units = [canonical, *(u for u in (pollutant.accepted_units or {}) if u != canonical)]
+        unit.choices = [(u, u) for u in units]
+        unit.initial = pollutant.canonical_unit
+
+
 class ComplaintForm(FieldUIForm):
     kind = forms.ChoiceField(label=_("What did you see?"), choices=ComplaintKind.choices)
     description = forms.CharField(
         label=_("Describe it"), max_length=2000, widget=forms.Textarea(attrs={"rows": 4})
     )
     place = forms.CharField(
-        label=_("Where"), max_length=200, help_text=_("A place name, road or landmark.")
+        label=_("Where"),
+        max_length=200,
+        help_text=_("A place name, road or landmark; not your home address."),
     )
     occurred_at = forms.DateTimeField(label=_("When"), widget=DateTimeInput())
-    latitude = forms.FloatField(label=_("GPS latitude (optional)"), required=False)
+    latitude = forms.FloatField(
+        label=_("GPS latitude (optional)"),
+        required=False,
+        help_text=_("The public sees a GPS point only rounded to about 1 km."),
+    )
     longitude = forms.FloatField(label=_("GPS longitude (optional)"), required=False)
     # A honeypot: people leave it empty, bots fill it in.
     website = forms.CharField(required=False, label=_("Leave this empty"))

@@ -113,6 +113,11 @@ class Sample(models.Model):
         Complaint, null=True, blank=True, on_delete=models.SET_NULL, related_name="samples"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # The one-time key of the form that stored it (a phone's outbox sends it with each entry):
+    # the same entry sent again — a double tap, a resend after a lost answer — stores nothing
+    # more. The fingerprint tells a repeat (same content) from a key reused for other content.
+    submission_key = models.UUIDField(null=True, blank=True, unique=True, editable=False)
+    submission_fingerprint = models.CharField(max_length=64, blank=True, default="", editable=False)
     history = audited_history()
 
     class Meta:
@@ -196,6 +201,11 @@ class Reading(models.Model):
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="corrected_by"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # The one-time key of the form that stored it (a phone's outbox sends it with each entry):
+    # the same entry sent again — a double tap, a resend after a lost answer — stores nothing
+    # more. The fingerprint tells a repeat (same content) from a key reused for other content.
+    submission_key = models.UUIDField(null=True, blank=True, unique=True, editable=False)
+    submission_fingerprint = models.CharField(max_length=64, blank=True, default="", editable=False)
     history = audited_history()
 
     class Meta:
@@ -247,7 +257,7 @@ class Guideline(models.Model):
 class PublicSnapshot(models.Model):
     """What the public sees of community monitoring, frozen: the station pages (rendered), the
     approved complaints and the open-data zip. Public views read only this (never the record
-    tables); every monitoring write refreshes it in its own transaction."""
+    tables); a worker writes a new one after each monitoring write (see SnapshotDemand)."""
 
     created_at = models.DateTimeField(auto_now_add=True)
     stations: models.JSONField[Any, Any] = models.JSONField(default=list)
@@ -260,3 +270,15 @@ class PublicSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"Public monitoring snapshot {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class SnapshotDemand(models.Model):
+    """A monitoring write's request for a new public snapshot, written in the write's own
+    transaction. The write enqueues the refresh once it commits; if the job queue is down then,
+    this row is what remembers the refresh is owed, and the sweep (monitoring.tasks) serves it.
+    A refresh deletes every demand it covered."""
+
+    requested_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"Snapshot demand {self.pk} ({self.requested_at:%Y-%m-%d %H:%M:%S})"

@@ -4,7 +4,8 @@ Every reading is in it — preliminary, validated and invalid, and every version
 replaced (`corrects` points to the version it replaces) — with its status history and reasons,
 the collector's role (never a name), method, detection limit, lab and the sample's custody
 steps; and every station measurement of the field app with its status history. Nothing is
-dropped. `datapackage.json` (CC BY 4.0) describes each file's columns.
+dropped, except precision: an ad-hoc GPS point is published on a 0.01° grid (monitoring.places).
+`datapackage.json` (CC BY 4.0) describes each file's columns.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from django.utils import timezone
 
 from monitoring.models import CustodyEvent, Guideline, Reading, Sample
+from monitoring.places import public_coordinate
 from surveys.models import Measurement, Station
 
 LICENCE = {
@@ -26,6 +28,13 @@ LICENCE = {
     "path": "https://creativecommons.org/licenses/by/4.0/",
     "title": "Creative Commons Attribution 4.0",
 }
+
+# An ad-hoc sample may be taken where a complainant stood: published on the grid only.
+AD_HOC_LATITUDE = (
+    "GPS latitude of an ad-hoc sample, snapped to a 0.01 degree grid (about 1 km); "
+    "the exact point is kept by staff only."
+)
+AD_HOC_LONGITUDE = "GPS longitude of an ad-hoc sample, snapped to a 0.01 degree grid."
 
 # name, Table Schema type, description: the contract of each file.
 Field = tuple[str, str, str]
@@ -38,8 +47,8 @@ RESOURCES: dict[str, tuple[str, Sequence[Field]]] = {
             ("corrected_by", "integer", "The reading_id that corrects this one (empty if none)."),
             ("sample_id", "string", "The sample it was measured in (empty for sensors)."),
             ("station_code", "string", "Station (empty for an ad-hoc GPS sample)."),
-            ("latitude", "number", "GPS latitude of an ad-hoc sample."),
-            ("longitude", "number", "GPS longitude of an ad-hoc sample."),
+            ("latitude", "number", AD_HOC_LATITUDE),
+            ("longitude", "number", AD_HOC_LONGITUDE),
             ("measured_at", "datetime", "When the sample was taken or the sensor read."),
             ("pollutant", "string", "Pollutant code of the vocabulary."),
             ("value", "number", "Value in the canonical unit (empty if below the LOD)."),
@@ -70,8 +79,8 @@ RESOURCES: dict[str, tuple[str, Sequence[Field]]] = {
             ("sample_id", "string", "Sample ID on the container."),
             ("medium", "string", "air, water or soil."),
             ("station_code", "string", "Station (empty for an ad-hoc GPS sample)."),
-            ("latitude", "number", "GPS latitude of an ad-hoc sample."),
-            ("longitude", "number", "GPS longitude of an ad-hoc sample."),
+            ("latitude", "number", AD_HOC_LATITUDE),
+            ("longitude", "number", AD_HOC_LONGITUDE),
             ("collected_at", "datetime", "When it was taken."),
             ("collector_role", "string", "Role of who collected it (never a name)."),
             ("community_collected", "boolean", "Collected by a community monitor."),
@@ -162,8 +171,8 @@ def _reading_rows() -> Iterable[Sequence[Any]]:
             corrected_by.get(r.pk),
             r.sample.code if r.sample else None,
             r.station.code if r.station else None,
-            r.latitude,
-            r.longitude,
+            public_coordinate(r.latitude),
+            public_coordinate(r.longitude),
             r.measured_at,
             r.pollutant.code,
             r.value,
@@ -202,8 +211,8 @@ def _sample_rows() -> Iterable[Sequence[Any]]:
             s.code,
             s.medium,
             s.station.code if s.station else None,
-            s.latitude,
-            s.longitude,
+            public_coordinate(s.latitude),
+            public_coordinate(s.longitude),
             s.collected_at,
             s.collector_role,
             s.community_collected,

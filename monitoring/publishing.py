@@ -1,20 +1,33 @@
 """Freeze what the public sees of community monitoring (monitoring.models.PublicSnapshot).
 
 Rendered once per change, served stored: the public pages never query the record tables, and a
-page view costs no chart rendering."""
+page view costs no chart rendering.
+
+Out of the write path: a monitoring write calls `public_snapshot_request()` in its transaction,
+which records a SnapshotDemand and, once the write commits, enqueues `monitoring.tasks.
+refresh_public(demand_id)`. A job queue that is down does not fail the write (it is already
+committed): the demand stays, and `monitoring.tasks.sweep_public` (every few minutes, beat)
+refreshes the snapshot when it finds one. Refreshing is idempotent: a redelivered or repeated
+task whose demand a later refresh already covered does nothing."""
 
 from __future__ import annotations
 
 import hashlib
+import logging
+from functools import partial
 from typing import Any
 
+from django.db import transaction
+from django.db.models import Max
 from django.template.loader import render_to_string
 
 from monitoring import selectors
 from monitoring.charts import guideline_chart
-from monitoring.models import PublicSnapshot
+from monitoring.models import PublicSnapshot, SnapshotDemand
 from monitoring.opendata import open_data_zip
 from surveys.models import Station
+
+log = logging.getLogger(__name__)
 
 #: Snapshots kept (older ones are deleted when a new one is written).
 KEEP = 3
@@ -63,7 +76,7 @@ def _complaints() -> list[dict[str, Any]]:
 
 
 def public_snapshot_refresh() -> PublicSnapshot:
-    """Write a new snapshot of everything public; call inside the write's transaction."""
+    """Write a new snapshot of everything public, now (a worker's job; see the module doc)."""
     archive = open_data_zip()
     snapshot = PublicSnapshot.objects.create(
         stations=[_station(s) for s in Station.objects.order_by("code")],
@@ -74,6 +87,45 @@ def public_snapshot_refresh() -> PublicSnapshot:
     old = PublicSnapshot.objects.order_by("-id").values_list("id", flat=True)[KEEP:]
     PublicSnapshot.objects.filter(id__in=list(old)).delete()
     return snapshot
+
+
+def public_snapshot_request() -> SnapshotDemand:
+    """Ask for a new snapshot after this write: call inside the write's transaction."""
+    demand = SnapshotDemand.objects.create()
+    transaction.on_commit(partial(_enqueue_refresh, demand.pk))
+    return demand
+
+
+def _enqueue_refresh(demand_id: int) -> None:
+    from monitoring.tasks import refresh_public
+
+    try:
+        refresh_public.apply_async((demand_id,))
+    except Exception as error:  # kombu/redis connection errors share no useful base
+        # The write is stored; its demand row stays and the sweep refreshes the snapshot.
+        log.warning("monitoring snapshot %s not queued, the sweep will do it: %s", demand_id, error)
+
+
+def public_snapshot_serve(demand_id: int | None) -> PublicSnapshot | None:
+    """Refresh for a demand (None: unconditionally) and delete every demand this covered.
+
+    Returns None, doing nothing, when the demand is gone: a later refresh already saw its write.
+    The demands are read before the snapshot, so each deleted one's write is in it; a demand
+    that arrives meanwhile stays for its own task."""
+    if demand_id is not None and not SnapshotDemand.objects.filter(pk=demand_id).exists():
+        return None
+    covered = SnapshotDemand.objects.aggregate(last=Max("id"))["last"]
+    snapshot = public_snapshot_refresh()
+    if covered is not None:
+        SnapshotDemand.objects.filter(id__lte=covered).delete()
+    return snapshot
+
+
+def public_snapshot_sweep() -> PublicSnapshot | None:
+    """Serve the demands whose task the queue never got (it was down), if any."""
+    if not SnapshotDemand.objects.exists():
+        return None
+    return public_snapshot_serve(None)
 
 
 def latest() -> PublicSnapshot | None:

@@ -19,6 +19,7 @@ from monitoring.models import (
     Reading,
     Sample,
 )
+from monitoring.places import public_coordinate
 from surveys.models import MeasurementStatus, Station
 
 User = AbstractBaseUser | AnonymousUser
@@ -33,12 +34,14 @@ def role_label(code: str) -> str:
 
 
 def place_label(reading: Reading | Sample) -> str:
+    """Where a reading or sample was taken, as the public may read it: an ad-hoc GPS point only
+    on the public grid (monitoring.places), since it may be where a complainant stood."""
     if reading.station_id is not None:
         assert reading.station is not None
         return reading.station.name
-    return _("GPS point %(lat).4f, %(lon).4f") % {
-        "lat": reading.latitude or 0.0,
-        "lon": reading.longitude or 0.0,
+    return _("GPS point %(lat).2f, %(lon).2f") % {
+        "lat": public_coordinate(reading.latitude) or 0.0,
+        "lon": public_coordinate(reading.longitude) or 0.0,
     }
 
 
@@ -76,6 +79,17 @@ def readings_to_validate() -> QuerySet[Reading]:
         Reading.objects.filter(status=MeasurementStatus.PRELIMINARY, corrected_by__isnull=True)
         .select_related("pollutant", "station", "sample")
         .order_by("measured_at", "id")
+    )
+
+
+def readings_decided(limit: int = 50) -> QuerySet[Reading]:
+    """The latest validated or invalid readings not yet corrected: what a validator may still
+    correct once the queue is empty (a correction is a new version; see reading_correct)."""
+    return (
+        Reading.objects.filter(corrected_by__isnull=True)
+        .exclude(status=MeasurementStatus.PRELIMINARY)
+        .select_related("pollutant", "station", "sample")
+        .order_by("-status_changed_at", "-id")[:limit]
     )
 
 

@@ -1,6 +1,7 @@
 """Writes of community monitoring: samples and their custody, readings, lab results (form, API,
 CSV), validation, corrections, complaints. Each is one transaction that writes all or nothing;
-every step leaves a custody event and a history version (django-simple-history).
+every step leaves a custody event and a history version (django-simple-history). The public
+snapshot is refreshed by a worker after the write commits (monitoring.publishing), never inside it.
 
 Who may do what (checked here, whatever the caller):
 - a community monitor records samples and sensor readings at the stations assigned to them, or
@@ -14,14 +15,18 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import io
+import json
+import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from healthwatch.roles import Role, has_role, primary_role
 from monitoring.models import (
@@ -35,9 +40,9 @@ from monitoring.models import (
     Reading,
     Sample,
 )
-from monitoring.publishing import public_snapshot_refresh
+from monitoring.publishing import public_snapshot_request
 from surveys.models import REASON_MAX_LENGTH, MeasurementStatus, Medium, Station, VocabularyCode
-from surveys.services import AccessDenied
+from surveys.services import AccessDenied, SubmissionKeyConflict
 from surveys.validation import FieldError, ValidationProblem, coded_value
 
 User = AbstractBaseUser | AnonymousUser
@@ -112,6 +117,34 @@ def _when_problems(field: str, when: dt.datetime | None) -> list[FieldError]:
     return []
 
 
+KEY_REUSED = gettext_lazy(
+    "This submission key was already used for a different entry: open the form again for a new "
+    "entry."
+)
+Keyed = TypeVar("Keyed", Sample, Reading)
+
+
+def _fingerprint(**content: Any) -> str:
+    """SHA-256 of what was submitted with a key: a repeat has the same, a reused key not."""
+    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _stored_under(
+    model: type[Keyed], owner: str, user: User, key: uuid.UUID | None, fingerprint: str
+) -> Keyed | None:
+    """What this key stored earlier, if anything: the same entry sent again (a double tap, a
+    phone's outbox resending after a lost answer). A key used by someone else or for other
+    content is a conflict and stores nothing."""
+    if key is None:
+        return None
+    stored = model.objects.filter(submission_key=key).first()
+    if stored is None:
+        return None
+    if getattr(stored, owner + "_id") != user.pk or stored.submission_fingerprint != fingerprint:
+        raise SubmissionKeyConflict([FieldError("submission_key", str(KEY_REUSED))])
+    return stored
+
+
 def monitor_assign(*, user: User, monitor: AbstractBaseUser, station: Station) -> MonitorAssignment:
     """An admin assigns a station to a community monitor."""
     _require(has_role(user, Role.ADMIN), _("Only admins assign stations."))
@@ -136,9 +169,28 @@ def sample_record(
     lab: str = "",
     handed_at: dt.datetime | None = None,
     complaint: Complaint | None = None,
+    submission_key: uuid.UUID | None = None,
 ) -> Sample:
-    """A sample taken: it starts its chain of custody (collected; handed to the lab if said)."""
+    """A sample taken: it starts its chain of custody (collected; handed to the lab if said).
+
+    With a `submission_key` (the form's one-time key), sending the same sample again returns
+    the one stored and stores nothing more."""
     _require(may_record_at(user, station), _("You may record samples only at your stations."))
+    fingerprint = _fingerprint(
+        code=code.strip(),
+        station=station.pk if station else None,
+        latitude=latitude,
+        longitude=longitude,
+        medium=medium,
+        collected_at=collected_at,
+        container=container.strip(),
+        preservation=preservation.strip(),
+        lab=lab.strip(),
+        handed_at=handed_at,
+        complaint=complaint.pk if complaint else None,
+    )
+    if stored := _stored_under(Sample, "collected_by", user, submission_key, fingerprint):
+        return stored
     errors = _place_problems(station, latitude, longitude)
     errors += _when_problems("collected_at", collected_at)
     code = code.strip()
@@ -158,28 +210,40 @@ def sample_record(
     if errors:
         raise ValidationProblem(errors)
     assert collected_at is not None
-    with transaction.atomic():
-        sample = Sample.objects.create(
-            code=code,
-            medium=medium,
-            collected_by=_actor(user),
-            collector_role=_role_of(user),
-            community_collected=has_role(user, Role.COMMUNITY_MONITOR)
-            and primary_role(user) == Role.COMMUNITY_MONITOR,
-            station=station,
-            latitude=None if station else latitude,
-            longitude=None if station else longitude,
-            collected_at=collected_at,
-            container=container.strip(),
-            preservation=preservation.strip(),
-            lab=lab.strip(),
-            handed_at=handed_at,
-            complaint=complaint,
-        )
-        _custody(sample, CustodyStep.COLLECTED, user=user, at=collected_at)
-        if handed_at is not None:
-            _custody(sample, CustodyStep.HANDED_TO_LAB, user=user, at=handed_at, note=lab.strip())
-        public_snapshot_refresh()
+    try:
+        with transaction.atomic():
+            sample = Sample.objects.create(
+                code=code,
+                medium=medium,
+                collected_by=_actor(user),
+                collector_role=_role_of(user),
+                community_collected=has_role(user, Role.COMMUNITY_MONITOR)
+                and primary_role(user) == Role.COMMUNITY_MONITOR,
+                station=station,
+                latitude=None if station else latitude,
+                longitude=None if station else longitude,
+                collected_at=collected_at,
+                container=container.strip(),
+                preservation=preservation.strip(),
+                lab=lab.strip(),
+                handed_at=handed_at,
+                complaint=complaint,
+                submission_key=submission_key,
+                submission_fingerprint=fingerprint if submission_key else "",
+            )
+            _custody(sample, CustodyStep.COLLECTED, user=user, at=collected_at)
+            if handed_at is not None:
+                _custody(
+                    sample, CustodyStep.HANDED_TO_LAB, user=user, at=handed_at, note=lab.strip()
+                )
+            public_snapshot_request()
+    except IntegrityError:
+        # Sent twice at once (a double tap, two tabs): the other request stored it first.
+        if stored := _stored_under(Sample, "collected_by", user, submission_key, fingerprint):
+            return stored
+        raise ValidationProblem(
+            [FieldError("code", _("Sample ID %(code)s is already recorded.") % {"code": code})]
+        ) from None
     return sample
 
 
@@ -209,9 +273,23 @@ def sensor_reading_record(
     value: str,
     unit: str,
     method: str = "",
+    submission_key: uuid.UUID | None = None,
 ) -> Reading:
-    """A reading of a community sensor at a station: preliminary until validated."""
+    """A reading of a community sensor at a station: preliminary until validated.
+
+    With a `submission_key` (the form's one-time key), sending the same reading again returns
+    the one stored and stores nothing more."""
     _require(may_record_at(user, station), _("You may record readings only at your stations."))
+    fingerprint = _fingerprint(
+        station=station.pk,
+        measured_at=measured_at,
+        pollutant=pollutant.strip(),
+        value=value.strip(),
+        unit=unit.strip(),
+        method=method.strip(),
+    )
+    if stored := _stored_under(Reading, "recorded_by", user, submission_key, fingerprint):
+        return stored
     code, errors = _pollutant(pollutant, station.medium)
     errors += _when_problems("measured_at", measured_at)
     coded = None
@@ -221,21 +299,29 @@ def sensor_reading_record(
     if errors:
         raise ValidationProblem(errors)
     assert code is not None and coded is not None and measured_at is not None
-    with transaction.atomic():
-        reading = Reading.objects.create(
-            station=station,
-            measured_at=measured_at,
-            pollutant=code,
-            value=coded.value,
-            entered_unit=coded.entered_unit,
-            below_lod=coded.below_lod,
-            lod=coded.lod,
-            method=method.strip() or _("community sensor"),
-            recorded_by=_actor(user),
-            collector_role=_role_of(user),
-            community_collected=primary_role(user) == Role.COMMUNITY_MONITOR,
-        )
-        public_snapshot_refresh()
+    try:
+        with transaction.atomic():
+            reading = Reading.objects.create(
+                station=station,
+                measured_at=measured_at,
+                pollutant=code,
+                value=coded.value,
+                entered_unit=coded.entered_unit,
+                below_lod=coded.below_lod,
+                lod=coded.lod,
+                method=method.strip() or _("community sensor"),
+                recorded_by=_actor(user),
+                collector_role=_role_of(user),
+                community_collected=primary_role(user) == Role.COMMUNITY_MONITOR,
+                submission_key=submission_key,
+                submission_fingerprint=fingerprint if submission_key else "",
+            )
+            public_snapshot_request()
+    except IntegrityError:
+        # Sent twice at once: the other request stored it first (only the key is unique here).
+        if stored := _stored_under(Reading, "recorded_by", user, submission_key, fingerprint):
+            return stored
+        raise
     return reading
 
 
@@ -345,7 +431,7 @@ def lab_results_attach(*, user: User, results: list[LabResult], source: str) -> 
                 user=user,
                 note=f"{reading.pollutant.code} · {reading.lab} · {source}",
             )
-        public_snapshot_refresh()
+        public_snapshot_request()
     return readings
 
 
@@ -419,7 +505,7 @@ def reading_set_status(*, user: User, reading: Reading, status: str, reason: str
             from notifications.services import notify_exceedance_validated
 
             notify_exceedance_validated(reading_id=reading.pk)
-        public_snapshot_refresh()
+        public_snapshot_request()
     return reading
 
 
@@ -457,11 +543,12 @@ def reading_correct(
         new.status_reason = ""
         new.status_changed_at = None
         new.corrects = reading
+        new.submission_key, new.submission_fingerprint = None, ""  # the form's key is the old one's
         new._change_reason = reason.strip()  # type: ignore[attr-defined]
         new.save(force_insert=True)
         if reading.sample is not None:
             _custody(reading.sample, CustodyStep.CORRECTED, user=user, note=reason.strip())
-        public_snapshot_refresh()
+        public_snapshot_request()
     return new
 
 
@@ -530,7 +617,7 @@ def complaint_moderate(*, user: User, complaint: Complaint, approve: bool) -> Co
     complaint._change_reason = _("moderated")  # type: ignore[attr-defined]
     with transaction.atomic():
         complaint.save(update_fields=["status", "moderated_by", "moderated_at"])
-        public_snapshot_refresh()
+        public_snapshot_request()
     return complaint
 
 
@@ -547,5 +634,5 @@ def complaint_link_sample(*, user: User, complaint: Complaint, sample: Sample) -
             user=user,
             note=_("complaint %(id)s") % {"id": complaint.pk},
         )
-        public_snapshot_refresh()
+        public_snapshot_request()
     return sample

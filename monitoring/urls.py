@@ -13,8 +13,10 @@ urlpatterns = [
     path("my/", views.monitor_home, name="monitor_home"),
     path("my/samples/new/", views.monitor_sample_new, name="monitor_sample_new"),
     path("my/readings/new/", views.monitor_reading_new, name="monitor_reading_new"),
+    path("my/sw.js", views.monitor_sw, name="monitor_sw"),
     # Staff.
     path("lab-results/", views.lab_results, name="lab_results"),
     path("validation/", views.validation, name="validation"),
+    path("readings/<int:pk>/correct/", views.reading_correct, name="reading_correct"),
     path("complaints/", views.complaint_moderation, name="complaint_moderation"),
 ]

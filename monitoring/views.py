@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
+from django.contrib.staticfiles import finders
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
@@ -25,6 +26,7 @@ from monitoring import publishing, selectors, services
 from monitoring.forms import (
     ComplaintForm,
     ComplaintLinkForm,
+    CorrectionForm,
     LabCsvForm,
     LabResultForm,
     SampleForm,
@@ -32,6 +34,7 @@ from monitoring.forms import (
     ValidationForm,
 )
 from monitoring.models import Complaint, ComplaintStatus, Reading, Sample
+from surveys.forms import FieldUIForm
 from surveys.models import CodeCategory, VocabularyCode
 from surveys.services import AccessDenied
 from surveys.validation import ValidationProblem
@@ -69,13 +72,50 @@ def monitor_home(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _wants_json(request: HttpRequest) -> bool:
+    """The phone's outbox (surveys/static/surveys/outbox.js) sends the form's fields and asks
+    for JSON; a plain form post (no JavaScript, or online) gets pages and redirects."""
+    return request.headers.get("Accept", "").startswith("application/json")
+
+
+def _refusal(form: FieldUIForm, status: int = 400) -> JsonResponse:
+    """A refused outbox item as the phone shows it: the input's name, its label, the message."""
+    errors = [
+        {
+            "field": field if field in form.fields else "",
+            "label": str(form.fields[field].label or field) if field in form.fields else "",
+            "message": str(message),
+        }
+        for field, messages_ in form.errors.items()
+        for message in messages_
+    ]
+    return JsonResponse({"errors": errors}, status=status)
+
+
+def _keyed_answer(
+    request: HttpRequest, form: FieldUIForm, model: type[Sample] | type[Reading]
+) -> tuple[bool, JsonResponse | None]:
+    """Before the write: was this key stored already (for the answer's status)? And an outbox
+    item must carry its key (without it a resend could store a second entry)."""
+    key = form.cleaned_data.get("submission_key")
+    if _wants_json(request) and key is None:
+        form.add_error(None, _("An outbox item needs its submission key."))
+        return False, _refusal(form)
+    return key is not None and model.objects.filter(submission_key=key).exists(), None
+
+
 @role_required(*MONITORS)
 @require_http_methods(["GET", "POST"])
 def monitor_sample_new(request: HttpRequest) -> HttpResponse:
+    """The sample form: a plain form online; offline the phone's outbox keeps it and sends the
+    same fields later (answered in JSON: 201 stored, 200 stored before, 400 refused)."""
     stations = selectors.stations_for_monitor(request.user)
     form = SampleForm(request.POST or None, stations=stations)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
+        stored_before, refused = _keyed_answer(request, form, Sample)
+        if refused is not None:
+            return refused
         try:
             sample = services.sample_record(
                 user=request.user,
@@ -89,16 +129,24 @@ def monitor_sample_new(request: HttpRequest) -> HttpResponse:
                 preservation=data["preservation"],
                 lab=data["lab"],
                 handed_at=data["handed_at"],
+                submission_key=data["submission_key"],
             )
         except ValidationProblem as problem:
             form.add_service_errors(problem.errors)
         else:
+            if _wants_json(request):
+                return JsonResponse(
+                    {"sample": sample.code, "stored_before": stored_before},
+                    status=200 if stored_before else 201,
+                )
             messages.success(
                 request,
                 _("Sample %(code)s saved. It is preliminary until the lab result is validated.")
                 % {"code": sample.code},
             )
             return redirect("monitoring:monitor_home")
+    if request.method == "POST" and _wants_json(request):
+        return _refusal(form)
     status = 400 if request.method == "POST" else 200
     return render(request, "monitoring/monitor_sample.html", {"form": form}, status=status)
 
@@ -106,12 +154,16 @@ def monitor_sample_new(request: HttpRequest) -> HttpResponse:
 @role_required(*MONITORS)
 @require_http_methods(["GET", "POST"])
 def monitor_reading_new(request: HttpRequest) -> HttpResponse:
+    """The sensor reading form: like the sample form, it works offline through the outbox."""
     stations = selectors.stations_for_monitor(request.user)
     form = SensorReadingForm(request.POST or None, stations=stations, pollutants=_pollutants())
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
+        stored_before, refused = _keyed_answer(request, form, Reading)
+        if refused is not None:
+            return refused
         try:
-            services.sensor_reading_record(
+            reading = services.sensor_reading_record(
                 user=request.user,
                 station=data["station"],
                 measured_at=data["measured_at"],
@@ -119,14 +171,36 @@ def monitor_reading_new(request: HttpRequest) -> HttpResponse:
                 value=data["value"],
                 unit=data["unit"],
                 method=data["method"],
+                submission_key=data["submission_key"],
             )
         except ValidationProblem as problem:
             form.add_service_errors(problem.errors)
         else:
+            if _wants_json(request):
+                return JsonResponse(
+                    {"reading": reading.pk, "stored_before": stored_before},
+                    status=200 if stored_before else 201,
+                )
             messages.success(request, _("Reading saved. It is preliminary until validated."))
             return redirect("monitoring:monitor_home")
+    if request.method == "POST" and _wants_json(request):
+        return _refusal(form)
     status = 400 if request.method == "POST" else 200
     return render(request, "monitoring/monitor_reading.html", {"form": form}, status=status)
+
+
+@role_required(*MONITORS)
+@require_http_methods(["GET"])
+def monitor_sw(request: HttpRequest) -> HttpResponse:
+    """The field service worker (surveys/static/surveys/sw.js) served from /monitoring/my/, so
+    that its scope covers the monitor's pages and they open without a network."""
+    path = finders.find("surveys/sw.js")
+    if not path:
+        raise Http404
+    with open(path, encoding="utf-8") as script:  # type: ignore[arg-type]
+        response = HttpResponse(script.read(), content_type="text/javascript; charset=utf-8")
+    response["Cache-Control"] = "no-cache"  # a new version is picked up at the next visit
+    return response
 
 
 # --- staff: lab results, validation, complaints ---------------------------------------------
@@ -212,7 +286,57 @@ def validation(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "monitoring/validation.html",
-        {"readings": selectors.readings_to_validate()[:100], "form": form},
+        {
+            "readings": selectors.readings_to_validate()[:100],
+            "decided": selectors.readings_decided(),
+            "form": form,
+        },
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@role_required(*VALIDATORS)
+@require_http_methods(["GET", "POST"])
+def reading_correct(request: HttpRequest, pk: int) -> HttpResponse:
+    """Correct a reading's value: a new preliminary version that points to this one, which is
+    kept (and stays published) with its status; nothing is overwritten."""
+    reading = get_object_or_404(
+        Reading.objects.select_related("pollutant", "station", "sample"), pk=pk
+    )
+    form = CorrectionForm(request.POST or None, pollutant=reading.pollutant)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            new = services.reading_correct(
+                user=request.user,
+                reading=reading,
+                value=data["value"],
+                unit=data["unit"],
+                below_lod=data["below_lod"],
+                lod=data["lod"],
+                reason=data["reason"],
+            )
+        except ValidationProblem as problem:
+            form.add_service_errors(problem.errors)
+        else:
+            messages.success(
+                request,
+                _(
+                    "Correction saved as reading %(new)s, a new version of reading %(old)s; it "
+                    "waits for validation."
+                )
+                % {"new": new.pk, "old": reading.pk},
+            )
+            return redirect("monitoring:validation")
+    return render(
+        request,
+        "monitoring/reading_correct.html",
+        {
+            "reading": reading,
+            "corrected_by": getattr(reading, "corrected_by", None),
+            "versions": reading.history.order_by("history_date", "history_id"),
+            "form": form,
+        },
         status=400 if request.method == "POST" else 200,
     )
 

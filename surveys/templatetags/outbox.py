@@ -2,7 +2,8 @@
 
 The script has no text of its own: it reads these from a json_script block, so they go through
 Django's translation catalogue like every other text. `{n}`, `{year}`, `{pk}` and `{area}` are
-filled in by the script.
+filled in by the script. `{% outbox_text "entries" %}` is the wording of the community
+monitor's pages, whose outbox holds samples and sensor readings rather than visits.
 """
 
 from __future__ import annotations
@@ -14,7 +15,40 @@ register = template.Library()
 
 
 @register.simple_tag
-def outbox_text() -> dict[str, str]:
+def outbox_text(kind: str = "visits") -> dict[str, str]:
+    texts = _visit_texts()
+    if kind == "entries":
+        texts.update(_entry_texts())
+    return texts
+
+
+def _entry_texts() -> dict[str, str]:
+    return {
+        "waiting_one": gettext("1 entry waiting to be sent."),
+        "waiting_many": gettext("{n} entries waiting to be sent."),
+        "refused_some": gettext(
+            "{n} refused by the server: correct them in the list on My monitoring."
+        ),
+        "no_network": gettext(
+            "No network: the entries stay on this phone and are sent when it returns."
+        ),
+        "log_in_again": gettext("Log in again to send the entries waiting on this phone."),
+        "server_error": gettext(
+            "The server could not take the entries now; they stay on this phone."
+        ),
+        "discard_confirm": gettext(
+            "Discard this entry? It was never sent and cannot be recovered."
+        ),
+        "logout_warning": gettext(
+            "Entries on this phone not sent yet: {n}. Logging out deletes them from this phone. "
+            "Log out anyway?"
+        ),
+        "entry_sample": gettext("Sample {code}"),
+        "entry_reading": gettext("Sensor reading: {value} {unit}"),
+    }
+
+
+def _visit_texts() -> dict[str, str]:
     return {
         "saved": gettext("Saved on this phone, not yet sent."),
         "waiting_one": gettext("1 visit waiting to be sent."),

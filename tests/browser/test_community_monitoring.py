@@ -11,6 +11,7 @@ import pytest
 
 from healthwatch.roles import Role
 from tests.browser.conftest import PHONE, log_in
+from tests.browser.test_csp import Watched
 from tests.conftest import make_user
 from tests.monitoring.datapackage import problems_of
 
@@ -88,7 +89,12 @@ def test_a_community_sample_goes_from_the_phone_to_the_lab_the_validator_and_the
     assert "Nothing waits for validation" in page.content()
     staff.close()
 
-    # 3. The public, on a phone: the station page, then the open data.
+    # 3. The worker refreshes the public snapshot (the writes enqueued it; the test's broker has
+    # no worker, so the test does the worker's part), then the public, on a phone: the station
+    # page, then the open data.
+    from monitoring.tasks import sweep_public
+
+    sweep_public()
     public = browser.new_context(viewport=PHONE)
     page = public.new_page()
     page.set_default_timeout(15_000)
@@ -108,3 +114,73 @@ def test_a_community_sample_goes_from_the_phone_to_the_lab_the_validator_and_the
     assert download.status == 200
     assert problems_of(download.body()) == []
     public.close()
+
+
+def test_a_sample_recorded_offline_on_the_phone_is_stored_exactly_once_when_back_online(
+    browser: Any, live_server: Any, monitoring_world: dict[str, Any]
+) -> None:
+    from monitoring.models import CustodyEvent, Sample
+
+    yesterday = (dt.datetime.now() - dt.timedelta(days=1)).replace(hour=8, minute=30)
+    context = browser.new_context(viewport=PHONE)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    watched = Watched(page)  # the script, its worker and the kept pages stay under the CSP
+    sent: list[Any] = []
+    page.on(
+        "request",
+        lambda r: sent.append(r) if "/monitoring/my/" in r.url and r.method == "POST" else None,
+    )
+    log_in(page, live_server, "ana_sampler")
+    page.wait_for_url("**/monitoring/my/")
+    page.wait_for_selector("html[data-outbox-ready]", state="attached")  # pages kept
+    context.set_offline(True)
+    assert page.evaluate("navigator.onLine") is False
+
+    # Offline: the form opens from the phone's copy and the sample waits on the phone.
+    page.click("[data-action=new-sample]")
+    page.wait_for_selector("h1:has-text('Record a sample')")
+    page.fill("#id_code", "RB-OFF-001")
+    page.select_option("#id_station", label="River at the bridge · Water")
+    page.fill("#id_collected_at", yesterday.strftime("%Y-%m-%dT%H:%M"))
+    page.fill("#id_lab", "Provincial water lab")
+    _fits(page)
+    page.click("main form.stacked button[type=submit]")
+    page.wait_for_selector("#outbox-status:has-text('1 entry waiting')")
+    assert "Saved on this phone, not yet sent" in page.inner_text("#outbox-status")
+    assert page.input_value("#id_code") == ""  # ready for the next sample, with a new key
+    [item] = page.evaluate("window.healthwatchOutbox.allItems()")
+    assert page.input_value('[name="submission_key"]') != item["key"]
+    page.goto(f"{live_server.url}/monitoring/my/")  # the home page, from the phone
+    page.wait_for_selector("[data-outbox-list][data-count='1']", state="attached")
+    assert "Sample RB-OFF-001" in page.inner_text("[data-outbox-list]")
+    _fits(page)
+    assert not Sample.objects.exists() and sent == []
+
+    # Back online: sent by itself, stored once.
+    context.set_offline(False)
+    page.wait_for_selector("#outbox-status:has-text('1 sent to the server')")
+    assert page.locator("[data-outbox-item]").count() == 0
+    sample = Sample.objects.get()
+    assert (sample.code, sample.community_collected, str(sample.submission_key)) == (
+        "RB-OFF-001",
+        True,
+        item["key"],
+    )
+
+    # A replay of the same item (a lost answer, a second tab): answered, nothing more stored.
+    [post] = sent
+    answer = page.evaluate(
+        """async ([url, body]) => {
+            const token = document.getElementById("outbox-config").dataset.csrf;
+            const r = await fetch(url, {method: "POST", body,
+              headers: {"Content-Type": "application/x-www-form-urlencoded",
+                        "X-CSRFToken": token, "Accept": "application/json"}});
+            return {status: r.status, json: await r.json()};
+        }""",
+        [post.url, post.post_data],
+    )
+    assert answer == {"status": 200, "json": {"sample": "RB-OFF-001", "stored_before": True}}
+    assert Sample.objects.count() == 1 and CustodyEvent.objects.count() == 1  # collected
+    assert watched.violations() == []
+    context.close()

@@ -49,3 +49,11 @@ def an_hour_ago() -> dt.datetime:
     from django.utils import timezone
 
     return timezone.now() - dt.timedelta(hours=1)
+
+
+def publish() -> None:
+    """What the worker does after monitoring writes: refresh the public snapshot. (Tests run in
+    a transaction that never commits, so the writes' on-commit enqueueing does not happen.)"""
+    from monitoring.tasks import sweep_public
+
+    sweep_public()

@@ -19,6 +19,7 @@ MONITOR_PAGES = {
     "monitoring:monitor_home",
     "monitoring:monitor_sample_new",
     "monitoring:monitor_reading_new",
+    "monitoring:monitor_sw",  # the offline worker of these pages
 }
 ALWAYS = {"workspace", "login", "logout"}
 

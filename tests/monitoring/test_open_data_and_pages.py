@@ -18,6 +18,7 @@ from monitoring import services
 from monitoring.models import Reading, Sample
 from surveys.models import Station
 from tests.conftest import client_for
+from tests.monitoring.conftest import publish
 from tests.monitoring.datapackage import problems_of
 
 pytestmark = pytest.mark.django_db
@@ -136,6 +137,7 @@ def test_the_public_station_page_shows_the_validated_exceedance_its_history_and_
     an_hour_ago: dt.datetime,
 ) -> None:
     record_and_validate(monitor, epidemiologist, water_station, an_hour_ago)
+    publish()
     page = anonymous.get("/monitoring/stations/W-01/").content.decode()
     assert "1.6 times the WHO guidelines for drinking-water quality" in page
     assert "data-validated-exceedance" in page
@@ -164,6 +166,7 @@ def test_the_open_data_zip_holds_every_version_and_status_and_its_datapackage_va
         value="0.3",
         unit="mg/L",
     )
+    publish()
     response = anonymous.get("/monitoring/open-data.zip")
     assert response.status_code == 200
     assert problems_of(response.content) == []
@@ -202,12 +205,15 @@ def test_a_public_complaint_is_shown_only_after_moderation(
         },
     )
     assert response.status_code == 302
+    publish()
     assert b"turned orange" not in anonymous.get("/monitoring/").content
     client = client_for(community_reviewer)
     page = client.get("/monitoring/complaints/").content.decode()
     assert "Odd water colour" in page
+    assert "names a person or a home address" in page  # the moderators' privacy rule
     from monitoring.models import Complaint
 
     complaint = Complaint.objects.get()
     client.post("/monitoring/complaints/", {"complaint": complaint.pk, "action": "approve"})
+    publish()
     assert b"turned orange" in anonymous.get("/monitoring/").content

@@ -15,7 +15,11 @@
 //  - a resident registered offline is a provisional entry on the phone; its registration goes
 //    with each of its visits (the server registers it or finds the one registered meanwhile)
 //    and is replaced by the server's resident number after the first answer;
-//  - logging out warns about unsent visits, then deletes this user's outbox and the page cache.
+//  - logging out warns about unsent visits, then deletes this user's outbox and the page cache;
+//  - the community monitor's sample and sensor reading forms (form[data-outbox=entry], under
+//    /monitoring/my/ with a worker of their own) work the same way: online they post as plain
+//    forms; offline the entry is kept (with the form's address and submission key) and posted
+//    to that form later, which answers in JSON; a key sent again stores nothing more.
 // Every text shown comes from the page (json_script "outbox-text"), translated on the server.
 (function () {
   "use strict";
@@ -102,7 +106,7 @@
       li.dataset.outboxItem = item.key;
       li.dataset.state = item.state;
       const title = document.createElement("strong");
-      title.textContent = item.visitedOn + " — " + (await residentLabel(item));
+      title.textContent = item.url ? item.title : item.visitedOn + " — " + (await residentLabel(item));
       const state = document.createElement("span");
       state.className = "muted";
       state.textContent = " " + (T["state_" + item.state] || T.state_waiting);
@@ -119,7 +123,7 @@
         li.append(errors);
       }
       const edit = document.createElement("a");
-      edit.href = C.offlineVisitUrl + "?item=" + encodeURIComponent(item.key);
+      edit.href = (item.url || C.offlineVisitUrl) + "?item=" + encodeURIComponent(item.key);
       edit.textContent = T.edit;
       const discard = document.createElement("button");
       discard.type = "button";
@@ -149,7 +153,9 @@
     const body = new URLSearchParams(item.fields);
     body.set("submission_key", item.key);
     let provisional = null;
-    if (item.resident) {
+    if (item.url) {
+      // an entry of a form that takes its own fields (the community monitor's forms)
+    } else if (item.resident) {
       body.set("resident", item.resident);
     } else {
       provisional = await getResident(item.provisional);
@@ -160,7 +166,7 @@
     await putItem(item);
     let response;
     try {
-      response = await fetch(C.sendUrl, {
+      response = await fetch(item.url || C.sendUrl, {
         method: "POST",
         body,
         credentials: "same-origin",
@@ -319,6 +325,54 @@
       if (navigator.onLine) await sendAll();
     });
   }
+  // A community monitor's sample or sensor reading: a plain form online; offline kept on the
+  // phone and posted to the same form later (it answers JSON when asked).
+  async function enhanceEntry(form) {
+    const params = new URLSearchParams(window.location.search);
+    const keyInput = form.querySelector('[name="submission_key"]');
+    const editing = params.get("item") ? await getItem(params.get("item")) : null;
+    if (editing) {
+      for (const [name, value] of editing.fields) {
+        const input = form.elements.namedItem(name);
+        if (input) input.value = value;
+      }
+      for (const e of editing.errors || []) {
+        const input = form.elements.namedItem(e.field);
+        if (input && input.setAttribute) input.setAttribute("aria-invalid", "true");
+      }
+      keyInput.value = editing.key;
+    } else if (usedKeys().includes(keyInput.value)) {
+      keyInput.value = newKey(); // a form shown again from the phone's copy
+    }
+    form.addEventListener("submit", async (event) => {
+      if (navigator.onLine && !editing) {
+        markUsed(keyInput.value); // posts as a plain form; a double tap sends the same key
+        return;
+      }
+      event.preventDefault();
+      const key = keyInput.value || newKey();
+      markUsed(key);
+      const values = Object.fromEntries(fields(form));
+      await putItem({
+        key,
+        url: window.location.pathname,
+        title: fill(T[form.dataset.outboxTitle] || "{code}", values),
+        fields: fields(form).filter(([name]) => name !== "submission_key"),
+        state: "waiting",
+        errors: [],
+        created: editing ? editing.created : Date.now(),
+      });
+      if (editing) {
+        window.location.href = C.workspaceUrl;
+        return;
+      }
+      form.reset();
+      keyInput.value = newKey(); // the next entry is another submission
+      window.scrollTo(0, 0);
+      await showStatus(T.saved);
+      if (navigator.onLine) await sendAll();
+    });
+  }
   function enhanceLogout() {
     document.querySelectorAll("form").forEach((form) => {
       if (!form.action.endsWith(C.logoutUrl)) return;
@@ -361,6 +415,7 @@
   document.querySelectorAll("form[data-outbox=find]").forEach(enhanceFind);
   document.querySelectorAll("form[data-outbox=register]").forEach(enhanceRegister);
   document.querySelectorAll("form[data-outbox=visit]").forEach(enhanceVisit);
+  document.querySelectorAll("form[data-outbox=entry]").forEach(enhanceEntry);
   enhanceLogout();
   const sendButton = document.querySelector("[data-outbox-send]");
   if (sendButton) sendButton.addEventListener("click", () => sendAll());
