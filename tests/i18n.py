@@ -37,6 +37,12 @@ def h(msgid: str, /, **params: object) -> str:
     return escape(t(msgid, **params))
 
 
+def bt(msgid: str, /, **params: object) -> str:
+    """The message as {% blocktranslate %} renders it in HTML: the message's own markup kept,
+    each variable escaped."""
+    return gettext(msgid) % {name: escape(value) for name, value in params.items()}
+
+
 def rx(msgid: str, /, **params: object) -> str:
     """A `pytest.raises(match=...)` pattern that matches the translated message literally."""
     return re.escape(t(msgid, **params))
