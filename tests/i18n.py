@@ -43,6 +43,13 @@ def bt(msgid: str, /, **params: object) -> str:
     return gettext(msgid) % {name: escape(value) for name, value in params.items()}
 
 
+def shape(msgid: str, /) -> str:
+    """A regular expression of the translated message with any value in each placeholder: for a
+    test that checks which message a reason is, not the values in it."""
+    parts = re.split(r"%\(\w+\)[srd]", gettext(msgid))
+    return ".+?".join(re.escape(part.replace("%%", "%")) for part in parts)
+
+
 def rx(msgid: str, /, **params: object) -> str:
     """A `pytest.raises(match=...)` pattern that matches the translated message literally."""
     return re.escape(t(msgid, **params))
