@@ -53,3 +53,15 @@ def shape(msgid: str, /) -> str:
 def rx(msgid: str, /, **params: object) -> str:
     """A `pytest.raises(match=...)` pattern that matches the translated message literally."""
     return re.escape(t(msgid, **params))
+
+
+def label_of(code: str) -> str:
+    """A vocabulary code's label in the active language, read from the vocabulary's data (the
+    translations are rows, not catalogue messages), its English label where it has none."""
+    from django.utils.translation import get_language
+
+    from surveys.models import CodeLabelTranslation, VocabularyCode
+
+    translated = CodeLabelTranslation.objects.filter(code__code=code, language=get_language())
+    row = translated.values_list("label", flat=True).first()
+    return row or VocabularyCode.objects.get(code=code).label
