@@ -669,8 +669,8 @@ def _queue(
     page = Paginator(flags, QUEUE_PER_PAGE).get_page(query.get("page"))
     page.object_list = list(page.object_list)
     for flag in page.object_list:  # the vocabulary label in the reader's language
-        if flag.code_label:
-            flag.code_label = code_label(flag.code_value, flag.code_label)
+        if flag.code_label:  # type: ignore[attr-defined]
+            flag.code_label = code_label(flag.code_value, flag.code_label)  # type: ignore[attr-defined]
     counts = selectors.quality_queue_counts_by_rule(user, wanted)  # type: ignore[arg-type]
     kept = query.copy()
     kept.pop("page", None)
