@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 TEST_DATABASE_URL ?= postgres://healthwatch@127.0.0.1:5432/healthwatch
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: messages install run test lint typecheck migrations-check unit integration browser-deps bench services clean
+.PHONY: messages install run test lint typecheck migrations-check unit test-languages integration browser-deps bench services clean
 
 install: $(VENV)/.installed .env messages
 
@@ -43,9 +43,20 @@ migrations-check: install
 # Spread over the CPUs by pytest-xdist, one file per worker at a time (module fixtures are
 # built once); UNIT_WORKERS=0 runs it in this one process.
 UNIT_WORKERS ?= auto
+UNIT_PYTEST = CELERY_BROKER_URL=memory://localhost/ $(PY) -m pytest --ignore=tests/integration -q \
+	-n $(UNIT_WORKERS) --dist loadfile
 unit: install browser-deps
-	CELERY_BROKER_URL=memory://localhost/ $(PY) -m pytest --ignore=tests/integration -q \
-		-n $(UNIT_WORKERS) --dist loadfile
+	$(UNIT_PYTEST)
+
+# The unit suite once per shipped language (settings.LANGUAGES) with LANGUAGE_CODE set, stopping
+# at the first language that fails (issue #15: tests assert wording through the catalogue,
+# tests/i18n.py). Not part of `make test`: it takes six times as long.
+LANGUAGE_CODES ?= $(shell $(PY) -c "import os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'healthwatch.settings'); from django.conf import settings; print(' '.join(code for code, _ in settings.LANGUAGES))")
+test-languages: install browser-deps
+	@for lang in $(LANGUAGE_CODES); do \
+		echo "== the unit suite with LANGUAGE_CODE=$$lang"; \
+		LANGUAGE_CODE=$$lang $(UNIT_PYTEST) || { echo "test-languages: fails with LANGUAGE_CODE=$$lang"; exit 1; }; \
+	done
 
 # tests/integration on PostgreSQL + Redis + a real worker process started by the fixtures.
 integration: install

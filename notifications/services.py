@@ -193,8 +193,11 @@ def outcome_label(code: str) -> str:
 
     if code == suite.ACUTE_RESPIRATORY:
         return _("Acute respiratory illness (new J06 or J20 diagnoses)")
+    from surveys.labels import code_label
+
     label = VocabularyCode.objects.filter(code=code).values_list("label", flat=True).first()
-    return label or code
+    # The vocabulary label in the language the message is written in (the stored one is English).
+    return code_label(code, label) if label else code
 
 
 def area_label(code: str) -> str:

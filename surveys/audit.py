@@ -241,7 +241,8 @@ def _field_text(name: str, value: Any, names: _Names) -> str:
         return names.user(value)
     if name == "pollutant_id":
         code = names.code(value)
-        return code.label if code else "?"
+        # The vocabulary label in the reader's language, like every other label of the entry.
+        return code.display_label if code else "?"
     if name == "import_record_id":
         return _("CSV import #%(n)d") % {"n": value}
     if name == "resident_id":
@@ -376,7 +377,7 @@ def _observation_versions(visit_ids: list[int], names: _Names) -> list[_Version]
     previous: dict[int, Any] = {}
     for row in rows:
         code = names.code(row.code_id)
-        label = code.label if code else "?"
+        label = code.display_label if code else "?"  # in the reader's language
         unit = code.canonical_unit if code else ""
         before = previous.get(row.id)
         old = "" if before is None else _measured_text(before, unit)
@@ -419,7 +420,7 @@ def _record_names(record_type: str, ids: list[int], names: _Names) -> dict[int, 
         else:
             code = names.code(row.pollutant_id)
             named[pk] = _("%(pollutant)s at %(station)s on %(day)s") % {
-                "pollutant": code.label if code else "?",
+                "pollutant": code.display_label if code else "?",
                 "station": names.station(row.station_id),
                 "day": _date(row.sampled_on),
             }

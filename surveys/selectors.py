@@ -19,6 +19,7 @@ from django.contrib.auth.models import User as AuthUser
 from django.db.models import Count, Max, QuerySet
 
 from healthwatch.roles import STAFF_ROLES, Role, has_role
+from surveys.labels import code_label
 from surveys.models import (
     Area,
     DataChange,
@@ -239,8 +240,12 @@ def quality_queue_choices(user: User) -> dict[str, list[tuple[str, str]]]:
     """(value, label) choices for the queue's filters, from every flag the user may see (a
     filter stays valid when its last open flag is resolved)."""
     rows = _queue_rows(user).order_by()
+    # The vocabulary labels in the reader's language (the stored label is the English one).
     codes = sorted(
-        set(rows.exclude(code_value=None).values_list("code_value", "code_label")),
+        {
+            (code, code_label(code, label))
+            for code, label in rows.exclude(code_value=None).values_list("code_value", "code_label")
+        },
         key=lambda c: c[1],
     )
     areas = sorted(

@@ -43,6 +43,7 @@ from surveys.forms import (
     VisitEditForm,
     VisitForm,
 )
+from surveys.labels import code_label
 from surveys.models import (
     CodeCategory,
     ImportJobStatus,
@@ -666,6 +667,10 @@ def _queue(
     wanted = filters.queue_filter()
     flags = selectors.quality_queue(user, wanted)  # type: ignore[arg-type]
     page = Paginator(flags, QUEUE_PER_PAGE).get_page(query.get("page"))
+    page.object_list = list(page.object_list)
+    for flag in page.object_list:  # the vocabulary label in the reader's language
+        if flag.code_label:  # type: ignore[attr-defined]
+            flag.code_label = code_label(flag.code_value, flag.code_label)  # type: ignore[attr-defined]
     counts = selectors.quality_queue_counts_by_rule(user, wanted)  # type: ignore[arg-type]
     kept = query.copy()
     kept.pop("page", None)

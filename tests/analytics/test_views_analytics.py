@@ -9,10 +9,18 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.utils.html import escape
 
 from analytics import services
 from analytics.models import Alert, AnalysisRun, RunStatus
+from surveys.models import DataQualityFlag
 from tests.conftest import client_for
+from tests.i18n import h, label_of, t, tn
+
+
+def chart_title(msgid: str) -> str:
+    """A cough chart's SVG title in the active language (the outcome named by its label)."""
+    return f"<title>{escape(t(msgid, outcome=label_of('symptom.cough')))}</title>"
 
 
 @pytest.fixture
@@ -39,7 +47,18 @@ def test_the_dashboard_shows_runs_open_alerts_and_the_quality_queue(
     page = client_for(epidemiologist).get("/analysis/").content.decode()
     assert f"/analysis/runs/{finished_run.pk}/" in page
     assert 'data-table="alerts"' in page and "A05" in page
-    assert "waiting for review" in page
+    waiting = DataQualityFlag.objects.filter(status="open").count()  # all are an epi's to see
+    assert (
+        escape(
+            tn(
+                "%(counter)s record waiting for review.",
+                "%(counter)s records waiting for review.",
+                waiting,
+                counter=waiting,
+            )
+        )
+        in page
+    )
     assert "/analysis/outcomes/symptom.cough/" in page
 
 
@@ -58,7 +77,7 @@ def test_starting_a_run_from_the_form_queues_it_and_shows_its_page(
     assert run.parameters["standard"] == "us_2000" and run.created_by == epidemiologist
     assert len(callbacks) == 1  # the start task is enqueued only once the row is committed
     page = client.get(f"/analysis/runs/{run.pk}/").content.decode()
-    assert "<progress" in page and "Queued" in page
+    assert "<progress" in page and h("Queued") in page
     status = client.get(f"/analysis/runs/{run.pk}/status.json").json()
     assert status == {
         "status": "queued",
@@ -77,7 +96,7 @@ def test_bad_run_parameters_are_shown_next_to_the_field(epidemiologist: User) ->
         {"near_km": "9", "far_km": "8", "standard": "us_2000", "pollutant": "pm10"},
     )
     assert response.status_code == 400
-    assert "The far band must start beyond the near band." in response.content.decode()
+    assert h("The far band must start beyond the near band.") in response.content.decode()
     assert not AnalysisRun.objects.exists()
 
 
@@ -137,8 +156,8 @@ def test_an_outcome_page_serves_the_charts_stored_with_the_run_and_draws_none(
         page = client.get("/analysis/outcomes/symptom.cough/").content.decode()
     assert page.count('data-stored="true"') >= 3  # trend, exposure–response, the scan maps
     # chart text names the outcome by its label, never by its code
-    assert "<title>Cough: rate ratios against the far band</title>" in page
-    assert "<title>Cough: age-standardized rate, all areas</title>" in page
+    assert chart_title("%(outcome)s: rate ratios against the far band") in page
+    assert chart_title("%(outcome)s: age-standardized rate, all areas") in page
     assert "<title>symptom.cough" not in page
     # tables show measures by their labels, the codes in the tooltips
     assert '<td title="age_standardized_rate_per_1000">age-standardized rate per 1000' in page
@@ -181,7 +200,7 @@ def test_an_epidemiologist_acknowledges_an_alert_with_a_note_kept_in_its_history
     )
     client = client_for(epidemiologist)
     empty = client.post(f"/analysis/alerts/{alert.pk}/", {"annotation": "", "acknowledge": "1"})
-    assert empty.status_code == 200 and b"This field is required" in empty.content
+    assert empty.status_code == 200 and h("This field is required.").encode() in empty.content
     client.post(
         f"/analysis/alerts/{alert.pk}/", {"annotation": "school cluster", "acknowledge": "1"}
     )
@@ -220,9 +239,12 @@ def test_an_undetermined_week_shows_as_an_alert_with_a_label_never_as_no_alarm(
     )
     client = client_for(epidemiologist)
     dashboard = client.get("/analysis/").content.decode()
-    assert "EARS C3 — undetermined (no variation in the baseline)" in dashboard
+    assert (
+        h("%(method)s — undetermined (no variation in the baseline)", method=t("EARS C3"))
+        in dashboard
+    )
     assert 'title="ears_c3:undetermined"' in dashboard  # the code only in the tooltip
-    assert "not determined" in dashboard
+    assert h("not determined") in dashboard
     page = client.get(f"/analysis/alerts/{alert.pk}/").content.decode()
     assert "data-alert-undetermined" in page
     assert "upper bound 0.0" not in page
@@ -234,8 +256,8 @@ def test_an_outcome_page_shows_the_scan_as_a_map_and_a_map_ready_table(
 ) -> None:
     page = client_for(epidemiologist).get("/analysis/outcomes/symptom.cough/").content.decode()
     assert 'data-scan="spatial_scan_site"' in page and 'data-scan="spatial_scan"' in page
-    assert "<title>Cough: raised risk around the production sites</title>" in page
-    assert "Raised risk around the production sites (site-centred scan)" in page
+    assert chart_title("%(outcome)s: raised risk around the production sites") in page
+    assert h("Raised risk around the production sites (site-centred scan)") in page
     assert 'data-table="scan-locations"' in page and 'data-table="scan-clusters"' in page
     # labels on screen, codes in tooltips: the centre is the site's name
     assert 'title="RH-' in page and "Red Hollow" in page
@@ -265,9 +287,10 @@ def test_staff_pages_name_outcomes_areas_parts_and_parameters_by_their_labels(
     dashboard = client.get("/analysis/").content.decode()
     alert_page = client.get(f"/analysis/alerts/{alert.pk}/").content.decode()
     for page in (dashboard, alert_page):
-        assert area.name in page and "Asthma (new diagnosis)" in page
+        assert area.name in page and escape(label_of("dx.J45")) in page
         assert ">dx.J45<" not in page and f">{area.code}<" not in page  # codes only as tooltips
-        assert "Farrington flexible" in page and ">farrington_flexible<" not in page
+        assert h("Farrington flexible (Noufaily 2013)") in page
+        assert ">farrington_flexible<" not in page
     assert "Acute respiratory infection" in dashboard  # the outcome list, by label
     run_page = client.get(f"/analysis/runs/{finished_run.pk}/").content.decode()
     assert "{&#x27;near_km&#x27;" not in run_page and "{'near_km'" not in run_page

@@ -6,6 +6,7 @@ from django.test import Client
 
 from healthwatch.roles import Role
 from tests.conftest import client_for, make_user
+from tests.i18n import h
 
 
 def log_in(user: User) -> Client:
@@ -50,7 +51,7 @@ def test_a_user_without_a_role_is_told_to_ask_an_administrator() -> None:
     client = log_in(make_user("nobody"))
     response = client.get("/workspace/")
     assert response.status_code == 403
-    assert b"no role yet" in response.content
+    assert h("Your account has no role yet").encode() in response.content
 
 
 @pytest.mark.django_db
@@ -59,7 +60,13 @@ def test_a_wrong_password_shows_an_error_and_logs_nobody_in() -> None:
     client = Client()
     response = client.post("/accounts/login/", {"username": "someone", "password": "nope"})
     assert response.status_code == 200
-    assert b"Please enter a correct username and password" in response.content
+    # Django's own message, in the active language (its catalogue), naming the username field.
+    wrong = h(
+        "Please enter a correct %(username)s and password. Note that both fields may be "
+        "case-sensitive.",
+        username=str(User._meta.get_field("username").verbose_name),
+    )
+    assert wrong.encode() in response.content
     assert client.get("/field/").status_code == 302
 
 

@@ -15,6 +15,8 @@ from django.test import Client, RequestFactory, override_settings
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from tests.i18n import h
+
 ROOT = Path(__file__).resolve().parents[2]
 LOGIN = "/accounts/login/"
 WRONG = {"username": "epi", "password": "not-the-password"}
@@ -75,7 +77,11 @@ def test_repeated_wrong_passwords_lock_the_account_from_that_address_even_for_th
     assert answers == [200] * (settings.AXES_FAILURE_LIMIT - 1) + [429]
     locked = client.post(LOGIN, RIGHT)
     assert locked.status_code == 429
-    assert b"Too many failed sign-in attempts" in locked.content
+    locked_out = h(
+        "Too many failed sign-in attempts for this account from your connection. Please wait "
+        "and try again later, or ask an administrator to lift the lock."
+    )
+    assert locked_out.encode() in locked.content
     assert "_auth_user_id" not in client.session
 
 

@@ -26,6 +26,7 @@ from reports.models import Release
 from surveys.importing import jobs
 from surveys.models import ImportJob, ImportJobStatus
 from tests.conftest import client_for, make_user
+from tests.i18n import h, t
 from tests.notifications.conftest import with_email
 
 pytestmark = pytest.mark.django_db
@@ -62,8 +63,13 @@ def test_a_new_alert_mails_every_epidemiologist_with_labels_not_codes(
         services.notify_alert_opened(alert_id=alert.pk)
     assert sorted(m.to[0] for m in mail.outbox) == sorted([epidemiologist.email, second.email])
     message = mail.outbox[0]
-    assert "Acute respiratory illness" in message.subject and "2025-06-02" in message.subject
-    assert "Farrington flexible (Noufaily 2013)" in message.body
+    assert message.subject == t(
+        "Outbreak alert: %(outcome)s in %(area)s, week of %(week)s",
+        outcome=t("Acute respiratory illness (new J06 or J20 diagnoses)"),
+        area="A01",
+        week="2025-06-02",
+    )
+    assert t("Farrington flexible (Noufaily 2013)") in message.body
     assert "farrington_flexible" not in message.body and "acute_respiratory" not in message.body
     assert f"/analysis/alerts/{alert.pk}/" in message.body
 
@@ -152,9 +158,16 @@ def test_a_person_who_opted_out_is_not_mailed_and_others_still_are(
 
 def test_the_settings_page_shows_the_choices_as_labels(epidemiologist: User) -> None:
     page = client_for(epidemiologist).get("/accounts/notifications/").content.decode()
-    assert "New outbreak alerts" in page and "Releases awaiting community review" in page
+    assert h("New outbreak alerts (epidemiologists)") in page
+    assert h("Releases awaiting community review (community reviewers)") in page
     assert "alert_opened</" not in page  # the field's code is only its name attribute
-    assert "no e-mail address" in page
+    assert (
+        h(
+            "Your account has no e-mail address, so you receive no e-mails. Ask an administrator "
+            "to add one."
+        )
+        in page
+    )
 
 
 def test_sending_a_release_to_community_review_mails_the_reviewers_once_a_round(
@@ -169,7 +182,12 @@ def test_sending_a_release_to_community_review_mails_the_reviewers_once_a_round(
     with django_capture_on_commit_callbacks(execute=True):
         report_services.release_approve(user=epidemiologist, release=release)
     assert [m.to for m in mail.outbox] == [[community_reviewer.email]]
-    assert "Red Hill 2025, version 1" in mail.outbox[0].subject
+    assert mail.outbox[0].subject == t(
+        "Awaiting your review: %(site)s %(year)s, version %(version)s",
+        site="Red Hill",
+        year=2025,
+        version=1,
+    )
     assert f"/review/releases/{release.pk}/" in mail.outbox[0].body
 
 
@@ -199,7 +217,7 @@ def test_a_failed_import_job_mails_its_requester_and_a_good_one_mails_nobody(
     with django_capture_on_commit_callbacks(execute=True):
         jobs._finish(good.pk, ImportJobStatus.DONE, report={"error_count": 0})
         jobs._finish(bad.pk, ImportJobStatus.FAILED, error="The import was lost.")
-    assert [m.subject for m in mail.outbox] == ["Import of bad.csv failed"]
+    assert [m.subject for m in mail.outbox] == [t("Import of %(file)s failed", file="bad.csv")]
     assert mail.outbox[0].to == [worker_a.email]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from reports import services
 from reports.models import AppendOnlyError, LedgerEntry, Release, ReleaseFile, ReleaseStatus
 from surveys.validation import ValidationProblem
 from tests.conftest import client_for
+from tests.i18n import bt, h, rx, tn
 
 pytestmark = pytest.mark.django_db
 
@@ -45,7 +47,17 @@ def test_publication_needs_the_community_s_approval(
     draft: Release, epidemiologist: User, community_reviewer: User
 ) -> None:
     services.release_approve(user=epidemiologist, release=draft)
-    with pytest.raises(ValidationProblem, match="The community has not signed off: 0 of 1"):
+    not_signed = tn(
+        "The community has not signed off: %(approvals)d of %(quorum)d required "
+        "approvals; needs %(missing)d more community approval.",
+        "The community has not signed off: %(approvals)d of %(quorum)d required "
+        "approvals; needs %(missing)d more community approvals.",
+        1,
+        approvals=0,
+        quorum=1,
+        missing=1,
+    )
+    with pytest.raises(ValidationProblem, match=re.escape(not_signed)):
         services.release_publish(user=epidemiologist, release_id=draft.pk)
     services.release_review(user=community_reviewer, release=draft, decision="approve", body="ok")
     release = services.release_publish(user=epidemiologist, release_id=draft.pk)
@@ -58,7 +70,7 @@ def test_a_request_for_changes_sends_the_release_back_and_resets_approvals(
 ) -> None:
     services.release_approve(user=epidemiologist, release=draft)
     services.release_review(user=community_reviewer, release=draft, decision="approve", body="fine")
-    with pytest.raises(ValidationProblem, match="Say what should change"):
+    with pytest.raises(ValidationProblem, match=rx("Say what should change.")):
         services.release_review(
             user=community_reviewer, release=draft, decision="request_changes", body=""
         )
@@ -79,7 +91,9 @@ def test_a_community_reviewer_cannot_approve_their_own_way_past_the_epidemiologi
 ) -> None:
     with pytest.raises(PermissionError):
         services.release_approve(user=community_reviewer, release=draft)
-    with pytest.raises(ValidationProblem, match="Only a release in community review"):
+    with pytest.raises(
+        ValidationProblem, match=rx("Only a release in community review can be reviewed.")
+    ):
         services.release_review(user=community_reviewer, release=draft, decision="approve", body="")
 
 
@@ -112,7 +126,7 @@ def test_a_published_release_cannot_be_approved_or_published_again(
 def test_retraction_needs_a_public_reason_shown_on_the_page(
     published: Release, epidemiologist: User, anonymous: object
 ) -> None:
-    with pytest.raises(ValidationProblem, match="public reason"):
+    with pytest.raises(ValidationProblem, match=rx("Give the public reason for retracting.")):
         services.release_retract(user=epidemiologist, release=published, reason=" ", confirmed=True)
     services.release_retract(
         user=epidemiologist,
@@ -121,7 +135,7 @@ def test_retraction_needs_a_public_reason_shown_on_the_page(
         confirmed=True,
     )
     page = anonymous.get("/reports/RH-SEP/2025/v1/").content.decode()  # type: ignore[attr-defined]
-    assert "Retracted" in page and "A data entry error in area A03." in page
+    assert h("Retracted") in page and "A data entry error in area A03." in page
 
 
 def test_a_correction_is_a_new_version_and_the_old_one_stays_readable(
@@ -142,10 +156,18 @@ def test_a_correction_is_a_new_version_and_the_old_one_stays_readable(
     published.refresh_from_db()
     assert published.superseded and published.status == ReleaseStatus.PUBLISHED
     old = anonymous.get("/reports/RH-SEP/2025/v1/").content.decode()  # type: ignore[attr-defined]
-    assert "which has been corrected: version 2 is the current report" in old
+    assert (
+        bt(
+            "This is version %(version)s, which has been corrected: version %(current_version)s "
+            "is the current report.",
+            version=1,
+            current_version=2,
+        )
+        in old
+    )
     assert "/reports/RH-SEP/2025/v2/" in old
     new = anonymous.get("/reports/RH-SEP/2025/v2/").content.decode()  # type: ignore[attr-defined]
-    assert "Erratum:" in new and "Area A03 names fixed." in new
+    assert h("Erratum:") in new and "Area A03 names fixed." in new
 
 
 def test_community_reviewers_see_only_releases_sent_for_review(
@@ -155,10 +177,11 @@ def test_community_reviewers_see_only_releases_sent_for_review(
     assert reviewer.get(f"/review/releases/{draft.pk}/").status_code == 404
     services.release_approve(user=epidemiologist, release=draft)
     page = reviewer.get(f"/review/releases/{draft.pk}/").content.decode()
-    assert "Your decision" in page
-    assert "Internal disclosure audit" not in page  # ranges and reasons stay with staff
+    internal_audit = h("Internal disclosure audit (epidemiologists only; never published)")
+    assert h("Your decision") in page
+    assert internal_audit not in page  # ranges and reasons stay with staff
     epi_page = client_for(epidemiologist).get(f"/review/releases/{draft.pk}/").content.decode()
-    assert "Internal disclosure audit" in epi_page
+    assert internal_audit in epi_page
 
 
 def test_a_second_year_is_audited_against_the_first_year_s_ledger(

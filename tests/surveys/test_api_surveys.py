@@ -30,6 +30,7 @@ from surveys.models import (
 )
 from surveys.pseudonyms import pseudonymize
 from surveys.services import ObservationInput
+from tests.i18n import t
 
 pytestmark = pytest.mark.django_db
 
@@ -237,7 +238,10 @@ def test_an_idempotency_key_reused_with_another_payload_answers_409_and_stores_n
         HTTP_IDEMPOTENCY_KEY=key,
     )
     assert reused.status_code == 409
-    assert "already used for a different visit" in fields_of(reused)["Idempotency-Key"]
+    assert fields_of(reused)["Idempotency-Key"] == t(
+        "This submission key was already used for a different visit: open the form again (or "
+        "send a new key) for a new visit."
+    )
     assert Visit.objects.filter(resident=world["in_a"]).count() == 2
 
 
@@ -263,7 +267,9 @@ def test_a_malformed_idempotency_key_is_refused_naming_the_header(
         f"{V1}/visits/", new_visit(world["in_a"]), format="json", HTTP_IDEMPOTENCY_KEY="not-a-uuid"
     )
     assert response.status_code == 400
-    assert "UUID" in fields_of(response)["Idempotency-Key"]
+    assert fields_of(response)["Idempotency-Key"] == t(
+        "Give a UUID (e.g. made by crypto.randomUUID())."
+    )
     both = client.post(
         f"{V1}/visits/",
         {**new_visit(world["in_a"]), "submission_key": str(uuid.uuid4())},
@@ -292,10 +298,25 @@ def test_service_problems_come_back_as_json_naming_each_field(
     )
     assert response.status_code == 400
     errors = fields_of(response)
-    assert "outside the valid range" in errors["lab.blood_lead.value"]
-    assert "cannot be converted" in errors["vital.bmi.unit"]
+    assert errors["lab.blood_lead.value"] == t(
+        "%(value)s %(unit)s is outside the valid range for %(code)s (%(low)s–%(high)s %(unit)s).",
+        value="900",
+        unit="µg/dL",
+        code="lab.blood_lead",
+        low="0",
+        high="200",
+    )
+    assert errors["vital.bmi.unit"] == t(
+        "unit %(unit)r cannot be converted to %(canonical)s for %(code)s; "
+        "accepted units: %(accepted)s.",
+        unit="stone",
+        canonical="kg/m²",
+        code="vital.bmi",
+        accepted="kg/m2, kg/m²",
+    )
     assert "unknown code" in errors["symptom.nosebleed.code"]
-    assert "in the future" in errors["visited_on"]
+    future = (dt.date.today() + dt.timedelta(days=3)).isoformat()
+    assert errors["visited_on"] == t("%(date)s is in the future.", date=future)
     assert Visit.objects.count() == 2
 
 

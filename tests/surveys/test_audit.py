@@ -10,17 +10,26 @@ import io
 import pytest
 from django.contrib.auth.models import User
 from django.urls import reverse
+from django.utils.formats import date_format
+from django.utils.html import escape
+from django.utils.timezone import localtime
 
 from surveys import audit, services
 from surveys.audit import AuditFilter
 from surveys.models import Area, RecordAccess, Resident, Visit
 from surveys.services import ObservationInput
 from tests.conftest import client_for
+from tests.i18n import bt, label_of, t
 from tests.surveys.test_views_field import register
 
 pytestmark = pytest.mark.django_db
 
 BMI = "vital.bmi"
+
+
+def day(year: int, month: int, date: int) -> str:
+    """A day as the audit trail writes it, in the active language."""
+    return date_format(dt.date(year, month, date), "j M Y")
 
 
 def resident_of(area: Area, user: User) -> Resident:
@@ -65,17 +74,19 @@ def test_one_save_of_a_visit_and_its_observations_is_one_entry_in_words(
     ]
     change = entries[-1]
     assert change.reason == "Scale recalibrated"
-    assert change.record == f"visit of 2 Mar 2024, resident #{visit.resident_id}"
+    assert change.record == t(
+        "visit of %(day)s, resident #%(n)d", day=day(2024, 3, 2), n=visit.resident_id
+    )
     changes = {(c.label, c.old, c.new) for c in change.changes}
     named = {
-        ("Visit date", "1 Mar 2024", "2 Mar 2024"),
-        ("Body mass index", "23.4 kg/m²", "24 kg/m²"),
-        ("Cough", "", "yes"),
+        (t("Visit date"), day(2024, 3, 1), day(2024, 3, 2)),
+        (label_of(BMI), "23.4 kg/m²", "24 kg/m²"),
+        (label_of("symptom.cough"), "", t("yes")),
     }
     assert named <= changes
     # The checklist was asked: every other symptom and diagnosis is now recorded as "no".
     asked = visit.observations.exclude(code__code__in=[BMI, "symptom.cough"])
-    assert changes - named == {(o.code.label, "", "no") for o in asked}
+    assert changes - named == {(label_of(o.code.code), "", t("no")) for o in asked}
     assert len(changes) == len(change.changes)  # one line per field or observation
 
 
@@ -87,7 +98,7 @@ def test_no_entry_shows_an_internal_id_or_code_or_the_pseudonym(
     edit_in_the_browser(worker_a, visit, "24.0", "Scale recalibrated")
     entries = audit.audit_entries(epidemiologist, AuditFilter())
     words = " ".join(f"{e.record} {c.label} {c.old} {c.new}" for e in entries for c in e.changes)
-    assert "Area A" in words and "Body mass index" in words and "Female" in words
+    assert "Area A" in words and label_of(BMI) in words and t("Female") in words
     for internal in ("area_id", "code_id", "_id", BMI, resident.pseudonym, "True", "None"):
         assert internal not in words
 
@@ -144,7 +155,9 @@ def test_the_csv_has_a_row_per_changed_field_and_neutralizes_formulas(
     assert response["Content-Type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
     changed = [r for r in rows if r["action"] == "changed"]
-    assert {"Visit date", "Body mass index", "Cough"} <= {r["field"] for r in changed}
+    # The header, actions and record types are codes; the field is named in the reader's words.
+    labels = {t("Visit date"), label_of(BMI), label_of("symptom.cough")}
+    assert labels <= {r["field"] for r in changed}
     assert len(changed) == 2 + visit.observations.exclude(code__code=BMI).count()
     assert {r["reason"] for r in changed} == {'\'=HYPERLINK("http://x")'}
     assert RecordAccess.objects.filter(
@@ -175,8 +188,19 @@ def test_the_page_reads_as_sentences_and_a_worker_gets_404_for_a_colleagues_reco
     mine = visit_by(worker_a, resident, "25.0")
     client = client_for(worker_a)
     html = client.get(reverse("surveys:audit_visit", args=[mine.pk])).content.decode()
-    assert "<strong>worker_a</strong> created visit of 1 Mar 2024" in html
-    assert "Body mass index" in html and "25 kg/m²" in html
+    created = localtime(mine.history.earliest().history_date)  # type: ignore[attr-defined]
+    record = t("visit of %(day)s, resident #%(n)d", day=day(2024, 3, 1), n=resident.pk)
+    assert (
+        bt(
+            "<strong>%(who)s</strong> %(action)s %(record)s on %(day)s",
+            who="worker_a",
+            action=t("created"),
+            record=record,
+            day=date_format(created, "j M Y, H:i"),
+        )
+        in html
+    )
+    assert escape(label_of(BMI)) in html and "25 kg/m²" in html
     assert client.get(reverse("surveys:audit_visit", args=[theirs.pk])).status_code == 404
     listed = client.get(reverse("surveys:audit")).content.decode()
     assert f'data-record="visit-{mine.pk}"' in listed

@@ -29,6 +29,7 @@ from surveys.models import (
 )
 from surveys.pseudonyms import pseudonymize
 from surveys.services import AccessDenied
+from tests.i18n import t
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 RESIDENTS_HEADER = (
@@ -240,7 +241,13 @@ def test_a_negative_number_is_a_range_error_and_a_negative_longitude_is_fine(db:
     run("areas", "area_code,name,latitude,longitude\nA01,Plant Row,25,110\n")
     report = run("population", "area_code,year,sex,age_band,population\nA01,2024,F,0-4,-5\n")
     assert [(e.column, e.value) for e in report.errors] == [("population", "-5")]
-    assert "out of range" in report.errors[0].reason
+    assert report.errors[0].reason == t(
+        "%(value)s is out of range for %(what)s (%(low)s to %(high)s).",
+        value="-5",
+        what="population",
+        low=0,
+        high=100_000_000,
+    )
 
 
 def test_a_health_worker_imports_residents_only_into_assigned_areas(
@@ -320,7 +327,12 @@ def test_every_error_of_every_row_is_reported_not_only_the_first(db: None) -> No
         (3, "longitude"),
         (4, "station_code"),
     ]
-    assert "also on row 2" in report.errors[-1].reason
+    assert report.errors[-1].reason == t(
+        "duplicate key: the same %(what)s is also on row %(row)s; "
+        "each key may appear once in a file.",
+        what="station_code",
+        row=2,
+    )
     assert Station.objects.count() == 0
 
 
@@ -338,9 +350,9 @@ def test_the_command_prints_every_error_and_fails(db: None, tmp_path: Path) -> N
     err = io.StringIO()
     with pytest.raises(CommandError, match="1 errors in 1 rows; nothing was imported"):
         call_command("import_csv", "stations", str(path), stderr=err)
-    assert "row 2, column medium, value 'mud': 'mud' is not one of air, water, soil." in (
-        err.getvalue()
-    )
+    # The command's "row N, column C, value 'V':" is not translated (surveys/importing/report.py).
+    not_one_of = t("%(value)r is not one of %(allowed)s.", value="mud", allowed="air, water, soil")
+    assert f"row 2, column medium, value 'mud': {not_one_of}" in err.getvalue()
 
 
 def test_the_command_imports_as_a_named_user(worker_a: User, area_a: Area, tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from surveys.services import (
 )
 from surveys.validation import ValidationProblem
 from tests.conftest import client_for
+from tests.i18n import t
 
 TODAY = dt.date(2026, 11, 29)
 STUDY_ID = "HW-OFF-0001"
@@ -188,11 +189,18 @@ def test_the_send_endpoint_refuses_with_each_field_named_and_labelled(
     assert refused.status_code == 400
     errors = {e["field"]: e for e in refused.json()["errors"]}
     assert set(errors) == {"register-birth_year"}  # the form's check comes first
-    assert errors["register-birth_year"]["label"] == "Birth year"
+    assert errors["register-birth_year"]["label"] == t("Birth year")
     body["register-birth_year"] = "1970"
     refused = client.post(reverse("surveys:outbox_send"), body)
     errors = {e["field"]: e for e in refused.json()["errors"]}
-    assert "outside the valid range" in errors["vital.bmi.value"]["message"]
+    assert errors["vital.bmi.value"]["message"] == t(
+        "%(value)s %(unit)s is outside the valid range for %(code)s (%(low)s–%(high)s %(unit)s).",
+        value="3",
+        unit="kg/m²",
+        code="vital.bmi",
+        low="8",
+        high="100",
+    )
     assert errors["vital.bmi.value"]["label"]
     assert Visit.objects.count() == 0 and Resident.objects.count() == 0
 

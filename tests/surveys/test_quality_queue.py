@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import pytest
 from django.contrib.auth.models import User
 from django.urls import reverse
+from django.utils.html import escape
 
 from surveys import selectors, services
 from surveys.models import (
@@ -26,6 +27,7 @@ from surveys.pseudonyms import pseudonymize
 from surveys.selectors import QueueFilter
 from surveys.validation import ValidationProblem
 from tests.conftest import client_for
+from tests.i18n import h, label_of, tn
 
 pytestmark = pytest.mark.django_db
 
@@ -223,7 +225,7 @@ def test_the_page_shows_labels_names_and_counts_not_codes(
     world: World, epidemiologist: User
 ) -> None:
     html = client_for(epidemiologist).get(reverse("surveys:quality_queue")).content.decode()
-    assert "Blood lead" in html and "Area B" in html and "worker_b" in html
+    assert escape(label_of("lab.blood_lead")) in html and "Area B" in html and "worker_b" in html
     assert ">lab.blood_lead<" not in html and "area_id" not in html
     counts = dict(
         re.findall(r'data-rule="(\w+)"[^>]*>[^<]*<span class="badge" data-count>(\d+)', html)
@@ -282,7 +284,13 @@ def test_a_double_submitted_bulk_form_resolves_once_and_says_so_the_second_time(
     )
     assert notes == {"Checked with the lab"}
     page = client.get(second["Location"]).content.decode()
-    assert "2 flags had already been reviewed" in page
+    left = tn(
+        "%(n)d flag had already been reviewed and was left as it was.",
+        "%(n)d flags had already been reviewed and were left as they were.",
+        2,
+        n=2,
+    )
+    assert escape(left) in page
 
 
 def test_a_bulk_form_without_a_note_is_shown_again_with_the_selection_kept(
@@ -294,7 +302,7 @@ def test_a_bulk_form_without_a_note_is_shown_again_with_the_selection_kept(
     )
     html = response.content.decode()
     assert response.status_code == 400
-    assert "Say what you checked" in html
+    assert h("Say what you checked (a short note).") in html
     assert re.search(rf'value="{world.lead_a.pk}" checked', html)
     assert not DataQualityFlag.objects.exclude(status="open").exists()
 

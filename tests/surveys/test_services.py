@@ -27,8 +27,14 @@ from surveys.services import (
     visit_record,
 )
 from surveys.validation import ValidationProblem
+from tests.i18n import rx
 
 TODAY = dt.date(2026, 11, 29)
+# The msgid of surveys.services.SUBMISSION_KEY_REUSED, looked up in the active language.
+SUBMISSION_KEY_REUSED = (
+    "This submission key was already used for a different visit: open the form again (or send "
+    "a new key) for a new visit."
+)
 
 
 def register(user: User, area: Area, study_id: str = "HW-0001", **overrides: object) -> Resident:
@@ -290,7 +296,7 @@ def test_a_submission_key_used_twice_returns_the_stored_visit_and_stores_nothing
     ]
     assert visits[0].pk == visits[1].pk and Visit.objects.count() == 1
     other = register(worker_b, area_b, study_id="HW-0002")
-    with pytest.raises(ValidationProblem, match="already used"):
+    with pytest.raises(ValidationProblem, match=rx(SUBMISSION_KEY_REUSED)):
         visit_record(
             user=worker_b,
             resident=other,
@@ -326,7 +332,7 @@ def test_a_submission_key_reused_for_a_different_visit_is_a_conflict_and_stores_
     first = cough_visit(worker_a, area_a)
     visit_record(**first)
     changed = {**first, "observations": [ObservationInput("symptom.cough", "false")]}
-    with pytest.raises(SubmissionKeyConflict, match="different visit") as raised:
+    with pytest.raises(SubmissionKeyConflict, match=rx(SUBMISSION_KEY_REUSED)) as raised:
         visit_record(**changed)
     assert raised.value.errors[0].field == "submission_key"
     with pytest.raises(SubmissionKeyConflict):

@@ -19,6 +19,7 @@ from surveys import tasks
 from surveys.importing.report import HTTP_ERROR_LIMIT
 from surveys.models import ImportJob, ImportJobStatus, Station
 from tests.conftest import client_for
+from tests.i18n import bt, h, t
 
 pytestmark = pytest.mark.django_db
 
@@ -47,7 +48,12 @@ def test_an_upload_over_the_limit_is_answered_413_before_its_body_is_read(
         }
         response = client_for(admin_user).generic("POST", path, **oversized)
         assert response.status_code == 413, path
-        assert "1 MB" in response.content.decode()
+        body = response.json()["detail"] if path.startswith("/api/") else response.content.decode()
+        assert body == t(
+            "The upload is too large: at most %(limit)s MB are accepted. "
+            "Split the file, or ask the administrator to raise HEALTHWATCH_MAX_UPLOAD_MB.",
+            limit=1,
+        )
 
 
 def test_an_upload_within_the_limit_is_imported(admin_user: User, settings: Any) -> None:
@@ -106,7 +112,7 @@ def test_a_big_upload_becomes_a_job_whose_page_shows_progress_then_the_report(
     assert Station.objects.count() == 0  # nothing imported inside the web request
     assert b"".join(bytes(c.data) for c in job.chunks.all()) == STATIONS  # kept for the worker
     queued_page = client.get(response["Location"]).content.decode()
-    assert "Waiting for a worker" in queued_page
+    assert h("Waiting for a worker") in queued_page
 
     tasks.run_import(job.pk)  # what the worker does
 
@@ -115,7 +121,15 @@ def test_a_big_upload_becomes_a_job_whose_page_shows_progress_then_the_report(
     assert Station.objects.count() == 2
     assert not job.chunks.exists()  # the upload is deleted once imported
     page = client.get(response["Location"]).content.decode()
-    assert "2 new" in page
+    assert (
+        bt(
+            "%(rows)s rows · %(created)s new · %(unchanged)s unchanged",
+            rows=2,
+            created=2,
+            unchanged=0,
+        )
+        in page
+    )
 
 
 def test_a_big_upload_while_the_job_queue_is_down_fails_with_a_message_and_keeps_no_file(

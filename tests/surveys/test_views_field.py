@@ -14,6 +14,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
+from django.utils.formats import date_format
+from django.utils.timezone import localtime
 
 from surveys import services
 from surveys.models import (
@@ -30,6 +32,11 @@ from surveys.models import (
 from surveys.pseudonyms import pseudonymize
 from surveys.services import ObservationInput
 from tests.conftest import client_for
+from tests.i18n import bt, h, t
+
+OUT_OF_RANGE = (
+    "%(value)s %(unit)s is outside the valid range for %(code)s (%(low)s–%(high)s %(unit)s)."
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -100,7 +107,7 @@ def test_the_workspace_title_is_plain_text_and_its_offline_help_appears_once(
     page = client_for(worker_a).get(reverse("surveys:workspace")).content.decode()
     title = re.search(r"<title>(.*?)</title>", page, re.S)
     assert title is not None and "<" not in title.group(1), title
-    assert "Field workspace" in title.group(1)
+    assert h("Field workspace") in title.group(1)
     assert page.count('id="offline-help-heading"') == 1
 
 
@@ -110,7 +117,7 @@ def test_an_unknown_study_id_leads_to_the_registration_form_then_to_the_resident
     client = client_for(worker_a)
     response = client.post(reverse("surveys:find_resident"), {"study_id": STUDY_ID})
     assert response.status_code == 200
-    assert b"Register a resident" in response.content
+    assert h("Register a resident").encode() in response.content
     # The ID is shown only in the input the worker typed it into.
     assert response.content.count(STUDY_ID.encode()) == 1
     assert f'value="{STUDY_ID}"'.encode() in response.content
@@ -162,7 +169,14 @@ def test_registration_offers_only_my_areas_and_refuses_another(
     client = client_for(worker_a)
     form = client.get(reverse("surveys:register_resident")).content.decode()
     assert "Area A" in form and "Area B" not in form
-    assert "discarded" in form  # coordinates are explained before they are typed
+    # coordinates are explained before they are typed
+    assert (
+        h(
+            "Used once to compute the distance to the nearest production site and a ~500 m "
+            "grid cell, then discarded: the exact position is never stored."
+        )
+        in form
+    )
     response = client.post(
         reverse("surveys:register_resident"),
         {
@@ -177,7 +191,9 @@ def test_registration_offers_only_my_areas_and_refuses_another(
     )
     assert response.status_code == 400
     html = response.content.decode()
-    assert "valid choice" in error_next_to(html, "area")
+    assert error_next_to(html, "area") == h(
+        "Select a valid choice. That choice is not one of the available choices."
+    )
     assert Resident.objects.count() == 0
 
 
@@ -210,7 +226,9 @@ def test_an_out_of_range_value_is_refused_next_to_its_input_and_nothing_is_saved
     response = client_for(worker_a).post(url, visit_post(**{"lab.blood_lead.value": "900"}))
     assert response.status_code == 400
     html = response.content.decode()
-    assert "outside the valid range" in error_next_to(html, "lab.blood_lead.value")
+    assert error_next_to(html, "lab.blood_lead.value") == h(
+        OUT_OF_RANGE, value="900", unit="µg/dL", code="lab.blood_lead", low="0", high="200"
+    )
     assert 'value="900"' in html  # what was typed stays, to be fixed
     assert Visit.objects.count() == 0
 
@@ -253,7 +271,9 @@ def test_a_result_below_the_detection_limit_needs_the_limit(worker_a: User, area
     )
     assert response.status_code == 400
     html = response.content.decode()
-    assert "needs the limit" in error_next_to(html, "lab.blood_lead.lod")
+    assert error_next_to(html, "lab.blood_lead.lod") == h(
+        "a result below the detection limit needs the limit (lod)."
+    )
     assert "<details open>" in html  # the LOD part opens itself when it has a problem
     response = client_for(worker_a).post(
         url,
@@ -282,7 +302,7 @@ def test_changing_a_visit_needs_a_reason_which_goes_into_the_audit_trail(
 
     response = client.post(url, visit_post(reason=""))
     assert response.status_code == 400
-    assert "required" in error_next_to(response.content.decode(), "reason")
+    assert error_next_to(response.content.decode(), "reason") == h("This field is required.")
 
     response = client.post(url, visit_post(reason="Lab result arrived"))
     assert response.status_code == 302
@@ -347,7 +367,9 @@ def test_stations_and_measurements_are_entered_and_invalid_values_kept_and_flagg
     entry = {"sampled_on": "2024-02-01", "pollutant": "fluoride", "value": "2.4", "unit": ""}
     response = client.post(url, {**entry, "status": "preliminary", "value": "-1"})
     assert response.status_code == 400
-    assert "outside the valid range" in error_next_to(response.content.decode(), "value")
+    assert error_next_to(response.content.decode(), "value") == h(
+        OUT_OF_RANGE, value="-1", unit="mg/L", code="fluoride", low="0", high="100"
+    )
     response = client.post(url, {**entry, "status": "preliminary"})
     assert response.status_code == 302
     measurement = Measurement.objects.get()
@@ -378,8 +400,23 @@ def test_the_resident_audit_trail_shows_who_created_it_without_the_pseudonym(
         .get(reverse("surveys:audit_resident", args=[resident.pk]))
         .content.decode()
     )
-    assert "<strong>worker_a</strong> created resident #" in html
-    assert "Birth year" in html and "birth_year" not in html and "area_id" not in html
+    created = localtime(resident.history.earliest().history_date)  # type: ignore[attr-defined]
+    assert (
+        bt(
+            "<strong>%(who)s</strong> %(action)s %(record)s on %(day)s",
+            who="worker_a",
+            action=t("created"),
+            record=t(
+                "resident #%(n)d of %(area)s, born %(year)d",
+                n=resident.pk,
+                area="Area A",
+                year=1975,
+            ),
+            day=date_format(created, "j M Y, H:i"),
+        )
+        in html
+    )
+    assert h("Birth year") in html and "birth_year" not in html and "area_id" not in html
     assert "Area A" in html  # the area's name, not its id
     assert resident.pseudonym not in html
 
@@ -403,7 +440,7 @@ def test_an_epidemiologist_reviews_an_unusual_value_in_the_queue(
     url = reverse("surveys:quality_review", args=[flag.pk])
     response = client.post(url, {"status": "confirmed", "note": ""})
     assert response.status_code == 400
-    assert "Say what you checked" in response.content.decode()
+    assert h("Say what you checked (a short note).") in response.content.decode()
     response = client.post(url, {"status": "confirmed", "note": "Lab re-ran the sample."})
     assert response.status_code == 302
     flag.refresh_from_db()
@@ -421,7 +458,7 @@ def test_the_upload_page_checks_a_file_and_lists_every_problem(worker_a: User) -
         {"kind": "stations", "dry_run": "on", "file": SimpleUploadedFile("s.csv", good)},
     )
     assert response.status_code == 200
-    assert "Check passed" in response.content.decode()
+    assert h("Check passed (nothing written)") in response.content.decode()
     assert Station.objects.count() == 0
 
     bad = b"station_code,name,medium,latitude,longitude\nS9,Roof,fire,95,110\n"
@@ -431,7 +468,7 @@ def test_the_upload_page_checks_a_file_and_lists_every_problem(worker_a: User) -
     )
     html = response.content.decode()
     assert response.status_code == 400
-    assert "The file was refused" in html
+    assert h("The file was refused") in html
     assert html.count("<tr><td>2</td>") >= 2  # both bad cells of row 2
     assert Station.objects.count() == 0
 
