@@ -254,6 +254,35 @@
       window.location.href = C.offlineVisitUrl + "?provisional=" + resident.id;
     });
   }
+  // An outbox item opened again for editing: its values (checkboxes are in its fields only when
+  // ticked), the fields the server refused, and its own key so that it is still sent once.
+  function restore(form, keyInput, editing) {
+    form.querySelectorAll("input[type=checkbox]").forEach((box) => { box.checked = false; });
+    for (const [name, value] of editing.fields) {
+      const input = form.elements.namedItem(name);
+      if (!input) continue;
+      if (input.type === "checkbox") input.checked = true;
+      else input.value = value;
+    }
+    for (const e of editing.errors || []) {
+      const input = form.elements.namedItem(e.field);
+      if (input && input.setAttribute) input.setAttribute("aria-invalid", "true");
+    }
+    keyInput.value = editing.key;
+  }
+  // After a form was kept on the phone: back to the outbox after an edit; otherwise a clean form
+  // with a new key (the next one is another submission), then send if the network is there.
+  async function afterKept(form, keyInput, editing) {
+    if (editing) {
+      window.location.href = C.workspaceUrl;
+      return;
+    }
+    form.reset();
+    keyInput.value = newKey();
+    window.scrollTo(0, 0);
+    await showStatus(T.saved);
+    if (navigator.onLine) await sendAll();
+  }
   async function enhanceVisit(form) {
     const params = new URLSearchParams(window.location.search);
     const keyInput = form.querySelector('[name="submission_key"]');
@@ -269,18 +298,7 @@
     const editing = params.get("item") ? await getItem(params.get("item")) : null;
     if (editing) {
       target = editing.resident ? { resident: editing.resident } : { provisional: editing.provisional };
-      form.querySelectorAll("input[type=checkbox]").forEach((box) => { box.checked = false; });
-      for (const [name, value] of editing.fields) {
-        const input = form.elements.namedItem(name);
-        if (!input) continue;
-        if (input.type === "checkbox") input.checked = true;
-        else input.value = value;
-      }
-      for (const e of editing.errors || []) {
-        const input = form.elements.namedItem(e.field);
-        if (input && input.setAttribute) input.setAttribute("aria-invalid", "true");
-      }
-      keyInput.value = editing.key;
+      restore(form, keyInput, editing);
     } else if (!form.action.endsWith(C.sendUrl) && !usedKeys().includes(keyInput.value)) {
       // a known resident's form as the server made it: its key is new, keep it
     } else {
@@ -314,15 +332,7 @@
         errors: [],
         created: editing ? editing.created : Date.now(),
       });
-      if (editing) {
-        window.location.href = C.workspaceUrl;
-        return;
-      }
-      form.reset();
-      keyInput.value = newKey(); // the next visit is another submission
-      window.scrollTo(0, 0);
-      await showStatus(T.saved);
-      if (navigator.onLine) await sendAll();
+      await afterKept(form, keyInput, editing);
     });
   }
   // A community monitor's sample or sensor reading: a plain form online; offline kept on the
@@ -332,15 +342,7 @@
     const keyInput = form.querySelector('[name="submission_key"]');
     const editing = params.get("item") ? await getItem(params.get("item")) : null;
     if (editing) {
-      for (const [name, value] of editing.fields) {
-        const input = form.elements.namedItem(name);
-        if (input) input.value = value;
-      }
-      for (const e of editing.errors || []) {
-        const input = form.elements.namedItem(e.field);
-        if (input && input.setAttribute) input.setAttribute("aria-invalid", "true");
-      }
-      keyInput.value = editing.key;
+      restore(form, keyInput, editing);
     } else if (usedKeys().includes(keyInput.value)) {
       keyInput.value = newKey(); // a form shown again from the phone's copy
     }
@@ -362,15 +364,7 @@
         errors: [],
         created: editing ? editing.created : Date.now(),
       });
-      if (editing) {
-        window.location.href = C.workspaceUrl;
-        return;
-      }
-      form.reset();
-      keyInput.value = newKey(); // the next entry is another submission
-      window.scrollTo(0, 0);
-      await showStatus(T.saved);
-      if (navigator.onLine) await sendAll();
+      await afterKept(form, keyInput, editing);
     });
   }
   function enhanceLogout() {
