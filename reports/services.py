@@ -150,6 +150,12 @@ def _relations(internal: dict[str, Any]) -> list[Nesting]:
     ]
 
 
+def _audited_cells(internal: dict[str, Any]) -> tuple[list[Cell], list[str]]:
+    """A release's cells as its internal audit stored them, and the keys of the suppressed."""
+    cells = [Cell(c["key"], spec_to_atoms(c["spec"]), int(c["count"])) for c in internal["cells"]]
+    return cells, [c["key"] for c in internal["cells"] if c["suppressed"]]
+
+
 def _atom_counts(internal: dict[str, Any]) -> dict[Atom, int] | None:
     stored = internal.get("atom_counts")
     if stored is None:
@@ -471,10 +477,7 @@ def release_publish(*, user: User, release_id: int) -> Release:
         if blocker is not None:
             raise ReleaseStateError(blocker)
         internal = release.internal_audit
-        cells = [
-            Cell(c["key"], spec_to_atoms(c["spec"]), int(c["count"])) for c in internal["cells"]
-        ]
-        suppressed = [c["key"] for c in internal["cells"] if c["suppressed"]]
+        cells, suppressed = _audited_cells(internal)
         mark = ledger_mark()
         # The audit is a function of the tables and the ledger: when nothing was published
         # since the draft's own audit, it would find the same, so only a grown ledger is
@@ -571,10 +574,7 @@ def publication_audits_replayed() -> list[ReplayedAudit]:
     for release_id, first in firsts:
         release = Release.objects.get(pk=release_id)
         internal = release.internal_audit
-        cells = [
-            Cell(c["key"], spec_to_atoms(c["spec"]), int(c["count"])) for c in internal["cells"]
-        ]
-        suppressed = [c["key"] for c in internal["cells"] if c["suppressed"]]
+        cells, suppressed = _audited_cells(internal)
         ledger = ledger_for_audit(up_to=first - 1)
         result = audit(
             cells,
