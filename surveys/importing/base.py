@@ -8,13 +8,15 @@ from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 from django.contrib.auth.models import User
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from surveys.importing.cells import Row
 from surveys.importing.report import ErrorSink
 from surveys.models import ImportRecord
 
-DIFFERS = "differs from the stored value; corrections go through the edit form with a reason."
+DIFFERS = gettext_noop(
+    "differs from the stored value; corrections go through the edit form with a reason."
+)
 #: bulk_create batch size (Django lowers it to what the database accepts, e.g. on SQLite).
 BATCH_SIZE = 2000
 
@@ -111,7 +113,7 @@ class KindImporter:
             self.unchanged += 1
             return
         for column in dict.fromkeys(columns[f] for f in differing):
-            row.fail(column, DIFFERS)
+            row.fail(column, gettext(DIFFERS))
 
     def history_reason(self, record: ImportRecord) -> str:
         return f"CSV import #{record.pk} ({record.kind}, {record.file_name})"[:100]

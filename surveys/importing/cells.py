@@ -36,7 +36,7 @@ def formula_reason(column: str, text: str) -> str | None:
         return None
     if column in SECRET_COLUMNS:
         return gettext(
-            "begins with %(first)r, which spreadsheets run as a formula; "
+            "begins with '%(first)s', which spreadsheets run as a formula; "
             "remove the leading character."
         ) % {"first": text[0]}
     try:
@@ -118,7 +118,7 @@ class Row:
         if value not in allowed:
             self.fail(
                 column,
-                gettext("%(value)r is not one of %(allowed)s.")
+                gettext("'%(value)s' is not one of %(allowed)s.")
                 % {"value": value, "allowed": ", ".join(allowed)},
             )
             return None
@@ -168,7 +168,7 @@ class Row:
             except ValueRuleError as error:
                 self.fail(column, formula_reason(column, value) or str(error))
             else:
-                self.fail(column, gettext("%(value)r is not a whole number.") % {"value": value})
+                self.fail(column, gettext("'%(value)s' is not a whole number.") % {"value": value})
             return None
         if not low <= number <= high:
             self.fail(
@@ -220,7 +220,10 @@ class Row:
 
 
 def _bounds(low: float | None, high: float | None) -> str:
-    return f"{'…' if low is None else f'{low:g}'} to {'…' if high is None else f'{high:g}'}"
+    return gettext("%(low)s to %(high)s") % {
+        "low": "…" if low is None else f"{low:g}",
+        "high": "…" if high is None else f"{high:g}",
+    }
 
 
 def is_true(text: str) -> bool:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext
+
 from surveys.importing.cells import Row, formula_reason
 from surveys.models import VocabularyCode
 from surveys.validation import CodedValue, FieldError, ValueRuleError, coded_value, parse_number
@@ -47,13 +49,13 @@ class CodedValueReader:
                     [
                         FieldError(
                             e.field,
-                            e.message
-                            + (
-                                " For a result below the detection limit write below_lod=true,"
-                                " the limit in lod, and leave value empty."
-                                if e.field == "value"
-                                else ""
-                            ),
+                            gettext(
+                                "%(message)s For a result below the detection limit write"
+                                " below_lod=true, the limit in lod, and leave value empty."
+                            )
+                            % {"message": e.message}
+                            if e.field == "value"
+                            else e.message,
                             e.value,
                         )
                         for e in hit[1]

@@ -12,6 +12,7 @@ from typing import BinaryIO, ParamSpec, TypeVar
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
+from django.utils.translation import gettext, gettext_noop
 
 from surveys.importing.base import KindImporter
 from surveys.importing.environment import MeasurementsImporter
@@ -104,7 +105,7 @@ def import_csv(
     if kind not in IMPORTERS:
         raise ValueError(f"unknown kind {kind!r}; the kinds are: {', '.join(KINDS)}.")
     if not may_import(user, kind):
-        raise AccessDenied(f"You may not import {kind}.")
+        raise AccessDenied(gettext("You may not import %(kind)s.") % {"kind": kind})
     try:
         # A dry run writes only its ImportRecord, so it need not wait for a running import.
         with contextlib.nullcontext() if dry_run else import_lock(kind):
@@ -124,11 +125,11 @@ def import_csv(
         if not connection.in_atomic_block:
             connection.close()  # the next query opens a fresh connection
         report = ImportReport(kind=kind, dry_run=dry_run, error_count=1)
-        report.errors = [RowError(0, "", "", DATABASE_LOST)]
+        report.errors = [RowError(0, "", "", gettext(DATABASE_LOST))]
         return report
 
 
-DATABASE_LOST = (
+DATABASE_LOST = gettext_noop(
     "the database could not be reached or restarted during the import, so nothing was "
     "imported; import the file again when it is back (rows already stored count as unchanged)."
 )
@@ -193,8 +194,11 @@ def _validate_and_write(
             0,
             "",
             "",
-            "the stored data changed while this file was being imported (someone entered the "
-            "same records at the same time); nothing was imported — import the file again.",
+            gettext(
+                "the stored data changed while this file was being imported (someone entered "
+                "the same records at the same time); nothing was imported — import the file "
+                "again."
+            ),
         )
         report.created = report.unchanged = 0
         return _refused(report, sink, file_name, source.sha256, columns)

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from django.contrib.auth.models import User
+from django.utils.translation import gettext
 
 from surveys.importing.base import BATCH_SIZE, KindImporter, batches
 from surveys.importing.cells import Row
@@ -64,7 +65,8 @@ class MeasurementsImporter(KindImporter):
             if station_code and station is None:
                 row.fail(
                     "station_code",
-                    f"unknown station {station_code!r}; import it with a stations file.",
+                    gettext("unknown station '%(station)s'; import it with a stations file.")
+                    % {"station": station_code},
                 )
             sampled_on = row.date("sampled_on", today=self.today, cache=self.dates)
             pollutant = row.text("pollutant", max_length=64)
@@ -72,13 +74,22 @@ class MeasurementsImporter(KindImporter):
             if pollutant and code is None:
                 row.fail(
                     "pollutant",
-                    f"unknown pollutant {pollutant!r}; known: {', '.join(sorted(self.codes))}.",
+                    gettext("unknown pollutant '%(pollutant)s'; known: %(known)s.")
+                    % {"pollutant": pollutant, "known": ", ".join(sorted(self.codes))},
                 )
             elif code is not None and station is not None and code.medium != station.medium:
                 row.fail(
                     "pollutant",
-                    f"{code.code} is measured in {code.medium}, but station {station.code} "
-                    f"samples {station.medium}.",
+                    gettext(
+                        "%(pollutant)s is measured in %(medium)s, but station %(station)s "
+                        "samples %(station_medium)s."
+                    )
+                    % {
+                        "pollutant": code.code,
+                        "medium": code.medium,
+                        "station": station.code,
+                        "station_medium": station.medium,
+                    },
                 )
             coded = self.coded.read(row, code) if code is not None else None
             status = row.choice("status", MeasurementStatus.values, default="preliminary")

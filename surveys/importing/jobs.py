@@ -10,6 +10,7 @@ stored" make the second pass store nothing new.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import tempfile
@@ -21,7 +22,8 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from surveys.importing.core import import_csv, may_import
 from surveys.models import ImportJob, ImportJobChunk, ImportJobStatus
@@ -41,7 +43,7 @@ def import_job_submit(
 ) -> ImportJob:
     """Keep the upload and queue its import; a queue that cannot take it fails the job."""
     if not may_import(user, kind):
-        raise AccessDenied(f"You may not import {kind}.")
+        raise AccessDenied(gettext("You may not import %(kind)s.") % {"kind": kind})
     with transaction.atomic():
         job = ImportJob.objects.create(
             kind=kind, file_name=file_name[:255], size=size, dry_run=dry_run, requested_by=user
@@ -83,14 +85,29 @@ def _finish(job_id: int, status: str, *, error: str = "", report: object = None)
 
 
 def import_job_run(*, job_id: int) -> None:
-    """Import the job's file (in a worker), then delete it. Idempotent."""
-    from surveys.serializers import ImportReportSerializer
+    """Import the job's file (in a worker), then delete it. Idempotent.
+
+    The report's reasons are worded in the requester's saved language (else the worker's)."""
+    from healthwatch.i18n import saved_language
 
     job = ImportJob.objects.select_related("requested_by").get(pk=job_id)
+    language = saved_language(job.requested_by) if job.requested_by else ""
+    with translation.override(language) if language else contextlib.nullcontext():
+        _run(job)
+
+
+def _run(job: ImportJob) -> None:
+    from surveys.serializers import ImportReportSerializer
+
+    job_id = job.pk
     if job.is_finished:
         return
     if not ImportJobChunk.objects.filter(job_id=job_id).exists() and job.size:
-        _finish(job_id, ImportJobStatus.FAILED, error="The uploaded file is gone; upload it again.")
+        _finish(
+            job_id,
+            ImportJobStatus.FAILED,
+            error=gettext("The uploaded file is gone; upload it again."),
+        )
         return
     # Compare-and-set: a message delivered again while a live worker imports the file (the
     # visibility timeout passed) leaves it alone; past the task time limit that worker is dead.
@@ -168,7 +185,11 @@ def upload_leftovers_sweep(*, older_than: float | None = None) -> int:
         )
     )
     for job_id in abandoned.values_list("pk", flat=True):
-        _finish(job_id, ImportJobStatus.FAILED, error="The import was lost; upload the file again.")
+        _finish(
+            job_id,
+            ImportJobStatus.FAILED,
+            error=gettext("The import was lost; upload the file again."),
+        )
         removed += 1
     if removed:
         log.warning("removed %d leftover uploads", removed)

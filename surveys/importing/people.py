@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
+from django.utils.translation import gettext, gettext_noop
 from simple_history.utils import bulk_create_with_history
 
 from surveys.geo import coarse_location
@@ -48,7 +49,7 @@ from surveys.quality import (
 from surveys.selectors import areas_for_user, may_record_field_data, residents_for_user
 from surveys.validation import CodedValue
 
-NO_RESIDENT = (
+NO_RESIDENT = gettext_noop(
     "no resident with this study ID (register the resident first, with a residents file or "
     "the form)."
 )
@@ -133,7 +134,7 @@ class ResidentsImporter(KindImporter):
         for row, pseudonym, values in parsed:
             existing = stored.get(pseudonym.value)
             if existing is not None and existing["area_id"] not in self.my_areas:
-                row.fail("study_id", "this study ID is already registered.")
+                row.fail("study_id", gettext("this study ID is already registered."))
             elif existing is not None:
                 new = {field: values[field] for field in self.compared}
                 self.compare(row, existing, new, self.compared)
@@ -151,20 +152,25 @@ class ResidentsImporter(KindImporter):
         area_code = row.text("area_code", max_length=32)
         area_id = self.all_areas.get(area_code) if area_code else None
         if area_code and area_id is None:
-            row.fail("area_code", f"unknown area {area_code!r}.")
+            row.fail("area_code", gettext("unknown area '%(area)s'.") % {"area": area_code})
         elif area_id is not None and area_id not in self.my_areas:
-            row.fail("area_code", f"you are not assigned to area {area_code}.")
-        birth_year = row.integer("birth_year", low=1900, high=self.today.year, what="a birth year")
+            row.fail(
+                "area_code",
+                gettext("you are not assigned to area %(area)s.") % {"area": area_code},
+            )
+        birth_year = row.integer(
+            "birth_year", low=1900, high=self.today.year, what=gettext("a birth year")
+        )
         sex = row.choice("sex", Sex.values)
         enrolled_on = row.date("enrolled_on", today=self.today, cache=self.dates)
         if enrolled_on and birth_year and enrolled_on.year < birth_year:
-            row.fail("enrolled_on", "enrolment cannot be before the birth year.")
+            row.fail("enrolled_on", gettext("enrolment cannot be before the birth year."))
         latitude = row.number("latitude", low=-90, high=90, required=False)
         longitude = row.number("longitude", low=-180, high=180, required=False)
         if row.raw("latitude") and not row.raw("longitude"):
-            row.fail("longitude", "give both latitude and longitude, or neither.")
+            row.fail("longitude", gettext("give both latitude and longitude, or neither."))
         if row.raw("longitude") and not row.raw("latitude"):
-            row.fail("latitude", "give both latitude and longitude, or neither.")
+            row.fail("latitude", gettext("give both latitude and longitude, or neither."))
         works = row.boolean("works_at_site", default=False)
         smoking = row.choice("smoking", Smoking.values, default=Smoking.UNKNOWN)
         values: dict[str, Any] = {
@@ -527,11 +533,11 @@ class ObservationsImporter(KindImporter):
         for row, pseudonym_value, observed_on, code, coded in parsed:
             resident = residents.get(pseudonym_value)
             if resident is None:
-                row.fail("study_id", NO_RESIDENT)
+                row.fail("study_id", gettext(NO_RESIDENT))
                 continue
             resident_id, enrolled_on, birth_year = resident
             if observed_on < enrolled_on:
-                row.fail("observed_on", "is before the resident's enrolment date.")
+                row.fail("observed_on", gettext("is before the resident's enrolment date."))
             self.k_resident.append(resident_id)
             self.k_day.append(observed_on.toordinal())
             self.k_code.append(code.pk)
@@ -584,10 +590,16 @@ class ObservationsImporter(KindImporter):
         code = self.codes.get(text)
         if code is None:
             if text in self.pollutants:
-                row.fail("code", f"{text} is a pollutant; it belongs in a measurements file.")
+                row.fail(
+                    "code",
+                    gettext("%(code)s is a pollutant; it belongs in a measurements file.")
+                    % {"code": text},
+                )
             else:
                 row.fail(
-                    "code", f"unknown code {text!r}; see the vocabulary in docs/data-formats.md."
+                    "code",
+                    gettext("unknown code '%(code)s'; see the vocabulary in docs/data-formats.md.")
+                    % {"code": text},
                 )
         return code
 
@@ -621,8 +633,15 @@ class ObservationsImporter(KindImporter):
                 sorted_rows[i],
                 "study_id",
                 "",
-                f"duplicate key: the same study ID, observed_on and code are also on row "
-                f"{int(first_row[i])}; each key may appear once in a file.",
+                gettext(
+                    "duplicate key: the same %(what)s and %(last)s are also on row %(row)s; "
+                    "each key may appear once in a file."
+                )
+                % {
+                    "what": ", ".join((gettext("study ID"), "observed_on")),
+                    "last": "code",
+                    "row": int(first_row[i]),
+                },
             )
 
     def write(self, record: ImportRecord) -> None:

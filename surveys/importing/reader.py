@@ -15,6 +15,8 @@ import hashlib
 from collections.abc import Iterator
 from typing import BinaryIO
 
+from django.utils.translation import gettext, ngettext
+
 from surveys.importing.report import ErrorSink
 
 BLOCK_SIZE = 1 << 16
@@ -115,32 +117,49 @@ class CsvSource:
                         record,
                         "",
                         "",
-                        f"this row has {len(cells)} cells but the header has "
-                        f"{len(self.header)}; check for a missing or extra comma.",
+                        ngettext(
+                            "this row has %(cells)s cell but the header has %(header)s; "
+                            "check for a missing or extra comma.",
+                            "this row has %(cells)s cells but the header has %(header)s; "
+                            "check for a missing or extra comma.",
+                            len(cells),
+                        )
+                        % {"cells": len(cells), "header": len(self.header)},
                     )
                     continue
                 yield record, cells if in_order else [cells[i] for i in positions]
         except NotUtf8 as error:
             utf16 = error.offset < 2 and error.byte in (0xFF, 0xFE)
-            hint = " (it looks like UTF-16)" if utf16 else ""
+            where = {"byte": f"0x{error.byte:02X}", "offset": error.offset, "line": error.line}
+            if utf16:
+                message = gettext(
+                    "the file is not UTF-8 text (it looks like UTF-16): byte %(byte)s at byte "
+                    "offset %(offset)s (line %(line)s); save it as UTF-8 (in a spreadsheet: "
+                    "'CSV UTF-8') and import it again."
+                )
+            else:
+                message = gettext(
+                    "the file is not UTF-8 text: byte %(byte)s at byte offset %(offset)s "
+                    "(line %(line)s); save it as UTF-8 (in a spreadsheet: 'CSV UTF-8') and "
+                    "import it again."
+                )
+            self.sink.add(record + 1, "", "", message % where)
+            return
+        except csv.Error as error:
             self.sink.add(
                 record + 1,
                 "",
                 "",
-                f"the file is not UTF-8 text{hint}: {error}; save it as UTF-8 "
-                "(in a spreadsheet: 'CSV UTF-8') and import it again.",
+                gettext("the file is not valid CSV: %(error)s.") % {"error": error},
             )
-            return
-        except csv.Error as error:
-            self.sink.add(record + 1, "", "", f"the file is not valid CSV: {error}.")
             return
         if record == 0:
             self.sink.add(
                 1,
                 "",
                 "",
-                f"the file is empty; the first row must name the columns: "
-                f"{', '.join(self.columns)}.",
+                gettext("the file is empty; the first row must name the columns: %(columns)s.")
+                % {"columns": ", ".join(self.columns)},
             )
 
     def _header(self, cells: list[str]) -> bool:
@@ -150,22 +169,34 @@ class CsvSource:
         seen: set[str] = set()
         for position, name in enumerate(names):
             if name in seen:
-                self.sink.add(1, name, cells[position], f"column {name!r} is named twice.")
+                self.sink.add(
+                    1,
+                    name,
+                    cells[position],
+                    gettext("column '%(column)s' is named twice.") % {"column": name},
+                )
                 ok = False
             seen.add(name)
             if name not in self.columns:
-                shown = name if name else f"(empty name, column {position + 1})"
+                shown = (
+                    name
+                    if name
+                    else gettext("(empty name, column %(position)s)") % {"position": position + 1}
+                )
                 self.sink.add(
                     1,
                     shown,
                     cells[position],
-                    f"unknown column {shown!r}; the columns are: {', '.join(self.columns)}.",
+                    gettext("unknown column '%(column)s'; the columns are: %(columns)s.")
+                    % {"column": shown, "columns": ", ".join(self.columns)},
                 )
                 ok = False
             else:
                 self.index.setdefault(name, position)
         for name in self.columns:
             if name not in seen:
-                self.sink.add(1, name, "", f"missing column {name!r}.")
+                self.sink.add(
+                    1, name, "", gettext("missing column '%(column)s'.") % {"column": name}
+                )
                 ok = False
         return ok

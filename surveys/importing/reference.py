@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from django.contrib.auth.models import User
+from django.utils.translation import gettext
 from simple_history.utils import bulk_create_with_history
 
 from healthwatch.roles import Role, has_role
@@ -157,9 +158,16 @@ class PopulationImporter(KindImporter):
             area_code = row.text("area_code", max_length=32)
             area_id = self.areas.get(area_code) if area_code else None
             if area_code and area_id is None:
-                row.fail("area_code", f"unknown area {area_code!r}; import it with an areas file.")
+                row.fail(
+                    "area_code",
+                    gettext("unknown area '%(area)s'; import it with an areas file.")
+                    % {"area": area_code},
+                )
             year = row.integer(
-                "year", low=1900, high=self.today.year + POPULATION_YEARS_AHEAD, what="a year"
+                "year",
+                low=1900,
+                high=self.today.year + POPULATION_YEARS_AHEAD,
+                what=gettext("a year"),
             )
             sex = row.choice("sex", Sex.values)
             band = row.choice("age_band", AGE_BANDS)

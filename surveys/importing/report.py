@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from django.utils.translation import gettext, ngettext
+
 #: At most this many errors are kept (a wrong file can have one per row); the count of all
 #: errors is always exact (ImportReport.error_count) and the last kept error says how many more.
 MAX_ERRORS = 100_000
@@ -25,7 +27,12 @@ class RowError:
     reason: str
 
     def __str__(self) -> str:
-        return f"row {self.row}, column {self.column}, value {self.value!r}: {self.reason}"
+        return gettext("row %(row)s, column %(column)s, value '%(value)s': %(reason)s") % {
+            "row": self.row,
+            "column": self.column,
+            "value": self.value,
+            "reason": self.reason,
+        }
 
 
 @dataclass
@@ -53,8 +60,7 @@ class ImportReport:
             0,
             "",
             "",
-            f"{rest} more errors are not listed ({self.error_count} in all); "
-            "fix the ones above and try again.",
+            not_listed(rest, self.error_count),
         )
         return replace(self, errors=[*listed, note])
 
@@ -73,6 +79,15 @@ class ImportReport:
             f"{self.kind}: {self.rows} rows, {self.created} created, "
             f"{self.unchanged} unchanged ({mode})."
         )
+
+
+def not_listed(rest: int, total: int) -> str:
+    """The last listed error's reason when `rest` of `total` errors are left out."""
+    return ngettext(
+        "%(rest)s more error is not listed (%(total)s in all); fix the ones above and try again.",
+        "%(rest)s more errors are not listed (%(total)s in all); fix the ones above and try again.",
+        rest,
+    ) % {"rest": rest, "total": total}
 
 
 class ErrorSink:
@@ -99,8 +114,7 @@ class ErrorSink:
                     0,
                     "",
                     "",
-                    f"{self.count - len(errors)} more errors are not listed "
-                    f"({self.count} in all); fix the ones above and try again.",
+                    not_listed(self.count - len(errors), self.count),
                 )
             )
         return errors

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from django.core.management import call_command
@@ -18,7 +19,7 @@ from django.core.management import call_command
 from surveys.importing import ImportReport, import_csv
 from surveys.models import Area, ImportRecord, ProductionSite, Resident, Station
 from surveys.pseudonyms import pseudonymize
-from tests.i18n import t
+from tests.i18n import t, tn
 
 CORPUS = Path(__file__).resolve().parent / "import_corpus"
 
@@ -26,12 +27,21 @@ FORMULA = (
     "%(text)r begins with %(first)r, which spreadsheets run as a formula; "
     "remove the leading character."
 )
-NOT_ONE_OF = "%(value)r is not one of %(allowed)s."
+NOT_ONE_OF = "'%(value)s' is not one of %(allowed)s."
+
+
 # The reason expected in a row: a message through the catalogue (msgid and its parameters, the
-# whole message compared in the active language), or a literal part of a reason the product does
-# not translate yet (surveys/importing/reader.py, people.py, reference.py, environment.py, base.py:
-# f-strings without a translation tag).
-Reason = str | tuple[str, dict[str, object]]
+# whole message compared in the active language), or a literal part of a reason.
+class Plural(NamedTuple):
+    """A message with a count: both msgids, the number that picks the form, its parameters."""
+
+    singular: str
+    plural: str
+    number: int
+    params: dict[str, object]
+
+
+Reason = str | tuple[str, dict[str, object]] | Plural
 
 
 def msg(msgid: str, **params: object) -> Reason:
@@ -39,19 +49,87 @@ def msg(msgid: str, **params: object) -> Reason:
 
 
 def reason_text(reason: Reason) -> str:
-    return reason if isinstance(reason, str) else t(reason[0], **reason[1])
+    if isinstance(reason, str):
+        return reason
+    if isinstance(reason, Plural):
+        return tn(reason.singular, reason.plural, reason.number, **reason.params)
+    return t(reason[0], **reason[1])
 
 
 # file → the errors expected, as (row, column, the reason or a part of it)
 EXPECTED: dict[str, list[tuple[int, str, Reason]]] = {
-    "areas_not_utf8.csv": [(3, "", "not UTF-8 text: byte 0xE9 at byte offset 67 (line 3)")],
-    "stations_missing_column.csv": [(1, "medium", "missing column 'medium'")],
-    "areas_unknown_column.csv": [(1, "population", "unknown column 'population'")],
-    "areas_wrong_cell_count.csv": [(2, "", "this row has 3 cells but the header has 4")],
-    "observations_unknown_code.csv": [(3, "code", "unknown code 'symptom.sneeze'")],
-    "population_unknown_area.csv": [(3, "area_code", "unknown area 'ZZ'")],
-    "measurements_unknown_station.csv": [(2, "station_code", "unknown station 'NOPE'")],
-    "observations_unknown_resident.csv": [(3, "study_id", "no resident with this study ID")],
+    "areas_not_utf8.csv": [
+        (
+            3,
+            "",
+            msg(
+                "the file is not UTF-8 text: byte %(byte)s at byte offset %(offset)s "
+                "(line %(line)s); save it as UTF-8 (in a spreadsheet: 'CSV UTF-8') and "
+                "import it again.",
+                byte="0xE9",
+                offset=67,
+                line=3,
+            ),
+        )
+    ],
+    "stations_missing_column.csv": [
+        (1, "medium", msg("missing column '%(column)s'.", column="medium"))
+    ],
+    "areas_unknown_column.csv": [
+        (
+            1,
+            "population",
+            msg(
+                "unknown column '%(column)s'; the columns are: %(columns)s.",
+                column="population",
+                columns="area_code, name, latitude, longitude",
+            ),
+        )
+    ],
+    "areas_wrong_cell_count.csv": [
+        (
+            2,
+            "",
+            Plural(
+                "this row has %(cells)s cell but the header has %(header)s; "
+                "check for a missing or extra comma.",
+                "this row has %(cells)s cells but the header has %(header)s; "
+                "check for a missing or extra comma.",
+                3,
+                {"cells": 3, "header": 4},
+            ),
+        )
+    ],
+    "observations_unknown_code.csv": [
+        (
+            3,
+            "code",
+            msg(
+                "unknown code '%(code)s'; see the vocabulary in docs/data-formats.md.",
+                code="symptom.sneeze",
+            ),
+        )
+    ],
+    "population_unknown_area.csv": [
+        (3, "area_code", msg("unknown area '%(area)s'; import it with an areas file.", area="ZZ"))
+    ],
+    "measurements_unknown_station.csv": [
+        (
+            2,
+            "station_code",
+            msg("unknown station '%(station)s'; import it with a stations file.", station="NOPE"),
+        )
+    ],
+    "observations_unknown_resident.csv": [
+        (
+            3,
+            "study_id",
+            msg(
+                "no resident with this study ID (register the resident first, with a residents "
+                "file or the form)."
+            ),
+        )
+    ],
     "measurements_unparseable_date.csv": [
         (
             2,
@@ -117,7 +195,17 @@ EXPECTED: dict[str, list[tuple[int, str, Reason]]] = {
         )
     ],
     "observations_duplicate_key.csv": [
-        (4, "study_id", "the same study ID, observed_on and code are also on row 2")
+        (
+            4,
+            "study_id",
+            msg(
+                "duplicate key: the same %(what)s and %(last)s are also on row %(row)s; "
+                "each key may appear once in a file.",
+                what=f"{t('study ID')}, observed_on",
+                last="code",
+                row=2,
+            ),
+        )
     ],
     "sites_formula_equals.csv": [
         (
@@ -140,9 +228,21 @@ EXPECTED: dict[str, list[tuple[int, str, Reason]]] = {
         (2, "sex", msg(NOT_ONE_OF, value="X", allowed="F, M")),
         (2, "works_at_site", msg("%(text)r is not true or false.", text="perhaps")),
     ],
-    "residents_bad_study_id.csv": [(2, "study_id", "Study ID may contain only")],
+    "residents_bad_study_id.csv": [
+        (
+            2,
+            "study_id",
+            msg("Study ID may contain only letters, digits and - _ / . (at most 64 characters)."),
+        )
+    ],
     "areas_differs_from_stored.csv": [
-        (2, "name", "differs from the stored value; corrections go through the edit form")
+        (
+            2,
+            "name",
+            msg(
+                "differs from the stored value; corrections go through the edit form with a reason."
+            ),
+        )
     ],
     "measurements_below_lod_without_lod.csv": [
         (
@@ -153,7 +253,18 @@ EXPECTED: dict[str, list[tuple[int, str, Reason]]] = {
         (2, "lod", msg("a result below the detection limit needs the limit (lod).")),
     ],
     "measurements_wrong_medium.csv": [
-        (2, "pollutant", "fluoride is measured in water, but station AQ-1 samples air")
+        (
+            2,
+            "pollutant",
+            msg(
+                "%(pollutant)s is measured in %(medium)s, but station %(station)s "
+                "samples %(station_medium)s.",
+                pollutant="fluoride",
+                medium="water",
+                station="AQ-1",
+                station_medium="air",
+            ),
+        )
     ],
 }
 

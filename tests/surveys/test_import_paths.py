@@ -30,7 +30,7 @@ from healthwatch.roles import Role
 from surveys.importing import ImportReport, import_csv
 from surveys.importing import reader as reader_module
 from surveys.importing.base import DIFFERS
-from surveys.importing.people import ObservationsImporter
+from surveys.importing.people import NO_RESIDENT, ObservationsImporter
 from surveys.importing.reader import CsvSource
 from surveys.importing.report import ErrorSink
 from surveys.models import (
@@ -45,7 +45,7 @@ from surveys.models import (
 )
 from surveys.pseudonyms import pseudonymize
 from tests.conftest import make_user
-from tests.i18n import shape
+from tests.i18n import shape, t, tn
 
 TODAY = dt.date(2026, 6, 30)
 HEADER = ("study_id", "observed_on", "code", "value", "unit", "below_lod", "lod")
@@ -162,8 +162,8 @@ def row_number(index: int) -> int:
 
 class Msg(str):
     """The msgid of the expected reason: the reason must be this message in the active language
-    (any values in its placeholders). A plain str is a few words of a reason the product does
-    not translate yet (f-strings in surveys/importing/ and surveys/pseudonyms.py)."""
+    (any values in its placeholders). A plain str is a part of the reason (usually all of it,
+    as t() words it in the active language)."""
 
 
 RANGE = Msg(
@@ -189,8 +189,36 @@ FORMULA = Msg(
 )
 # A secret column's value (the study ID) is not repeated in its reason.
 SECRET_FORMULA = Msg(
-    "begins with %(first)r, which spreadsheets run as a formula; remove the leading character."
+    "begins with '%(first)s', which spreadsheets run as a formula; remove the leading character."
 )
+UNKNOWN_CODE = Msg("unknown code '%(code)s'; see the vocabulary in docs/data-formats.md.")
+
+
+def no_resident() -> str:
+    return t(NO_RESIDENT)
+
+
+def duplicate_of(row: int) -> str:
+    """The reason of a repeated (study ID, observed_on, code) key first seen on `row`."""
+    return t(
+        "duplicate key: the same %(what)s and %(last)s are also on row %(row)s; "
+        "each key may appear once in a file.",
+        what=f"{t('study ID')}, observed_on",
+        last="code",
+        row=row,
+    )
+
+
+def cell_count(cells: int) -> str:
+    return tn(
+        "this row has %(cells)s cell but the header has %(header)s; "
+        "check for a missing or extra comma.",
+        "this row has %(cells)s cells but the header has %(header)s; "
+        "check for a missing or extra comma.",
+        cells,
+        cells=cells,
+        header=len(HEADER),
+    )
 
 
 def reason_is(reason: str, expected: str) -> bool:
@@ -316,19 +344,30 @@ def study_ids_in_lower_case_and_with_spaces(c: Corpus) -> Scenario:
 @case
 def an_unknown_study_id(c: Corpus) -> Scenario:
     rows = changed(c.base, SYMPTOM, study_id="HW-999999")
-    return Scenario(render(rows), errors=[(row_number(SYMPTOM), "study_id", "no resident")])
+    return Scenario(render(rows), errors=[(row_number(SYMPTOM), "study_id", no_resident())])
 
 
 @case
 def an_invalid_study_id(c: Corpus) -> Scenario:
     rows = changed(c.base, SYMPTOM, study_id="HW*0001")
-    return Scenario(render(rows), errors=[(row_number(SYMPTOM), "study_id", "may contain only")])
+    return Scenario(
+        render(rows),
+        errors=[
+            (
+                row_number(SYMPTOM),
+                "study_id",
+                t("Study ID may contain only letters, digits and - _ / . (at most 64 characters)."),
+            )
+        ],
+    )
 
 
 @case
 def an_empty_study_id(c: Corpus) -> Scenario:
     rows = changed(c.base, SYMPTOM, study_id=" ")
-    return Scenario(render(rows), errors=[(row_number(SYMPTOM), "study_id", "empty")])
+    return Scenario(
+        render(rows), errors=[(row_number(SYMPTOM), "study_id", t("Study ID is empty."))]
+    )
 
 
 @case
@@ -348,19 +387,36 @@ def a_future_date(c: Corpus) -> Scenario:
 def a_date_before_the_residents_enrolment(c: Corpus) -> Scenario:
     before = (c.enrolled_on[c.base[SYMPTOM][0]] - dt.timedelta(days=1)).isoformat()
     rows = changed(c.base, SYMPTOM, observed_on=before)
-    return Scenario(render(rows), errors=[(row_number(SYMPTOM), "observed_on", "enrolment")])
+    return Scenario(
+        render(rows),
+        errors=[
+            (row_number(SYMPTOM), "observed_on", t("is before the resident's enrolment date."))
+        ],
+    )
 
 
 @case
 def an_unknown_code(c: Corpus) -> Scenario:
     rows = changed(c.base, SYMPTOM, code="symptom.sneeze")
-    return Scenario(render(rows), errors=[(row_number(SYMPTOM), "code", "unknown code")])
+    return Scenario(render(rows), errors=[(row_number(SYMPTOM), "code", UNKNOWN_CODE)])
 
 
 @case
 def a_pollutant_code(c: Corpus) -> Scenario:
     rows = changed(c.base, LEAD, code="pm10", unit="µg/m³")
-    return Scenario(render(rows), errors=[(row_number(LEAD), "code", "pollutant")])
+    return Scenario(
+        render(rows),
+        errors=[
+            (
+                row_number(LEAD),
+                "code",
+                t(
+                    "%(code)s is a pollutant; it belongs in a measurements file.",
+                    code="pm10",
+                ),
+            )
+        ],
+    )
 
 
 @case
@@ -402,7 +458,19 @@ def a_value_that_is_not_finite(c: Corpus) -> Scenario:
 @case
 def a_less_than_value(c: Corpus) -> Scenario:
     rows = changed(c.base, LEAD, value="<0.5")
-    return Scenario(render(rows), errors=[(row_number(LEAD), "value", "below_lod=true")])
+    return Scenario(
+        render(rows),
+        errors=[
+            (
+                row_number(LEAD),
+                "value",
+                Msg(
+                    "%(message)s For a result below the detection limit write below_lod=true, "
+                    "the limit in lod, and leave value empty."
+                ),
+            )
+        ],
+    )
 
 
 @case
@@ -516,7 +584,7 @@ def errors_in_the_first_a_middle_and_the_last_chunk(c: Corpus) -> Scenario:
     return Scenario(
         render(rows),
         errors=[
-            (row_number(2), "code", "unknown code"),
+            (row_number(2), "code", UNKNOWN_CODE),
             (row_number(LEAD), "value", RANGE),
             (row_number(last), "observed_on", NOT_A_DATE),
         ],
@@ -527,7 +595,7 @@ def errors_in_the_first_a_middle_and_the_last_chunk(c: Corpus) -> Scenario:
 def every_row_has_an_unknown_code(c: Corpus) -> Scenario:
     rows = [[*row[:2], "nope", *row[3:]] for row in c.base]
     return Scenario(
-        render(rows), errors=[(row_number(i), "code", "unknown code") for i in range(len(rows))]
+        render(rows), errors=[(row_number(i), "code", UNKNOWN_CODE) for i in range(len(rows))]
     )
 
 
@@ -535,21 +603,21 @@ def every_row_has_an_unknown_code(c: Corpus) -> Scenario:
 def a_row_with_one_cell_too_many(c: Corpus) -> Scenario:
     rows = [list(row) for row in c.base]
     rows[SYMPTOM].append("")
-    return Scenario(render(rows), errors=[(row_number(SYMPTOM), "", "8 cells")])
+    return Scenario(render(rows), errors=[(row_number(SYMPTOM), "", cell_count(8))])
 
 
 @case
 def a_row_with_one_cell_too_few(c: Corpus) -> Scenario:
     rows = [list(row) for row in c.base]
     rows[40] = rows[40][:-1]
-    return Scenario(render(rows), errors=[(row_number(40), "", "6 cells")])
+    return Scenario(render(rows), errors=[(row_number(40), "", cell_count(6))])
 
 
 @case
 def a_duplicate_key_in_a_later_chunk(c: Corpus) -> Scenario:
     rows = [*c.base, list(c.base[3])]
     return Scenario(
-        render(rows), errors=[(row_number(len(c.base)), "study_id", f"on row {row_number(3)}")]
+        render(rows), errors=[(row_number(len(c.base)), "study_id", duplicate_of(row_number(3)))]
     )
 
 
@@ -559,14 +627,14 @@ def a_duplicate_key_spelt_differently_in_a_later_chunk(c: Corpus) -> Scenario:
     copy[3] = "1.5" if copy[4] else copy[3]  # another value does not make it another key
     rows = [*c.base, copy]
     return Scenario(
-        render(rows), errors=[(row_number(len(c.base)), "study_id", f"on row {row_number(3)}")]
+        render(rows), errors=[(row_number(len(c.base)), "study_id", duplicate_of(row_number(3)))]
     )
 
 
 @case
 def a_duplicate_key_in_the_same_chunk(c: Corpus) -> Scenario:
     rows = [*c.base[:4], list(c.base[3]), *c.base[4:]]
-    return Scenario(render(rows), errors=[(row_number(4), "study_id", f"on row {row_number(3)}")])
+    return Scenario(render(rows), errors=[(row_number(4), "study_id", duplicate_of(row_number(3)))])
 
 
 @case
@@ -576,8 +644,8 @@ def a_key_three_times_in_three_chunks(c: Corpus) -> Scenario:
     return Scenario(
         render(rows),
         errors=[
-            (row_number(30), "study_id", f"on row {first}"),
-            (row_number(len(rows) - 1), "study_id", f"on row {first}"),
+            (row_number(30), "study_id", duplicate_of(first)),
+            (row_number(len(rows) - 1), "study_id", duplicate_of(first)),
         ],
     )
 
@@ -598,7 +666,7 @@ def a_health_worker_without_one_area_of_the_file(c: Corpus) -> Scenario:
     missing = c.area_of["HW-000002"]
     areas = {c.area_of[row[0].strip().upper()] for row in c.base} - {missing}
     outside = [
-        (row_number(i), "study_id", "no resident")
+        (row_number(i), "study_id", no_resident())
         for i, row in enumerate(c.base)
         if c.area_of[row[0].strip().upper()] == missing
     ]
@@ -700,7 +768,7 @@ def an_observation_already_stored_with_another_value(c: Corpus) -> Scenario:
     earlier = changed(c.base[:10], 1, value="0.95")
     return Scenario(
         render(c.base),
-        errors=[(row_number(1), "value", "differs from the stored value")],
+        errors=[(row_number(1), "value", t(DIFFERS))],
         setup=_stored_earlier(earlier),
     )
 
@@ -710,7 +778,7 @@ def an_observation_already_stored_with_the_same_value_in_another_unit(c: Corpus)
     earlier = changed(c.base[:10], 1, value="9.3", unit="µg/L")  # 0.93 µg/dL
     return Scenario(
         render(c.base),
-        errors=[(row_number(1), "unit", "differs from the stored value")],
+        errors=[(row_number(1), "unit", t(DIFFERS))],
         setup=_stored_earlier(earlier),
     )
 
@@ -720,7 +788,7 @@ def an_observation_already_stored_as_another_boolean(c: Corpus) -> Scenario:
     earlier = changed(c.base[:10], 6, value="false")
     return Scenario(
         render(c.base),
-        errors=[(row_number(6), "value", "differs from the stored value")],
+        errors=[(row_number(6), "value", t(DIFFERS))],
         setup=_stored_earlier(earlier),
     )
 
@@ -1050,7 +1118,7 @@ def test_a_chunk_touching_a_stored_observation_with_another_value_goes_row_by_ro
     row_path = _spy(monkeypatch, "validate_chunk")
     report = _import_file(render(changed))
     assert not report.ok and [(e.row, e.reason) for e in report.errors] == [
-        (row_number(i), DIFFERS)
+        (row_number(i), t(DIFFERS))
     ]
     # the first chunk holds the changed row; the second touches only unchanged stored rows
     assert numbers_of(row_path) == _chunks_of(len(corpus.base))[:1]
@@ -1150,4 +1218,10 @@ def test_a_bad_byte_is_reported_with_its_file_offset_and_line_in_any_block(
     _, sink = _read_all(bytes(content), HEADER)
     errors = sink.finish()
     assert [(e.row, e.column) for e in errors] == [(bad_line, "")]
-    assert f"byte 0xFF at byte offset {offset} (line {bad_line})" in errors[0].reason
+    assert errors[0].reason == t(
+        "the file is not UTF-8 text: byte %(byte)s at byte offset %(offset)s (line %(line)s); "
+        "save it as UTF-8 (in a spreadsheet: 'CSV UTF-8') and import it again.",
+        byte="0xFF",
+        offset=offset,
+        line=bad_line,
+    )

@@ -14,6 +14,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from surveys.importing import COLUMNS, KINDS, ImportReport, import_csv
+from surveys.importing.base import DIFFERS
+from surveys.importing.people import NO_RESIDENT
 from surveys.models import (
     Area,
     AreaPopulation,
@@ -29,7 +31,7 @@ from surveys.models import (
 )
 from surveys.pseudonyms import pseudonymize
 from surveys.services import AccessDenied
-from tests.i18n import t
+from tests.i18n import rx, t
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 RESIDENTS_HEADER = (
@@ -153,8 +155,7 @@ def test_a_stored_key_with_different_values_is_refused_and_nothing_is_overwritte
     changed = (EXAMPLES / "sites.csv").read_text().replace("Open-pit mine", "Open pit mine")
     report = run("sites", changed)
     assert [(e.row, e.column) for e in report.errors] == [(3, "name")]
-    assert "differs from the stored value" in report.errors[0].reason
-    assert "edit form with a reason" in report.errors[0].reason
+    assert report.errors[0].reason == t(DIFFERS)
     assert ProductionSite.objects.get(code="MIN-1").name == "Open-pit mine"
 
 
@@ -162,7 +163,7 @@ def test_a_changed_observation_value_is_refused_not_overwritten(examples: None) 
     content = "study_id,observed_on,code,value,unit,below_lod,lod\n"
     report = run("observations", content + "EX-0001,2024-02-10,lab.blood_lead,4.2,µg/dL,,\n")
     assert [(e.row, e.column) for e in report.errors] == [(2, "value")]
-    assert "differs from the stored value" in report.errors[0].reason
+    assert report.errors[0].reason == t(DIFFERS)
 
 
 def test_resident_coordinates_become_distance_and_grid_cell_and_are_not_kept(
@@ -258,7 +259,7 @@ def test_a_health_worker_imports_residents_only_into_assigned_areas(
     )
     report = run("residents", header + "W-1,B,1970,F,2024-01-01,,,,\n", user=worker_a)
     assert [(e.row, e.column) for e in report.errors] == [(2, "area_code")]
-    assert "not assigned" in report.errors[0].reason
+    assert report.errors[0].reason == t("you are not assigned to area %(area)s.", area="B")
     report = run("residents", header + "W-1,A,1970,F,2024-01-01,,,,\n", user=worker_a)
     assert report.errors == []
     resident = Resident.objects.get()
@@ -275,7 +276,7 @@ def test_a_health_worker_cannot_reach_residents_of_another_area_by_import(
     content = "study_id,observed_on,code,value,unit,below_lod,lod\nW-9,2024-02-01,dx.J45,no,,,\n"
     report = run("observations", content, user=worker_b)
     assert [(e.row, e.column, e.value) for e in report.errors] == [(2, "study_id", "")]
-    assert "no resident with this study ID" in report.errors[0].reason
+    assert report.errors[0].reason == t(NO_RESIDENT)
     report = run("observations", content, user=worker_a)
     assert report.ok and Visit.objects.get().health_worker == worker_a
 
@@ -309,7 +310,10 @@ def test_a_header_only_file_imports_nothing_and_an_empty_file_is_an_error(db: No
     assert (report.ok, report.rows, report.created) == (True, 0, 0)
     report = run("stations", "")
     assert [(e.row, e.column) for e in report.errors] == [(1, "")]
-    assert "empty" in report.errors[0].reason
+    assert report.errors[0].reason == t(
+        "the file is empty; the first row must name the columns: %(columns)s.",
+        columns="station_code, name, medium, latitude, longitude",
+    )
 
 
 def test_every_error_of_every_row_is_reported_not_only_the_first(db: None) -> None:
@@ -350,9 +354,12 @@ def test_the_command_prints_every_error_and_fails(db: None, tmp_path: Path) -> N
     err = io.StringIO()
     with pytest.raises(CommandError, match="1 errors in 1 rows; nothing was imported"):
         call_command("import_csv", "stations", str(path), stderr=err)
-    # The command's "row N, column C, value 'V':" is not translated (surveys/importing/report.py).
-    not_one_of = t("%(value)r is not one of %(allowed)s.", value="mud", allowed="air, water, soil")
-    assert f"row 2, column medium, value 'mud': {not_one_of}" in err.getvalue()
+    not_one_of = t(
+        "'%(value)s' is not one of %(allowed)s.", value="mud", allowed="air, water, soil"
+    )
+    where = "row %(row)s, column %(column)s, value '%(value)s': %(reason)s"
+    said = t(where, row=2, column="medium", value="mud", reason=not_one_of)
+    assert said in err.getvalue()
 
 
 def test_the_command_imports_as_a_named_user(worker_a: User, area_a: Area, tmp_path: Path) -> None:
@@ -360,5 +367,5 @@ def test_the_command_imports_as_a_named_user(worker_a: User, area_a: Area, tmp_p
     path.write_text("station_code,name,medium,latitude,longitude\nS1,One,air,25,110\n")
     call_command("import_csv", "stations", str(path), "--user", "worker_a", stdout=io.StringIO())
     assert ImportRecord.objects.get().imported_by == worker_a
-    with pytest.raises(CommandError, match="may not import areas"):
+    with pytest.raises(CommandError, match=rx("You may not import %(kind)s.", kind="areas")):
         call_command("import_csv", "areas", str(path), "--user", "worker_a")
