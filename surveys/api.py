@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -91,7 +91,7 @@ class HasFieldRole(BasePermission):
     Which rows a permitted user then sees is the selectors' business.
     """
 
-    message = "Your role does not give access to this."
+    message = gettext_lazy("Your role does not give access to this.")
 
     def has_permission(self, request: Request, view: Any) -> bool:
         if not request.user or not request.user.is_authenticated:
@@ -241,7 +241,7 @@ class ResidentViewSet(
             user=_user(request), study_id=serializer.validated_data["study_id"]
         )
         if resident is None:
-            raise exceptions.NotFound("No resident with this study ID in your areas.")
+            raise exceptions.NotFound(gettext("No resident with this study ID in your areas."))
         self.log_read(request, 1, f"resident {resident.pk} by study ID")
         return Response(serializers.ResidentSerializer(resident, context={"request": request}).data)
 

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.utils.translation import gettext
 
 STUDY_ID_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9_\-/.]{0,63}$")
 
@@ -32,10 +33,12 @@ def normalize_study_id(study_id: str) -> str:
     """Upper-case, strip surrounding and inner whitespace; refuse what is not an ID."""
     normalized = re.sub(r"\s+", "", study_id or "").upper()
     if not normalized:
-        raise InvalidStudyId("Study ID is empty.")
+        raise InvalidStudyId(gettext("Study ID is empty."))
     if not STUDY_ID_PATTERN.match(normalized):
         raise InvalidStudyId(
-            "Study ID may contain only letters, digits and - _ / . (at most 64 characters)."
+            gettext(
+                "Study ID may contain only letters, digits and - _ / . (at most 64 characters)."
+            )
         )
     return normalized
 

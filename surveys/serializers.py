@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.db.models import Model, QuerySet
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -47,8 +48,8 @@ class ScopedSlugRelatedField(serializers.SlugRelatedField[Any]):
     """A slug lookup among the rows the requesting user may see (a selector chokepoint)."""
 
     default_error_messages = {
-        "does_not_exist": "No {slug_name} {value!r} that you have access to.",
-        "invalid": "Invalid value.",
+        "does_not_exist": _("No {slug_name} '{value}' that you have access to."),
+        "invalid": _("Invalid value."),
     }
 
     def __init__(self, *, scope: Callable[[Any], QuerySet[Any]], model: type[Model], **kw: Any):
@@ -72,8 +73,8 @@ class ScopedSlugRelatedField(serializers.SlugRelatedField[Any]):
 
 class ScopedPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField[Any]):
     default_error_messages = {
-        "does_not_exist": "No record {pk_value} that you have access to.",
-        "incorrect_type": "Expected a number, received {data_type}.",
+        "does_not_exist": _("No record {pk_value} that you have access to."),
+        "incorrect_type": _("Expected a number, received {data_type}."),
     }
 
     def __init__(self, *, scope: Callable[[Any], QuerySet[Any]], model: type[Model], **kw: Any):
@@ -108,7 +109,7 @@ class EnteredValueField(serializers.Field[str, Any, Any, Any]):
     def to_representation(self, value: Any) -> Any:
         return value
 
-    default_error_messages = {"invalid": "Give a number, true/false, or text."}
+    default_error_messages = {"invalid": _("Give a number, true/false, or text.")}
 
 
 # --- Errors ----------------------------------------------------------------------------------

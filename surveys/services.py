@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import json
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AnonymousUser
@@ -19,7 +20,7 @@ from django.contrib.auth.models import User as AuthUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from surveys.geo import coarse_location
 from surveys.models import (
@@ -72,11 +73,23 @@ def _reason_problems(reason: str) -> list[FieldError]:
         return [
             FieldError(
                 "reason",
-                f"Keep the reason to {REASON_MAX_LENGTH} characters "
-                f"(this one has {len(reason.strip())}).",
+                ngettext(
+                    "Keep the reason to %(max)s characters (this one has %(n)s).",
+                    "Keep the reason to %(max)s characters (this one has %(n)s).",
+                    len(reason.strip()),
+                )
+                % {"max": REASON_MAX_LENGTH, "n": len(reason.strip())},
             )
         ]
     return []
+
+
+def _not_one_of(value: object, allowed: Iterable[object]) -> str:
+    """The refusal of a value outside a fixed list of codes (the codes stay as they are)."""
+    return _("'%(value)s' is not one of %(allowed)s.") % {
+        "value": value,
+        "allowed": ", ".join(str(a) for a in allowed),
+    }
 
 
 def _require(allowed: bool, message: str) -> None:
@@ -111,7 +124,7 @@ def resident_register(
     today: dt.date | None = None,
 ) -> Resident:
     """Enrol a resident. Coordinates are turned into distance and grid cell, then dropped."""
-    _require(may_record_field_data(user), "Only health workers and admins register residents.")
+    _require(may_record_field_data(user), _("Only health workers and admins register residents."))
     errors: list[FieldError] = []
     today = today or dt.date.today()
     try:
@@ -120,31 +133,44 @@ def resident_register(
         errors.append(FieldError("study_id", str(error)))
         pseudonym = None
     if not areas_for_user(user).filter(pk=area.pk).exists():
-        errors.append(FieldError("area", f"You are not assigned to area {area.code}."))
+        errors.append(
+            FieldError("area", _("You are not assigned to area %(area)s.") % {"area": area.code})
+        )
     if not 1900 <= birth_year <= today.year:
         errors.append(
-            FieldError("birth_year", f"{birth_year} is not a birth year (1900–{today.year}).")
+            FieldError(
+                "birth_year",
+                _("%(value)s is not a birth year (1900–%(year)s).")
+                % {"value": birth_year, "year": today.year},
+            )
         )
     if sex not in Sex.values:
-        errors.append(FieldError("sex", f"{sex!r} is not one of {', '.join(Sex.values)}."))
+        errors.append(FieldError("sex", _not_one_of(sex, Sex.values)))
     if smoking not in Smoking.values:
-        errors.append(
-            FieldError("smoking", f"{smoking!r} is not one of {', '.join(Smoking.values)}.")
-        )
+        errors.append(FieldError("smoking", _not_one_of(smoking, Smoking.values)))
     try:
         parse_date(enrolled_on, today=today)
     except ValueRuleError as error:
         errors.append(FieldError("enrolled_on", str(error)))
     if enrolled_on.year < birth_year:
-        errors.append(FieldError("enrolled_on", "Enrolment cannot be before the birth year."))
+        errors.append(FieldError("enrolled_on", _("Enrolment cannot be before the birth year.")))
     if (latitude is None) != (longitude is None):
-        errors.append(FieldError("longitude", "Give both latitude and longitude, or neither."))
+        errors.append(FieldError("longitude", _("Give both latitude and longitude, or neither.")))
     if latitude is not None and not -90 <= latitude <= 90:
-        errors.append(FieldError("latitude", f"{latitude} is not a latitude (−90 to 90)."))
+        errors.append(
+            FieldError(
+                "latitude", _("%(value)s is not a latitude (−90 to 90).") % {"value": latitude}
+            )
+        )
     if longitude is not None and not -180 <= longitude <= 180:
-        errors.append(FieldError("longitude", f"{longitude} is not a longitude (−180 to 180)."))
+        errors.append(
+            FieldError(
+                "longitude",
+                _("%(value)s is not a longitude (−180 to 180).") % {"value": longitude},
+            )
+        )
     if pseudonym and Resident.objects.filter(pseudonym=pseudonym.value).exists():
-        errors.append(FieldError("study_id", "This study ID is already registered."))
+        errors.append(FieldError("study_id", _("This study ID is already registered.")))
     if errors:
         raise ValidationProblem(errors)
     assert pseudonym is not None
@@ -171,7 +197,7 @@ def resident_register(
             )
         except IntegrityError:
             raise ValidationProblem(
-                [FieldError("study_id", "This study ID is already registered.")]
+                [FieldError("study_id", _("This study ID is already registered."))]
             ) from None
 
 
@@ -233,10 +259,22 @@ def _validated_observations(
         prefix = f"{entry.code}."
         code = codes.get(entry.code)
         if code is None:
-            errors.append(FieldError(prefix + "code", f"unknown code {entry.code!r}.", entry.code))
+            errors.append(
+                FieldError(
+                    prefix + "code",
+                    _("unknown code '%(code)s'.") % {"code": entry.code},
+                    entry.code,
+                )
+            )
             continue
         if entry.code in seen:
-            errors.append(FieldError(prefix + "code", f"{entry.code} is given twice.", entry.code))
+            errors.append(
+                FieldError(
+                    prefix + "code",
+                    _("%(code)s is given twice.") % {"code": entry.code},
+                    entry.code,
+                )
+            )
             continue
         seen.add(entry.code)
         value, problems = coded_value(
@@ -324,10 +362,10 @@ def visit_submit(
     stored visit, even when both requests race (the key's unique constraint decides); the key
     with other content, or from someone else, is a SubmissionKeyConflict and stores nothing.
     """
-    _require(may_record_field_data(user), "Only health workers and admins record visits.")
+    _require(may_record_field_data(user), _("Only health workers and admins record visits."))
     _require(
         residents_for_user(user).filter(pk=resident.pk).exists(),
-        "This resident is not in an area you are assigned to.",
+        _("This resident is not in an area you are assigned to."),
     )
     fingerprint = _submission_fingerprint(resident, visited_on, observations)
     if submission_key is not None and (
@@ -341,12 +379,15 @@ def visit_submit(
         errors.append(FieldError("visited_on", str(error)))
     if visited_on < resident.enrolled_on:
         errors.append(
-            FieldError("visited_on", f"The resident was enrolled on {resident.enrolled_on}.")
+            FieldError(
+                "visited_on",
+                _("The resident was enrolled on %(date)s.") % {"date": resident.enrolled_on},
+            )
         )
     ready, problems = _validated_observations(observations)
     errors.extend(problems)
     if not observations:
-        errors.append(FieldError("observations", "Record at least one observation."))
+        errors.append(FieldError("observations", _("Record at least one observation.")))
     if errors:
         raise ValidationProblem(errors)
     try:
@@ -412,7 +453,7 @@ def outbox_visit_submit(
     resend (the answer was lost, the button was tapped twice) return the stored visit.
     """
     if (resident is None) == (registration is None):
-        raise ValueError("Give either a resident or a registration.")
+        raise ValueError(_("Give either a resident or a registration."))
     with transaction.atomic():
         resident_created = False
         if registration is not None:
@@ -478,14 +519,14 @@ def visit_edit(
     today: dt.date | None = None,
 ) -> Visit:
     """Change a visit and replace its observations; the reason goes into the audit trail."""
-    _require(may_record_field_data(user), "Only health workers and admins edit visits.")
+    _require(may_record_field_data(user), _("Only health workers and admins edit visits."))
     _require(
         residents_for_user(user).filter(pk=visit.resident_id).exists(),
-        "This resident is not in an area you are assigned to.",
+        _("This resident is not in an area you are assigned to."),
     )
     errors: list[FieldError] = []
     if not reason.strip():
-        errors.append(FieldError("reason", "Say why the visit is being changed."))
+        errors.append(FieldError("reason", _("Say why the visit is being changed.")))
     errors.extend(_reason_problems(reason))
     try:
         parse_date(visited_on, today=today)
@@ -494,7 +535,7 @@ def visit_edit(
     ready, problems = _validated_observations(observations)
     errors.extend(problems)
     if not observations:
-        errors.append(FieldError("observations", "Record at least one observation."))
+        errors.append(FieldError("observations", _("Record at least one observation.")))
     if errors:
         raise ValidationProblem(errors)
     with transaction.atomic():
@@ -527,7 +568,7 @@ def visit_edit(
 def station_register(
     *, user: User, code: str, name: str, medium: str, latitude: float, longitude: float
 ) -> Station:
-    _require(may_record_measurements(user), "Only health workers and admins add stations.")
+    _require(may_record_measurements(user), _("Only health workers and admins add stations."))
     station = Station(
         code=code.strip(), name=name.strip(), medium=medium, latitude=latitude, longitude=longitude
     )
@@ -564,17 +605,31 @@ def measurement_record(
     status: str = MeasurementStatus.PRELIMINARY,
     today: dt.date | None = None,
 ) -> Measurement:
-    _require(may_record_measurements(user), "Only health workers and admins record measurements.")
+    _require(
+        may_record_measurements(user), _("Only health workers and admins record measurements.")
+    )
     errors: list[FieldError] = []
     code = VocabularyCode.objects.filter(code=pollutant, category="pollutant").first()
     if code is None:
-        errors.append(FieldError("pollutant", f"unknown pollutant {pollutant!r}.", pollutant))
+        errors.append(
+            FieldError(
+                "pollutant", _("unknown pollutant '%(code)s'.") % {"code": pollutant}, pollutant
+            )
+        )
     elif code.medium != station.medium:
         errors.append(
             FieldError(
                 "pollutant",
-                f"{pollutant} is measured in {code.medium}, "
-                f"but station {station.code} samples {station.medium}.",
+                _(
+                    "%(pollutant)s is measured in %(medium)s, but station %(station)s "
+                    "samples %(station_medium)s."
+                )
+                % {
+                    "pollutant": pollutant,
+                    "medium": code.medium,
+                    "station": station.code,
+                    "station_medium": station.medium,
+                },
             )
         )
     try:
@@ -582,9 +637,7 @@ def measurement_record(
     except ValueRuleError as error:
         errors.append(FieldError("sampled_on", str(error)))
     if status not in MeasurementStatus.values:
-        errors.append(
-            FieldError("status", f"{status!r} is not one of {', '.join(MeasurementStatus.values)}.")
-        )
+        errors.append(FieldError("status", _not_one_of(status, MeasurementStatus.values)))
     coded = None
     if code is not None:
         coded, problems = coded_value(code, value=value, unit=unit, below_lod=below_lod, lod=lod)
@@ -595,7 +648,8 @@ def measurement_record(
             errors.append(
                 FieldError(
                     "sampled_on",
-                    f"{pollutant} at {station.code} on {sampled_on} is already recorded.",
+                    _("%(pollutant)s at %(station)s on %(date)s is already recorded.")
+                    % {"pollutant": pollutant, "station": station.code, "date": sampled_on},
                 )
             )
     if errors:
@@ -619,14 +673,14 @@ def measurement_set_status(
     *, user: User, measurement: Measurement, status: str, reason: str
 ) -> Measurement:
     """Mark a measurement validated or invalid. Invalid values are kept, never deleted."""
-    _require(may_record_measurements(user), "Only health workers and admins validate measurements.")
+    _require(
+        may_record_measurements(user), _("Only health workers and admins validate measurements.")
+    )
     errors = []
     if status not in MeasurementStatus.values:
-        errors.append(
-            FieldError("status", f"{status!r} is not one of {', '.join(MeasurementStatus.values)}.")
-        )
+        errors.append(FieldError("status", _not_one_of(status, MeasurementStatus.values)))
     if not reason.strip():
-        errors.append(FieldError("reason", "Say why the status changes."))
+        errors.append(FieldError("reason", _("Say why the status changes.")))
     errors.extend(_reason_problems(reason))
     if errors:
         raise ValidationProblem(errors)
@@ -658,8 +712,7 @@ REVIEW_OUTCOMES = (QualityFlagStatus.CONFIRMED, QualityFlagStatus.CORRECTED)
 def _review_problems(status: str, note: str) -> list[FieldError]:
     errors: list[FieldError] = []
     if status not in REVIEW_OUTCOMES:
-        allowed = ", ".join(str(s) for s in REVIEW_OUTCOMES)
-        errors.append(FieldError("status", f"{status!r} is not one of {allowed}."))
+        errors.append(FieldError("status", _not_one_of(status, REVIEW_OUTCOMES)))
     if not note.strip():
         errors.append(FieldError("note", _("Say what you checked (a short note).")))
     return errors
@@ -669,10 +722,10 @@ def quality_flag_review(
     *, user: User, flag: DataQualityFlag, status: str, note: str
 ) -> DataQualityFlag:
     """An epidemiologist closes a data-quality flag: the value is right, or it was corrected."""
-    _require(sees_all_records(user), "Only epidemiologists and admins review data quality.")
+    _require(sees_all_records(user), _("Only epidemiologists and admins review data quality."))
     errors = _review_problems(status, note)
     if flag.status != QualityFlagStatus.OPEN:
-        errors.append(FieldError("status", "This flag has already been reviewed."))
+        errors.append(FieldError("status", _("This flag has already been reviewed.")))
     if errors:
         raise ValidationProblem(errors)
     flag.status = status
@@ -703,7 +756,7 @@ def quality_flags_resolve(*, user: User, flag_ids: list[int], status: str, note:
     the second submission reports the flags as already reviewed. Nothing is written when the
     outcome, the note or a flag id is wrong.
     """
-    _require(sees_all_records(user), "Only epidemiologists and admins review data quality.")
+    _require(sees_all_records(user), _("Only epidemiologists and admins review data quality."))
     errors = _review_problems(status, note)
     ids = sorted(set(flag_ids))
     if not ids:

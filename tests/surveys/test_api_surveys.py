@@ -314,7 +314,9 @@ def test_service_problems_come_back_as_json_naming_each_field(
         code="vital.bmi",
         accepted="kg/m2, kg/m²",
     )
-    assert "unknown code" in errors["symptom.nosebleed.code"]
+    assert errors["symptom.nosebleed.code"] == t(
+        "unknown code '%(code)s'.", code="symptom.nosebleed"
+    )
     future = (dt.date.today() + dt.timedelta(days=3)).isoformat()
     assert errors["visited_on"] == t("%(date)s is in the future.", date=future)
     assert Visit.objects.count() == 2
@@ -344,7 +346,8 @@ def test_health_workers_cannot_record_visits_for_residents_of_another_area(
         format="json",
     )
     assert response.status_code == 400
-    assert "access" in fields_of(response)["resident"]
+    refusal = t("No record {pk_value} that you have access to.").format(pk_value=world["in_a"].pk)
+    assert fields_of(response)["resident"] == refusal
     assert Visit.objects.filter(resident=world["in_a"]).count() == 1
 
 

@@ -27,7 +27,7 @@ from surveys.services import (
     visit_record,
 )
 from surveys.validation import ValidationProblem
-from tests.i18n import rx
+from tests.i18n import rx, t
 
 TODAY = dt.date(2026, 11, 29)
 # The msgid of surveys.services.SUBMISSION_KEY_REUSED, looked up in the active language.
@@ -82,7 +82,7 @@ def test_a_health_worker_cannot_find_or_register_residents_outside_their_areas(
     assert resident_find(user=worker_b, study_id="HW-0001") is None
     with pytest.raises(ValidationProblem) as problem:
         register(worker_b, area_a, study_id="HW-0002")
-    assert "You are not assigned to area A." in problem.value.by_field()["area"]
+    assert t("You are not assigned to area %(area)s.", area="A") in problem.value.by_field()["area"]
 
 
 @pytest.mark.django_db
@@ -98,7 +98,7 @@ def test_registration_reports_every_bad_field_at_once(worker_a: User, area_a: Ar
 @pytest.mark.django_db
 def test_a_study_id_cannot_be_registered_twice(worker_a: User, area_a: Area) -> None:
     register(worker_a, area_a)
-    with pytest.raises(ValidationProblem, match="already registered"):
+    with pytest.raises(ValidationProblem, match=rx("This study ID is already registered.")):
         register(worker_a, area_a, study_id="hw-0001")
 
 
@@ -263,7 +263,15 @@ def test_a_pollutant_of_another_medium_is_refused_for_a_station(worker_a: User) 
     station = Station.objects.create(
         code="A1", name="Air 1", medium="air", latitude=25.0, longitude=110.0
     )
-    with pytest.raises(ValidationProblem, match="measured in water"):
+    said = rx(
+        "%(pollutant)s is measured in %(medium)s, but station %(station)s "
+        "samples %(station_medium)s.",
+        pollutant="fluoride",
+        medium="water",
+        station="A1",
+        station_medium="air",
+    )
+    with pytest.raises(ValidationProblem, match=said):
         measurement_record(
             user=worker_a,
             station=station,
