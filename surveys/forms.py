@@ -16,6 +16,7 @@ from django import forms
 from django.db.models import QuerySet
 from django.utils import formats
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from healthwatch.text import validate_identifier
 from surveys.audit import RECORD_TYPES, AuditFilter
@@ -373,7 +374,7 @@ class MeasurementStatusForm(FieldUIForm):
     status = forms.ChoiceField(
         label=_("New status"),
         choices=[
-            (MeasurementStatus.VALIDATED, _("Validated")),
+            (MeasurementStatus.VALIDATED, pgettext_lazy("measurement status", "Validated")),
             (MeasurementStatus.INVALID, _("Invalid (the value is kept, flagged, excluded)")),
             (MeasurementStatus.PRELIMINARY, _("Back to preliminary")),
         ],

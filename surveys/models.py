@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from simple_history.models import HistoricalRecords
 
 from healthwatch.text import identifier_problem
@@ -54,10 +55,10 @@ class Medium(models.TextChoices):
 
 
 class Smoking(models.TextChoices):
-    NEVER = "never", _("Never")
+    NEVER = "never", pgettext_lazy("smoking status", "Never")
     FORMER = "former", _("Former")
     CURRENT = "current", _("Current")
-    UNKNOWN = "unknown", _("Unknown")
+    UNKNOWN = "unknown", pgettext_lazy("smoking status", "Unknown")
 
 
 class CodeKind(models.TextChoices):
@@ -75,7 +76,7 @@ class CodeCategory(models.TextChoices):
 
 class MeasurementStatus(models.TextChoices):
     PRELIMINARY = "preliminary", _("Preliminary")
-    VALIDATED = "validated", _("Validated")
+    VALIDATED = "validated", pgettext_lazy("measurement status", "Validated")
     INVALID = "invalid", _("Invalid (kept, excluded from analysis)")
 
 
@@ -586,6 +587,13 @@ class DataQualityFlag(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} ({self.get_status_display()})"
+
+    @property
+    def shown_detail(self) -> str:
+        """The detail in the active language (stored in English: surveys.quality.detail_text)."""
+        from surveys.quality import detail_text
+
+        return detail_text(self.detail)
 
 
 class RecordAccess(models.Model):

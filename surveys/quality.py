@@ -13,6 +13,7 @@ Out-of-range values never get here: validation refuses them.
 from __future__ import annotations
 
 import math
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -28,6 +29,7 @@ from django.db.models import (
     Sum,
 )
 from django.db.models.functions import ExtractYear, Ln
+from django.utils.translation import gettext, gettext_noop
 
 from surveys.models import (
     AGE_BANDS,
@@ -55,6 +57,61 @@ LOG_SCALE_CODES: frozenset[str] = frozenset(
         "lab.blood_manganese",
     }
 )
+
+# A flag's detail is stored in English, worded by one of these messages (rows stored before
+# issue #15 have the same words), and shown in the reader's language by detail_text.
+DETAIL_ABOVE_REFERENCE = gettext_noop(
+    "%(label)s = %(value)s %(unit)s, more than %(multiple)s× the reference level %(reference)s."
+)
+DETAIL_OUTLIER_LOG = gettext_noop(
+    "%(label)s = %(value)s %(unit)s is %(distance)s SD of log values from the geometric mean "
+    "%(mean)s of age band %(band)s (n=%(n)s)."
+)
+DETAIL_OUTLIER = gettext_noop(
+    "%(label)s = %(value)s %(unit)s is %(distance)s SD from the mean %(mean)s of age band "
+    "%(band)s (n=%(n)s)."
+)
+DETAIL_SAME_DAY = gettext_noop("Another visit of this resident is recorded on %(date)s.")
+
+
+def _detail_pattern(msgid: str) -> re.Pattern[str]:
+    parts = re.split(r"%\((\w+)\)s", msgid)
+    return re.compile(
+        "".join(
+            re.escape(part) if i % 2 == 0 else f"(?P<{part}>.+?)" for i, part in enumerate(parts)
+        )
+    )
+
+
+_DETAILS = [
+    (msgid, _detail_pattern(msgid))
+    for msgid in (DETAIL_ABOVE_REFERENCE, DETAIL_OUTLIER_LOG, DETAIL_OUTLIER, DETAIL_SAME_DAY)
+]
+
+
+def detail_text(detail: str) -> str:
+    """A stored flag detail in the active language: its message translated, the code's label
+    in that language; a detail in no known wording is shown as stored."""
+    for msgid, pattern in _DETAILS:
+        match = pattern.fullmatch(detail)
+        if match is None:
+            continue
+        params = match.groupdict()
+        if "label" in params and translation_active():
+            code = (
+                VocabularyCode.objects.filter(label=params["label"]).only("code", "label").first()
+            )
+            if code is not None:
+                params["label"] = code.display_label
+        return gettext(msgid) % params
+    return detail
+
+
+def translation_active() -> bool:
+    """Is a language other than English active (labels then need a look-up)?"""
+    from django.utils.translation import get_language
+
+    return (get_language() or "en") != "en"
 
 
 def log_scale_ids(codes: Iterable[VocabularyCode]) -> frozenset[int]:
@@ -190,8 +247,14 @@ def unusual_values(
                     Unusual(
                         i,
                         QualityFlagKind.ABOVE_REFERENCE,
-                        f"{code.label} = {value:g} {code.canonical_unit}, more than "
-                        f"{REFERENCE_MULTIPLE:g}× the reference level {code.reference_level:g}.",
+                        DETAIL_ABOVE_REFERENCE
+                        % {
+                            "label": code.label,
+                            "value": f"{value:g}",
+                            "unit": code.canonical_unit,
+                            "multiple": f"{REFERENCE_MULTIPLE:g}",
+                            "reference": f"{code.reference_level:g}",
+                        },
                     )
                 )
         for band_index in np.unique(bands[of_code]).tolist():
@@ -209,20 +272,20 @@ def unusual_values(
             logged = code.code in LOG_SCALE_CODES
             for i in in_band[beyond].tolist():
                 value, distance = float(values[i]), abs(float(scaled[i]) - mean) / sd
-                if logged:
-                    where = (
-                        f"{distance:.1f} SD of log values from the geometric mean "
-                        f"{math.exp(mean):.3g} of age band {band} (n={n})."
-                    )
-                else:
-                    where = (
-                        f"{distance:.1f} SD from the mean {mean:.3g} of age band {band} (n={n})."
-                    )
                 found.append(
                     Unusual(
                         i,
                         QualityFlagKind.OUTLIER,
-                        f"{code.label} = {value:g} {code.canonical_unit} is {where}",
+                        (DETAIL_OUTLIER_LOG if logged else DETAIL_OUTLIER)
+                        % {
+                            "label": code.label,
+                            "value": f"{value:g}",
+                            "unit": code.canonical_unit,
+                            "distance": f"{distance:.1f}",
+                            "mean": f"{math.exp(mean) if logged else mean:.3g}",
+                            "band": band,
+                            "n": n,
+                        },
                     )
                 )
     found.sort(key=lambda u: (u.position, u.kind != QualityFlagKind.ABOVE_REFERENCE))
@@ -273,7 +336,7 @@ def flag_same_day_visits(visits: Sequence[Visit]) -> list[DataQualityFlag]:
         DataQualityFlag(
             kind=QualityFlagKind.SAME_DAY_VISIT,
             visit=visit,
-            detail=f"Another visit of this resident is recorded on {visit.visited_on}.",
+            detail=DETAIL_SAME_DAY % {"date": visit.visited_on},
         )
         for visit in visits
         if (visit.resident_id, visit.visited_on) in doubled
@@ -303,7 +366,7 @@ def flag_same_day_visits_of_import(import_record_id: int) -> int:
         DataQualityFlag(
             kind=QualityFlagKind.SAME_DAY_VISIT,
             visit_id=pk,
-            detail=f"Another visit of this resident is recorded on {visited_on}.",
+            detail=DETAIL_SAME_DAY % {"date": visited_on},
         )
         for pk, resident_id, visited_on in of_import.filter(
             resident_id__in={resident for resident, _ in doubled}
