@@ -15,8 +15,10 @@ from django.core.management.base import CommandError
 from django.db import connection
 
 from surveys.importing import ImportReport, import_csv
+from surveys.importing.people import NO_RESIDENT
 from surveys.models import Area, ProductionSite, Resident, Visit
 from surveys.pseudonyms import pseudonymize
+from tests.i18n import t
 
 STUDY_IDS = ("PRIV-7Q3X-0001", "PRIV-7Q3X-0002", "PRIV-7Q3X-0003")
 RESIDENTS = (
@@ -100,7 +102,9 @@ def test_no_study_id_in_reports_or_command_output_even_for_errors(
     out, err = io.StringIO(), io.StringIO()
     with pytest.raises(CommandError) as raised:
         call_command("import_csv", "observations", str(path), stdout=out, stderr=err)
-    assert "row 4, column study_id, value '': no resident with this study ID" in err.getvalue()
+    where = "row %(row)s, column %(column)s, value '%(value)s': %(reason)s"
+    said = t(where, row=4, column="study_id", value="", reason=t(NO_RESIDENT))
+    assert said in err.getvalue()
     assert_no_study_id(out.getvalue() + err.getvalue() + str(raised.value) + caplog.text)
 
 

@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 
 from surveys.importing import import_csv
+from surveys.importing.base import DIFFERS
 from surveys.importing.people import ObservationsImporter
 from surveys.models import Observation
 from surveys.selectors import data_change_marker
+from tests.i18n import t
 
 pytestmark = pytest.mark.django_db
 
@@ -53,6 +55,4 @@ def test_a_stored_row_with_another_value_still_goes_to_the_row_path_and_is_repor
     content = b"\n".join([header, ",".join(cells).encode(), *rest]) + b"\n"
     report, row_path_chunks = reimport(content, monkeypatch)
     assert not report.ok and row_path_chunks >= 1
-    assert report.errors[0].row == 2 and report.errors[0].reason.startswith(
-        "differs from the stored value"
-    )
+    assert report.errors[0].row == 2 and report.errors[0].reason == t(DIFFERS)

@@ -13,13 +13,14 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from django.utils.html import escape
 from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from surveys import tasks
 from surveys.importing.report import HTTP_ERROR_LIMIT
 from surveys.models import ImportJob, ImportJobStatus, Station
 from tests.conftest import client_for
-from tests.i18n import bt, h, t
+from tests.i18n import bt, h, t, tn
 
 pytestmark = pytest.mark.django_db
 
@@ -70,6 +71,13 @@ def test_an_import_with_thousands_of_errors_lists_at_most_a_thousand_and_counts_
     admin_user: User, path: str
 ) -> None:
     bad = HEADER + "".join(f"S{i},Station,lava,25.0,110.0\n" for i in range(2500))
+    not_listed = tn(
+        "%(rest)s more error is not listed (%(total)s in all); fix the ones above and try again.",
+        "%(rest)s more errors are not listed (%(total)s in all); fix the ones above and try again.",
+        1500,
+        rest=1500,
+        total=2500,
+    )
     client = client_for(admin_user)
     response = client.post(
         path, {"kind": "stations", "file": SimpleUploadedFile("bad.csv", bad.encode())}
@@ -82,13 +90,13 @@ def test_an_import_with_thousands_of_errors_lists_at_most_a_thousand_and_counts_
         data = state.json()["report"]
         assert data["error_count"] == 2500
         assert len(data["errors"]) == HTTP_ERROR_LIMIT + 1
-        assert "1500 more errors are not listed (2500 in all)" in data["errors"][-1]["reason"]
+        assert data["errors"][-1]["reason"] == not_listed
         assert len(state.content) < 200_000  # the body stays small whatever the file
     else:
         assert response.status_code == 400
         body = response.content.decode()
         assert body.count("<tr><td>") == HTTP_ERROR_LIMIT + 1
-        assert "1500 more errors are not listed (2500 in all)" in body
+        assert escape(not_listed) in body
 
 
 def test_a_big_upload_becomes_a_job_whose_page_shows_progress_then_the_report(
@@ -220,4 +228,5 @@ def test_the_sweep_fails_an_import_whose_worker_was_lost(admin_user: User, setti
     ImportJob.objects.filter(pk=job.pk).update(status=ImportJobStatus.RUNNING, started_at=long_ago)
     assert tasks.sweep_upload_leftovers() == 1
     job.refresh_from_db()
-    assert job.status == ImportJobStatus.FAILED and "upload the file again" in job.error
+    assert job.status == ImportJobStatus.FAILED
+    assert job.error == t("The import was lost; upload the file again.")

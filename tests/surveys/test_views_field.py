@@ -15,6 +15,7 @@ from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 from django.utils.formats import date_format
+from django.utils.html import escape
 from django.utils.timezone import localtime
 
 from surveys import services
@@ -32,7 +33,7 @@ from surveys.models import (
 from surveys.pseudonyms import pseudonymize
 from surveys.services import ObservationInput
 from tests.conftest import client_for
-from tests.i18n import bt, h, t
+from tests.i18n import bt, h, label_of, t
 
 OUT_OF_RANGE = (
     "%(value)s %(unit)s is outside the valid range for %(code)s (%(low)s–%(high)s %(unit)s)."
@@ -160,7 +161,9 @@ def test_a_known_study_id_goes_straight_to_the_resident_whatever_its_case_and_sp
 def test_a_malformed_study_id_is_explained_next_to_the_field(worker_a: User) -> None:
     response = client_for(worker_a).post(reverse("surveys:find_resident"), {"study_id": "a b!"})
     assert response.status_code == 400
-    assert "letters, digits" in error_next_to(response.content.decode(), "study_id")
+    assert error_next_to(response.content.decode(), "study_id") == h(
+        "Study ID may contain only letters, digits and - _ / . (at most 64 characters)."
+    )
 
 
 def test_registration_offers_only_my_areas_and_refuses_another(
@@ -214,8 +217,8 @@ def test_registration_problems_found_by_the_service_land_next_to_their_fields(
     )
     html = response.content.decode()
     assert response.status_code == 400
-    assert "before the birth year" in error_next_to(html, "enrolled_on")
-    assert "both latitude and longitude" in error_next_to(html, "longitude")
+    assert error_next_to(html, "enrolled_on") == h("Enrolment cannot be before the birth year.")
+    assert error_next_to(html, "longitude") == h("Give both latitude and longitude, or neither.")
 
 
 def test_an_out_of_range_value_is_refused_next_to_its_input_and_nothing_is_saved(
@@ -434,7 +437,7 @@ def test_an_epidemiologist_reviews_an_unusual_value_in_the_queue(
     assert set(flags) == {"above_reference", "same_day_visit"}
     client = client_for(epidemiologist)
     queue = client.get(reverse("surveys:quality_queue")).content.decode()
-    assert "Blood lead = 60" in queue
+    assert escape(f"{label_of('lab.blood_lead')} = 60 ") in queue  # the flag's detail
 
     flag = flags["above_reference"]
     url = reverse("surveys:quality_review", args=[flag.pk])
@@ -487,7 +490,9 @@ def test_a_health_worker_is_told_which_kinds_they_may_not_upload(
         {"kind": "sites", "file": SimpleUploadedFile("s.csv", b"site_code\n")},
     )
     assert response.status_code == 400
-    assert "may not import" in error_next_to(response.content.decode(), "kind")
+    assert error_next_to(response.content.decode(), "kind") == h(
+        "You may not import %(kind)s.", kind="sites"
+    )
     # Epidemiologists analyse; they do not load field data, so they get no upload page.
     assert client_for(epidemiologist).get(reverse("surveys:import")).status_code == 403
 
