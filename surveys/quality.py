@@ -29,6 +29,7 @@ from django.db.models import (
     Sum,
 )
 from django.db.models.functions import ExtractYear, Ln
+from django.utils.formats import get_format
 from django.utils.translation import gettext, gettext_noop
 
 from surveys.models import (
@@ -96,7 +97,10 @@ def detail_text(detail: str) -> str:
         match = pattern.fullmatch(detail)
         if match is None:
             continue
-        params = match.groupdict()
+        params = {
+            name: _decimal(text) if name in _NUMBERS else text
+            for name, text in match.groupdict().items()
+        }
         if "label" in params and translation_active():
             code = (
                 VocabularyCode.objects.filter(label=params["label"]).only("code", "label").first()
@@ -105,6 +109,17 @@ def detail_text(detail: str) -> str:
                 params["label"] = code.display_label
         return gettext(msgid) % params
     return detail
+
+
+_NUMBERS = frozenset({"value", "multiple", "reference", "distance", "mean"})
+_DECIMAL = re.compile(r"-?\d+\.\d+")
+
+
+def _decimal(text: str) -> str:
+    """A stored decimal number ("3.5") with the active language's decimal separator."""
+    if _DECIMAL.fullmatch(text) is None:
+        return text
+    return text.replace(".", str(get_format("DECIMAL_SEPARATOR")))
 
 
 def translation_active() -> bool:
