@@ -189,6 +189,7 @@ def test_a_background_import_words_its_report_in_the_requesters_saved_language(
     with translation.override("en"):  # the worker's own language
         import_job_run(job_id=job.pk)
     job.refresh_from_db()
+    assert job.report is not None
     assert [(e["row"], e["column"], e["reason"]) for e in job.report["errors"]] == [
         (2, "medium", typeset("« mud » ne fait pas partie des valeurs admises : air, water, soil."))
     ]
