@@ -88,7 +88,7 @@ def marker_after_own_writes(before: str, wrote: bool) -> str:
             # xmin is the writing transaction's id (32 bits); a write of this import inside a
             # savepoint has another one and counts as someone else's (no marker: safe).
             cursor.execute(
-                "WITH mine AS (SELECT (txid_current() %% 4294967296)::text AS xid) "
+                "WITH mine AS (SELECT mod(txid_current(), 4294967296)::text AS xid) "
                 "SELECT count(*) FILTER (WHERE d.xmin::text <> mine.xid), "
                 "max(d.id) FILTER (WHERE d.xmin::text <> mine.xid), count(*), max(d.id) "
                 "FROM surveys_datachange d, mine"
