@@ -356,12 +356,23 @@ def _group_atoms(
     # outcome of its family at its position (-1: no atom there; -2: beyond its family, which
     # never meets another family's row, as a group holds one outcome only).
     width = max((len(f) for f in family.values()), default=0)
-    mates = np.full((len(atoms), width), -2, dtype=np.int64)
-    for i, atom in enumerate(atoms):
-        if atom.outcome in parent:
-            here = index[(atom.area, atom.sex, atom.age_band, atom.period)]
-            for j, o in enumerate(family[find(atom.outcome)]):
-                mates[i, j] = here.get(o, -1)
+    family_of = {o: family[find(o)] for o in parent}
+    unrelated = [-2] * width
+    shared: dict[tuple[Position, tuple[str, ...]], list[int]] = {}
+    mate_rows: list[list[int]] = []
+    for atom in atoms:
+        outcomes = family_of.get(atom.outcome)
+        if outcomes is None:
+            mate_rows.append(unrelated)
+            continue
+        position = (atom.area, atom.sex, atom.age_band, atom.period)
+        row = shared.get((position, outcomes))
+        if row is None:  # the same for every atom of the family at this position
+            here = index[position]
+            row = [here.get(o, -1) for o in outcomes] + [-2] * (width - len(outcomes))
+            shared[(position, outcomes)] = row
+        mate_rows.append(row)
+    mates = np.array(mate_rows, dtype=np.int64).reshape(len(atoms), width)
     has_mate = mates >= 0
     distinct = len(first_ids)
     while True:
