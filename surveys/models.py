@@ -629,6 +629,10 @@ class ImportRecord(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     imported_at = models.DateTimeField(auto_now_add=True)
+    # The data change marker (selectors.data_change_marker) as this import left the data, set
+    # only when nothing but this import wrote while it ran: the same file imported again while
+    # the marker is unchanged is known to be stored row for row (surveys.importing.unchanged).
+    data_marker = models.CharField(max_length=100, blank=True, default="")
 
     class Meta:
         ordering = ["-imported_at"]

@@ -337,36 +337,63 @@ def _group_atoms(
         family[find(o)] = (*family[find(o)], o)
 
     Position = tuple[str, str, str, str]
-    at: dict[Position, dict[str, Atom]] = defaultdict(dict)
-    keys: dict[Atom, tuple[object, ...]] = {}
-    for atom, members in membership.items():
+    atoms = list(membership)
+    index: dict[Position, dict[str, int]] = defaultdict(dict)
+    keys: list[tuple[object, ...]] = []
+    for i, atom in enumerate(atoms):
+        members = membership[atom]
         if atom.outcome in parent:
             position = (atom.area, atom.sex, atom.age_band, atom.period)
-            at[position][atom.outcome] = atom
-            keys[atom] = (tuple(members), atom.outcome, position if exact_positions else None)
+            index[position][atom.outcome] = i
+            keys.append((tuple(members), atom.outcome, position if exact_positions else None))
         else:
-            keys[atom] = (tuple(members),)
-    distinct = len(set(keys.values()))
+            keys.append((tuple(members),))
+    first_ids: dict[tuple[object, ...], int] = {}
+    gid = np.fromiter(
+        (first_ids.setdefault(key, len(first_ids)) for key in keys), dtype=np.int64, count=len(keys)
+    )
+    # Each atom's refinement key as one row of integers: its group, then the group of each
+    # outcome of its family at its position (-1: no atom there; -2: beyond its family, which
+    # never meets another family's row, as a group holds one outcome only).
+    width = max((len(f) for f in family.values()), default=0)
+    family_of = {o: family[find(o)] for o in parent}
+    unrelated = [-2] * width
+    shared: dict[tuple[Position, tuple[str, ...]], list[int]] = {}
+    mate_rows: list[list[int]] = []
+    for atom in atoms:
+        outcomes = family_of.get(atom.outcome)
+        if outcomes is None:
+            mate_rows.append(unrelated)
+            continue
+        position = (atom.area, atom.sex, atom.age_band, atom.period)
+        row = shared.get((position, outcomes))
+        if row is None:  # the same for every atom of the family at this position
+            here = index[position]
+            row = [here.get(o, -1) for o in outcomes] + [-2] * (width - len(outcomes))
+            shared[(position, outcomes)] = row
+        mate_rows.append(row)
+    mates = np.array(mate_rows, dtype=np.int64).reshape(len(atoms), width)
+    has_mate = mates >= 0
+    distinct = len(first_ids)
     while True:
-        ids: dict[tuple[object, ...], int] = {}
-        gid = {atom: ids.setdefault(key, len(ids)) for atom, key in keys.items()}
-        refined: dict[Atom, tuple[object, ...]] = {}
-        for atom in keys:
-            if atom.outcome not in parent:
-                refined[atom] = (gid[atom],)
-                continue
-            mates = at[(atom.area, atom.sex, atom.age_band, atom.period)]
-            refined[atom] = (
-                gid[atom],
-                tuple(gid[mates[o]] if o in mates else -1 for o in family[find(atom.outcome)]),
-            )
-        now = len(set(refined.values()))
-        keys = refined
+        rows = np.where(has_mate, gid[np.maximum(mates, 0)], mates)
+        gid = _first_seen_ids(np.column_stack([gid, rows]))
+        now = int(gid.max()) + 1 if len(gid) else 0
         if now == distinct:
             break
         distinct = now
-    ids = {}
-    return {atom: ids.setdefault(key, len(ids)) for atom, key in keys.items()}
+    return dict(zip(atoms, gid.tolist(), strict=True))
+
+
+def _first_seen_ids(rows: np.ndarray) -> np.ndarray:
+    """Each row's id among the distinct rows, numbered in the order they first appear (as a
+    dict's setdefault over the rows would number them)."""
+    if len(rows) == 0:
+        return np.zeros(0, dtype=np.int64)
+    _, first, inverse = np.unique(rows, axis=0, return_index=True, return_inverse=True)
+    rank = np.empty(len(first), dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(len(first))
+    return rank[inverse.reshape(-1)]
 
 
 def _relation_rows(

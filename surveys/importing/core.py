@@ -14,6 +14,7 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.utils.translation import gettext, gettext_noop
 
+from surveys.importing import unchanged
 from surveys.importing.base import KindImporter
 from surveys.importing.environment import MeasurementsImporter
 from surveys.importing.locks import import_lock
@@ -146,6 +147,11 @@ def _validate_and_write(
     progress: Callable[[int], None] | None,
 ) -> ImportReport:
     """Validate against what is stored now, then write; under the kind's lock (see locks.py)."""
+    before = unchanged.marker() if unchanged.applies(kind, user) else ""
+    if before:
+        again = _imported_before(kind, stream, file_name, user, dry_run, before, progress)
+        if again is not None:
+            return again
     importer_class = IMPORTERS[kind]
     sink = ErrorSink()
     importer = importer_class(user=user, sink=sink, today=today, file_name=file_name)
@@ -185,6 +191,7 @@ def _validate_and_write(
             )
             if not dry_run:
                 importer.write(record)
+                _keep_marker(record, before)
                 if report.created:
                     record_id = record.pk
                     transaction.on_commit(lambda: _announce(record_id, kind))
@@ -215,6 +222,66 @@ def _validate_and_write(
         " (dry run)" if dry_run else "",
     )
     return report
+
+
+def _imported_before(
+    kind: str,
+    stream: BinaryIO,
+    file_name: str,
+    user: User | None,
+    dry_run: bool,
+    before: str,
+    progress: Callable[[int], None] | None,
+) -> ImportReport | None:
+    """The report of a file stored already by an earlier import, with nothing written since
+    (surveys.importing.unchanged): every row unchanged, nothing read but the file's bytes.
+    None (the stream where it was) when that cannot be proved: the full path then runs."""
+    sha256 = unchanged.file_sha256(stream)
+    earlier = unchanged.earlier_import(kind, sha256, before) if sha256 else None
+    if sha256 is None or earlier is None:
+        return None
+    with transaction.atomic():
+        # Read again inside the transaction: a write committed since `before` was read
+        # means the full path (nothing has been written here yet).
+        now = unchanged.marker_after_own_writes(before, wrote=False)
+        if not now:
+            return None
+        record = ImportRecord.objects.create(
+            kind=kind,
+            file_name=file_name[:255],
+            sha256=sha256,
+            dry_run=dry_run,
+            rows=earlier.rows,
+            created=0,
+            unchanged=earlier.rows,
+            imported_by=user,
+            data_marker="" if dry_run else now,
+        )
+    if progress is not None:
+        progress(earlier.rows)
+    report = ImportReport(kind=kind, rows=earlier.rows, dry_run=dry_run)
+    report.unchanged = earlier.rows
+    report.import_record_id = record.pk
+    logger.info(
+        "import #%s of %s (%s, sha256 %s): %d rows, all unchanged since import #%s%s",
+        record.pk,
+        kind,
+        file_name,
+        sha256[:12],
+        report.rows,
+        earlier.pk,
+        " (dry run)" if dry_run else "",
+    )
+    return report
+
+
+def _keep_marker(record: ImportRecord, before: str) -> None:
+    """Keep the data change marker on the record when nothing but this import wrote since
+    `before` (read before validation began; "" when the shortcut does not apply)."""
+    if before:
+        record.data_marker = unchanged.marker_after_own_writes(before, wrote=record.created > 0)
+        if record.data_marker:
+            record.save(update_fields=["data_marker"])
 
 
 def _announce(record_id: int, kind: str) -> None:
