@@ -8,6 +8,7 @@ Invalid measurements are excluded here, once, for every analysis.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import tempfile
 from collections.abc import Generator, Iterable, Iterator
@@ -38,6 +39,12 @@ from surveys.models import (
 )
 
 FETCH_ROWS = 50_000
+
+# Outcomes made of several codes (an event: a positive observation of any of them), counted
+# with the resident-year index. analytics.suite's definitions (docs/methods.md).
+ACUTE_RESPIRATORY = "acute_respiratory"
+ACUTE_CODES = ("dx.J06", "dx.J20")
+DERIVED_OUTCOMES: dict[str, tuple[str, ...]] = {ACUTE_RESPIRATORY: ACUTE_CODES}
 
 
 def _frame(queryset: QuerySet[Any, Any], columns: dict[str, str]) -> pd.DataFrame:
@@ -225,6 +232,14 @@ class ResidentYearIndex:
         positive_ry, positive_code: one entry per (resident-year, code) with at least one
             positive observation: the resident-year's position and the code's in ``codes``;
             sorted by resident-year, then code.
+        derived: per outcome of DERIVED_OUTCOMES, the resident-years with a positive
+            observation of any of its codes (sorted).
+        years: the distinct calendar years, sorted; ``year_person_years`` the resident-years
+            of each and ``year_events[code]`` (codes and derived outcomes) the resident-years
+            of each with an event.
+        last_visit: the latest visit date (None without observations).
+        observations_sorted: the observations came sorted by resident and visit date (as
+            extract_observations sorts them), so the resident-years are in their order.
     """
 
     resident_id: np.ndarray
@@ -233,6 +248,12 @@ class ResidentYearIndex:
     codes: list[str]
     positive_ry: np.ndarray
     positive_code: np.ndarray
+    derived: dict[str, np.ndarray]
+    years: list[int]
+    year_person_years: np.ndarray
+    year_events: dict[str, np.ndarray]
+    last_visit: dt.date | None
+    observations_sorted: bool = True
 
 
 def resident_year_index(observations: pd.DataFrame, residents: pd.DataFrame) -> ResidentYearIndex:
@@ -244,10 +265,11 @@ def resident_year_index(observations: pd.DataFrame, residents: pd.DataFrame) -> 
     resident = observations["resident_id"].to_numpy(dtype=np.int64)
     visited = observations["visited_on"].to_numpy(dtype="datetime64[ns]")
     year = visited.astype("datetime64[Y]").astype(np.int64) + 1970
-    if len(resident) > 1 and not (
+    observations_sorted = len(resident) < 2 or bool(
         (np.diff(resident) >= 0).all()
         and ((np.diff(year) >= 0) | (resident[1:] != resident[:-1])).all()
-    ):
+    )
+    if not observations_sorted:
         order = np.lexsort((year, resident))  # extraction sorts already; other callers may not
         observations = observations.iloc[order]
         resident, year = resident[order], year[order]
@@ -271,14 +293,41 @@ def resident_year_index(observations: pd.DataFrame, residents: pd.DataFrame) -> 
     if (rows < 0).any():
         missing = np.unique(resident[starts][rows < 0])[:5].tolist()
         raise KeyError(f"observations of residents not in the residents dataset: {missing}")
+    codes = [str(label) for label in labels[present[order]]]
+    positive_ry, positive_code = (pairs // width).astype(np.intp), (pairs % width).astype(np.intp)
+    derived = {}
+    for name, members in DERIVED_OUTCOMES.items():
+        of_member = np.isin(positive_code, [codes.index(c) for c in members if c in codes])
+        ry = positive_ry[of_member]  # sorted: one entry per resident-year
+        derived[name] = ry[np.r_[True, ry[1:] != ry[:-1]]] if len(ry) else ry
+    ry_year = year[starts].astype(np.int32)
+    years, year_of = np.unique(ry_year, return_inverse=True)
+    year_of = year_of.reshape(-1)
+    events = np.bincount(
+        positive_code * len(years) + year_of[positive_ry], minlength=len(codes) * len(years)
+    ).reshape(len(codes), len(years))
+    year_events = {code: events[k] for k, code in enumerate(codes)}
+    for name, ry in derived.items():
+        year_events[name] = np.bincount(year_of[ry], minlength=len(years))
+    last = observations["visited_on"].max() if len(observations) else None
     return ResidentYearIndex(
         resident_id=resident[starts],
-        year=year[starts].astype(np.int32),
+        year=ry_year,
         resident_row=rows,
-        codes=[str(label) for label in labels[present[order]]],
-        positive_ry=(pairs // width).astype(np.intp),
-        positive_code=(pairs % width).astype(np.intp),
+        codes=codes,
+        positive_ry=positive_ry,
+        positive_code=positive_code,
+        derived=derived,
+        years=[int(y) for y in years],
+        year_person_years=np.bincount(year_of, minlength=len(years)),
+        year_events=year_events,
+        last_visit=None if last is None or pd.isna(last) else pd.Timestamp(last).date(),
+        observations_sorted=observations_sorted,
     )
+
+
+# The key of the index in a Datasets' __dict__: a new version when ResidentYearIndex changes.
+_INDEX_KEY = "_resident_year_index_2"
 
 
 @dataclass
@@ -298,10 +347,10 @@ class Datasets:
         """The observations' ResidentYearIndex, built on first use and kept with the datasets
         (extract_all builds it, so the analysis cache pickles it for every part). Not part of
         the fingerprint: it is derived from the observations and residents."""
-        index = self.__dict__.get("_resident_year_index")
-        if index is None:
+        index = self.__dict__.get(_INDEX_KEY)
+        if index is None:  # (an analysis cache pickled by an older version has another key)
             index = resident_year_index(self.observations, self.residents)
-            self.__dict__["_resident_year_index"] = index
+            self.__dict__[_INDEX_KEY] = index
         return index
 
     def fingerprint(self) -> str:

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import ThreadpoolController
 
-from analytics.extraction import Datasets
+from analytics.extraction import ACUTE_CODES, ACUTE_RESPIRATORY, Datasets
 from analytics.stats import (
     aberration,
     biomonitoring,
@@ -48,8 +48,6 @@ KIND = "standard_suite"
 VERSION = "2026.12.3"  # .2: complete periods, low person-time; .3: DSR rows name their standard
 ROW_FIELDS: tuple[str, ...] = ROW_COLUMNS
 ALL_AREAS = "ALL"
-ACUTE_RESPIRATORY = "acute_respiratory"
-ACUTE_CODES = ("dx.J06", "dx.J20")
 DISTANCE_BANDS = ("near", "middle", "far")
 
 DEFAULT_PARAMETERS: dict[str, Any] = {
@@ -193,7 +191,35 @@ def boolean_outcomes(data: Datasets) -> list[str]:
 
 
 def resident_years(data: Datasets, params: dict[str, Any]) -> pd.DataFrame:
-    """One row per resident and calendar year with a visit; an events column per outcome."""
+    """One row per resident and calendar year with a visit; an events column per outcome.
+
+    Built from the resident-year index kept with the datasets; the frame is the one the
+    pandas grouping of the observations (_resident_years_grouped) gives, which is used when the
+    index cannot stand for it (observations not in extraction order, or positive observations
+    of codes that are not yes/no outcomes)."""
+    index = data.resident_year_index()
+    outcomes = boolean_outcomes(data)
+    if (
+        not len(index.year)
+        or not index.observations_sorted
+        or not set(index.codes) <= set(outcomes)
+    ):
+        return _resident_years_grouped(data, params)
+    out = pd.DataFrame({"resident_id": index.resident_id, "year": index.year})
+    columns = {}
+    for k, code in enumerate(index.codes):  # sorted, as the pivot of positive codes sorts them
+        column = np.zeros(len(out), dtype=np.int8)
+        column[index.positive_ry[index.positive_code == k]] = 1
+        columns[code] = column
+    out = pd.concat([out, pd.DataFrame(columns, index=out.index)], axis=1)
+    for code in outcomes:
+        if code not in out:
+            out[code] = np.int8(0)
+    return _with_resident_info(out, data.residents.iloc[index.resident_row], params)
+
+
+def _resident_years_grouped(data: Datasets, params: dict[str, Any]) -> pd.DataFrame:
+    """resident_years() by grouping the observations with pandas."""
     obs = data.observations
     residents = data.residents.set_index("resident_id")
     years = obs["visited_on"].dt.year.astype("int32")
@@ -215,9 +241,16 @@ def resident_years(data: Datasets, params: dict[str, Any]) -> pd.DataFrame:
     out = base.merge(wide, on=["resident_id", "year"], how="left")
     for code in boolean_outcomes(data):
         out[code] = out[code].fillna(0).astype(np.int8) if code in out else np.int8(0)
+    return _with_resident_info(out, residents.loc[out["resident_id"]], params)
+
+
+def _with_resident_info(
+    out: pd.DataFrame, info: pd.DataFrame, params: dict[str, Any]
+) -> pd.DataFrame:
+    """The resident-year frame's acute respiratory events and its residents' columns (``info``:
+    the residents' rows, one per resident-year)."""
     acute = [c for c in ACUTE_CODES if c in out]
     out[ACUTE_RESPIRATORY] = out[acute].max(axis=1).astype(np.int8) if acute else np.int8(0)
-    info = residents.loc[out["resident_id"]]
     out["area_code"] = info["area_code"].astype(str).to_numpy()
     out["sex"] = info["sex"].astype(str).to_numpy()
     out["smoking"] = info["smoking"].astype(str).to_numpy()
@@ -243,10 +276,7 @@ def data_end_of(data: Datasets, params: dict[str, Any] | None = None) -> dt.date
     given = (params or {}).get("data_end")
     if given:
         return dt.date.fromisoformat(str(given))
-    visited = data.observations["visited_on"]
-    if visited.empty or visited.isna().all():
-        return None
-    return pd.Timestamp(visited.max()).date()
+    return data.resident_year_index().last_visit
 
 
 def _add_flag(flags: str, flag: str) -> str:
@@ -288,10 +318,7 @@ def _outcome_events(data: Datasets, outcomes: list[str]) -> tuple[np.ndarray, np
     to_outcome = np.array([column.get(code, -1) for code in index.codes], dtype=np.intp)
     outcome = to_outcome[index.positive_code]
     keep = outcome >= 0
-    acute_codes = np.array([code in ACUTE_CODES for code in index.codes], dtype=bool)
-    acute = index.positive_ry[acute_codes[index.positive_code]]
-    if len(acute):  # sorted by resident-year: one event per resident-year
-        acute = acute[np.r_[True, acute[1:] != acute[:-1]]]
+    acute = index.derived[ACUTE_RESPIRATORY]
     ry = np.concatenate([index.positive_ry[keep], acute])
     return ry, np.concatenate([outcome[keep], np.full(len(acute), len(outcomes) - 1)])
 
@@ -314,8 +341,8 @@ def _cells(data: Datasets, params: dict[str, Any], outcomes: list[str]) -> _Cell
     residents = data.residents
     area = pd.Categorical(residents["area_code"])
     labels = np.asarray([str(c) for c in area.categories] + ["nan"], dtype=object)
-    codes = np.where(area.codes < 0, len(labels) - 1, area.codes)
-    areas, area_of = np.unique(labels[codes], return_inverse=True)  # sorted as text
+    areas, area_of_label = np.unique(labels, return_inverse=True)  # sorted as text
+    area_of = area_of_label.reshape(-1)[np.where(area.codes < 0, len(labels) - 1, area.codes)]
     distance = residents["distance_km"].to_numpy(dtype=float)
     band_of_distance = np.where(
         np.isnan(distance),
@@ -438,19 +465,15 @@ def part_trends(data: Datasets, params: dict[str, Any]) -> PartOutput:
     if data_end is None:
         return PartOutput(_empty())
     index = data.resident_year_index()
-    complete = index.year <= periods.last_complete_year(data_end)
-    distinct = np.unique(index.year[complete])
-    years = [int(y) for y in distinct]
+    last = periods.last_complete_year(data_end)
+    kept = [j for j, year in enumerate(index.years) if year <= last]
+    years = [index.years[j] for j in kept]
     if len(years) < 3:
         return PartOutput(_empty())
     outcomes = outcomes_of(data)
-    year_of = np.searchsorted(distinct, index.year)
-    person_years = np.bincount(year_of[complete], minlength=len(years)).astype(float)
-    ry, outcome = _outcome_events(data, outcomes)
-    counted = complete[ry]
-    events = np.bincount(
-        outcome[counted] * len(years) + year_of[ry[counted]], minlength=len(outcomes) * len(years)
-    ).reshape(len(outcomes), len(years))
+    person_years = index.year_person_years[kept].astype(float)
+    none = np.zeros(len(index.years), dtype=np.int64)
+    events = np.stack([index.year_events.get(outcome, none)[kept] for outcome in outcomes])
     period = f"{years[0]}-{years[-1]}"
     annual = events.astype(float) / person_years * params["per"]
     fitted = [j for j in range(len(outcomes)) if not (annual[j] <= 0).any()]

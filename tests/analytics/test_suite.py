@@ -359,3 +359,24 @@ def test_the_rates_and_trends_sums_equal_the_resident_year_frame_grouped(
     assert sorted(trend["outcome"]) == sorted(
         o for o, annual in zip(outcomes, expected, strict=True) if (annual > 0).all()
     )
+
+
+def test_the_resident_year_frame_from_the_index_equals_the_observations_grouped(
+    community_results: CommunityResults,
+) -> None:
+    from dataclasses import replace
+
+    from analytics import suite
+
+    data, params = community_results.datasets, suite.clean_parameters({})
+    grouped = suite._resident_years_grouped(data, params)
+    assert data.resident_year_index().observations_sorted
+    pd.testing.assert_frame_equal(suite.resident_years(data, params), grouped, check_exact=True)
+    # observations in another order: the frame follows them (grouped, as before the index)
+    shuffled = replace(data, observations=data.observations.sample(frac=1.0, random_state=1))
+    assert not shuffled.resident_year_index().observations_sorted
+    pd.testing.assert_frame_equal(
+        suite.resident_years(shuffled, params),
+        suite._resident_years_grouped(shuffled, params),
+        check_exact=True,
+    )
