@@ -11,14 +11,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import tempfile
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import psycopg
-from django.db import connection
+from django.db import connection, connections
 from django.db.models import QuerySet
 from pandas.api.types import union_categoricals
 from psycopg import pq
@@ -527,18 +528,50 @@ def extract_codes() -> pd.DataFrame:
     )
 
 
+def _small_datasets() -> dict[str, pd.DataFrame]:
+    return {
+        "codes": extract_codes(),
+        "sites": extract_sites(),
+        "areas": extract_areas(),
+        "population": extract_population(),
+        "residents": extract_residents(),
+        "stations": extract_stations(),
+        "measurements": extract_measurements(),
+    }
+
+
+def _on_its_own_connection(read: Callable[[], dict[str, pd.DataFrame]]) -> Any:
+    """``read`` in this thread with its own database connection, closed at the end."""
+    try:
+        return read()
+    finally:
+        connections.close_all()  # this thread's connections only
+
+
+def _read_side_by_side() -> bool:
+    """The other datasets read on a second connection while the observations stream: on
+    PostgreSQL, outside a transaction (a second connection would not see its rows; the run's
+    change marker already covers writes between the statements)."""
+    return (
+        connection.vendor == "postgresql" and not connection.in_atomic_block and READ_SIDE_BY_SIDE
+    )
+
+
+# The observations take most of the extraction; the seven other datasets are read beside them.
+READ_SIDE_BY_SIDE = True
+
+
 def extract_all() -> Datasets:
     """Every dataset, and the resident-year index derived from them (grouped once here, as a
     server-side GROUP BY would, not once per part)."""
-    datasets = Datasets(
-        codes=extract_codes(),
-        sites=extract_sites(),
-        areas=extract_areas(),
-        population=extract_population(),
-        residents=extract_residents(),
-        observations=extract_observations(),
-        stations=extract_stations(),
-        measurements=extract_measurements(),
-    )
+    if _read_side_by_side():
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            others = pool.submit(_on_its_own_connection, _small_datasets)
+            observations = extract_observations()
+            small = others.result()
+    else:
+        small = _small_datasets()
+        observations = extract_observations()
+    datasets = Datasets(observations=observations, **small)
     datasets.resident_year_index()
     return datasets

@@ -484,7 +484,9 @@ def direct_standardized_rate_arrays(
         lower[some] = stats.gamma.ppf(
             alpha / 2, y[some] * y[some] / v[some], scale=v[some] / y[some]
         )
-    shape, scale = (y + wm) ** 2 / (v + wm * wm), (v + wm * wm) / (y + wm)
+    # the square as Python's float ** 2 takes it (C pow, which can differ from x * x by an ulp)
+    squared = np.array([t**2 for t in (y + wm).tolist()], dtype=np.float64)
+    shape, scale = squared / (v + wm * wm), (v + wm * wm) / (y + wm)
     upper = np.asarray(stats.gamma.ppf(1 - alpha / 2, shape, scale=scale), dtype=np.float64)
     upper = upper.reshape(len(x))
     name: tuple[str, ...] = ("standard=" + standard,)
