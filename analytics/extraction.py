@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
+import shutil
 import tempfile
 from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
-from typing import Any
+from functools import partial
+from typing import IO, Any, TypeVar
 
 import numpy as np
 import pandas as pd
 import psycopg
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 from django.db.models import QuerySet
 from pandas.api.types import union_categoricals
 from psycopg import pq
@@ -40,6 +43,7 @@ from surveys.models import (
 )
 
 FETCH_ROWS = 50_000
+_T = TypeVar("_T")
 
 # Outcomes made of several codes (an event: a positive observation of any of them), counted
 # with the resident-year index. analytics.suite's definitions (docs/methods.md).
@@ -77,23 +81,32 @@ def _frame(queryset: QuerySet[Any, Any], columns: dict[str, str]) -> pd.DataFram
 _CSV_DTYPES = {"int": "int64", "int32": "int32", "float": "float64"}
 
 
-def _frame_by_copy(queryset: QuerySet[Any, Any], columns: dict[str, str]) -> pd.DataFrame:
+def _frame_by_copy(
+    queryset: QuerySet[Any, Any],
+    columns: dict[str, str],
+    beside: tuple[SideBySide, list[QuerySet[Any, Any]]] | None = None,
+) -> pd.DataFrame:
     """PostgreSQL: the same frame as _frame, through COPY … TO STDOUT and pandas' CSV parser.
 
     Converting millions of rows from Python tuples took most of an analysis run's extraction
     (at 100,000 residents ~30 s of ~35 s); the server writes CSV and pandas parses it in C. The
     CSV goes through a temporary file, so memory holds the parsed columns, not the text.
+
+    ``beside``: querysets whose rows follow the queryset's, each read on another connection
+    of the SideBySide (same snapshot) at the same time; one frame of all the rows in order.
     """
-    sql, params = queryset.query.sql_with_params()
     names = list(columns)
-    with tempfile.TemporaryFile() as buffer:
-        with connection.cursor() as cursor:
-            statement = cursor.mogrify(sql, params)  # type: ignore[attr-defined]
-            with cursor.copy(  # type: ignore[attr-defined]
-                f"COPY ({statement}) TO STDOUT (FORMAT csv, NULL '\\N')"
-            ) as copy:
-                for block in _copy_blocks(copy):
-                    buffer.write(block)
+    side, rest = beside if beside is not None else (None, [])
+    later = [
+        side.pool.submit(_on_its_own_connection, partial(_copy_to_file, qs), side)
+        for qs in rest
+        if side is not None
+    ]
+    with _copy_to_file(queryset) as buffer:
+        buffer.seek(0, os.SEEK_END)
+        for future in later:  # the rows of the later querysets, in order
+            with future.result() as part:
+                shutil.copyfileobj(part, buffer)
         buffer.seek(0)
         raw = pd.read_csv(
             buffer,
@@ -106,6 +119,25 @@ def _frame_by_copy(queryset: QuerySet[Any, Any], columns: dict[str, str]) -> pd.
     return pd.DataFrame(
         {name: _from_csv(raw[name], kind) for name, kind in columns.items()}, columns=names
     )
+
+
+def _copy_to_file(queryset: QuerySet[Any, Any]) -> IO[bytes]:
+    """The queryset's rows as CSV in a temporary file (at its end; the caller closes it)."""
+    sql, params = queryset.query.sql_with_params()
+    buffer = tempfile.TemporaryFile()  # noqa: SIM115 - returned open, the caller closes it
+    try:
+        with connection.cursor() as cursor:
+            statement = cursor.mogrify(sql, params)  # type: ignore[attr-defined]
+            with cursor.copy(  # type: ignore[attr-defined]
+                f"COPY ({statement}) TO STDOUT (FORMAT csv, NULL '\\N')"
+            ) as copy:
+                for block in _copy_blocks(copy):
+                    buffer.write(block)
+    except BaseException:
+        buffer.close()
+        raise
+    buffer.seek(0)
+    return buffer
 
 
 COPY_BLOCK_ROWS = 100_000
@@ -445,11 +477,34 @@ def extract_residents() -> pd.DataFrame:
     )
 
 
-def extract_observations(codes: Iterable[str] | None = None) -> pd.DataFrame:
+def extract_observations(
+    codes: Iterable[str] | None = None, *, side: SideBySide | None = None
+) -> pd.DataFrame:
+    """The observations, sorted by resident, visit date, code and visit. With ``side``: the
+    residents' second half read on another connection at the same time (resident first in
+    the order, so the halves' rows follow each other)."""
     observations = Observation.objects.all()
     if codes is not None:
         observations = observations.filter(code__code__in=list(codes))
-    qs = observations.order_by(
+    halves: tuple[SideBySide, list[QuerySet[Any, Any]]] | None = None
+    middle = _middle_resident() if side is not None else None
+    if side is not None and middle is not None:
+        halves = (side, [_observation_rows(observations.filter(visit__resident_id__gte=middle))])
+        observations = observations.filter(visit__resident_id__lt=middle)
+    qs = _observation_rows(observations)
+    if connection.vendor != "postgresql":
+        return _frame(qs, OBSERVATION_COLUMNS)
+    return _frame_by_copy(qs, OBSERVATION_COLUMNS, halves)
+
+
+def _middle_resident() -> int | None:
+    ids = Resident.objects.order_by("id").values_list("id", flat=True)
+    count = ids.count()
+    return int(ids[count // 2]) if count > 1 else None
+
+
+def _observation_rows(observations: QuerySet[Any, Any]) -> QuerySet[Any, Any]:
+    return observations.order_by(
         "visit__resident_id", "visit__visited_on", "code__code", "visit_id"
     ).values_list(
         "visit__resident_id",
@@ -461,19 +516,18 @@ def extract_observations(codes: Iterable[str] | None = None) -> pd.DataFrame:
         "below_lod",
         "lod",
     )
-    return _frame(
-        qs,
-        {
-            "resident_id": "int",
-            "visit_id": "int",
-            "visited_on": "date",
-            "code": "category",
-            "value": "float",
-            "value_boolean": "optional_bool",
-            "below_lod": "bool",
-            "lod": "float",
-        },
-    )
+
+
+OBSERVATION_COLUMNS = {
+    "resident_id": "int",
+    "visit_id": "int",
+    "visited_on": "date",
+    "code": "category",
+    "value": "float",
+    "value_boolean": "optional_bool",
+    "below_lod": "bool",
+    "lod": "float",
+}
 
 
 def extract_stations() -> pd.DataFrame:
@@ -540,38 +594,56 @@ def _small_datasets() -> dict[str, pd.DataFrame]:
     }
 
 
-def _on_its_own_connection(read: Callable[[], dict[str, pd.DataFrame]]) -> Any:
-    """``read`` in this thread with its own database connection, closed at the end."""
+@dataclass(frozen=True)
+class SideBySide:
+    """Statements run at the same time on other connections (threads of ``pool``), each in a
+    transaction that sees ``snapshot``: the exported snapshot of the extraction's own
+    transaction, so every dataset reads the same state of the database."""
+
+    pool: ThreadPoolExecutor
+    snapshot: str
+
+
+def _on_its_own_connection(read: Callable[[], _T], side: SideBySide) -> _T:
+    """``read`` in this thread, on its own connection, in a repeatable-read transaction that
+    sees the extraction's snapshot; the connection is closed at the end."""
     try:
-        return read()
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cursor.execute("SET TRANSACTION SNAPSHOT %s", [side.snapshot])
+            return read()
     finally:
         connections.close_all()  # this thread's connections only
 
 
 def _read_side_by_side() -> bool:
-    """The other datasets read on a second connection while the observations stream: on
-    PostgreSQL, outside a transaction (a second connection would not see its rows; the run's
-    change marker already covers writes between the statements)."""
+    """Statements side by side: on PostgreSQL, outside a transaction (the extraction opens its
+    own, whose snapshot the other connections share; a caller's transaction could hold rows
+    that other connections cannot see)."""
     return (
         connection.vendor == "postgresql" and not connection.in_atomic_block and READ_SIDE_BY_SIDE
     )
 
 
-# The observations take most of the extraction; the seven other datasets are read beside them.
+# The observations take most of the extraction: they are read in halves (by resident) beside
+# each other, and the seven other datasets beside them.
 READ_SIDE_BY_SIDE = True
 
 
 def extract_all() -> Datasets:
     """Every dataset, and the resident-year index derived from them (grouped once here, as a
     server-side GROUP BY would, not once per part)."""
-    if _read_side_by_side():
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            others = pool.submit(_on_its_own_connection, _small_datasets)
-            observations = extract_observations()
-            small = others.result()
-    else:
-        small = _small_datasets()
-        observations = extract_observations()
-    datasets = Datasets(observations=observations, **small)
+    if not _read_side_by_side():
+        datasets = Datasets(observations=extract_observations(), **_small_datasets())
+        datasets.resident_year_index()
+        return datasets
+    with transaction.atomic(), ThreadPoolExecutor(max_workers=2) as pool:
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cursor.execute("SELECT pg_export_snapshot()")
+            side = SideBySide(pool, str(cursor.fetchone()[0]))
+        small = pool.submit(_on_its_own_connection, _small_datasets, side)
+        observations = extract_observations(side=side)
+        datasets = Datasets(observations=observations, **small.result())
     datasets.resident_year_index()
     return datasets
