@@ -8,17 +8,27 @@ Invalid measurements are excluded here, once, for every analysis.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import os
+import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Generator, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
-from typing import Any
+from functools import partial
+from typing import IO, Any, TypeVar
 
 import numpy as np
 import pandas as pd
-from django.db import connection
+import psycopg
+from django.db import connection, connections, transaction
 from django.db.models import QuerySet
 from pandas.api.types import union_categoricals
+from psycopg import pq
+from psycopg.abc import Buffer
+from psycopg.generators import fetch_many
+from psycopg.waiting import Wait
 
 from surveys.models import (
     Area,
@@ -33,6 +43,13 @@ from surveys.models import (
 )
 
 FETCH_ROWS = 50_000
+_T = TypeVar("_T")
+
+# Outcomes made of several codes (an event: a positive observation of any of them), counted
+# with the resident-year index. analytics.suite's definitions (docs/methods.md).
+ACUTE_RESPIRATORY = "acute_respiratory"
+ACUTE_CODES = ("dx.J06", "dx.J20")
+DERIVED_OUTCOMES: dict[str, tuple[str, ...]] = {ACUTE_RESPIRATORY: ACUTE_CODES}
 
 
 def _frame(queryset: QuerySet[Any, Any], columns: dict[str, str]) -> pd.DataFrame:
@@ -64,23 +81,32 @@ def _frame(queryset: QuerySet[Any, Any], columns: dict[str, str]) -> pd.DataFram
 _CSV_DTYPES = {"int": "int64", "int32": "int32", "float": "float64"}
 
 
-def _frame_by_copy(queryset: QuerySet[Any, Any], columns: dict[str, str]) -> pd.DataFrame:
+def _frame_by_copy(
+    queryset: QuerySet[Any, Any],
+    columns: dict[str, str],
+    beside: tuple[SideBySide, list[QuerySet[Any, Any]]] | None = None,
+) -> pd.DataFrame:
     """PostgreSQL: the same frame as _frame, through COPY … TO STDOUT and pandas' CSV parser.
 
     Converting millions of rows from Python tuples took most of an analysis run's extraction
     (at 100,000 residents ~30 s of ~35 s); the server writes CSV and pandas parses it in C. The
     CSV goes through a temporary file, so memory holds the parsed columns, not the text.
+
+    ``beside``: querysets whose rows follow the queryset's, each read on another connection
+    of the SideBySide (same snapshot) at the same time; one frame of all the rows in order.
     """
-    sql, params = queryset.query.sql_with_params()
     names = list(columns)
-    with tempfile.TemporaryFile() as buffer:
-        with connection.cursor() as cursor:
-            statement = cursor.mogrify(sql, params)  # type: ignore[attr-defined]
-            with cursor.copy(  # type: ignore[attr-defined]
-                f"COPY ({statement}) TO STDOUT (FORMAT csv, NULL '\\N')"
-            ) as copy:
-                for block in copy:
-                    buffer.write(block)
+    side, rest = beside if beside is not None else (None, [])
+    later = [
+        side.pool.submit(_on_its_own_connection, partial(_copy_to_file, qs), side)
+        for qs in rest
+        if side is not None
+    ]
+    with _copy_to_file(queryset) as buffer:
+        buffer.seek(0, os.SEEK_END)
+        for future in later:  # the rows of the later querysets, in order
+            with future.result() as part:
+                shutil.copyfileobj(part, buffer)
         buffer.seek(0)
         raw = pd.read_csv(
             buffer,
@@ -93,6 +119,73 @@ def _frame_by_copy(queryset: QuerySet[Any, Any], columns: dict[str, str]) -> pd.
     return pd.DataFrame(
         {name: _from_csv(raw[name], kind) for name, kind in columns.items()}, columns=names
     )
+
+
+def _copy_to_file(queryset: QuerySet[Any, Any]) -> IO[bytes]:
+    """The queryset's rows as CSV in a temporary file (at its end; the caller closes it)."""
+    sql, params = queryset.query.sql_with_params()
+    buffer = tempfile.TemporaryFile()  # noqa: SIM115 - returned open, the caller closes it
+    try:
+        with connection.cursor() as cursor:
+            statement = cursor.mogrify(sql, params)  # type: ignore[attr-defined]
+            with cursor.copy(  # type: ignore[attr-defined]
+                f"COPY ({statement}) TO STDOUT (FORMAT csv, NULL '\\N')"
+            ) as copy:
+                for block in _copy_blocks(copy):
+                    buffer.write(block)
+    except BaseException:
+        buffer.close()
+        raise
+    buffer.seek(0)
+    return buffer
+
+
+COPY_BLOCK_ROWS = 100_000
+
+
+def _copy_blocks(copy: Any) -> Iterator[Buffer]:
+    """The rows of a COPY … TO STDOUT, many at a time.
+
+    psycopg's Copy yields one row per call, and each call waits on the socket through a
+    generator (at 100,000 residents, 4.7 million waits: seconds of the extraction). Here every
+    row already received is taken in one loop of libpq calls and joined into one block; the
+    end of the COPY is then read as psycopg's own Copy.read() does. Falls back to psycopg's
+    iteration when its internals differ from the ones this was written against.
+    """
+    if not all(hasattr(copy, name) for name in ("_pgconn", "_finished", "connection", "cursor")):
+        yield from copy
+        return
+    pgconn = copy._pgconn
+
+    def drain() -> Generator[Any, Any, tuple[list[Buffer], bool]]:
+        rows: list[Buffer] = []
+        while len(rows) < COPY_BLOCK_ROWS:
+            nbytes, data = pgconn.get_copy_data(1)
+            if nbytes > 0:
+                rows.append(data)
+            elif nbytes < 0:
+                return rows, True
+            elif rows:
+                break
+            else:  # nothing received yet: wait for the socket, as psycopg's copy_from does
+                while not (yield Wait.R):
+                    continue
+                pgconn.consume_input()
+        return rows, False
+
+    while not copy._finished:
+        rows, ended = copy.connection.wait(drain())
+        if rows:
+            yield b"".join(rows)
+        if ended:
+            results = copy.connection.wait(fetch_many(pgconn))
+            if len(results) != 1:
+                raise psycopg.ProgrammingError("you cannot mix COPY with other operations")
+            if results[0].status != pq.ExecStatus.COMMAND_OK:
+                raise psycopg.errors.error_from_result(results[0], encoding=pgconn._encoding)
+            copy._finished = True
+            rowcount = results[0].command_tuples
+            copy.cursor._rowcount = rowcount if rowcount is not None else -1
 
 
 def _from_csv(column: pd.Series, kind: str) -> Any:
@@ -158,6 +251,118 @@ def _convert(values: list[Any], kind: str) -> Any:
     raise ValueError(f"unknown column kind {kind!r}")
 
 
+@dataclass(frozen=True)
+class ResidentYearIndex:
+    """The resident-years of the observations (a resident with a visit in a calendar year) and
+    the codes each had a positive yes/no observation for, as arrays: grouped once per
+    extraction, so that the suite's parts do arithmetic on small aggregates (issue #20) instead
+    of each regrouping millions of observations.
+
+    Attributes:
+        resident_id, year: one entry per resident-year, sorted by resident then year.
+        resident_row: the row of ``Datasets.residents`` of each resident-year.
+        codes: the observation codes that have a positive observation, sorted.
+        positive_ry, positive_code: one entry per (resident-year, code) with at least one
+            positive observation: the resident-year's position and the code's in ``codes``;
+            sorted by resident-year, then code.
+        derived: per outcome of DERIVED_OUTCOMES, the resident-years with a positive
+            observation of any of its codes (sorted).
+        years: the distinct calendar years, sorted; ``year_person_years`` the resident-years
+            of each and ``year_events[code]`` (codes and derived outcomes) the resident-years
+            of each with an event.
+        last_visit: the latest visit date (None without observations).
+        observations_sorted: the observations came sorted by resident and visit date (as
+            extract_observations sorts them), so the resident-years are in their order.
+    """
+
+    resident_id: np.ndarray
+    year: np.ndarray
+    resident_row: np.ndarray
+    codes: list[str]
+    positive_ry: np.ndarray
+    positive_code: np.ndarray
+    derived: dict[str, np.ndarray]
+    years: list[int]
+    year_person_years: np.ndarray
+    year_events: dict[str, np.ndarray]
+    last_visit: dt.date | None
+    observations_sorted: bool = True
+
+
+def resident_year_index(observations: pd.DataFrame, residents: pd.DataFrame) -> ResidentYearIndex:
+    """Build the ResidentYearIndex of ``observations`` (any order) over ``residents``.
+
+    Raises:
+        KeyError: an observation of a resident that ``residents`` does not have.
+    """
+    resident = observations["resident_id"].to_numpy(dtype=np.int64)
+    visited = observations["visited_on"].to_numpy(dtype="datetime64[ns]")
+    year = visited.astype("datetime64[Y]").astype(np.int64) + 1970
+    observations_sorted = len(resident) < 2 or bool(
+        (np.diff(resident) >= 0).all()
+        and ((np.diff(year) >= 0) | (resident[1:] != resident[:-1])).all()
+    )
+    if not observations_sorted:
+        order = np.lexsort((year, resident))  # extraction sorts already; other callers may not
+        observations = observations.iloc[order]
+        resident, year = resident[order], year[order]
+    starts = np.ones(len(resident), dtype=bool)
+    starts[1:] = (resident[1:] != resident[:-1]) | (year[1:] != year[:-1])
+    ry_of = np.cumsum(starts) - 1
+    codes_column = observations["code"]
+    if isinstance(codes_column.dtype, pd.CategoricalDtype):
+        code_of, labels = codes_column.cat.codes.to_numpy(), codes_column.cat.categories
+    else:
+        code_of, labels = pd.factorize(codes_column)
+    labels = np.asarray([str(label) for label in labels], dtype=object)
+    positive = observations["value_boolean"].to_numpy(dtype=bool, na_value=False) & (code_of >= 0)
+    present = np.unique(code_of[positive])
+    order = np.argsort(labels[present], kind="stable")  # codes sorted by their text
+    rank = np.full(len(labels), -1, dtype=np.intp)
+    rank[present[order]] = np.arange(len(present))
+    pairs = np.unique(ry_of[positive] * max(len(present), 1) + rank[code_of[positive]])
+    width = max(len(present), 1)
+    rows = pd.Index(residents["resident_id"].to_numpy()).get_indexer(resident[starts])
+    if (rows < 0).any():
+        missing = np.unique(resident[starts][rows < 0])[:5].tolist()
+        raise KeyError(f"observations of residents not in the residents dataset: {missing}")
+    codes = [str(label) for label in labels[present[order]]]
+    positive_ry, positive_code = (pairs // width).astype(np.intp), (pairs % width).astype(np.intp)
+    derived = {}
+    for name, members in DERIVED_OUTCOMES.items():
+        of_member = np.isin(positive_code, [codes.index(c) for c in members if c in codes])
+        ry = positive_ry[of_member]  # sorted: one entry per resident-year
+        derived[name] = ry[np.r_[True, ry[1:] != ry[:-1]]] if len(ry) else ry
+    ry_year = year[starts].astype(np.int32)
+    years, year_of = np.unique(ry_year, return_inverse=True)
+    year_of = year_of.reshape(-1)
+    events = np.bincount(
+        positive_code * len(years) + year_of[positive_ry], minlength=len(codes) * len(years)
+    ).reshape(len(codes), len(years))
+    year_events = {code: events[k] for k, code in enumerate(codes)}
+    for name, ry in derived.items():
+        year_events[name] = np.bincount(year_of[ry], minlength=len(years))
+    last = observations["visited_on"].max() if len(observations) else None
+    return ResidentYearIndex(
+        resident_id=resident[starts],
+        year=ry_year,
+        resident_row=rows,
+        codes=codes,
+        positive_ry=positive_ry,
+        positive_code=positive_code,
+        derived=derived,
+        years=[int(y) for y in years],
+        year_person_years=np.bincount(year_of, minlength=len(years)),
+        year_events=year_events,
+        last_visit=None if last is None or pd.isna(last) else pd.Timestamp(last).date(),
+        observations_sorted=observations_sorted,
+    )
+
+
+# The key of the index in a Datasets' __dict__: a new version when ResidentYearIndex changes.
+_INDEX_KEY = "_resident_year_index_2"
+
+
 @dataclass
 class Datasets:
     """Everything an analysis of the recorded data needs, as DataFrames."""
@@ -170,6 +375,16 @@ class Datasets:
     observations: pd.DataFrame
     stations: pd.DataFrame
     measurements: pd.DataFrame
+
+    def resident_year_index(self) -> ResidentYearIndex:
+        """The observations' ResidentYearIndex, built on first use and kept with the datasets
+        (extract_all builds it, so the analysis cache pickles it for every part). Not part of
+        the fingerprint: it is derived from the observations and residents."""
+        index = self.__dict__.get(_INDEX_KEY)
+        if index is None:  # (an analysis cache pickled by an older version has another key)
+            index = resident_year_index(self.observations, self.residents)
+            self.__dict__[_INDEX_KEY] = index
+        return index
 
     def fingerprint(self) -> str:
         """SHA-256 over every dataset's names, dtypes and values.
@@ -262,11 +477,34 @@ def extract_residents() -> pd.DataFrame:
     )
 
 
-def extract_observations(codes: Iterable[str] | None = None) -> pd.DataFrame:
+def extract_observations(
+    codes: Iterable[str] | None = None, *, side: SideBySide | None = None
+) -> pd.DataFrame:
+    """The observations, sorted by resident, visit date, code and visit. With ``side``: the
+    residents' second half read on another connection at the same time (resident first in
+    the order, so the halves' rows follow each other)."""
     observations = Observation.objects.all()
     if codes is not None:
         observations = observations.filter(code__code__in=list(codes))
-    qs = observations.order_by(
+    halves: tuple[SideBySide, list[QuerySet[Any, Any]]] | None = None
+    middle = _middle_resident() if side is not None else None
+    if side is not None and middle is not None:
+        halves = (side, [_observation_rows(observations.filter(visit__resident_id__gte=middle))])
+        observations = observations.filter(visit__resident_id__lt=middle)
+    qs = _observation_rows(observations)
+    if connection.vendor != "postgresql":
+        return _frame(qs, OBSERVATION_COLUMNS)
+    return _frame_by_copy(qs, OBSERVATION_COLUMNS, halves)
+
+
+def _middle_resident() -> int | None:
+    ids = Resident.objects.order_by("id").values_list("id", flat=True)
+    count = ids.count()
+    return int(ids[count // 2]) if count > 1 else None
+
+
+def _observation_rows(observations: QuerySet[Any, Any]) -> QuerySet[Any, Any]:
+    return observations.order_by(
         "visit__resident_id", "visit__visited_on", "code__code", "visit_id"
     ).values_list(
         "visit__resident_id",
@@ -278,19 +516,18 @@ def extract_observations(codes: Iterable[str] | None = None) -> pd.DataFrame:
         "below_lod",
         "lod",
     )
-    return _frame(
-        qs,
-        {
-            "resident_id": "int",
-            "visit_id": "int",
-            "visited_on": "date",
-            "code": "category",
-            "value": "float",
-            "value_boolean": "optional_bool",
-            "below_lod": "bool",
-            "lod": "float",
-        },
-    )
+
+
+OBSERVATION_COLUMNS = {
+    "resident_id": "int",
+    "visit_id": "int",
+    "visited_on": "date",
+    "code": "category",
+    "value": "float",
+    "value_boolean": "optional_bool",
+    "below_lod": "bool",
+    "lod": "float",
+}
 
 
 def extract_stations() -> pd.DataFrame:
@@ -345,14 +582,68 @@ def extract_codes() -> pd.DataFrame:
     )
 
 
-def extract_all() -> Datasets:
-    return Datasets(
-        codes=extract_codes(),
-        sites=extract_sites(),
-        areas=extract_areas(),
-        population=extract_population(),
-        residents=extract_residents(),
-        observations=extract_observations(),
-        stations=extract_stations(),
-        measurements=extract_measurements(),
+def _small_datasets() -> dict[str, pd.DataFrame]:
+    return {
+        "codes": extract_codes(),
+        "sites": extract_sites(),
+        "areas": extract_areas(),
+        "population": extract_population(),
+        "residents": extract_residents(),
+        "stations": extract_stations(),
+        "measurements": extract_measurements(),
+    }
+
+
+@dataclass(frozen=True)
+class SideBySide:
+    """Statements run at the same time on other connections (threads of ``pool``), each in a
+    transaction that sees ``snapshot``: the exported snapshot of the extraction's own
+    transaction, so every dataset reads the same state of the database."""
+
+    pool: ThreadPoolExecutor
+    snapshot: str
+
+
+def _on_its_own_connection(read: Callable[[], _T], side: SideBySide) -> _T:
+    """``read`` in this thread, on its own connection, in a repeatable-read transaction that
+    sees the extraction's snapshot; the connection is closed at the end."""
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cursor.execute("SET TRANSACTION SNAPSHOT %s", [side.snapshot])
+            return read()
+    finally:
+        connections.close_all()  # this thread's connections only
+
+
+def _read_side_by_side() -> bool:
+    """Statements side by side: on PostgreSQL, outside a transaction (the extraction opens its
+    own, whose snapshot the other connections share; a caller's transaction could hold rows
+    that other connections cannot see)."""
+    return (
+        connection.vendor == "postgresql" and not connection.in_atomic_block and READ_SIDE_BY_SIDE
     )
+
+
+# The observations take most of the extraction: they are read in halves (by resident) beside
+# each other, and the seven other datasets beside them.
+READ_SIDE_BY_SIDE = True
+
+
+def extract_all() -> Datasets:
+    """Every dataset, and the resident-year index derived from them (grouped once here, as a
+    server-side GROUP BY would, not once per part)."""
+    if not _read_side_by_side():
+        datasets = Datasets(observations=extract_observations(), **_small_datasets())
+        datasets.resident_year_index()
+        return datasets
+    with transaction.atomic(), ThreadPoolExecutor(max_workers=2) as pool:
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cursor.execute("SELECT pg_export_snapshot()")
+            side = SideBySide(pool, str(cursor.fetchone()[0]))
+        small = pool.submit(_on_its_own_connection, _small_datasets, side)
+        observations = extract_observations(side=side)
+        datasets = Datasets(observations=observations, **small.result())
+    datasets.resident_year_index()
+    return datasets

@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
-from analytics.extraction import Datasets
+from analytics.extraction import ACUTE_CODES, ACUTE_RESPIRATORY, Datasets
 from analytics.stats import (
     aberration,
     biomonitoring,
@@ -48,8 +48,6 @@ KIND = "standard_suite"
 VERSION = "2026.12.3"  # .2: complete periods, low person-time; .3: DSR rows name their standard
 ROW_FIELDS: tuple[str, ...] = ROW_COLUMNS
 ALL_AREAS = "ALL"
-ACUTE_RESPIRATORY = "acute_respiratory"
-ACUTE_CODES = ("dx.J06", "dx.J20")
 DISTANCE_BANDS = ("near", "middle", "far")
 
 DEFAULT_PARAMETERS: dict[str, Any] = {
@@ -193,7 +191,35 @@ def boolean_outcomes(data: Datasets) -> list[str]:
 
 
 def resident_years(data: Datasets, params: dict[str, Any]) -> pd.DataFrame:
-    """One row per resident and calendar year with a visit; an events column per outcome."""
+    """One row per resident and calendar year with a visit; an events column per outcome.
+
+    Built from the resident-year index kept with the datasets; the frame is the one the
+    pandas grouping of the observations (_resident_years_grouped) gives, which is used when the
+    index cannot stand for it (observations not in extraction order, or positive observations
+    of codes that are not yes/no outcomes)."""
+    index = data.resident_year_index()
+    outcomes = boolean_outcomes(data)
+    if (
+        not len(index.year)
+        or not index.observations_sorted
+        or not set(index.codes) <= set(outcomes)
+    ):
+        return _resident_years_grouped(data, params)
+    out = pd.DataFrame({"resident_id": index.resident_id, "year": index.year})
+    columns = {}
+    for k, code in enumerate(index.codes):  # sorted, as the pivot of positive codes sorts them
+        column = np.zeros(len(out), dtype=np.int8)
+        column[index.positive_ry[index.positive_code == k]] = 1
+        columns[code] = column
+    out = pd.concat([out, pd.DataFrame(columns, index=out.index)], axis=1)
+    for code in outcomes:
+        if code not in out:
+            out[code] = np.int8(0)
+    return _with_resident_info(out, data.residents.iloc[index.resident_row], params)
+
+
+def _resident_years_grouped(data: Datasets, params: dict[str, Any]) -> pd.DataFrame:
+    """resident_years() by grouping the observations with pandas."""
     obs = data.observations
     residents = data.residents.set_index("resident_id")
     years = obs["visited_on"].dt.year.astype("int32")
@@ -215,9 +241,16 @@ def resident_years(data: Datasets, params: dict[str, Any]) -> pd.DataFrame:
     out = base.merge(wide, on=["resident_id", "year"], how="left")
     for code in boolean_outcomes(data):
         out[code] = out[code].fillna(0).astype(np.int8) if code in out else np.int8(0)
+    return _with_resident_info(out, residents.loc[out["resident_id"]], params)
+
+
+def _with_resident_info(
+    out: pd.DataFrame, info: pd.DataFrame, params: dict[str, Any]
+) -> pd.DataFrame:
+    """The resident-year frame's acute respiratory events and its residents' columns (``info``:
+    the residents' rows, one per resident-year)."""
     acute = [c for c in ACUTE_CODES if c in out]
     out[ACUTE_RESPIRATORY] = out[acute].max(axis=1).astype(np.int8) if acute else np.int8(0)
-    info = residents.loc[out["resident_id"]]
     out["area_code"] = info["area_code"].astype(str).to_numpy()
     out["sex"] = info["sex"].astype(str).to_numpy()
     out["smoking"] = info["smoking"].astype(str).to_numpy()
@@ -243,10 +276,7 @@ def data_end_of(data: Datasets, params: dict[str, Any] | None = None) -> dt.date
     given = (params or {}).get("data_end")
     if given:
         return dt.date.fromisoformat(str(given))
-    visited = data.observations["visited_on"]
-    if visited.empty or visited.isna().all():
-        return None
-    return pd.Timestamp(visited.max()).date()
+    return data.resident_year_index().last_visit
 
 
 def _add_flag(flags: str, flag: str) -> str:
@@ -260,7 +290,8 @@ def flag_periods(frame: pd.DataFrame, data_end: dt.date | None) -> pd.DataFrame:
     if frame.empty:
         return frame
     frame = frame.copy()
-    incomplete = ~frame["period"].map(lambda p: periods.year_complete(int(p), data_end))
+    complete = {p: periods.year_complete(int(p), data_end) for p in frame["period"].unique()}
+    incomplete = ~frame["period"].map(complete).astype(bool)
     frame.loc[incomplete, "flags"] = [
         _add_flag(f, periods.PARTIAL_PERIOD) for f in frame.loc[incomplete, "flags"]
     ]
@@ -272,106 +303,154 @@ def flag_periods(frame: pd.DataFrame, data_end: dt.date | None) -> pd.DataFrame:
     return frame
 
 
+# --- resident-year cells (rates, trends) -------------------------------------------------------
+
+# The distance bands in the order a group-by on their names sorts them.
+_DISTANCE_ORDER = ("far", "middle", "near", "unknown")
+
+
+def _outcome_events(data: Datasets, outcomes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(resident-year, outcome) pairs with an event, for ``outcomes`` = outcomes_of(data)
+    (acute respiratory: a positive observation of any of ACUTE_CODES), from the datasets'
+    resident-year index."""
+    index = data.resident_year_index()
+    column = {code: j for j, code in enumerate(outcomes[:-1])}
+    to_outcome = np.array([column.get(code, -1) for code in index.codes], dtype=np.intp)
+    outcome = to_outcome[index.positive_code]
+    keep = outcome >= 0
+    acute = index.derived[ACUTE_RESPIRATORY]
+    ry = np.concatenate([index.positive_ry[keep], acute])
+    return ry, np.concatenate([outcome[keep], np.full(len(acute), len(outcomes) - 1)])
+
+
+@dataclass(frozen=True)
+class _Cells:
+    """Resident-years and events per area × distance band × year × age band, dense arrays:
+    ``person_years[a, d, y, b]`` and ``events[a, d, y, b, outcome]`` (whole numbers)."""
+
+    areas: list[str]  # sorted
+    years: list[int]  # sorted
+    person_years: np.ndarray
+    events: np.ndarray
+
+
+def _cells(data: Datasets, params: dict[str, Any], outcomes: list[str]) -> _Cells:
+    """The resident-year index summed into cells: what resident_years() grouped by area,
+    distance band, year and age band gives, without building the resident-year frame."""
+    index = data.resident_year_index()
+    residents = data.residents
+    area = pd.Categorical(residents["area_code"])
+    labels = np.asarray([str(c) for c in area.categories] + ["nan"], dtype=object)
+    areas, area_of_label = np.unique(labels, return_inverse=True)  # sorted as text
+    area_of = area_of_label.reshape(-1)[np.where(area.codes < 0, len(labels) - 1, area.codes)]
+    distance = residents["distance_km"].to_numpy(dtype=float)
+    band_of_distance = np.where(
+        np.isnan(distance),
+        3,
+        np.where(distance < params["near_km"], 2, np.where(distance >= params["far_km"], 0, 1)),
+    )
+    years = np.unique(index.year)
+    rows = index.resident_row
+    age = index.year - residents["birth_year"].to_numpy()[rows]
+    band = np.clip(age // 5, 0, len(AGE_BANDS) - 1).astype(np.intp)
+    shape = (len(areas), len(_DISTANCE_ORDER), len(years), len(AGE_BANDS))
+    cell = np.ravel_multi_index(
+        (
+            area_of.reshape(-1)[rows],
+            band_of_distance[rows],
+            np.searchsorted(years, index.year),
+            band,
+        ),
+        shape,
+    )
+    size = int(np.prod(shape))
+    ry, outcome = _outcome_events(data, outcomes)
+    events = np.bincount(cell[ry] * len(outcomes) + outcome, minlength=size * len(outcomes))
+    return _Cells(
+        areas=[str(a) for a in areas],
+        years=[int(y) for y in years],
+        person_years=np.bincount(cell, minlength=size).astype(float).reshape(shape),
+        events=events.astype(float).reshape(*shape, len(outcomes)),
+    )
+
+
 # --- part: rates --------------------------------------------------------------------------------
 
 
 def part_rates(data: Datasets, params: dict[str, Any]) -> PartOutput:
     """Crude and directly age-standardized rates per outcome × area × year, all areas, and
-    by distance band. One aggregation up front into (cell × band) arrays; the rates and their
-    intervals of every scope and outcome computed together; one frame at the end."""
-    ry = resident_years(data, params)
+    by distance band. Resident-years summed once into cells (from the resident-year index
+    kept with the datasets); the rates and their intervals of every scope and outcome computed
+    over whole arrays; one frame at the end."""
     outcomes = outcomes_of(data)
-    band_index = pd.Categorical(ry["age_band"], categories=list(AGE_BANDS)).codes
-    ry = ry.assign(band=band_index)
-    cells = (
-        ry.groupby(["area_code", "distance_band", "year", "band"], observed=True)
-        .agg(person_years=("person_years", "sum"), **{o: (o, "sum") for o in outcomes})
-        .reset_index()
-    )
-    bands = cells["band"].to_numpy(dtype=np.intp)
-    cell_years = cells["person_years"].to_numpy(dtype=float)
-    cell_events = cells[outcomes].to_numpy(dtype=float).reshape(len(cells), len(outcomes))
-
-    scopes: list[tuple[str, str, str, str, np.ndarray]] = []  # analysis, area, stratum, period
-    for keys, analysis, area_of, stratum_of in (
-        (["area_code", "year"], "rates", lambda k: str(k[0]), lambda k: ""),
-        (["year"], "rates", lambda k: ALL_AREAS, lambda k: ""),
-        (
-            ["distance_band", "year"],
-            "rates_by_distance",
-            lambda k: ALL_AREAS,
-            lambda k: f"distance_band={k[0]}",
-        ),
-    ):
-        indices = cells.groupby(keys, sort=True).indices
-        for key in sorted(indices, key=lambda k: k if isinstance(k, tuple) else (k,)):
-            k = key if isinstance(key, tuple) else (key,)
-            scopes.append((analysis, area_of(k), stratum_of(k), str(k[-1]), indices[key]))
-
-    # per scope: resident-years and events by age band (sums of whole numbers: exact)
-    crude_x, crude_t, strata, partial = [], [], [], []
-    for _, _, _, _, idx in scopes:
-        years_by_band = np.zeros(len(AGE_BANDS))
-        np.add.at(years_by_band, bands[idx], cell_years[idx])
-        events_by_band = np.zeros((len(AGE_BANDS), len(outcomes)))
-        np.add.at(events_by_band, bands[idx], cell_events[idx])
-        present = years_by_band > 0
-        present_bands = [band for band, keep in zip(AGE_BANDS, present, strict=True) if keep]
-        for j in range(len(outcomes)):
-            crude_x.append(float(events_by_band[:, j].sum()))
-            crude_t.append(float(years_by_band.sum()))
-            strata.append(
-                (
-                    events_by_band[present, j].astype(float).tolist(),
-                    years_by_band[present].astype(float).tolist(),
-                    present_bands,
-                )
-            )
-            partial.append(not present.all())
-    if not crude_x:  # no resident-years at all
+    if not len(data.resident_year_index().year):  # no resident-years at all
         return PartOutput(_empty())
+    cells = _cells(data, params, outcomes)
+    py, ev = cells.person_years, cells.events
+    years = [str(y) for y in cells.years]
+    # scopes in the order of the rows: area × year, year (all areas), distance band × year
+    blocks = [
+        ("rates", py.sum(axis=1), ev.sum(axis=1), cells.areas, lambda a: a, lambda a: ""),
+        ("rates", py.sum(axis=(0, 1))[None], ev.sum(axis=(0, 1))[None], [ALL_AREAS],
+         lambda a: a, lambda a: ""),
+        ("rates_by_distance", py.sum(axis=0), ev.sum(axis=0), list(_DISTANCE_ORDER),
+         lambda d: ALL_AREAS, lambda d: f"distance_band={d}"),
+    ]  # fmt: skip
+    analysis_of, area_of, stratum_of, period_of, n_parts, x_parts = [], [], [], [], [], []
+    for analysis, n, x, names, area, stratum in blocks:
+        present = n.sum(axis=-1) > 0  # (names, years)
+        for i, j in zip(*np.nonzero(present), strict=True):
+            analysis_of.append(analysis)
+            area_of.append(area(names[i]))
+            stratum_of.append(stratum(names[i]))
+            period_of.append(years[j])
+        n_parts.append(n[present])  # (scopes, bands)
+        x_parts.append(x[present])  # (scopes, bands, outcomes)
+    scopes, width = len(analysis_of), len(outcomes)
+    # one population per scope × outcome, outcome fastest
+    x = np.concatenate(x_parts).transpose(0, 2, 1).reshape(scopes * width, len(AGE_BANDS))
+    n = np.repeat(np.concatenate(n_parts), width, axis=0)
     per, conf = params["per"], params["conf"]
-    crude = rates.crude_rates(crude_x, crude_t, per=per, conf=conf)
-    standardized: list[Estimate | None]
-    try:
-        standardized = list(
-            rates.direct_standardized_rates(strata, params["standard"], per=per, conf=conf)
-        )
-    except StatsInputError:  # one population unfit: each on its own, the unfit ones left out
-        standardized = [_standardized_or_none(stratum, params) for stratum in strata]
+    crude = rates.crude_rate_arrays(x.sum(axis=1), n.sum(axis=1), per=per, conf=conf)
+    dsr, complete = rates.direct_standardized_rate_arrays(
+        x, n, params["standard"], AGE_BANDS, per=per, conf=conf
+    )
+    dsr_flags = [
+        flags if full else (*flags, "partial_age_range")
+        for flags, full in zip(dsr.flags, complete.tolist(), strict=True)
+    ]
 
-    rows = []
-    position = 0
-    for analysis, area, stratum, period, _ in scopes:
-        for outcome in outcomes:
-            estimates = [crude[position]]
-            dsr = standardized[position]
-            if dsr is not None:
-                flags = dsr.flags + (("partial_age_range",) if partial[position] else ())
-                estimates.append(replace(dsr, flags=flags))
-            position += 1
-            for estimate in estimates:
-                if stratum:
-                    estimate = estimate.with_stratum(stratum)
-                rows.append(
-                    estimate.to_row(
-                        analysis=analysis, outcome=outcome, area_code=area, period=period
-                    )
-                )
-    frame = pd.DataFrame(rows, columns=list(ROW_COLUMNS)) if rows else _empty()
+    def interleaved(first: Any, second: Any) -> np.ndarray:
+        both = np.empty(2 * len(first), dtype=np.asarray(first).dtype)
+        both[0::2], both[1::2] = first, second
+        return both
+
+    def per_row(values: list[str]) -> np.ndarray:  # one value per scope → one per row
+        return np.repeat(np.asarray(values, dtype=object), 2 * width)
+
+    count = 2 * scopes * width
+    frame = pd.DataFrame(
+        {
+            "analysis": per_row(analysis_of),
+            "outcome": np.tile(np.repeat(np.asarray(outcomes, dtype=object), 2), scopes),
+            "area_code": per_row(area_of),
+            "period": per_row(period_of),
+            "stratum": per_row(stratum_of),
+            "measure": np.tile(np.asarray([crude.measure, dsr.measure], dtype=object), count // 2),
+            "estimate": interleaved(crude.estimate, dsr.estimate),
+            "ci_lower": interleaved(crude.ci_lower, dsr.ci_lower),
+            "ci_upper": interleaved(crude.ci_upper, dsr.ci_upper),
+            "numerator": interleaved(crude.numerator, dsr.numerator),
+            "denominator": interleaved(crude.denominator, dsr.denominator),
+            "p_value": np.full(count, None, dtype=object),
+            "flags": interleaved(
+                np.asarray([";".join(f) for f in crude.flags], dtype=object),
+                np.asarray([";".join(f) for f in dsr_flags], dtype=object),
+            ),
+        },
+        columns=list(ROW_COLUMNS),
+    )
     return PartOutput(flag_periods(frame, data_end_of(data, params)))
-
-
-def _standardized_or_none(
-    stratum: tuple[list[float], list[float], list[str]], params: dict[str, Any]
-) -> Estimate | None:
-    events, years, bands = stratum
-    try:
-        return rates.direct_standardized_rate(
-            events, years, params["standard"], bands=bands, per=params["per"], conf=params["conf"]
-        )
-    except StatsInputError:
-        return None
 
 
 # --- part: trends -------------------------------------------------------------------------------
@@ -380,34 +459,36 @@ def _standardized_or_none(
 def part_trends(data: Datasets, params: dict[str, Any]) -> PartOutput:
     """Annual percent change of each outcome's crude rate (all areas); joinpoint when long.
     Complete years only: a year the data does not yet cover would pull the fit (a few visits
-    in January make a "year" of a handful of resident-years)."""
-    ry = resident_years(data, params)
+    in January make a "year" of a handful of resident-years). Yearly sums from the resident-
+    year index kept with the datasets."""
     data_end = data_end_of(data, params)
     if data_end is None:
         return PartOutput(_empty())
-    ry = ry[ry["year"] <= periods.last_complete_year(data_end)]
-    frames = []
-    yearly = ry.groupby("year", sort=True)
-    years = [int(y) for y in yearly.size().index]
+    index = data.resident_year_index()
+    last = periods.last_complete_year(data_end)
+    kept = [j for j, year in enumerate(index.years) if year <= last]
+    years = [index.years[j] for j in kept]
     if len(years) < 3:
         return PartOutput(_empty())
+    outcomes = outcomes_of(data)
+    person_years = index.year_person_years[kept].astype(float)
+    none = np.zeros(len(index.years), dtype=np.int64)
+    events = np.stack([index.year_events.get(outcome, none)[kept] for outcome in outcomes])
     period = f"{years[0]}-{years[-1]}"
-    for outcome in outcomes_of(data):
-        events = yearly[outcome].sum().astype(float)
-        person_years = yearly.size().astype(float)
-        annual = (events / person_years * params["per"]).to_numpy()
-        if (annual <= 0).any():
-            continue
-        estimates = [trends.annual_percent_change(years, annual.tolist(), conf=params["conf"])]
+    annual = events.astype(float) / person_years * params["per"]
+    fitted = [j for j in range(len(outcomes)) if not (annual[j] <= 0).any()]
+    series = [annual[j].tolist() for j in fitted]
+    apc = trends.annual_percent_changes(years, series, conf=params["conf"])
+    rows = []
+    for j, rates_j, estimate in zip(fitted, series, apc, strict=True):
+        estimates = [estimate]
         if len(years) >= 7:
-            fit = trends.joinpoint(years, annual.tolist(), conf=params["conf"])
-            estimates.append(fit.aapc)
-        frames.append(
-            to_frame(
-                estimates, analysis="trend", outcome=outcome, area_code=ALL_AREAS, period=period
-            )
-        )
-    return PartOutput(_concat(frames))
+            estimates.append(trends.joinpoint(years, rates_j, conf=params["conf"]).aapc)
+        rows += [
+            e.to_row(analysis="trend", outcome=outcomes[j], area_code=ALL_AREAS, period=period)
+            for e in estimates
+        ]
+    return PartOutput(pd.DataFrame(rows, columns=list(ROW_COLUMNS)) if rows else _empty())
 
 
 # --- part: exposure–response --------------------------------------------------------------------
@@ -1146,6 +1227,17 @@ def part_scan(data: Datasets, params: dict[str, Any]) -> PartOutput:
 Part = Callable[[Datasets, dict[str, Any]], PartOutput]
 
 
+_BLAS: list[ThreadpoolController] = []
+
+
+def _blas_controller() -> ThreadpoolController:
+    """The process's BLAS libraries, looked up once: threadpool_limits() scans every loaded
+    library on each call (40 ms, more than a part's own work on small data)."""
+    if not _BLAS:
+        _BLAS.append(ThreadpoolController())
+    return _BLAS[0]
+
+
 def _one_blas_thread(part: Part) -> Part:
     """The part with BLAS/LAPACK on one thread. Parts already run side by side (one per worker
     process), so a multi-threaded BLAS under each only oversubscribes the cores: exposure's 42
@@ -1154,7 +1246,7 @@ def _one_blas_thread(part: Part) -> Part:
 
     @wraps(part)
     def run(data: Datasets, params: dict[str, Any]) -> PartOutput:
-        with threadpool_limits(limits=1, user_api="blas"):
+        with _blas_controller().limit(limits=1, user_api="blas"):
             return part(data, params)
 
     return run

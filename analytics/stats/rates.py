@@ -35,7 +35,7 @@ from analytics.stats._validate import (
 )
 from analytics.stats.errors import StatsInputError
 from analytics.stats.results import Estimate
-from analytics.stats.standard_populations import AGE_BANDS, standard_weights
+from analytics.stats.standard_populations import AGE_BANDS, STANDARDS, standard_weights
 
 SMALL_DENOMINATOR = 1.0
 """Person-time (person-years) below which a rate is flagged ``small_denominator``.
@@ -339,15 +339,31 @@ def direct_standardized_rates(
     ]
 
 
-def crude_rates(
+@dataclass(frozen=True)
+class RateArrays:
+    """Many rates at once, one entry per population, as arrays (the fields of Estimate).
+
+    ``flags`` holds each population's flags (a tuple, possibly empty)."""
+
+    measure: str
+    method: str
+    estimate: FloatArray
+    ci_lower: FloatArray
+    ci_upper: FloatArray
+    numerator: FloatArray
+    denominator: FloatArray
+    flags: list[tuple[str, ...]]
+
+
+def crude_rate_arrays(
     events: Sequence[float] | FloatArray,
     person_time: Sequence[float] | FloatArray,
     *,
     per: float = 100_000.0,
     conf: float = 0.95,
-) -> list[Estimate]:
-    """:func:`crude_rate` of many strata: the same estimates, the gamma quantiles computed in
-    one call per limit."""
+) -> RateArrays:
+    """:func:`crude_rate` of many strata as arrays, the gamma quantiles computed in one call
+    per limit (the same numbers as crude_rate, bit for bit)."""
     check_conf(conf)
     same_length("events", events, "person_time", person_time)
     x = as_counts(events, "events")
@@ -358,24 +374,133 @@ def crude_rates(
     some = x > 0
     if some.any():
         lower[some] = stats.gamma.ppf(alpha / 2, x[some])
-    upper = stats.gamma.ppf(1 - alpha / 2, x + 1)
-    out = []
-    columns = (x.tolist(), pt.tolist(), lower.tolist(), upper.tolist())
-    for xi, pti, lo, hi in zip(*columns, strict=True):
-        flags: tuple[str, ...] = ("zero_events",) if xi == 0 else ()
-        if pti < SMALL_DENOMINATOR:
-            flags = (*flags, "small_denominator")
-        out.append(
-            Estimate(
-                measure=f"rate_per_{_per_label(per)}",
-                estimate=xi / pti * per,
-                ci_lower=lo / pti * per,
-                ci_upper=hi / pti * per,
-                numerator=xi,
-                denominator=pti,
-                flags=flags,
-                conf=conf,
-                method="exact_poisson_garwood",
-            )
+    upper = np.asarray(stats.gamma.ppf(1 - alpha / 2, x + 1), dtype=np.float64).reshape(len(x))
+    zero, small = (x == 0).tolist(), (pt < SMALL_DENOMINATOR).tolist()
+    flag_sets: dict[tuple[bool, bool], tuple[str, ...]] = {
+        (z, s): (("zero_events",) if z else ()) + (("small_denominator",) if s else ())
+        for z in (False, True)
+        for s in (False, True)
+    }
+    return RateArrays(
+        measure=f"rate_per_{_per_label(per)}",
+        method="exact_poisson_garwood",
+        estimate=x / pt * per,
+        ci_lower=lower / pt * per,
+        ci_upper=upper / pt * per,
+        numerator=x,
+        denominator=pt,
+        flags=[flag_sets[z, s] for z, s in zip(zero, small, strict=True)],
+    )
+
+
+def crude_rates(
+    events: Sequence[float] | FloatArray,
+    person_time: Sequence[float] | FloatArray,
+    *,
+    per: float = 100_000.0,
+    conf: float = 0.95,
+) -> list[Estimate]:
+    """:func:`crude_rate` of many strata: the same estimates, the gamma quantiles computed in
+    one call per limit."""
+    r = crude_rate_arrays(events, person_time, per=per, conf=conf)
+    columns = (r.estimate, r.ci_lower, r.ci_upper, r.numerator, r.denominator)
+    return [
+        Estimate(
+            measure=r.measure,
+            estimate=est,
+            ci_lower=lo,
+            ci_upper=hi,
+            numerator=xi,
+            denominator=pti,
+            flags=flags,
+            conf=conf,
+            method=r.method,
         )
-    return out
+        for (est, lo, hi, xi, pti), flags in zip(
+            zip(*(c.tolist() for c in columns), strict=True), r.flags, strict=True
+        )
+    ]
+
+
+def direct_standardized_rate_arrays(
+    events: FloatArray,
+    person_time: FloatArray,
+    standard: str,
+    bands: Sequence[str] = AGE_BANDS,
+    *,
+    per: float = 100_000.0,
+    conf: float = 0.95,
+) -> tuple[RateArrays, np.ndarray]:
+    """Fay–Feuer :func:`direct_standardized_rate` of many populations given as
+    ``(populations, bands)`` arrays, each over *the bands where it has person-time* (the
+    standard renormalized over those bands, as when only those bands are passed): the same
+    numbers, bit for bit, as direct_standardized_rates on each population's present bands.
+
+    Returns the rates and, per population, whether every band had person-time.
+
+    Raises:
+        StatsInputError: events without person-time, a population without person-time, or
+            counts that are negative or not whole.
+    """
+    check_conf(conf)
+    x = np.asarray(events, dtype=np.float64)
+    n = np.asarray(person_time, dtype=np.float64)
+    if x.ndim != 2 or x.shape != n.shape or x.shape[1] != len(bands):
+        raise StatsInputError(
+            f"events and person_time must be (populations, {len(bands)}) arrays, got "
+            f"{x.shape} and {n.shape}"
+        )
+    if x.size:
+        as_counts(x.reshape(-1), "events")
+        as_counts(n.reshape(-1), "person_time", integer=False)
+    present = n > 0
+    if ((~present) & (x > 0)).any():
+        raise StatsInputError("events without person-time in some age bands")
+    if len(x) and not present.any(axis=1).all():
+        raise StatsInputError("person_time is zero in every age band")
+    standard_weights(standard, tuple(bands))  # checks the standard's name and the bands
+    table = np.array([STANDARDS[standard][b] for b in bands], dtype=np.float64)
+    y, v, wm, numerator, denominator = (np.zeros(len(x)) for _ in range(5))
+    # One pass per pattern of present bands: the same per-band arithmetic and the same
+    # summation (a row reduced over its present bands) as the one-population function.
+    patterns, which = np.unique(present, axis=0, return_inverse=True)
+    which = which.reshape(-1)
+    for k, pattern in enumerate(patterns):
+        rows = np.flatnonzero(which == k)
+        columns = np.flatnonzero(pattern)
+        raw = table[columns]
+        w = raw / raw.sum()
+        xs = np.ascontiguousarray(x[np.ix_(rows, columns)])
+        per_person = w / n[np.ix_(rows, columns)]
+        y[rows] = np.sum(per_person * xs, axis=1)
+        v[rows] = np.sum(per_person**2 * xs, axis=1)
+        wm[rows] = per_person.max(axis=1)
+        numerator[rows] = xs.sum(axis=1)
+        denominator[rows] = n[np.ix_(rows, columns)].sum(axis=1)
+    alpha = 1 - conf
+    lower = np.zeros(len(x))
+    some = y != 0
+    if some.any():
+        lower[some] = stats.gamma.ppf(
+            alpha / 2, y[some] * y[some] / v[some], scale=v[some] / y[some]
+        )
+    # the square as Python's float ** 2 takes it (C pow, which can differ from x * x by an ulp)
+    squared = np.array([t**2 for t in (y + wm).tolist()], dtype=np.float64)
+    shape, scale = squared / (v + wm * wm), (v + wm * wm) / (y + wm)
+    upper = np.asarray(stats.gamma.ppf(1 - alpha / 2, shape, scale=scale), dtype=np.float64)
+    upper = upper.reshape(len(x))
+    name: tuple[str, ...] = ("standard=" + standard,)
+    flags: list[tuple[str, ...]] = [
+        (*name, "zero_events") if zero else name for zero in (y == 0).tolist()
+    ]
+    rates = RateArrays(
+        measure=f"age_standardized_rate_per_{_per_label(per)}",
+        method="fay_feuer",
+        estimate=y * per,
+        ci_lower=lower * per,
+        ci_upper=upper * per,
+        numerator=numerator,
+        denominator=denominator,
+        flags=flags,
+    )
+    return rates, np.asarray(present.all(axis=1), dtype=bool)

@@ -27,6 +27,7 @@ class CommunityResults:
     truth: dict[str, Any]
     fingerprint: str
     outputs: dict[str, Any]  # part name → PartOutput
+    datasets: Any = None  # analytics.extraction.Datasets
 
 
 @pytest.fixture(scope="session")
@@ -63,7 +64,9 @@ def community_results(
     params = suite.clean_parameters({})
     outputs = {name: part(datasets, params) for name, part in suite.PARTS.items()}
     truth = json.loads((community_files / "truth.json").read_text())
-    yield CommunityResults(truth=truth, fingerprint=datasets.fingerprint(), outputs=outputs)
+    yield CommunityResults(
+        truth=truth, fingerprint=datasets.fingerprint(), outputs=outputs, datasets=datasets
+    )
 
 
 NEW_YEAR_VISITS = ("2026-01-01", "2026-01-02")

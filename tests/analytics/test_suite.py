@@ -241,3 +241,142 @@ def test_the_rates_part_of_a_database_without_visits_has_no_rows() -> None:
     out = suite.PARTS["rates"](extract_all(), suite.clean_parameters({}))
     assert out.rows.empty
     assert list(out.rows.columns) == list(suite.ROW_FIELDS)
+
+
+@pytest.mark.parametrize("standard", ["who_world_2000_2025", "us_2000"])
+def test_standardized_rate_arrays_equal_the_rates_one_by_one_over_the_bands_present(
+    standard: str,
+) -> None:
+    import numpy as np
+
+    from analytics.stats import rates
+    from analytics.stats.standard_populations import AGE_BANDS
+
+    rng = np.random.default_rng(20)
+    years = rng.integers(0, 60, size=(40, 18)).astype(float)
+    years[:10] = rng.integers(1, 60, size=(10, 18))  # every band present
+    events = np.where(years > 0, rng.integers(0, 9, size=(40, 18)), 0).astype(float)
+    events[3] = 0.0
+    arrays, complete = rates.direct_standardized_rate_arrays(
+        events, years, standard, AGE_BANDS, per=1000.0, conf=0.9
+    )
+    for i in range(len(years)):
+        present = years[i] > 0
+        one = rates.direct_standardized_rate(
+            events[i, present].tolist(),
+            years[i, present].tolist(),
+            standard,
+            bands=[b for b, keep in zip(AGE_BANDS, present, strict=True) if keep],
+            per=1000.0,
+            conf=0.9,
+        )
+        got = (arrays.estimate[i], arrays.ci_lower[i], arrays.ci_upper[i])
+        assert got == (one.estimate, one.ci_lower, one.ci_upper)  # bit for bit
+        assert (arrays.numerator[i], arrays.denominator[i]) == (one.numerator, one.denominator)
+        assert arrays.flags[i] == one.flags and arrays.measure == one.measure
+        assert complete[i] == present.all()
+    assert "zero_events" in arrays.flags[3] and arrays.ci_lower[3] == 0.0
+    events[0, 0], years[0, 0] = 2.0, 0.0
+    with pytest.raises(rates.StatsInputError, match="events without person-time"):
+        rates.direct_standardized_rate_arrays(events, years, standard, AGE_BANDS)
+
+
+def test_several_annual_percent_changes_equal_the_changes_one_by_one() -> None:
+    from analytics.stats import trends
+
+    years = [2019, 2020, 2021, 2022, 2023]
+    series = [[5.0, 6.1, 6.0, 7.3, 8.2], [40.0, 31.0, 33.0, 29.5, 20.0], [1.0, 1.0, 2.0, 1.0, 1.0]]
+    many = trends.annual_percent_changes(years, series, conf=0.9)
+    assert many == [trends.annual_percent_change(years, s, conf=0.9) for s in series]
+    with pytest.raises(trends.StatsInputError):
+        trends.annual_percent_changes(years, [[1.0, 0.0, 2.0, 3.0, 4.0]])
+
+
+def test_the_resident_year_index_does_not_depend_on_the_order_of_the_observations() -> None:
+    from analytics.extraction import resident_year_index
+
+    observations = pd.DataFrame(
+        {
+            "resident_id": [7, 3, 7, 3, 3, 7],
+            "visited_on": pd.to_datetime(
+                ["2024-03-01", "2023-12-31", "2023-05-05", "2024-01-02", "2023-02-01", "2024-03-01"]
+            ),
+            "code": pd.Categorical(["dx.J45", "dx.J06", "dx.J45", "sx.cough", "dx.J06", "x.bp"]),
+            "value_boolean": pd.array([True, True, False, True, True, None], dtype="boolean"),
+        }
+    )
+    residents = pd.DataFrame({"resident_id": [3, 5, 7]})
+    shuffled = resident_year_index(observations, residents)
+    ordered = resident_year_index(
+        observations.sort_values(["resident_id", "visited_on"]), residents
+    )
+    for index in (shuffled, ordered):
+        assert index.resident_id.tolist() == [3, 3, 7, 7]
+        assert index.year.tolist() == [2023, 2024, 2023, 2024]
+        assert index.resident_row.tolist() == [0, 0, 2, 2]
+        assert index.codes == ["dx.J06", "dx.J45", "sx.cough"]
+        # resident 3: dx.J06 twice in 2023 (one event), a cough in 2024; resident 7: dx.J45 in
+        # 2024 (the 2023 one was negative, the 2024 x.bp unknown)
+        pairs = list(zip(index.positive_ry.tolist(), index.positive_code.tolist(), strict=True))
+        assert pairs == [(0, 0), (1, 2), (3, 1)]
+    with pytest.raises(KeyError, match="not in the residents dataset: \\[7\\]"):
+        resident_year_index(observations, residents[residents["resident_id"] != 7])
+
+
+def test_the_rates_and_trends_sums_equal_the_resident_year_frame_grouped(
+    community_results: CommunityResults,
+) -> None:
+    import numpy as np
+
+    from analytics import suite
+    from analytics.stats import periods
+    from analytics.stats.standard_populations import AGE_BANDS
+
+    data, params = community_results.datasets, suite.clean_parameters({})
+    outcomes = suite.outcomes_of(data)
+    ry = suite.resident_years(data, params)
+    cells = suite._cells(data, params, outcomes)
+    grouped = ry.groupby(["area_code", "distance_band", "year", "age_band"]).agg(
+        person_years=("person_years", "sum"), **{o: (o, "sum") for o in outcomes}
+    )
+    for (area, band, year, age), row in grouped.iterrows():
+        at = (
+            cells.areas.index(area),
+            suite._DISTANCE_ORDER.index(band),
+            cells.years.index(year),
+            list(AGE_BANDS).index(age),
+        )
+        assert cells.person_years[at] == row["person_years"]
+        assert cells.events[at].tolist() == row[outcomes].astype(float).tolist()
+    assert cells.person_years.sum() == len(ry)  # no cell beyond the frame's
+    data_end = suite.data_end_of(data, params)
+    assert data_end is not None
+    last = periods.last_complete_year(data_end)
+    yearly = ry[ry["year"] <= last].groupby("year")
+    expected = (yearly[outcomes].sum().T / yearly.size() * params["per"]).to_numpy()
+    trend = community_results.outputs["trends"].rows
+    assert len(trend) and np.isfinite(expected).all()
+    assert sorted(trend["outcome"]) == sorted(
+        o for o, annual in zip(outcomes, expected, strict=True) if (annual > 0).all()
+    )
+
+
+def test_the_resident_year_frame_from_the_index_equals_the_observations_grouped(
+    community_results: CommunityResults,
+) -> None:
+    from dataclasses import replace
+
+    from analytics import suite
+
+    data, params = community_results.datasets, suite.clean_parameters({})
+    grouped = suite._resident_years_grouped(data, params)
+    assert data.resident_year_index().observations_sorted
+    pd.testing.assert_frame_equal(suite.resident_years(data, params), grouped, check_exact=True)
+    # observations in another order: the frame follows them (grouped, as before the index)
+    shuffled = replace(data, observations=data.observations.sample(frac=1.0, random_state=1))
+    assert not shuffled.resident_year_index().observations_sorted
+    pd.testing.assert_frame_equal(
+        suite.resident_years(shuffled, params),
+        suite._resident_years_grouped(shuffled, params),
+        check_exact=True,
+    )
