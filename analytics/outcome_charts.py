@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
 from analytics import charts, suite
@@ -112,20 +113,30 @@ def trend_figure(outcome: str, rows: Sequence[dict[str, Any]], labels: Labels) -
     svg = charts.trend_chart(
         series,
         title=title,
-        ylabel=_("per %(per)s resident-years") % {"per": f"{labels.per:,.0f}"},
+        ylabel=_("per %(per)s resident-years") % {"per": _grouped(labels.per)},
     )
     return ChartSpec(outcome, "trend", TREND, title, svg)
+
+
+def _grouped(number: float | str) -> str:
+    """A rate's base (1000, 100000) in the active locale's format, grouped ("1,000" in English,
+    "1 000" in French); anything not a number as it is."""
+    try:
+        value = float(number)
+    except ValueError:
+        return str(number)
+    return number_format(value, 0 if value.is_integer() else None, force_grouping=True)
 
 
 def measure_label(measure: str) -> str:
     """A measure as the tables name it (the code stays in the cell's tooltip and the CSV)."""
     if measure.startswith("age_standardized_rate_per_"):
         return _("age-standardized rate per %(per)s resident-years") % {
-            "per": measure.removeprefix("age_standardized_rate_per_")
+            "per": _grouped(measure.removeprefix("age_standardized_rate_per_"))
         }
     if measure.startswith("rate_per_"):
         return _("crude rate per %(per)s resident-years") % {
-            "per": measure.removeprefix("rate_per_")
+            "per": _grouped(measure.removeprefix("rate_per_"))
         }
     if measure.startswith("adjusted_rate_ratio_per_"):
         return _("adjusted rate ratio per %(step)s modelled") % {
@@ -280,9 +291,9 @@ def scan_section(
                 return str(known[code]["name"]), known[code]["latitude"], known[code]["longitude"]
         position = _cell_position(code)
         if position is not None:
-            return _("grid cell at %(lat).4f, %(lon).4f") % {
-                "lat": position[0],
-                "lon": position[1],
+            return _("grid cell at %(lat)s, %(lon)s") % {
+                "lat": number_format(position[0], 4),
+                "lon": number_format(position[1], 4),
             }, *position
         return code, None, None
 

@@ -3,7 +3,10 @@ codes stay in tooltips, downloads and the API."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django import template
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
 from analytics import suite
@@ -88,8 +91,8 @@ def _parameter_value(name: str, value: object) -> str:
         return str(choices.get(value, value))
     if name == "aberration_threshold":
         return {"nbPlugin": _("negative binomial plug-in")}.get(str(value), str(value))
-    if isinstance(value, float):
-        return f"{value:g}"
+    if isinstance(value, float):  # the locale's decimal separator, no trailing zeros
+        return number_format(Decimal(f"{value:g}"))
     return str(value)
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.utils.formats import get_format, number_format
 from django.utils.html import escape
 
 from analytics import services
@@ -16,6 +18,9 @@ from analytics.models import Alert, AnalysisRun, RunStatus
 from surveys.models import DataQualityFlag
 from tests.conftest import client_for
 from tests.i18n import h, label_of, t, tn
+
+ACUTE_RESPIRATORY = "Acute respiratory infection (new J06 or J20 diagnosis)"
+"""How the workspace names the acute-respiratory outcome (analytics.outcome_charts.Labels)."""
 
 
 def chart_title(msgid: str) -> str:
@@ -160,11 +165,25 @@ def test_an_outcome_page_serves_the_charts_stored_with_the_run_and_draws_none(
     assert chart_title("%(outcome)s: age-standardized rate, all areas") in page
     assert "<title>symptom.cough" not in page
     # tables show measures by their labels, the codes in the tooltips
-    assert '<td title="age_standardized_rate_per_1000">age-standardized rate per 1000' in page
+    # the rate's base in the locale's format ("1,000" in English, "1 000" in French)
+    per = number_format(1000, 0, force_grouping=True)
+    rate = h("age-standardized rate per %(per)s resident-years", per=per)
+    assert f'<td title="age_standardized_rate_per_1000">{rate}</td>' in page
     weekly = client.get("/analysis/outcomes/acute_respiratory/").content.decode()
-    assert f"weekly cases in {Area.objects.get(code='A05').name}" in weekly
-    lead = client.get("/analysis/outcomes/lab.blood_lead/").content
-    assert b"Blood lead: geometric mean by distance band" in lead
+    weekly_title = escape(
+        t(
+            "%(outcome)s: weekly cases in %(area)s, weeks to %(last)s",
+            outcome=t(ACUTE_RESPIRATORY),
+            area=Area.objects.get(code="A05").name,
+            last="LAST",
+        )
+    )
+    assert re.search(re.escape(weekly_title).replace("LAST", r"[^<]+"), weekly)
+    lead = client.get("/analysis/outcomes/lab.blood_lead/").content.decode()
+    lead_title = t(
+        "%(outcome)s: geometric mean by distance band", outcome=label_of("lab.blood_lead")
+    )
+    assert escape(lead_title) in lead
 
 
 @pytest.mark.django_db
@@ -261,7 +280,10 @@ def test_an_outcome_page_shows_the_scan_as_a_map_and_a_map_ready_table(
     assert 'data-table="scan-locations"' in page and 'data-table="scan-clusters"' in page
     # labels on screen, codes in tooltips: the centre is the site's name
     assert 'title="RH-' in page and "Red Hollow" in page
-    assert "grid cell at " in page
+    # a grid cell by its position, in the locale's decimal format
+    number = rf"-?\d+{re.escape(get_format('DECIMAL_SEPARATOR'))}\d{{4}}"
+    cell = h("grid cell at %(lat)s, %(lon)s", lat="LAT", lon="LON")
+    assert re.search(re.escape(cell).replace("LAT", number).replace("LON", number), page)
 
 
 @pytest.mark.django_db
@@ -291,11 +313,11 @@ def test_staff_pages_name_outcomes_areas_parts_and_parameters_by_their_labels(
         assert ">dx.J45<" not in page and f">{area.code}<" not in page  # codes only as tooltips
         assert h("Farrington flexible (Noufaily 2013)") in page
         assert ">farrington_flexible<" not in page
-    assert "Acute respiratory infection" in dashboard  # the outcome list, by label
+    assert h(ACUTE_RESPIRATORY) in dashboard  # the outcome list, by label
     run_page = client.get(f"/analysis/runs/{finished_run.pk}/").content.decode()
     assert "{&#x27;near_km&#x27;" not in run_page and "{'near_km'" not in run_page
-    assert "Near band: under (km): 2" in run_page and 'title="near_km"' in run_page
-    assert "Outbreak detection" in run_page and ">aberration<" not in run_page
+    assert f"{h('Near band: under (km)')}: 2<" in run_page and 'title="near_km"' in run_page
+    assert h("Outbreak detection") in run_page and ">aberration<" not in run_page
 
 
 @pytest.mark.django_db

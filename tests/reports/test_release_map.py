@@ -8,8 +8,10 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 from django.template.loader import render_to_string
+from django.utils.formats import number_format
 
 from reports import maps
+from tests.i18n import bt, h
 
 SVG = "{http://www.w3.org/2000/svg}"
 SITE = maps.Place("RH-SEP", "Red Hollow Separation Plant", 44.15, -105.9)
@@ -135,6 +137,11 @@ def test_the_shade_classes_span_the_published_rates_only() -> None:
     assert classes[0][0] == 40.5 and classes[-1][1] == 90.25
 
 
+def km(distance: float) -> str:
+    """A distance as the text equivalent shows it: one decimal in the locale's format."""
+    return bt("%(km)s km", km=number_format(distance, 1))
+
+
 def test_the_text_equivalent_lists_every_area_with_its_distance_and_value_or_suppressed() -> None:
     rows, svg = _draw()
     html = render_to_string(
@@ -150,10 +157,11 @@ def test_the_text_equivalent_lists_every_area_with_its_distance_and_value_or_sup
     )
     lines = dict(re.findall(r'data-area-row="(A\d\d)" data-state="[a-z_]+">(.*?)</tr>', html))
     assert sorted(lines) == sorted(_area_shapes(svg))
-    assert "Plant Row" in lines["A01"] and "0.6 km" in lines["A01"] and "40.5 (12)" in lines["A01"]
-    assert "Kiln Flats" in lines["A02"] and "suppressed" in lines["A02"]
-    assert not re.search(r"\d", lines["A02"].replace("1.1 km", ""))
-    assert "15 cases; no rate published" in lines["A03"]
+    assert "Plant Row" in lines["A01"] and km(0.6) in lines["A01"]
+    assert f"{number_format(40.5, 1)} (12)" in lines["A01"]  # the locale's decimal separator
+    assert "Kiln Flats" in lines["A02"] and h("suppressed") in lines["A02"]
+    assert not re.search(r"\d", lines["A02"].replace(km(1.1), ""))
+    assert bt("%(cases)s cases; no rate published", cases=15) in lines["A03"]
     for code, shape in _area_shapes(svg).items():
         assert f'data-area-row="{code}" data-state="{shape.attrib["data-state"]}"' in html
     assert "<svg" in html and "<caption>" in html
