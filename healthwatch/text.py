@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from typing import Any, TextIO
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 IDENTIFIER_MAX_LENGTH = 32
@@ -40,7 +41,10 @@ def identifier_problem(value: str) -> str | None:
     """Why `value` is not an acceptable identifier (a sentence to show), or None when it is."""
     if _IDENTIFIER.match(value):
         return None
-    return f"{value!r} is not a valid code: {IDENTIFIER_RULE}."
+    return gettext("%(value)s is not a valid code: %(rule)s.") % {
+        "value": repr(value),  # quoted, so a space or an empty value shows
+        "rule": IDENTIFIER_RULE,
+    }
 
 
 def validate_identifier(value: str) -> None:

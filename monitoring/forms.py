@@ -111,7 +111,9 @@ class SensorReadingForm(KeyedForm):
         self.fields["measured_at"].initial = _now
         pollutant = self.fields["pollutant"]
         assert isinstance(pollutant, forms.ChoiceField)
-        pollutant.choices = [(p.code, f"{p.label} ({p.get_medium_display()})") for p in pollutants]
+        pollutant.choices = [
+            (p.code, f"{p.display_label} ({p.get_medium_display()})") for p in pollutants
+        ]
         units = sorted({u for p in pollutants for u in (p.accepted_units or {})})
         unit = self.fields["unit"]
         assert isinstance(unit, forms.ChoiceField)
@@ -134,7 +136,7 @@ class LabResultForm(FieldUIForm):
         super().__init__(*args, **kwargs)
         field = self.fields["pollutant"]
         assert isinstance(field, forms.ChoiceField)
-        field.choices = [(p.code, p.label) for p in pollutants]
+        field.choices = [(p.code, p.display_label) for p in pollutants]
 
 
 class LabCsvForm(FieldUIForm):

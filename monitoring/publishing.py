@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 from django.template.loader import render_to_string
+from django.utils import translation
 
 from monitoring import selectors
 from monitoring.charts import guideline_chart
@@ -28,12 +31,31 @@ from monitoring.opendata import open_data_zip
 from surveys.models import Station
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Snapshots kept (older ones are deleted when a new one is written).
 KEEP = 3
 
 
-def _station(station: Station) -> dict[str, Any]:
+def _in_every_language(make: Callable[[], T]) -> dict[str, T]:
+    """What `make` returns in each shipped language: a public request picks its language's
+    copy, so a snapshot is rendered once per change, never per request (issue #15)."""
+    made = {}
+    for code, _name in settings.LANGUAGES:
+        with translation.override(code):
+            made[code] = make()
+    return made
+
+
+def in_language(texts: dict[str, T] | T) -> T:
+    """The active language's copy of a snapshot's text (English when it has none); a snapshot
+    written before the languages held one text, which is returned as it is."""
+    if not isinstance(texts, dict):
+        return texts
+    return texts.get(translation.get_language() or "", texts.get("en", next(iter(texts.values()))))
+
+
+def _station_body(station: Station) -> str:
     rows = []
     for check in selectors.station_checks(station):
         reading = check.reading
@@ -43,7 +65,7 @@ def _station(station: Station) -> dict[str, Any]:
                 "chart": guideline_chart(
                     check.history,
                     check.guidelines,
-                    title=str(reading.pollutant.label),
+                    title=reading.pollutant.display_label,
                     unit=reading.pollutant.canonical_unit,
                 ),
                 "versions": reading.history.order_by("history_date", "history_id"),
@@ -51,21 +73,25 @@ def _station(station: Station) -> dict[str, Any]:
                 "collector": selectors.role_label(reading.collector_role),
             }
         )
+    return render_to_string("monitoring/public/_station_body.html", {"rows": rows})
+
+
+def _station(station: Station) -> dict[str, Any]:
     return {
         "code": station.code,
         "name": station.name,
-        "medium": str(station.get_medium_display()),
+        "medium": _in_every_language(station.get_medium_display),
         "latitude": station.latitude,
         "longitude": station.longitude,
-        "exceeded": any(r["check"].exceeded for r in rows),
-        "html": render_to_string("monitoring/public/_station_body.html", {"rows": rows}),
+        "exceeded": any(c.exceeded for c in selectors.station_checks(station)),
+        "html": _in_every_language(partial(_station_body, station)),
     }
 
 
 def _complaints() -> list[dict[str, Any]]:
     return [
         {
-            "kind": str(c.get_kind_display()),
+            "kind": _in_every_language(c.get_kind_display),
             "place": c.place,
             "occurred_on": c.occurred_at.date().isoformat(),
             "description": c.description,

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
+from django.utils import formats
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -20,6 +21,7 @@ from monitoring.models import (
     Sample,
 )
 from monitoring.places import public_coordinate
+from surveys.forms import localized_decimal
 from surveys.models import MeasurementStatus, Station
 
 User = AbstractBaseUser | AnonymousUser
@@ -33,15 +35,19 @@ def role_label(code: str) -> str:
         return _("Unknown")
 
 
+def _separator() -> str:
+    return str(formats.get_format("DECIMAL_SEPARATOR"))
+
+
 def place_label(reading: Reading | Sample) -> str:
     """Where a reading or sample was taken, as the public may read it: an ad-hoc GPS point only
     on the public grid (monitoring.places), since it may be where a complainant stood."""
     if reading.station_id is not None:
         assert reading.station is not None
         return reading.station.name
-    return _("GPS point %(lat).2f, %(lon).2f") % {
-        "lat": public_coordinate(reading.latitude) or 0.0,
-        "lon": public_coordinate(reading.longitude) or 0.0,
+    return _("GPS point %(lat)s, %(lon)s") % {
+        "lat": f"{public_coordinate(reading.latitude) or 0.0:.2f}".replace(".", _separator()),
+        "lon": f"{public_coordinate(reading.longitude) or 0.0:.2f}".replace(".", _separator()),
     }
 
 
@@ -116,11 +122,24 @@ STATUS_WORDS: dict[str, Any] = {
 }
 
 
+#: The averaging periods of monitoring/data/guidelines.json, in the reader's language. A guideline's
+#: source stays as its document is titled (a citation); an averaging period added by an
+#: administrator that is not listed here is shown as written.
+AVERAGING_WORDS: dict[str, Any] = {
+    "24-hour mean": gettext_lazy("24-hour mean"),
+    "single sample": gettext_lazy("single sample"),
+}
+
+
+def averaging_label(averaging: str) -> str:
+    return str(AVERAGING_WORDS.get(averaging, averaging))
+
+
 def _plain_line(reading: Reading, guidelines: list[Guideline], exceeded: list[Guideline]) -> str:
     """One sentence a resident can read: the latest value against the guideline."""
     what = {
-        "pollutant": reading.pollutant.label,
-        "value": "—" if reading.value is None else f"{reading.value:g}",
+        "pollutant": reading.pollutant.display_label,
+        "value": "—" if reading.value is None else localized_decimal(reading.value),
         "unit": reading.pollutant.canonical_unit,
         "date": reading.measured_at.date().isoformat(),
         "status": STATUS_WORDS.get(reading.status, reading.status),
@@ -141,10 +160,11 @@ def _plain_line(reading: Reading, guidelines: list[Guideline], exceeded: list[Gu
             "value of %(limit)s %(unit)s (%(averaging)s) (%(status)s)."
         ) % {
             **what,
-            "times": f"{value / worst.value:.1f}",
+            # rounded as %.1f rounds (Django's number_format cuts the digits off instead)
+            "times": f"{value / worst.value:.1f}".replace(".", _separator()),
             "source": worst.source,
-            "limit": f"{worst.value:g}",
-            "averaging": worst.averaging,
+            "limit": localized_decimal(worst.value),
+            "averaging": averaging_label(worst.averaging),
         }
     lowest = min(guidelines, key=lambda g: g.value)
     return _(
@@ -153,8 +173,8 @@ def _plain_line(reading: Reading, guidelines: list[Guideline], exceeded: list[Gu
     ) % {
         **what,
         "source": lowest.source,
-        "limit": f"{lowest.value:g}",
-        "averaging": lowest.averaging,
+        "limit": localized_decimal(lowest.value),
+        "averaging": averaging_label(lowest.averaging),
     }
 
 

@@ -258,7 +258,7 @@ def _pollutant(
             FieldError(
                 field,
                 _("%(pollutant)s is measured in %(medium)s, not in this sample.")
-                % {"pollutant": pollutant.label, "medium": pollutant.medium},
+                % {"pollutant": pollutant.display_label, "medium": pollutant.medium},
             )
         ]
     return pollutant, []
@@ -369,7 +369,7 @@ def _result_problems(result: LabResult, prefix: str) -> tuple[Reading | None, li
                 FieldError(
                     prefix + "pollutant",
                     _("Sample %(sample)s already has a %(pollutant)s result; correct it instead.")
-                    % {"sample": sample.code, "pollutant": code.label},
+                    % {"sample": sample.code, "pollutant": code.display_label},
                 )
             )
     if errors:

@@ -442,11 +442,16 @@ def api_lab_results(request: Request) -> Response:
 # --- the public -----------------------------------------------------------------------------
 
 
+def _in_language(entry: dict[str, Any], *keys: str) -> dict[str, Any]:
+    """A snapshot's station or complaint with its texts in the request's language."""
+    return {**entry, **{key: publishing.in_language(entry[key]) for key in keys}}
+
+
 def _snapshot_station(code: str) -> tuple[Any, dict[str, Any]]:
     snapshot = publishing.latest()
     for station in snapshot.stations if snapshot else []:
         if station["code"] == code:
-            return snapshot, station
+            return snapshot, _in_language(station, "medium", "html")
     raise Http404(_("No such station."))
 
 
@@ -459,8 +464,10 @@ def public_stations(request: HttpRequest) -> HttpResponse:
         "monitoring/public/stations.html",
         {
             "snapshot": snapshot,
-            "stations": snapshot.stations if snapshot else [],
-            "complaints": snapshot.complaints if snapshot else [],
+            "stations": [_in_language(s, "medium") for s in snapshot.stations] if snapshot else [],
+            "complaints": [_in_language(c, "kind") for c in snapshot.complaints]
+            if snapshot
+            else [],
         },
     )
 

@@ -65,3 +65,11 @@ def label_of(code: str) -> str:
     translated = CodeLabelTranslation.objects.filter(code__code=code, language=get_language())
     row = translated.values_list("label", flat=True).first()
     return row or VocabularyCode.objects.get(code=code).label
+
+
+def dec(number: str, /) -> str:
+    """A number written with a point ("2.400") as the active language writes it ("2,400" in
+    French): the decimal separator of Django's locale formats (no digit grouping)."""
+    from django.utils.formats import get_format
+
+    return number.replace(".", str(get_format("DECIMAL_SEPARATOR")))

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from html.parser import HTMLParser
 from typing import Any
 
+from django.test import override_settings
 from django.utils import translation
 from django.utils.translation import trans_real
 
@@ -45,14 +46,19 @@ class PseudoTranslation:
 def pseudo_locale() -> Iterator[None]:
     """English with every translation marked, for the block: the English catalogue itself is
     swapped, so a request's LocaleMiddleware activating "en" gets the marked one too."""
-    english = trans_real.translation("en")
-    pseudo = PseudoTranslation(english)
-    trans_real._translations["en"] = pseudo  # type: ignore[attr-defined]
-    try:
-        with translation.override("en"):
-            yield
-    finally:
-        trans_real._translations["en"] = english  # type: ignore[attr-defined]
+    # English as the site's language for the block: with LANGUAGE_CODE=fr (make
+    # test-languages) a request without Accept-Language would get French, and Django's English
+    # catalogue would fall back to the French one for its untranslated (= English) messages.
+    # Changing the setting resets Django's catalogue cache, on entry and again on exit.
+    with override_settings(LANGUAGE_CODE="en"):
+        english = trans_real.translation("en")
+        pseudo = PseudoTranslation(english)
+        trans_real._translations["en"] = pseudo  # type: ignore[attr-defined]
+        try:
+            with translation.override("en"):
+                yield
+        finally:
+            trans_real._translations["en"] = english  # type: ignore[attr-defined]
 
 
 # --- what a person reads on a page ----------------------------------------------------------

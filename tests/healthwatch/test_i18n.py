@@ -35,10 +35,12 @@ def test_locale_middleware_order_and_the_user_choice_after_authentication() -> N
     )
 
 
-def test_the_browser_language_is_the_default_and_english_the_fallback(anonymous: Client) -> None:
+def test_the_browser_language_is_the_default_and_the_sites_language_the_fallback(
+    anonymous: Client,
+) -> None:
     assert _lang(anonymous, accept_language="fr-FR,fr;q=0.9") == "fr"
     assert _lang(anonymous, accept_language="zh-CN,zh;q=0.9") == "zh-hans"
-    assert _lang(anonymous, accept_language="de-DE") == "en"
+    assert _lang(anonymous, accept_language="de-DE") == settings.LANGUAGE_CODE  # "en" unless set
 
 
 def test_the_cookie_beats_the_browser_language(anonymous: Client) -> None:

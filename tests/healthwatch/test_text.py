@@ -15,9 +15,16 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from tests.i18n import h, t
+
 ROOT = Path(__file__).resolve().parents[2]
 HOSTILE_CODES = ["=1+2", "+1", "-1", "@SUM(A1)", "\tA1", "\rA1", "A 1", "<b>A1</b>", "A1\x00", ""]
 IDENTIFIER_MAX_LENGTH = 32  # the columns that hold codes are 32 characters wide
+# healthwatch.text.IDENTIFIER_RULE's message, looked up in the active language (tests/i18n.py)
+RULE = (
+    "a code starts with a letter or digit and has only letters, digits, '-' and '_' "
+    "(at most 32 characters)"
+)
 GOOD_CODES = ["A01", "RH-SEP", "AQ-01", "wq_3", "X" * IDENTIFIER_MAX_LENGTH]
 
 
@@ -33,7 +40,7 @@ def test_formula_leaders_spaces_markup_and_overlong_identifiers_fail_the_rule(co
     from healthwatch.text import identifier_problem
 
     problem = identifier_problem(code)
-    assert problem is not None and "letter or digit" in problem
+    assert problem == t("%(value)s is not a valid code: %(rule)s.", value=repr(code), rule=t(RULE))
 
 
 @pytest.mark.parametrize(
@@ -123,7 +130,7 @@ def test_a_hostile_station_code_is_refused_by_the_field_form(code: str, worker_a
     client.force_login(worker_a)
     response = client.post(reverse("surveys:station_create"), {"code": code, **STATION})
     assert response.status_code == 400
-    assert b"letter or digit" in response.content
+    assert h(RULE) in response.content.decode()
     assert not Station.objects.exists()
 
 
@@ -151,7 +158,7 @@ def test_a_hostile_code_in_a_csv_import_is_refused_with_its_row_and_column(
     with pytest.raises(BaseException):  # noqa: B017 - the command exits non-zero on bad input
         call_command("import_csv", kind, str(file), stdout=out, stderr=err)
     message = out.getvalue() + err.getvalue()
-    assert "row 2" in message and "letter or digit" in message
+    assert "row 2" in message and t(RULE) in message  # TODO(#15): the row prefix translated
     assert not (
         Station.objects.exists() or Area.objects.exists() or ProductionSite.objects.exists()
     )
@@ -226,4 +233,7 @@ def test_a_measurement_naming_a_station_by_a_hostile_code_is_refused_by_the_rule
         format="json",
     )
     assert response.status_code == 400
-    assert "letter or digit" in str(response.json())
+    messages = [error["message"] for error in response.json()["errors"]]
+    assert (
+        t("%(value)s is not a valid code: %(rule)s.", value=repr(station), rule=t(RULE)) in messages
+    )

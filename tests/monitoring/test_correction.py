@@ -11,6 +11,7 @@ from django.contrib.auth.models import User
 from monitoring.models import Reading
 from surveys.models import Station
 from tests.conftest import client_for
+from tests.i18n import dec
 from tests.monitoring.test_open_data_and_pages import record_and_validate
 
 pytestmark = pytest.mark.django_db
@@ -34,7 +35,7 @@ def test_a_validator_reaches_the_correction_form_from_the_validation_page(
     page = client.get("/monitoring/validation/").content.decode()
     assert f'href="{url(validated)}"' in page  # under "Validated and invalid readings"
     form = client.get(url(validated)).content.decode()
-    assert "2.400 mg/L" in form and "QC passed" in form and 'data-form="correct"' in form
+    assert f"{dec('2.400')} mg/L" in form and "QC passed" in form and 'data-form="correct"' in form
 
 
 def test_a_correction_is_a_new_version_and_the_old_reading_is_kept_as_it_was(

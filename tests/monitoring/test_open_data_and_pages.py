@@ -10,14 +10,17 @@ import zipfile
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from django.utils import translation
 
 from monitoring import services
 from monitoring.models import Reading, Sample
-from surveys.models import Station
+from surveys.models import Medium, Station
 from tests.conftest import client_for
+from tests.i18n import dec, h, label_of, t
 from tests.monitoring.conftest import publish
 from tests.monitoring.datapackage import problems_of
 
@@ -136,14 +139,27 @@ def test_the_public_station_page_shows_the_validated_exceedance_its_history_and_
     anonymous: Client,
     an_hour_ago: dt.datetime,
 ) -> None:
-    record_and_validate(monitor, epidemiologist, water_station, an_hour_ago)
+    reading = record_and_validate(monitor, epidemiologist, water_station, an_hour_ago)
     publish()
     page = anonymous.get("/monitoring/stations/W-01/").content.decode()
-    assert "1.6 times the WHO guidelines for drinking-water quality" in page
+    line = h(
+        "%(pollutant)s on %(date)s was %(value)s %(unit)s: %(times)s times the %(source)s "
+        "value of %(limit)s %(unit)s (%(averaging)s) (%(status)s).",
+        pollutant=label_of("fluoride"),
+        date=reading.measured_at.date().isoformat(),
+        value=dec("2.4"),
+        unit="mg/L",
+        times=dec("1.6"),  # 2.4 / 1.5, in the reader's notation
+        source="WHO guidelines for drinking-water quality (4th ed.)",  # a citation: as titled
+        limit=dec("1.5"),
+        averaging=t("single sample"),
+        status=t("validated"),
+    )
+    assert line in page
     assert "data-validated-exceedance" in page
     assert "QC passed" in page  # the history's reason
-    assert "Handed to the lab" in page  # a custody step, as a label
-    assert "Community monitor" in page and "ana_sampler" not in page  # a role, never a name
+    assert h("Handed to the lab") in page  # a custody step, as a label
+    assert h("Community monitor") in page and "ana_sampler" not in page  # a role, not a name
     assert "<svg" in page
 
 
@@ -209,11 +225,37 @@ def test_a_public_complaint_is_shown_only_after_moderation(
     assert b"turned orange" not in anonymous.get("/monitoring/").content
     client = client_for(community_reviewer)
     page = client.get("/monitoring/complaints/").content.decode()
-    assert "Odd water colour" in page
-    assert "names a person or a home address" in page  # the moderators' privacy rule
+    assert h("Odd water colour") in page
+    assert (
+        h(  # the moderators' privacy rule
+            "Do not show a report whose place or description names a person or a home address: "
+            "the public sees the text as written (a GPS point only rounded to about 1 km)."
+        )
+        in page
+    )
     from monitoring.models import Complaint
 
     complaint = Complaint.objects.get()
     client.post("/monitoring/complaints/", {"complaint": complaint.pk, "action": "approve"})
     publish()
     assert b"turned orange" in anonymous.get("/monitoring/").content
+
+
+def test_the_public_station_page_is_in_the_readers_language_whatever_the_workers(
+    monitor: User,
+    water_station: Station,
+    epidemiologist: User,
+    anonymous: Client,
+    an_hour_ago: dt.datetime,
+) -> None:
+    record_and_validate(monitor, epidemiologist, water_station, an_hour_ago)
+    with translation.override("en"):  # the worker that writes the snapshot reads English
+        publish()
+    for language in ("fr", "zh-hans", "sw"):
+        anonymous.cookies[settings.LANGUAGE_COOKIE_NAME] = language
+        page = anonymous.get("/monitoring/stations/W-01/").content.decode()
+        listing = anonymous.get("/monitoring/").content.decode()
+        with translation.override(language):
+            assert h(label_of("fluoride")) in page and ">Fluoride<" not in page
+            assert h("Validated exceedance") in page and h("Handed to the lab") in page
+            assert h(str(Medium.WATER.label)) in listing

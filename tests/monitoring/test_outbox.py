@@ -4,6 +4,7 @@ the forms answer the outbox in JSON (201 stored, 200 stored before, 400 refused 
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -14,6 +15,7 @@ from monitoring import services
 from monitoring.models import CustodyEvent, Reading, Sample
 from surveys.models import Station
 from tests.conftest import client_for
+from tests.i18n import t
 
 pytestmark = pytest.mark.django_db
 
@@ -78,7 +80,10 @@ def test_a_key_reused_for_another_sample_is_refused_and_stores_nothing(
         SAMPLE_URL, sample_fields(water_station, key, code="W-0002"), headers=AS_OUTBOX
     )
     assert other.status_code == 400
-    assert other.json()["errors"][0]["message"].startswith("This submission key was already used")
+    assert other.json()["errors"][0]["message"] == t(
+        "This submission key was already used for a different entry: open the form again for a "
+        "new entry."
+    )
     assert list(Sample.objects.values_list("code", flat=True)) == ["W-0001"]
 
 
@@ -89,7 +94,7 @@ def test_a_refused_outbox_sample_names_the_field_by_its_label(
     refused = client_for(monitor).post(SAMPLE_URL, fields, headers=AS_OUTBOX)
     assert refused.status_code == 400
     errors = {(e["field"], e["label"]) for e in refused.json()["errors"]}
-    assert ("collected_at", "Collected at") in errors
+    assert ("collected_at", t("Collected at")) in errors
     assert not Sample.objects.exists()
 
 
@@ -98,7 +103,7 @@ def test_an_outbox_item_without_its_key_is_refused(monitor: User, water_station:
     del fields["submission_key"]
     refused = client_for(monitor).post(SAMPLE_URL, fields, headers=AS_OUTBOX)
     assert refused.status_code == 400
-    assert "submission key" in refused.json()["errors"][0]["message"]
+    assert refused.json()["errors"][0]["message"] == t("An outbox item needs its submission key.")
     assert not Sample.objects.exists()
 
 
@@ -146,4 +151,9 @@ def test_the_monitors_pages_have_their_own_offline_worker(monitor: User) -> None
     assert response["Content-Type"].startswith("text/javascript")
     page = client_for(monitor).get("/monitoring/my/").content.decode()
     assert 'data-sw-url="/monitoring/my/sw.js"' in page and "outbox.js" in page
-    assert "1 entry waiting to be sent." in page  # the monitor's wording, not "visit"
+    texts = json.loads(
+        page.split('id="outbox-text" type="application/json">')[1].split("</script>")[0]
+    )
+    assert texts["waiting_one"] == t(
+        "1 entry waiting to be sent."
+    )  # the monitor's wording  # the monitor's wording, not "visit"

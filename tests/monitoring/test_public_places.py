@@ -18,6 +18,7 @@ from monitoring.models import PublicSnapshot, Sample
 from monitoring.places import public_coordinate
 from surveys.models import Station
 from tests.conftest import client_for
+from tests.i18n import dec
 from tests.monitoring.conftest import publish
 
 pytestmark = pytest.mark.django_db
@@ -130,4 +131,4 @@ def test_staff_keep_the_exact_point(
         user=epidemiologist, reading=reading, value="2.5", unit="mg/L", reason="re-run"
     )
     queue = client_for(epidemiologist).get("/monitoring/validation/").content.decode()
-    assert "-12.345678" in queue  # the validator sees where exactly it was taken
+    assert dec("-12.345678") in queue  # the validator sees where exactly it was taken

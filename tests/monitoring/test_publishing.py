@@ -16,6 +16,7 @@ from monitoring import publishing, services, tasks
 from monitoring.models import PublicSnapshot, Sample, SnapshotDemand
 from surveys.models import Station
 from tests.conftest import client_for
+from tests.i18n import dec
 
 pytestmark = pytest.mark.django_db
 
@@ -106,6 +107,6 @@ def test_with_the_job_queue_down_the_write_is_stored_and_the_sweep_publishes_it_
 
     assert not SnapshotDemand.objects.exists()
     page = anonymous.get("/monitoring/stations/W-01/").content.decode()
-    assert "W-0001" in page and "2.4 mg/L" in page
+    assert "W-0001" in page and f"{dec('2.4')} mg/L" in page
     tasks.sweep_public()  # nothing owed: no new snapshot
     assert PublicSnapshot.objects.count() == 1
