@@ -167,3 +167,48 @@ def test_the_catalogue_reader_sees_untranslated_fuzzy_and_wrong_placeholders(
         "fuzzy",
         "placeholders ['%(nombre)s'] in msgstr[0], the English has ['%(count)s']",
     ]
+
+
+def _keys(path: Path) -> set[tuple[str, str]]:
+    return {(m.context, m.msgid) for m in read_po(path)}
+
+
+@pytest.mark.catalogue_completeness
+def test_the_shipped_catalogues_hold_every_message_the_code_asks_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A `_()` or {% translate %} added without `makemessages` would show English in every
+    language while each catalogue still looked complete: extract the messages afresh (the
+    Makefile's flags, into a scratch directory) and compare with the shipped catalogue."""
+    from django.core.management import call_command
+    from django.test import override_settings
+
+    if shutil.which("xgettext") is None:
+        pytest.fail("xgettext is missing: install GNU gettext (apt-get install gettext)")
+    # The project seen through links, with an empty locale directory of its own: makemessages
+    # writes into ./locale, which must not be the shipped one.
+    project = Path(settings.BASE_DIR)
+    skipped = {"locale", ".venv", ".git", "tests", "bench", "node_modules", "staticfiles"}
+    for entry in project.iterdir():
+        if entry.name not in skipped:
+            (tmp_path / entry.name).symlink_to(entry)
+    (tmp_path / "locale").mkdir()
+    monkeypatch.chdir(tmp_path)
+    with override_settings(LOCALE_PATHS=[tmp_path / "locale"]):
+        call_command(
+            "makemessages",
+            locale=["fr"],
+            symlinks=True,
+            ignore_patterns=["*/node_modules/*", "staticfiles/*"],
+            add_location="file",
+            verbosity=0,
+        )
+    fresh = _keys(tmp_path / "locale" / "fr" / "LC_MESSAGES" / "django.po")
+    shipped = _keys(_catalogue("fr"))
+    missing = sorted(fresh - shipped)
+    assert not missing, (
+        f"{len(missing)} message(s) in the code but not in the catalogues (run makemessages with "
+        "the flags in the README, then translate): "
+        + "; ".join(repr(msgid[:60]) for _context, msgid in missing[:20])
+    )
+    assert len(fresh) > 1000  # the extraction really read the project
