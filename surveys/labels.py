@@ -19,8 +19,8 @@ CACHE_SECONDS = 60
 ENGLISH = "en"
 
 
-def _cache_key(language: str) -> str:
-    return f"healthwatch:code-labels:{language}"
+def _cache_key(language: str, by: str = "code") -> str:
+    return f"healthwatch:code-labels:{by}:{language}"
 
 
 def translated_labels(language: str | None = None) -> dict[str, str]:
@@ -40,6 +40,24 @@ def translated_labels(language: str | None = None) -> dict[str, str]:
     return labels
 
 
+def translated_by_english_label(language: str | None = None) -> dict[str, str]:
+    """{English label: label in `language`}: for text that stored a label, not its code
+    (a data-quality flag's detail). Empty for English."""
+    language = language or translation.get_language() or ENGLISH
+    if language == ENGLISH:
+        return {}
+    key = _cache_key(language, by="english")
+    labels: dict[str, str] | None = cache.get(key)
+    if labels is None:
+        labels = dict(
+            CodeLabelTranslation.objects.filter(language=language).values_list(
+                "code__label", "label"
+            )
+        )
+        cache.set(key, labels, CACHE_SECONDS)
+    return labels
+
+
 def code_label(code: str, english: str, language: str | None = None) -> str:
     """The label of `code` in `language` (the active one), else its English label."""
     return translated_labels(language).get(code, english)
@@ -47,4 +65,4 @@ def code_label(code: str, english: str, language: str | None = None) -> str:
 
 @receiver([post_save, post_delete], sender=CodeLabelTranslation)
 def _forget_cached_labels(sender: object, instance: CodeLabelTranslation, **kwargs: object) -> None:
-    cache.delete(_cache_key(instance.language))
+    cache.delete_many([_cache_key(instance.language), _cache_key(instance.language, by="english")])

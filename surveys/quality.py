@@ -32,6 +32,7 @@ from django.db.models.functions import ExtractYear, Ln
 from django.utils.formats import get_format
 from django.utils.translation import gettext, gettext_noop
 
+from surveys.labels import translated_by_english_label
 from surveys.models import (
     AGE_BANDS,
     CodeCategory,
@@ -101,12 +102,8 @@ def detail_text(detail: str) -> str:
             name: _decimal(text) if name in _NUMBERS else text
             for name, text in match.groupdict().items()
         }
-        if "label" in params and translation_active():
-            code = (
-                VocabularyCode.objects.filter(label=params["label"]).only("code", "label").first()
-            )
-            if code is not None:
-                params["label"] = code.display_label
+        if "label" in params:  # one cached look-up per language, not a query per flag
+            params["label"] = translated_by_english_label().get(params["label"], params["label"])
         return gettext(msgid) % params
     return detail
 
@@ -120,13 +117,6 @@ def _decimal(text: str) -> str:
     if _DECIMAL.fullmatch(text) is None:
         return text
     return text.replace(".", str(get_format("DECIMAL_SEPARATOR")))
-
-
-def translation_active() -> bool:
-    """Is a language other than English active (labels then need a look-up)?"""
-    from django.utils.translation import get_language
-
-    return (get_language() or "en") != "en"
 
 
 def log_scale_ids(codes: Iterable[VocabularyCode]) -> frozenset[int]:
