@@ -9,13 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import connection
 
 from surveys.importing import import_csv
 from surveys.importing.people import ObservationsImporter
 from surveys.models import ImportRecord, Observation
 from surveys.selectors import data_change_marker
-from tests.conftest import load_community
 
 pytestmark = pytest.mark.django_db
 
@@ -140,19 +138,3 @@ def test_a_health_worker_importing_the_same_file_goes_the_full_path(
     report, chunks = imported(proved, monkeypatch, user=worker_a)
     assert chunks >= 1
     assert not report.ok  # residents outside the health worker's areas: reported, not skipped
-
-
-@pytest.mark.skipif(
-    connection.vendor != "postgresql",
-    reason="PostgreSQL only: it tells the import's own writes apart from others' (xmin)",
-)
-@pytest.mark.django_db(transaction=True)
-def test_on_postgresql_the_first_import_already_proves_its_file(
-    tiny_community: Path, vocabulary_and_groups: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    load_community(tiny_community)  # committed, not in a savepoint
-    first = ImportRecord.objects.filter(kind="observations").latest("pk")
-    assert first.created > 0 and first.data_marker.endswith(f":{data_change_marker()}")
-    content = (tiny_community / "observations.csv").read_bytes()
-    report, chunks = imported(content, monkeypatch)
-    assert chunks == 0 and report.ok and report.unchanged == first.rows
