@@ -126,6 +126,15 @@ def machine_load() -> dict[str, Any]:
     return {"loadavg_1_5_15": [round(one, 2), round(five, 2), round(fifteen, 2)]}
 
 
+def cpu_seconds() -> tuple[float, float]:
+    """(busy, all) CPU seconds of the whole machine since boot, from /proc/stat: busy is
+    everything but idle and iowait, summed over the CPUs (Linux only)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+    tick = os.sysconf("SC_CLK_TCK")
+    idle = fields[3] + fields[4]
+    return (sum(fields) - idle) / tick, sum(fields) / tick
+
+
 # --- processes -----------------------------------------------------------------------------------
 
 

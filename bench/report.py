@@ -12,10 +12,15 @@ MEMORY_TARGET_MIB = 2048
 AUDIT_TARGET_S = 60.0
 # Issue #20: a draft at 100k within 10 s, the data checked by the change marker (not re-read).
 DRAFT_TARGET_S = 10.0
+# Issue #20 sets the draft's target at 100k. A small community takes longer (more cells near
+# the threshold: more complementary suppression), so its row is context, not a target.
+DRAFT_TARGET_SIZE = "100000"
 # Issue #20: the import against its true floor (the ≤ 3× COPY target was below the floor
 # itself, 13–21× COPY: findings.md §1), and a re-import of an unchanged file.
 FLOOR_TARGET = 1.1
 FLOOR_TARGET_SIZE = "100000"
+SCALE_TARGET = 1.7  # issue #20 Deliver 3: two worker processes vs one, at 100k residents
+SCALE_TARGET_SIZE = "100000"
 REIMPORT_TARGET = 0.2
 GROWTH_SIZES = ("10000", "100000")
 OUTCOME_PAGE_MS = 300.0  # issue #17 (issue #20 asks ≤ 50 ms: see the row's figure)
@@ -148,6 +153,23 @@ def figures(results: dict[str, Any]) -> list[dict[str, Any]]:
         suite = data.get("suite")
         if suite:
             rows += _reference_rows(suite["reference"], size)
+        scale = data.get("scale_out")
+        if scale:
+            best = scale["best_seconds"]
+            at_target_size = size == SCALE_TARGET_SIZE
+            rows.append(
+                _row(
+                    "suite computed again by two worker processes vs one (each --concurrency=1; "
+                    "ratio = one ÷ two, higher is better)",
+                    size,
+                    best["two workers"],
+                    best["one worker"],
+                    "s",
+                    scale["speedup"],
+                    f"≥ {SCALE_TARGET:g}× at 100k" if at_target_size else "context",
+                    scale["speedup"] >= SCALE_TARGET if at_target_size else None,
+                )
+            )
         outcome = data.get("outcome_page")
         if outcome:
             rows.append(
@@ -247,8 +269,8 @@ def figures(results: dict[str, Any]) -> list[dict[str, Any]]:
                     None,
                     "s",
                     seconds / DRAFT_TARGET_S,
-                    f"≤ {DRAFT_TARGET_S:.0f} s",
-                    seconds <= DRAFT_TARGET_S,
+                    f"≤ {DRAFT_TARGET_S:.0f} s at 100k" if size == DRAFT_TARGET_SIZE else "context",
+                    seconds <= DRAFT_TARGET_S if size == DRAFT_TARGET_SIZE else None,
                 )
             )
     for size, data in sizes.items():
@@ -375,6 +397,29 @@ def markdown(results: dict[str, Any], rows: list[dict[str, Any]]) -> str:
                 f"MiB, tree PSS peak {mem['tree_pss_peak_mib']:,.0f} MiB, largest single-process "
                 f"VmHWM {mem['process_hwm_peak_mib']:,.0f} MiB.",
             ]
+        scale = data.get("scale_out")
+        if scale:
+            described = []
+            for layout, runs in scale["rounds"].items():
+                each = "; ".join(
+                    f"{r['seconds']:.1f} s ({r['busy_cpus']:.2f} CPUs busy; extraction "
+                    f"{r['extract_seconds']:.1f} s, parts "
+                    + ", ".join(f"{k} {v:.1f}" for k, v in r["parts"].items())
+                    + ")"
+                    for r in runs
+                )
+                described.append(f"{layout}: {each}")
+            lines.append(
+                "- Scale-out (the suite computed afresh, alternating, best of each side): "
+                + " | ".join(described)
+                + f" → {scale['speedup']:.2f}×. With one worker the machine already had "
+                f"{min(scale['rounds']['one worker'], key=lambda r: r['seconds'])['busy_cpus']:.2f}"
+                f" of its {scale['cpus']} CPUs busy on average (the worker's threads, "
+                "PostgreSQL's backends): no layout on this machine can be more than "
+                f"{scale['speedup_bound']:.2f}× faster than that. With the extraction serial "
+                "and everything after it split perfectly in two, the bound is "
+                f"{scale['amdahl_bound']:.2f}× (Amdahl)."
+            )
         page = data.get("page")
         if page:
             runs = "; ".join(

@@ -55,6 +55,7 @@ from harness import (
     Managed,
     bench_env,
     check_services,
+    cpu_seconds,
     database_url,
     flush_redis,
     free_port,
@@ -114,7 +115,7 @@ def community(residents: int, years: int, seed: int) -> Path:
     return folder
 
 
-def start_worker(env: dict[str, str], name: str) -> Managed:
+def start_worker(env: dict[str, str], name: str, concurrency: int = WORKER_CONCURRENCY) -> Managed:
     worker = Managed(
         f"celery worker {name}",
         [
@@ -125,7 +126,7 @@ def start_worker(env: dict[str, str], name: str) -> Managed:
             "healthwatch",
             "worker",
             "--loglevel=INFO",
-            f"--concurrency={WORKER_CONCURRENCY}",
+            f"--concurrency={concurrency}",
             "--pool=prefork",
             "--without-gossip",
             "--without-mingle",
@@ -236,6 +237,71 @@ def bench_suite(env: dict[str, str], name: str) -> dict[str, Any]:
     return result
 
 
+#: Scale-out: the same suite computed afresh by one worker process, then by two (each with one
+#: pool process, as two machines would run them), alternating, best of SCALE_ROUNDS each.
+SCALE_ROUNDS = 2
+SCALE_LAYOUTS = {"one worker": 1, "two workers": 2}
+
+
+def bench_scale_out(env: dict[str, str], size: int) -> dict[str, Any]:
+    """Issue #20 Deliver 3: does a second worker pay? Run after every other step of the size:
+    each round forgets the stored result sets (steps.py suite --fresh) so that everything is
+    computed again on the same data."""
+    rounds: dict[str, list[dict[str, Any]]] = {layout: [] for layout in SCALE_LAYOUTS}
+    for round_number in range(1, SCALE_ROUNDS + 1):
+        for layout, processes in SCALE_LAYOUTS.items():
+            flush_redis()
+            log(f"scale-out round {round_number}: {layout} (--concurrency=1 each)")
+            workers = [
+                start_worker(env, f"scale-{size}-{processes}-{i}", concurrency=1)
+                for i in range(processes)
+            ]
+            busy_before, all_before = cpu_seconds()
+            try:
+                result = run_step(
+                    "suite",
+                    env,
+                    ["--fresh", "--timeout", str(SUITE_TIMEOUT_S)],
+                    SUITE_TIMEOUT_S + 60,
+                )
+            finally:
+                busy_after, all_after = cpu_seconds()
+                for worker in workers:
+                    worker.stop()
+            # the whole machine's busy CPUs over the run (worker, PostgreSQL, this bench):
+            # what one worker already uses of the machine bounds what a second can add
+            busy_share = (busy_after - busy_before) / (all_after - all_before)
+            busy_cpus = (os.cpu_count() or 1) * busy_share
+            log(
+                f"{layout}: {result['seconds']:.1f} s (extract {result['extract_seconds']:.1f} s)"
+                f"; {busy_cpus:.2f} of {os.cpu_count()} CPUs busy on average"
+            )
+            rounds[layout].append(
+                {
+                    "seconds": result["seconds"],
+                    "extract_seconds": result["extract_seconds"],
+                    "busy_cpus": busy_cpus,
+                    "parts": {name: part["seconds"] for name, part in result["parts"].items()},
+                }
+            )
+    best = {layout: min(r["seconds"] for r in runs) for layout, runs in rounds.items()}
+    fastest_one = min(rounds["one worker"], key=lambda r: r["seconds"])
+    return {
+        "rounds": rounds,
+        "best_seconds": best,
+        "speedup": best["one worker"] / best["two workers"],
+        # no layout on this machine can beat all its CPUs busy for the whole run
+        "speedup_bound": (os.cpu_count() or 1) / fastest_one["busy_cpus"],
+        # Amdahl: the extraction (one task) stays serial, everything after it split in two
+        "amdahl_bound": fastest_one["seconds"]
+        / (
+            fastest_one["extract_seconds"]
+            + (fastest_one["seconds"] - fastest_one["extract_seconds"]) / 2
+        ),
+        "cpus": os.cpu_count(),
+    }
+
+
 def bench_page(env: dict[str, str], run_id: int, size: int) -> dict[str, Any]:
     static_root = OUT / f"static-{size}"
     shutil.rmtree(static_root, ignore_errors=True)
@@ -297,14 +363,18 @@ def bench_audit(env: dict[str, str], run_id: int) -> dict[str, Any]:
     return {"ledger": ledger, **audited}
 
 
+def _db_name(size: int) -> str:
+    # BENCH_DB_PREFIX keeps two benches on one PostgreSQL server apart (e.g. two worktrees)
+    return f"{os.environ.get('BENCH_DB_PREFIX', 'healthwatch_bench')}_{size}"
+
+
 def bench_size(size: int, years: int, seed: int, result: dict[str, Any]) -> dict[str, Any]:
     """Measure one size into ``result`` as each step ends, so that a step that fails leaves
     the figures of the steps before it in the report."""
     result.update({"residents": size, "years": years, "seed": seed})
     started = time.monotonic()
     folder = community(size, years, seed)
-    # BENCH_DB_PREFIX keeps two benches on one PostgreSQL server apart (e.g. two worktrees)
-    db_name = f"{os.environ.get('BENCH_DB_PREFIX', 'healthwatch_bench')}_{size}"
+    db_name = _db_name(size)
     log(f"recreating database {db_name}; migrating")
     recreate_database(db_name)
     env = bench_env(database_url(db_name))
@@ -322,6 +392,7 @@ def bench_size(size: int, years: int, seed: int, result: dict[str, Any]) -> dict
     result["outcome_page"] = run_step("outcome_page", env, ["--outcome", "acute_respiratory"], 600)
     result["page"] = bench_page(env, result["suite"]["run_id"], size)
     result["audit"] = bench_audit(env, result["suite"]["run_id"])
+    result["scale_out"] = bench_scale_out(env, size)
     result["load_at_end"] = machine_load()
     result["wall_seconds"] = time.monotonic() - started
     return result
@@ -335,6 +406,11 @@ def main() -> int:
     parser.add_argument("--years", type=int, default=5)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=BENCH, help="where results.* are written")
+    parser.add_argument(
+        "--scale-out-only",
+        action="store_true",
+        help="only the scale-out rounds, on the databases an earlier run left (same prefix)",
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
     signal.signal(signal.SIGTERM, _interrupt)
@@ -356,7 +432,12 @@ def main() -> int:
         results["machine"]["services"] = check_services()
         for size in sizes:
             log(f"=== {size:,} residents ===")
-            bench_size(size, args.years, args.seed, results["sizes"].setdefault(str(size), {}))
+            measured = results["sizes"].setdefault(str(size), {})
+            if args.scale_out_only:
+                env = bench_env(database_url(_db_name(size)))
+                measured["scale_out"] = bench_scale_out(env, size)
+                continue
+            bench_size(size, args.years, args.seed, measured)
     except BenchError as error:
         log(f"FAILED: {error}")
         results["error"] = str(error)

@@ -283,6 +283,19 @@ def step_load(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def _forget_result_sets() -> None:
+    """Make the next run compute everything again on the same data (the scale-out rounds): the
+    result sets of this code version are renamed to another one, so no run reuses them. Their
+    rows stay (the release and outcome-page steps before have read theirs already)."""
+    from analytics import suite
+    from analytics.models import ResultSet
+
+    for result_set in ResultSet.objects.filter(code_version=suite.VERSION):
+        ResultSet.objects.filter(pk=result_set.pk).update(
+            code_version=f"{suite.VERSION}~bench-forgotten-{result_set.pk}"
+        )
+
+
 def step_suite(args: argparse.Namespace) -> dict[str, Any]:
     """Request a run (enqueued over the broker on commit) and wait for the workers to finish."""
     import django
@@ -291,6 +304,8 @@ def step_suite(args: argparse.Namespace) -> dict[str, Any]:
     from analytics.models import AnalysisRun, RunPart, RunStatus
     from analytics.services import analysis_run_request
 
+    if args.fresh:
+        _forget_result_sets()
     started = time.perf_counter()
     run = analysis_run_request(user=None)
     deadline = started + args.timeout
@@ -591,6 +606,9 @@ def main() -> None:
     parser.add_argument("--year", type=int, default=2025)
     parser.add_argument("--page-file")
     parser.add_argument("--outcome", default="acute_respiratory")
+    parser.add_argument(
+        "--fresh", action="store_true", help="suite: compute again, reusing no result set"
+    )
     args = parser.parse_args()
     steps = {
         "load": step_load,
