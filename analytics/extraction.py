@@ -410,9 +410,20 @@ def _ranked_ids(frame: pd.DataFrame) -> pd.DataFrame:
         return frame
     ranked = frame.copy()
     for column in ids:
-        values = ranked[column].to_numpy()
-        ranked[column] = np.searchsorted(np.unique(values), values)
+        ranked[column] = _dense_rank(ranked[column].to_numpy())
     return ranked
+
+
+def _dense_rank(values: np.ndarray) -> np.ndarray:
+    """Each value's rank among the distinct values (0, 1, …), as int64. The extraction reads
+    ids in order, so the sorted case is one pass (a fifth of the 100k fingerprint's time went to
+    sorting ids that were already sorted); any other order is sorted first."""
+    if len(values) and bool(np.all(values[1:] >= values[:-1])):
+        steps = np.empty(len(values), dtype=np.int64)
+        steps[0] = 0
+        np.not_equal(values[1:], values[:-1], out=steps[1:])
+        return np.cumsum(steps)
+    return np.searchsorted(np.unique(values), values).astype(np.int64)
 
 
 def extract_sites() -> pd.DataFrame:
