@@ -52,3 +52,30 @@ def test_the_site_centred_scan_rarely_flags_outcomes_without_a_planted_effect(
     false_positives = sum(p <= alpha for p in tests)
     # 16 null tests at α = 0.05: 0.8 expected; P(≥ 4 | α) ≈ 0.007 if the test holds its level
     assert false_positives <= 3, f"{false_positives} of {len(tests)} null outcomes flagged"
+
+
+def test_expected_counts_by_stratum_number_equal_those_by_the_stratum_keys_to_the_bit() -> None:
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(3)
+    size = 5000
+    ry = pd.DataFrame(
+        {
+            "age_band": rng.choice(["0-4", "5-14", "15-44", "45-64", "65+"], size),
+            "sex": rng.choice(["female", "male"], size),
+            "smoking": rng.choice(["never", "former", "current"], size).astype(object),
+            "person_years": rng.uniform(0.1, 1.0, size),
+            "outcome": rng.poisson(0.3, size).astype(float),
+        }
+    )
+    ry.loc[7, "smoking"] = None  # a resident-year without the key: no stratum, no expectation
+    keys = list(suite.SCAN_STANDARDIZE_BY)
+    grouped = ry.groupby(keys, observed=True)
+    by_keys = grouped["outcome"].transform("sum") / grouped["person_years"].transform("sum")
+    by_keys = by_keys * ry["person_years"]
+    strata = suite.scan_strata(ry)
+    assert strata.isna().sum() == 1 and strata.nunique() == 5 * 2 * 3
+    by_number = suite.scan_expected(ry, "outcome", strata)
+    pd.testing.assert_series_equal(by_number, by_keys, check_exact=True, check_names=False)
+    pd.testing.assert_series_equal(suite.scan_expected(ry, "outcome"), by_number, check_exact=True)
