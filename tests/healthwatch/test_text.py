@@ -158,7 +158,10 @@ def test_a_hostile_code_in_a_csv_import_is_refused_with_its_row_and_column(
     with pytest.raises(BaseException):  # noqa: B017 - the command exits non-zero on bad input
         call_command("import_csv", kind, str(file), stdout=out, stderr=err)
     message = out.getvalue() + err.getvalue()
-    assert "row 2" in message and t(RULE) in message  # TODO(#15): the row prefix translated
+    reason = t("is not a valid code: %(rule)s.", rule=t(RULE))
+    where = "row %(row)s, column %(column)s, value '%(value)s': %(reason)s"
+    column = header.split(",")[0]
+    assert t(where, row=2, column=column, value=code, reason=reason) in message
     assert not (
         Station.objects.exists() or Area.objects.exists() or ProductionSite.objects.exists()
     )

@@ -10,6 +10,7 @@ import pytest
 from surveys.importing import ImportReport, import_csv
 from surveys.importing.locks import ImportBusy, import_lock
 from surveys.importing.reference import StationsImporter
+from tests.i18n import t
 
 STATIONS = b"station_code,name,medium,latitude,longitude\nW1,Well 1,water,25.0,110.0\n"
 
@@ -90,5 +91,8 @@ def test_a_database_lost_during_the_write_refuses_the_file_in_words_and_stores_n
     monkeypatch.setattr(StationsImporter, "write", lost)
     report = import_stations()
     assert not report.ok and report.error_count == 1
-    assert "the database could not be reached or restarted" in report.errors[0].reason
+    assert report.errors[0].reason == t(
+        "the database could not be reached or restarted during the import, so nothing was "
+        "imported; import the file again when it is back (rows already stored count as unchanged)."
+    )
     assert not Station.objects.exists() and not ImportRecord.objects.exists()

@@ -14,8 +14,11 @@ from surveys.importing import import_csv
 from surveys.importing.people import ObservationsImporter
 from surveys.models import ImportRecord, Observation
 from surveys.selectors import data_change_marker
+from tests.i18n import t
 
 pytestmark = pytest.mark.django_db
+# surveys.importing.base.DIFFERS, looked up in the active language (tests/i18n.py)
+DIFFERS = "differs from the stored value; corrections go through the edit form with a reason."
 
 
 def imported(content: bytes, monkeypatch: pytest.MonkeyPatch, user: Any = None) -> tuple[Any, int]:
@@ -73,7 +76,7 @@ def test_a_file_that_differs_in_one_byte_goes_the_full_path(
     report, chunks = imported(changed, monkeypatch)
     assert chunks >= 1
     assert not report.ok and report.errors[0].row == 2
-    assert report.errors[0].reason.startswith("differs from the stored value")
+    assert report.errors[0].reason == t(DIFFERS)
 
 
 def test_a_file_with_a_row_fewer_is_validated_and_counted_again(
@@ -111,7 +114,7 @@ def test_a_row_corrected_since_the_import_is_reported_by_the_full_path(
     report, chunks = imported(proved, monkeypatch)
     assert chunks >= 1
     assert not report.ok and report.created == 0
-    assert any(e.reason.startswith("differs from the stored value") for e in report.errors)
+    assert any(e.reason == t(DIFFERS) for e in report.errors)
 
 
 def test_a_dry_run_does_not_prove_the_file_stored(
