@@ -10,6 +10,7 @@ import pytest
 from surveys.importing import ImportReport, import_csv
 from surveys.importing.locks import ImportBusy, import_lock
 from surveys.importing.reference import StationsImporter
+from tests.i18n import tn
 
 STATIONS = b"station_code,name,medium,latitude,longitude\nW1,Well 1,water,25.0,110.0\n"
 
@@ -69,9 +70,16 @@ def test_a_dry_run_does_not_wait_for_a_running_import() -> None:
 @pytest.mark.django_db
 def test_the_second_import_of_a_file_says_nothing_new() -> None:
     first, second = import_stations(), import_stations()
-    assert "1 created" in first.summary()
-    assert second.summary() == (
-        "stations: 1 rows, nothing new: every row is already stored (1 unchanged)."
+    assert first.created == 1 and second.created == 0
+    assert second.summary() == tn(
+        "%(kind)s: %(rows)s row read, nothing new: every row is already stored "
+        "(unchanged: %(unchanged)s).",
+        "%(kind)s: %(rows)s rows read, nothing new: every row is already stored "
+        "(unchanged: %(unchanged)s).",
+        1,
+        kind="stations",
+        rows=1,
+        unchanged=1,
     )
 
 
