@@ -28,6 +28,7 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from healthwatch.roles import Role
 from notifications.models import (
@@ -361,9 +362,14 @@ def notify_import_failed(*, job_id: int) -> list[int]:
             return []
         subject = _("Import of %(file)s failed") % {"file": job.file_name}
         reason = (
-            job.error
+            job.error_message
             if job.status == ImportJobStatus.FAILED
-            else _("%(count)s problem(s) in the file; nothing was imported.") % {"count": errors}
+            else ngettext(
+                "%(count)s problem in the file; nothing was imported.",
+                "%(count)s problems in the file; nothing was imported.",
+                errors,
+            )
+            % {"count": errors}
         )
         body = _compose(
             subject,

@@ -20,7 +20,7 @@ from django.template.loader import render_to_string
 from django.utils import formats
 from django.utils.functional import Promise
 from django.utils.html import escape
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from analytics import charts
@@ -642,7 +642,11 @@ def release_map(release: Release) -> dict[str, Any]:
     missing = [r["name"] for r in rows if r["area_code"] not in coordinates]
     if missing:
         raise MapError(
-            gettext("no stored coordinates for the area(s) %(areas)s")
+            ngettext(
+                "no stored coordinates for the area %(areas)s",
+                "no stored coordinates for the areas %(areas)s",
+                len(missing),
+            )
             % {"areas": ", ".join(missing)}
         )
     areas = [
