@@ -193,7 +193,9 @@ def outcome_label(code: str) -> str:
     from surveys.models import VocabularyCode
 
     if code == suite.ACUTE_RESPIRATORY:
-        return _("Acute respiratory illness (new J06 or J20 diagnoses)")
+        from analytics.extraction import ACUTE_RESPIRATORY_LABEL
+
+        return _(ACUTE_RESPIRATORY_LABEL)
     from surveys.labels import code_label
 
     label = VocabularyCode.objects.filter(code=code).values_list("label", flat=True).first()

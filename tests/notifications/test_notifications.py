@@ -65,7 +65,7 @@ def test_a_new_alert_mails_every_epidemiologist_with_labels_not_codes(
     message = mail.outbox[0]
     assert message.subject == t(
         "Outbreak alert: %(outcome)s in %(area)s, week of %(week)s",
-        outcome=t("Acute respiratory illness (new J06 or J20 diagnoses)"),
+        outcome=t("Acute respiratory infection (new J06 or J20 diagnosis)"),
         area="A01",
         week="2025-06-02",
     )
