@@ -8,9 +8,10 @@ import threading
 import pytest
 
 from surveys.importing import ImportReport, import_csv
+from surveys.importing.core import DATABASE_LOST
 from surveys.importing.locks import ImportBusy, import_lock
 from surveys.importing.reference import StationsImporter
-from tests.i18n import tn
+from tests.i18n import t, tn
 
 STATIONS = b"station_code,name,medium,latitude,longitude\nW1,Well 1,water,25.0,110.0\n"
 
@@ -98,5 +99,5 @@ def test_a_database_lost_during_the_write_refuses_the_file_in_words_and_stores_n
     monkeypatch.setattr(StationsImporter, "write", lost)
     report = import_stations()
     assert not report.ok and report.error_count == 1
-    assert "the database could not be reached or restarted" in report.errors[0].reason
+    assert report.errors[0].reason == t(DATABASE_LOST)
     assert not Station.objects.exists() and not ImportRecord.objects.exists()
