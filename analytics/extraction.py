@@ -24,6 +24,7 @@ import pandas as pd
 import psycopg
 from django.db import connection, connections, transaction
 from django.db.models import QuerySet
+from django.utils.translation import gettext_noop
 from pandas.api.types import union_categoricals
 from psycopg import pq
 from psycopg.abc import Buffer
@@ -48,6 +49,9 @@ _T = TypeVar("_T")
 # Outcomes made of several codes (an event: a positive observation of any of them), counted
 # with the resident-year index. analytics.suite's definitions (docs/methods.md).
 ACUTE_RESPIRATORY = "acute_respiratory"
+#: The derived outcome's one name, wherever a person reads it (it has no vocabulary row: its
+#: codes' labels are the vocabulary's); translated through the catalogues.
+ACUTE_RESPIRATORY_LABEL = gettext_noop("Acute respiratory infection (new J06 or J20 diagnosis)")
 ACUTE_CODES = ("dx.J06", "dx.J20")
 DERIVED_OUTCOMES: dict[str, tuple[str, ...]] = {ACUTE_RESPIRATORY: ACUTE_CODES}
 

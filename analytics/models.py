@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from surveys.models import audited_history
@@ -270,7 +270,7 @@ class ResultChart(models.Model):
 
 
 class AlertStatus(models.TextChoices):
-    OPEN = "open", _("Open")
+    OPEN = "open", pgettext_lazy("alert status", "Open")
     ACKNOWLEDGED = "acknowledged", _("Acknowledged")
 
 

@@ -20,6 +20,7 @@ from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
 from analytics import charts, suite
+from analytics.extraction import ACUTE_RESPIRATORY_LABEL
 from analytics.stats import periods
 
 WEEKLY_CHART_WEEKS = 52
@@ -53,7 +54,7 @@ class Labels:
 
     def outcome(self, code: str) -> str:
         if code == suite.ACUTE_RESPIRATORY:
-            return _("Acute respiratory infection (new J06 or J20 diagnosis)")
+            return _(ACUTE_RESPIRATORY_LABEL)
         return self.codes.get(code, code)
 
     def area(self, code: str) -> str:

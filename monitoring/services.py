@@ -26,7 +26,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from healthwatch.roles import Role, has_role, primary_role
 from monitoring.models import (
@@ -252,7 +252,7 @@ def _pollutant(
 ) -> tuple[VocabularyCode | None, list[FieldError]]:
     pollutant = VocabularyCode.objects.filter(code=code.strip(), category="pollutant").first()
     if pollutant is None:
-        return None, [FieldError(field, _("Unknown pollutant %(code)r.") % {"code": code})]
+        return None, [FieldError(field, _("Unknown pollutant “%(code)s”.") % {"code": code})]
     if pollutant.medium != medium:
         return None, [
             FieldError(
@@ -346,7 +346,7 @@ def _result_problems(result: LabResult, prefix: str) -> tuple[Reading | None, li
         return None, [
             FieldError(
                 prefix + "sample_id",
-                _("No sample with ID %(code)r.") % {"code": result.sample_code},
+                _("No sample with ID “%(code)s”.") % {"code": result.sample_code},
                 result.sample_code,
             )
         ]
@@ -445,7 +445,11 @@ def lab_results_from_csv(text: str) -> list[LabResult]:
             [
                 FieldError(
                     "file",
-                    _("The header lacks the column(s) %(columns)s; expected %(expected)s.")
+                    ngettext(
+                        "The header lacks the column %(columns)s; expected %(expected)s.",
+                        "The header lacks the columns %(columns)s; expected %(expected)s.",
+                        len(missing),
+                    )
                     % {"columns": ", ".join(missing), "expected": ", ".join(LAB_CSV_COLUMNS)},
                 )
             ]

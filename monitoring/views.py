@@ -12,6 +12,7 @@ from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -254,7 +255,10 @@ def lab_results(request: HttpRequest) -> HttpResponse:
             else:
                 form.add_service_errors(problem.errors)
         else:
-            messages.success(request, _("%(n)s lab result(s) attached.") % {"n": len(readings)})
+            attached = ngettext(
+                "%(n)s lab result attached.", "%(n)s lab results attached.", len(readings)
+            )
+            messages.success(request, attached % {"n": len(readings)})
             return redirect("monitoring:validation")
     status = 400 if request.method == "POST" else 200
     return render(

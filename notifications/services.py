@@ -15,7 +15,7 @@ import json
 import logging
 import urllib.error
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from enum import Enum
 from typing import Any
 
@@ -26,8 +26,9 @@ from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from healthwatch.roles import Role
 from notifications.models import (
@@ -93,24 +94,50 @@ def _wanting(users: Iterable[Any], kind: str) -> list[Any]:
     return [u for u in users if u.pk not in opted_out or opted_out[u.pk].wants(kind)]
 
 
+#: Writes an event's e-mail (subject, body) in the active language.
+Message = Callable[[], tuple[str, str]]
+
+
+def _in_language(language: str, message: Message) -> tuple[str, str]:
+    with translation.override(language):
+        return message()
+
+
 def _record(
     *,
     kind: str,
     event_key: str,
     recipients: list[Any],
-    subject: str,
-    body: str,
+    message: Message,
     data: dict[str, Any],
 ) -> list[int]:
     """Write the event's rows (one per recipient, plus the webhook's) and queue them on commit.
 
-    Rows that exist already (the same event noticed again) are left as they are: each is sent
-    once. Returns the ids of the new rows.
+    Each e-mail is written in its recipient's saved language (else the installation's,
+    LANGUAGE_CODE), whatever language the worker writing it runs in; the webhook's subject in
+    the installation's. Rows that exist already (the same event noticed again) are left as they
+    are: each is sent once. Returns the ids of the new rows.
     """
-    rows: list[tuple[str, Any, str, str, dict[str, Any]]] = [
-        (f"{event_key}|email|{user.pk}", user, Channel.EMAIL, user.email, {}) for user in recipients
+    from healthwatch.models import UserProfile
+
+    saved = dict(
+        UserProfile.objects.filter(user_id__in=[user.pk for user in recipients])
+        .exclude(language="")
+        .values_list("user_id", "language")
+    )
+    rows: list[tuple[str, Any, str, str, tuple[str, str], dict[str, Any]]] = [
+        (
+            f"{event_key}|email|{user.pk}",
+            user,
+            Channel.EMAIL,
+            user.email,
+            _in_language(saved.get(user.pk) or settings.LANGUAGE_CODE, message),
+            {},
+        )
+        for user in recipients
     ]
     if settings.HEALTHWATCH_WEBHOOK_URL:
+        subject, body = _in_language(settings.LANGUAGE_CODE, message)
         payload = {
             "event": kind,
             "delivery": f"{event_key}|webhook",
@@ -124,11 +151,12 @@ def _record(
                 None,
                 Channel.WEBHOOK,
                 settings.HEALTHWATCH_WEBHOOK_URL,
+                (subject, body),
                 payload,
             )
         )
     created: list[int] = []
-    for unique_key, user, channel, address, payload in rows:
+    for unique_key, user, channel, address, (subject, body), payload in rows:
         try:
             with transaction.atomic():  # a savepoint: a duplicate does not spoil the event's
                 row, new = Notification.objects.get_or_create(
@@ -192,7 +220,9 @@ def outcome_label(code: str) -> str:
     from surveys.models import VocabularyCode
 
     if code == suite.ACUTE_RESPIRATORY:
-        return _("Acute respiratory illness (new J06 or J20 diagnoses)")
+        from analytics.extraction import ACUTE_RESPIRATORY_LABEL
+
+        return _(ACUTE_RESPIRATORY_LABEL)
     from surveys.labels import code_label
 
     label = VocabularyCode.objects.filter(code=code).values_list("label", flat=True).first()
@@ -217,35 +247,40 @@ def notify_alert_opened(*, alert_id: int) -> list[int]:
         from analytics.templatetags.analytics_labels import method_label
 
         alert = Alert.objects.get(pk=alert_id)
-        what = {
-            "outcome": outcome_label(alert.outcome),
-            "area": area_label(alert.area_code),
-            "week": alert.week.isoformat(),
-        }
-        subject = _("Outbreak alert: %(outcome)s in %(area)s, week of %(week)s") % what
-        body = _compose(
-            subject,
-            [
-                _("Observed: %(observed)s cases; expected %(expected)s (upper bound %(upper)s).")
-                % {
-                    "observed": f"{alert.observed:.0f}",
-                    "expected": f"{alert.expected:.1f}",
-                    "upper": f"{alert.upper_bound:.1f}",
-                },
-                _("Method: %(method)s.") % {"method": method_label(alert.method)},
-                "",
-                _("Review and acknowledge it: %(link)s")
-                % {"link": _link(reverse("analytics:alert", args=[alert.pk]))},
-            ],
-            _("You receive this as an epidemiologist of HealthWatch."),
-        )
+
+        def message() -> tuple[str, str]:
+            what = {
+                "outcome": outcome_label(alert.outcome),
+                "area": area_label(alert.area_code),
+                "week": alert.week.isoformat(),
+            }
+            subject = _("Outbreak alert: %(outcome)s in %(area)s, week of %(week)s") % what
+            observed = _(
+                "Observed: %(observed)s cases; expected %(expected)s (upper bound %(upper)s)."
+            )
+            return subject, _compose(
+                subject,
+                [
+                    observed
+                    % {
+                        "observed": f"{alert.observed:.0f}",
+                        "expected": f"{alert.expected:.1f}",
+                        "upper": f"{alert.upper_bound:.1f}",
+                    },
+                    _("Method: %(method)s.") % {"method": method_label(alert.method)},
+                    "",
+                    _("Review and acknowledge it: %(link)s")
+                    % {"link": _link(reverse("analytics:alert", args=[alert.pk]))},
+                ],
+                _("You receive this as an epidemiologist of HealthWatch."),
+            )
+
         recipients = _wanting(_with_role(Role.EPIDEMIOLOGIST), NotificationKind.ALERT_OPENED)
         return _record(
             kind=NotificationKind.ALERT_OPENED,
             event_key=f"alert:{alert.pk}",
             recipients=recipients,
-            subject=subject,
-            body=body,
+            message=message,
             data={
                 "alert_id": alert.pk,
                 "outcome": alert.outcome,
@@ -269,19 +304,22 @@ def notify_release_in_review(*, release_id: int) -> list[int]:
 
         release = Release.objects.get(pk=release_id)
         what = {"site": release.site_name, "year": release.year, "version": release.version}
-        subject = _("Awaiting your review: %(site)s %(year)s, version %(version)s") % what
-        body = _compose(
-            subject,
-            [
-                _(
-                    "An epidemiologist approved this report and sent it to community review. "
-                    "It is published only once community reviewers approve it."
-                ),
-                _("Read it and choose Approve or Ask for changes: %(link)s")
-                % {"link": _link(reverse("reports:release", args=[release.pk]))},
-            ],
-            _("You receive this as a community reviewer of HealthWatch."),
-        )
+
+        def message() -> tuple[str, str]:
+            subject = _("Awaiting your review: %(site)s %(year)s, version %(version)s") % what
+            return subject, _compose(
+                subject,
+                [
+                    _(
+                        "An epidemiologist approved this report and sent it to community review. "
+                        "It is published only once community reviewers approve it."
+                    ),
+                    _("Read it and choose Approve or Ask for changes: %(link)s")
+                    % {"link": _link(reverse("reports:release", args=[release.pk]))},
+                ],
+                _("You receive this as a community reviewer of HealthWatch."),
+            )
+
         approved_at = release.approved_at or timezone.now()
         recipients = _wanting(
             _with_role(Role.COMMUNITY_REVIEWER), NotificationKind.RELEASE_IN_REVIEW
@@ -291,8 +329,7 @@ def notify_release_in_review(*, release_id: int) -> list[int]:
             # Each round of review is its own event (a release may come back after changes).
             event_key=f"release:{release.pk}:review:{approved_at.isoformat()}",
             recipients=recipients,
-            subject=subject,
-            body=body,
+            message=message,
             data={
                 "release_id": release.pk,
                 "site_code": release.site_code,
@@ -314,21 +351,24 @@ def notify_run_failed(*, run_id: int) -> list[int]:
         run = AnalysisRun.objects.select_related("created_by").get(pk=run_id)
         if run.status != RunStatus.FAILED:
             return []
-        subject = _("Analysis run %(id)s failed") % {"id": run.pk}
-        body = _compose(
-            subject,
-            [
-                _("Started: %(when)s (%(trigger)s).")
-                % {
-                    "when": f"{run.created_at:%Y-%m-%d %H:%M} UTC",
-                    "trigger": run.get_trigger_display(),
-                },
-                _("What went wrong: %(error)s") % {"error": run.error or _("not recorded")},
-                "",
-                _("See the run and start it again: %(link)s")
-                % {"link": _link(reverse("analytics:run", args=[run.pk]))},
-            ],
-        )
+
+        def message() -> tuple[str, str]:
+            subject = _("Analysis run %(id)s failed") % {"id": run.pk}
+            return subject, _compose(
+                subject,
+                [
+                    _("Started: %(when)s (%(trigger)s).")
+                    % {
+                        "when": f"{run.created_at:%Y-%m-%d %H:%M} UTC",
+                        "trigger": run.get_trigger_display(),
+                    },
+                    _("What went wrong: %(error)s") % {"error": run.error or _("not recorded")},
+                    "",
+                    _("See the run and start it again: %(link)s")
+                    % {"link": _link(reverse("analytics:run", args=[run.pk]))},
+                ],
+            )
+
         people: list[Any] = (
             [run.created_by]
             if run.created_by is not None
@@ -338,8 +378,7 @@ def notify_run_failed(*, run_id: int) -> list[int]:
             kind=NotificationKind.RUN_FAILED,
             event_key=f"run:{run.pk}:failed",
             recipients=_wanting(people, NotificationKind.RUN_FAILED),
-            subject=subject,
-            body=body,
+            message=message,
             data={"run_id": run.pk, "error": run.error, "trigger": run.trigger},
         )
 
@@ -359,27 +398,40 @@ def notify_import_failed(*, job_id: int) -> list[int]:
             return []
         if job.requested_by is None:
             return []
-        subject = _("Import of %(file)s failed") % {"file": job.file_name}
-        reason = (
-            job.error
-            if job.status == ImportJobStatus.FAILED
-            else _("%(count)s problem(s) in the file; nothing was imported.") % {"count": errors}
-        )
-        body = _compose(
-            subject,
-            [
-                _("What went wrong: %(reason)s") % {"reason": reason},
-                _("The import's page lists the rows and columns: %(link)s")
-                % {"link": _link(reverse("surveys:import_job", args=[job.pk]))},
-            ],
-        )
+
+        def reason() -> str:
+            if job.status == ImportJobStatus.FAILED:
+                return job.error_message
+            return ngettext(
+                "%(count)s problem in the file; nothing was imported.",
+                "%(count)s problems in the file; nothing was imported.",
+                errors,
+            ) % {"count": errors}
+
+        def message() -> tuple[str, str]:
+            subject = _("Import of %(file)s failed") % {"file": job.file_name}
+            return subject, _compose(
+                subject,
+                [
+                    _("What went wrong: %(reason)s") % {"reason": reason()},
+                    _("The import's page lists the rows and columns: %(link)s")
+                    % {"link": _link(reverse("surveys:import_job", args=[job.pk]))},
+                ],
+            )
+
+        with translation.override(settings.LANGUAGE_CODE):
+            error = reason()  # the webhook's, in the installation's language
         return _record(
             kind=NotificationKind.IMPORT_FAILED,
             event_key=f"import:{job.pk}:failed",
             recipients=_wanting([job.requested_by], NotificationKind.IMPORT_FAILED),
-            subject=subject,
-            body=body,
-            data={"import_job_id": job.pk, "kind": job.kind, "error": reason},
+            message=message,
+            data={
+                "import_job_id": job.pk,
+                "kind": job.kind,
+                "error": error,
+                "error_code": job.error_code,
+            },
         )
 
     return _safely(f"import job {job_id}", record)
@@ -393,7 +445,6 @@ def notify_exceedance_validated(*, reading_id: int) -> list[int]:
 
     def record() -> list[int]:
         from monitoring.models import Reading
-        from monitoring.selectors import place_label
         from monitoring.services import exceeded_guidelines
 
         reading = Reading.objects.select_related("pollutant", "station").get(pk=reading_id)
@@ -401,40 +452,17 @@ def notify_exceedance_validated(*, reading_id: int) -> list[int]:
         if not guidelines:
             return []
         unit = reading.pollutant.canonical_unit
-        what = {"pollutant": reading.pollutant.label, "place": place_label(reading)}
-        subject = _("Guideline exceeded: %(pollutant)s at %(place)s") % what
-        lines = [
-            _("Validated value: %(value)s %(unit)s, measured %(when)s.")
-            % {
-                "value": f"{reading.value:g}",
-                "unit": unit,
-                "when": reading.measured_at.date().isoformat(),
-            },
-            *[
-                _("Above %(source)s: %(limit)s %(unit)s (%(averaging)s).")
-                % {
-                    "source": g.source,
-                    "limit": f"{g.value:g}",
-                    "unit": g.unit,
-                    "averaging": g.averaging,
-                }
-                for g in guidelines
-            ],
-        ]
-        if reading.station is not None:
-            lines.append(
-                _("Public station page: %(link)s")
-                % {"link": _link(reverse("monitoring:public_station", args=[reading.station.code]))}
-            )
-        body = _compose(subject, lines, _("You receive this as a HealthWatch reviewer."))
+
+        def message() -> tuple[str, str]:
+            return _exceedance_message(reading, guidelines, unit)
+
         people = [*_with_role(Role.EPIDEMIOLOGIST), *_with_role(Role.COMMUNITY_REVIEWER)]
         unique = list({u.pk: u for u in people}.values())
         return _record(
             kind=NotificationKind.EXCEEDANCE_VALIDATED,
             event_key=f"exceedance:reading:{reading.pk}",
             recipients=_wanting(unique, NotificationKind.EXCEEDANCE_VALIDATED),
-            subject=subject,
-            body=body,
+            message=message,
             data={
                 "reading_id": reading.pk,
                 "pollutant": reading.pollutant.code,
@@ -446,6 +474,40 @@ def notify_exceedance_validated(*, reading_id: int) -> list[int]:
         )
 
     return _safely(f"exceedance of reading {reading_id}", record)
+
+
+def _exceedance_message(reading: Any, guidelines: list[Any], unit: str) -> tuple[str, str]:
+    """A validated reading above guideline values, in the active language."""
+    from monitoring.selectors import place_label
+    from surveys.labels import code_label
+
+    pollutant = code_label(reading.pollutant.code, reading.pollutant.label)
+    what = {"pollutant": pollutant, "place": place_label(reading)}
+    subject = _("Guideline exceeded: %(pollutant)s at %(place)s") % what
+    lines = [
+        _("Validated value: %(value)s %(unit)s, measured %(when)s.")
+        % {
+            "value": f"{reading.value:g}",
+            "unit": unit,
+            "when": reading.measured_at.date().isoformat(),
+        },
+        *[
+            _("Above %(source)s: %(limit)s %(unit)s (%(averaging)s).")
+            % {
+                "source": g.source,
+                "limit": f"{g.value:g}",
+                "unit": g.unit,
+                "averaging": g.averaging,
+            }
+            for g in guidelines
+        ],
+    ]
+    if reading.station is not None:
+        lines.append(
+            _("Public station page: %(link)s")
+            % {"link": _link(reverse("monitoring:public_station", args=[reading.station.code]))}
+        )
+    return subject, _compose(subject, lines, _("You receive this as a HealthWatch reviewer."))
 
 
 def notification_send(*, notification_id: int) -> SendOutcome:

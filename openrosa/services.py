@@ -147,7 +147,7 @@ def _date(text: str, field: str, errors: list[FieldError]) -> dt.date | None:
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
-        errors.append(FieldError(field, _("%(value)r is not a date.") % {"value": text}, text))
+        errors.append(FieldError(field, _("“%(value)s” is not a date.") % {"value": text}, text))
         return None
 
 

@@ -24,7 +24,7 @@ import pandas as pd
 from django.utils.translation import gettext_noop
 
 from analytics import suite
-from analytics.extraction import Datasets
+from analytics.extraction import ACUTE_RESPIRATORY_LABEL, Datasets
 from analytics.stats import biomonitoring, rates
 from analytics.stats.errors import StatsInputError
 from analytics.stats.exposure import haversine_km
@@ -563,7 +563,10 @@ def build_tables(
 
 # --- from protected cells to the public content -------------------------------------------------
 
-OUTCOME_LABELS = {suite.ACUTE_RESPIRATORY: gettext_noop("Acute respiratory infection (J06 or J20)")}
+OUTCOME_LABELS = {suite.ACUTE_RESPIRATORY: ACUTE_RESPIRATORY_LABEL}
+#: The name releases frozen before the outcome had one name carry; rendering shows the current
+#: one instead (reports.rendering), and this keeps the old one translatable meanwhile.
+RETIRED_OUTCOME_LABELS = (gettext_noop("Acute respiratory infection (J06 or J20)"),)
 
 
 def _tidy(

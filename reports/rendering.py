@@ -20,7 +20,7 @@ from django.template.loader import render_to_string
 from django.utils import formats
 from django.utils.functional import Promise
 from django.utils.html import escape
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from analytics import charts
@@ -228,6 +228,7 @@ def publication_labels(content: dict[str, Any]) -> Labels:
             # Frozen in the content in English; the ones HealthWatch words itself are in the
             # message catalogues (gettext_noop in reports.layouts).
             **{code: gettext(label) for code, label in content["outcome_labels"].items()},
+            **_derived_outcome_labels(content),
             **{code: label for code, label in translated.items() if code in vocabulary},
         },
         units={code: unit for code, (_label, unit) in vocabulary.items() if unit},
@@ -642,7 +643,11 @@ def release_map(release: Release) -> dict[str, Any]:
     missing = [r["name"] for r in rows if r["area_code"] not in coordinates]
     if missing:
         raise MapError(
-            gettext("no stored coordinates for the area(s) %(areas)s")
+            ngettext(
+                "no stored coordinates for the area %(areas)s",
+                "no stored coordinates for the areas %(areas)s",
+                len(missing),
+            )
             % {"areas": ", ".join(missing)}
         )
     areas = [
@@ -681,7 +686,17 @@ def _outcome_label(content: dict[str, Any], outcome: str) -> str:
     from surveys.labels import translated_labels
 
     translated = translated_labels().get(outcome)
-    return translated or gettext(content["outcome_labels"].get(outcome, outcome))
+    derived = _derived_outcome_labels(content).get(outcome)
+    return translated or derived or gettext(content["outcome_labels"].get(outcome, outcome))
+
+
+def _derived_outcome_labels(content: dict[str, Any]) -> dict[str, str]:
+    """The derived outcome by its one current name, also in a release frozen with an older one."""
+    from analytics.extraction import ACUTE_RESPIRATORY, ACUTE_RESPIRATORY_LABEL
+
+    if ACUTE_RESPIRATORY not in content.get("outcome_labels", {}):
+        return {}
+    return {ACUTE_RESPIRATORY: gettext(ACUTE_RESPIRATORY_LABEL)}
 
 
 class MapError(RuntimeError):

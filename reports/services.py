@@ -125,11 +125,20 @@ class LateDataProblem(ValidationProblem):
             [
                 FieldError(
                     "late_data",
-                    f"This correction changes {len(refusal.held)} published number(s) by fewer "
-                    f"than {refusal.threshold} records. Publishing them would reveal the late "
-                    "records themselves, so it is not published as it is. Choose how to go on: "
-                    "hold the correction, publish it with the changed numbers hidden, or publish "
-                    "it at a coarser grouping.",
+                    ngettext(
+                        "This correction changes %(count)s published number by fewer than "
+                        "%(threshold)s records. Publishing it would reveal the late records "
+                        "themselves, so it is not published as it is. Choose how to go on: hold "
+                        "the correction, publish it with the changed number hidden, or publish "
+                        "it at a coarser grouping.",
+                        "This correction changes %(count)s published numbers by fewer than "
+                        "%(threshold)s records. Publishing them would reveal the late records "
+                        "themselves, so it is not published as it is. Choose how to go on: hold "
+                        "the correction, publish it with the changed numbers hidden, or publish "
+                        "it at a coarser grouping.",
+                        len(refusal.held),
+                    )
+                    % {"count": len(refusal.held), "threshold": refusal.threshold},
                 )
             ]
         )

@@ -582,7 +582,7 @@ class ImportView(FieldAPI, APIView):
         body = serializers.ImportJobSerializer(job, context={"request": request}).data
         if refused_by_queue(job):
             return Response(
-                {**body, "detail": job.error}, status=status.HTTP_503_SERVICE_UNAVAILABLE
+                {**body, "detail": job.error_message}, status=status.HTTP_503_SERVICE_UNAVAILABLE
             )
         return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
 

@@ -12,8 +12,8 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext, gettext_noop, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
 from simple_history.models import HistoricalRecords
 
 from healthwatch.text import identifier_problem
@@ -648,6 +648,21 @@ class ImportJobStatus(models.TextChoices):
     FAILED = "failed", _("Failed")
 
 
+class ImportJobErrorCode(models.TextChoices):
+    """Why a failed job did not run, for the product to recognise without reading its text."""
+
+    QUEUE_UNAVAILABLE = "queue_unavailable", _("The job queue was unavailable")
+
+
+#: A failed job's message by its error code, shown in the reader's language; `error` then
+#: holds the technical detail (the broker's error), not the message.
+IMPORT_JOB_ERROR_MESSAGES = {
+    ImportJobErrorCode.QUEUE_UNAVAILABLE: gettext_noop(
+        "Not started: the job queue is unavailable (%(error)s). Upload the file again later."
+    ),
+}
+
+
 class ImportJob(models.Model):
     """A CSV upload too big to import inside the web request: a worker imports it.
 
@@ -669,6 +684,8 @@ class ImportJob(models.Model):
     rows_read = models.PositiveBigIntegerField(default=0)
     report = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True)
+    #: Set when the failure has a known cause: `error` is then that cause's detail.
+    error_code = models.CharField(max_length=32, blank=True, choices=ImportJobErrorCode.choices)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -687,6 +704,12 @@ class ImportJob(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in (ImportJobStatus.DONE, ImportJobStatus.FAILED)
+
+    @property
+    def error_message(self) -> str:
+        """Why the job failed, in the active language (a coded cause worded at reading time)."""
+        template = IMPORT_JOB_ERROR_MESSAGES.get(self.error_code)  # type: ignore[call-overload]
+        return gettext(template) % {"error": self.error} if template else self.error
 
 
 class ImportJobChunk(models.Model):

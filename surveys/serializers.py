@@ -22,6 +22,7 @@ from surveys.models import (
     AreaPopulation,
     DataQualityFlag,
     ImportJob,
+    ImportJobErrorCode,
     ImportJobStatus,
     Measurement,
     MeasurementStatus,
@@ -448,9 +449,16 @@ class ImportJobSerializer(serializers.Serializer[Any]):
     )
     rows_read = serializers.IntegerField(help_text="Progress: file rows checked so far.")
     error = serializers.CharField(
+        source="error_message",
         allow_blank=True,
         help_text="Why a failed job did not run (the job queue was unavailable, the worker was "
         "lost); nothing of its file was written. Upload the file again.",
+    )
+    error_code = serializers.ChoiceField(
+        choices=ImportJobErrorCode.choices,
+        allow_blank=True,
+        help_text="The failure's cause when it is a known one: queue_unavailable (nothing was "
+        "queued; upload the file again later). Empty otherwise.",
     )
     report = ImportReportSerializer(
         allow_null=True,

@@ -58,7 +58,7 @@ def parse_bool(text: str | bool) -> bool:
         return True
     if word in FALSE_WORDS:
         return False
-    raise ValueRuleError(_("%(text)r is not true or false.") % {"text": text})
+    raise ValueRuleError(_("“%(text)s” is not true or false.") % {"text": text})
 
 
 def parse_number(text: str | float | int) -> float:
@@ -68,9 +68,9 @@ def parse_number(text: str | float | int) -> float:
         try:
             number = float(str(text).strip())
         except ValueError:
-            raise ValueRuleError(_("%(text)r is not a number.") % {"text": text}) from None
+            raise ValueRuleError(_("“%(text)s” is not a number.") % {"text": text}) from None
     if not math.isfinite(number):
-        raise ValueRuleError(_("%(text)r is not a finite number.") % {"text": text})
+        raise ValueRuleError(_("“%(text)s” is not a finite number.") % {"text": text})
     return number
 
 
@@ -83,7 +83,7 @@ def parse_date(text: str | dt.date, *, today: dt.date | None = None) -> dt.date:
             value = dt.date.fromisoformat(text.strip())
         except ValueError:
             raise ValueRuleError(
-                _("%(text)r is not a date in the form YYYY-MM-DD.") % {"text": text}
+                _("“%(text)s” is not a date in the form YYYY-MM-DD.") % {"text": text}
             ) from None
     if value > (today or dt.date.today()):
         raise ValueRuleError(_("%(date)s is in the future.") % {"date": value.isoformat()})
@@ -95,7 +95,7 @@ def refuse_formula(text: str) -> str:
     if text.startswith(FORMULA_PREFIXES):
         raise ValueRuleError(
             _(
-                "%(text)r begins with %(first)r, which spreadsheets run as a formula; "
+                "“%(text)s” begins with “%(first)s”, which spreadsheets run as a formula; "
                 "remove the leading character."
             )
             % {"text": text, "first": text[0]}
@@ -110,7 +110,7 @@ def to_canonical(code: VocabularyCode, value: float, unit: str) -> float:
         accepted = ", ".join(sorted(factors)) or _("none")
         raise UnitRuleError(
             _(
-                "unit %(unit)r cannot be converted to %(canonical)s for %(code)s; "
+                "unit “%(unit)s” cannot be converted to %(canonical)s for %(code)s; "
                 "accepted units: %(accepted)s."
             )
             % {
@@ -212,7 +212,9 @@ def coded_value(
         try:
             lod_number = parse_number(lod)
             if lod_number <= 0:
-                raise ValueRuleError(_("%(lod)r is not a positive detection limit.") % {"lod": lod})
+                raise ValueRuleError(
+                    _("“%(lod)s” is not a positive detection limit.") % {"lod": lod}
+                )
             if unit:
                 canonical_lod = to_canonical(code, lod_number, unit)
         except ValueRuleError as error:

@@ -829,7 +829,7 @@ def _import_as_job(request: HttpRequest, form: ImportForm, upload: Any) -> HttpR
         return render(request, "surveys/import.html", {"form": form, "report": None}, status=400)
     job.refresh_from_db()  # the queue is asked once the job is committed
     if job.status == ImportJobStatus.FAILED:
-        messages.error(request, job.error)
+        messages.error(request, job.error_message)
     return redirect("surveys:import_job", pk=job.pk)
 
 

@@ -17,13 +17,19 @@ from __future__ import annotations
 import re
 
 from django.utils.html import escape
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext, ngettext, pgettext
 
 
 def t(msgid: str, /, **params: object) -> str:
     """The message in the active language, formatted as the product formats it (`%` with a
     mapping) when parameters are given."""
     text = gettext(msgid)
+    return text % params if params else text
+
+
+def tp(context: str, msgid: str, /, **params: object) -> str:
+    """The message with a context (pgettext: "Open" as a status, not as a verb), formatted."""
+    text = pgettext(context, msgid)
     return text % params if params else text
 
 

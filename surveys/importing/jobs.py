@@ -26,13 +26,10 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext
 
 from surveys.importing.core import import_csv, may_import
-from surveys.models import ImportJob, ImportJobChunk, ImportJobStatus
+from surveys.models import ImportJob, ImportJobChunk, ImportJobErrorCode, ImportJobStatus
 from surveys.services import AccessDenied
 
 log = logging.getLogger("surveys.importing")
-QUEUE_UNAVAILABLE = (
-    "Not started: the job queue is unavailable ({error}). Upload the file again later."
-)
 CHUNK_BYTES = 1024 * 1024
 #: Progress is written at most this often (seconds): a chunk is validated in well under that.
 PROGRESS_EVERY = 1.0
@@ -59,8 +56,10 @@ def import_job_submit(
 def refused_by_queue(job: ImportJob) -> bool:
     """Did the queue refuse the job (nothing imported: "upload again later")? A job that a
     fast worker already ran and failed is not that: its outcome is in its report."""
-    prefix = QUEUE_UNAVAILABLE.split("(", 1)[0]
-    return job.status == ImportJobStatus.FAILED and job.error.startswith(prefix)
+    return (
+        job.status == ImportJobStatus.FAILED
+        and job.error_code == ImportJobErrorCode.QUEUE_UNAVAILABLE
+    )
 
 
 def _enqueue(job_id: int) -> None:
@@ -70,15 +69,26 @@ def _enqueue(job_id: int) -> None:
         run_import.apply_async((job_id,))
     except Exception as error:  # kombu/redis connection errors
         log.error("import job %s not queued: %s", job_id, error)
-        _finish(job_id, ImportJobStatus.FAILED, error=QUEUE_UNAVAILABLE.format(error=error))
+        _finish(
+            job_id,
+            ImportJobStatus.FAILED,
+            error=str(error),
+            error_code=ImportJobErrorCode.QUEUE_UNAVAILABLE,
+        )
 
 
-def _finish(job_id: int, status: str, *, error: str = "", report: object = None) -> None:
+def _finish(
+    job_id: int, status: str, *, error: str = "", error_code: str = "", report: object = None
+) -> None:
     from notifications.services import notify_import_failed
 
     with transaction.atomic():
         ImportJob.objects.filter(pk=job_id).update(
-            status=status, error=error, report=report, finished_at=timezone.now()
+            status=status,
+            error=error,
+            error_code=error_code,
+            report=report,
+            finished_at=timezone.now(),
         )
         ImportJobChunk.objects.filter(job_id=job_id).delete()
         notify_import_failed(job_id=job_id)  # told only if it failed or refused its rows

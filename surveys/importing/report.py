@@ -65,19 +65,55 @@ class ImportReport:
         return replace(self, errors=[*listed, note])
 
     def summary(self) -> str:
-        mode = "dry run, nothing written" if self.dry_run else "written"
+        """One line for the person who ran the import, in the active language (`kind` is the
+        code they typed)."""
+        values = {
+            "kind": self.kind,
+            "rows": self.rows,
+            "errors": self.error_count,
+            "created": self.created,
+            "unchanged": self.unchanged,
+        }
         if not self.ok:
             return (
-                f"{self.kind}: {self.rows} rows, {self.error_count} errors; nothing was imported."
+                ngettext(
+                    "%(kind)s: %(errors)s error (rows read: %(rows)s); nothing was imported.",
+                    "%(kind)s: %(errors)s errors (rows read: %(rows)s); nothing was imported.",
+                    self.error_count,
+                )
+                % values
             )
         if not self.dry_run and self.created == 0:
             return (
-                f"{self.kind}: {self.rows} rows, nothing new: every row is already stored "
-                f"({self.unchanged} unchanged)."
+                ngettext(
+                    "%(kind)s: %(rows)s row read, nothing new: every row is already stored "
+                    "(unchanged: %(unchanged)s).",
+                    "%(kind)s: %(rows)s rows read, nothing new: every row is already stored "
+                    "(unchanged: %(unchanged)s).",
+                    self.rows,
+                )
+                % values
+            )
+        if self.dry_run:
+            return (
+                ngettext(
+                    "%(kind)s: %(rows)s row read; new: %(created)s, unchanged: %(unchanged)s "
+                    "(dry run, nothing written).",
+                    "%(kind)s: %(rows)s rows read; new: %(created)s, unchanged: %(unchanged)s "
+                    "(dry run, nothing written).",
+                    self.rows,
+                )
+                % values
             )
         return (
-            f"{self.kind}: {self.rows} rows, {self.created} created, "
-            f"{self.unchanged} unchanged ({mode})."
+            ngettext(
+                "%(kind)s: %(rows)s row read; new: %(created)s, unchanged: %(unchanged)s "
+                "(written).",
+                "%(kind)s: %(rows)s rows read; new: %(created)s, unchanged: %(unchanged)s "
+                "(written).",
+                self.rows,
+            )
+            % values
         )
 
 

@@ -15,6 +15,7 @@ from django.db import connection
 from surveys.importing import ImportReport
 from surveys.importing.people import ObservationsImporter
 from surveys.models import ImportRecord, Observation, Visit
+from tests.i18n import tn
 from tests.integration.conftest import PrivatePostgres, manage, spawn_manage
 from tests.integration.test_import_postgres import import_file, render, rows_of
 
@@ -62,7 +63,16 @@ def test_two_concurrent_imports_of_one_file_store_one_copy_and_the_second_says_n
     assert sorted(r.created for r in reports) == [0, len(rows)]
     second = min(reports, key=lambda r: r.created)
     assert second.ok and second.unchanged == len(rows)
-    assert "nothing new" in second.summary()
+    assert second.summary() == tn(
+        "%(kind)s: %(rows)s row read, nothing new: every row is already stored "
+        "(unchanged: %(unchanged)s).",
+        "%(kind)s: %(rows)s rows read, nothing new: every row is already stored "
+        "(unchanged: %(unchanged)s).",
+        second.rows,
+        kind=second.kind,
+        rows=second.rows,
+        unchanged=second.unchanged,
+    )
     assert Observation.objects.count() == len(rows)
     assert Visit.objects.count() == len({(r[0], r[1]) for r in rows})
     assert ImportRecord.objects.filter(kind="observations").count() == 2

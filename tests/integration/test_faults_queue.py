@@ -65,11 +65,11 @@ def test_with_the_broker_stopped_work_fails_clearly_and_after_it_is_back_work_ru
         response = uploader.post("/field/import/", {"kind": "observations", "file": upload})
         assert response.status_code == 302
         job = ImportJob.objects.get()
-        assert job.status == ImportJobStatus.FAILED and "the job queue is unavailable" in job.error
+        assert job.status == ImportJobStatus.FAILED and job.error_code == "queue_unavailable"
         assert not job.chunks.exists()
         refused = uploader.post("/api/v1/imports/", {"kind": "stations", "file": stations()})
         assert refused.status_code == 503, refused.content
-        assert "the job queue is unavailable" in refused.json()["detail"]
+        assert refused.json()["error_code"] == "queue_unavailable" and refused.json()["detail"]
         assert refused.json()["status"] == "failed" and not Station.objects.exists()
 
         # The broker comes back; nobody touches the worker, the runs or the jobs.

@@ -13,6 +13,7 @@ from notifications.models import Notification, NotificationKind
 from surveys.models import Station
 from surveys.services import AccessDenied
 from surveys.validation import ValidationProblem
+from tests.i18n import tn
 
 pytestmark = pytest.mark.django_db
 
@@ -248,3 +249,22 @@ def test_a_complaint_waits_for_moderation_and_staff_link_it_to_a_sample(
     assert sample.custody.last().step == CustodyStep.LINKED_TO_COMPLAINT  # type: ignore[union-attr]
     with pytest.raises(AccessDenied):
         services.complaint_link_sample(user=monitor, complaint=complaint, sample=sample)
+
+
+@pytest.mark.parametrize(
+    ("header", "missing"),
+    [("sample_id,pollutant,value", ["unit"]), ("sample_id,pollutant", ["value", "unit"])],
+)
+def test_a_lab_csv_lacking_columns_names_them_in_the_singular_or_the_plural(
+    header: str, missing: list[str]
+) -> None:
+    with pytest.raises(ValidationProblem) as problem:
+        services.lab_results_from_csv(header + "\n")
+    assert problem.value.errors[0].message == tn(
+        "The header lacks the column %(columns)s; expected %(expected)s.",
+        "The header lacks the columns %(columns)s; expected %(expected)s.",
+        len(missing),
+        columns=", ".join(missing),
+        expected=", ".join(services.LAB_CSV_COLUMNS),
+    )
+    assert "(s)" not in problem.value.errors[0].message

@@ -65,7 +65,7 @@ def test_a_new_alert_mails_every_epidemiologist_with_labels_not_codes(
     message = mail.outbox[0]
     assert message.subject == t(
         "Outbreak alert: %(outcome)s in %(area)s, week of %(week)s",
-        outcome=t("Acute respiratory illness (new J06 or J20 diagnoses)"),
+        outcome=t("Acute respiratory infection (new J06 or J20 diagnosis)"),
         area="A01",
         week="2025-06-02",
     )
@@ -219,6 +219,55 @@ def test_a_failed_import_job_mails_its_requester_and_a_good_one_mails_nobody(
         jobs._finish(bad.pk, ImportJobStatus.FAILED, error="The import was lost.")
     assert [m.subject for m in mail.outbox] == [t("Import of %(file)s failed", file="bad.csv")]
     assert mail.outbox[0].to == [worker_a.email]
+
+
+def test_each_e_mail_is_written_in_the_language_its_recipient_saved_not_the_worker_s(
+    epidemiologist: User, sent_inline: list[int], django_capture_on_commit_callbacks: Any
+) -> None:
+    from django.utils import translation
+
+    from healthwatch.i18n import save_language
+
+    with_email(epidemiologist)
+    chinese = with_email(make_user("epi_zh", Role.EPIDEMIOLOGIST))
+    save_language(epidemiologist, "fr")
+    save_language(chinese, "zh-hans")
+    alert = new_alert()
+    with translation.override("en"), django_capture_on_commit_callbacks(execute=True):
+        services.notify_alert_opened(alert_id=alert.pk)
+    subjects = {m.to[0]: m.subject for m in mail.outbox}
+    for user, language in ((epidemiologist, "fr"), (chinese, "zh-hans")):
+        with translation.override(language):
+            subject = t(
+                "Outbreak alert: %(outcome)s in %(area)s, week of %(week)s",
+                outcome=t("Acute respiratory infection (new J06 or J20 diagnosis)"),
+                area="A01",
+                week="2025-06-02",
+            )
+        assert subjects[user.email] == subject
+    assert subjects[epidemiologist.email] != subjects[chinese.email]
+
+
+def test_an_import_refused_by_the_queue_is_mailed_in_the_requester_s_language(
+    worker_a: User, sent_inline: list[int], django_capture_on_commit_callbacks: Any
+) -> None:
+    from django.utils import translation
+
+    from healthwatch.i18n import save_language
+
+    save_language(with_email(worker_a), "pt-br")
+    job = ImportJob.objects.create(kind="visits", file_name="v.csv", size=1, requested_by=worker_a)
+    with translation.override("en"), django_capture_on_commit_callbacks(execute=True):
+        jobs._finish(
+            job.pk, ImportJobStatus.FAILED, error="Error 111", error_code="queue_unavailable"
+        )
+    with translation.override("pt-br"):
+        refusal = t(
+            "Not started: the job queue is unavailable (%(error)s). Upload the file again later.",
+            error="Error 111",
+        )
+        assert mail.outbox[0].subject == t("Import of %(file)s failed", file="v.csv")
+    assert refusal in mail.outbox[0].body
 
 
 class Receiver(BaseHTTPRequestHandler):

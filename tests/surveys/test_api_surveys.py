@@ -307,7 +307,7 @@ def test_service_problems_come_back_as_json_naming_each_field(
         high="200",
     )
     assert errors["vital.bmi.unit"] == t(
-        "unit %(unit)r cannot be converted to %(canonical)s for %(code)s; "
+        "unit “%(unit)s” cannot be converted to %(canonical)s for %(code)s; "
         "accepted units: %(accepted)s.",
         unit="stone",
         canonical="kg/m²",
@@ -597,10 +597,40 @@ def test_an_api_upload_while_the_job_queue_is_down_answers_503_and_keeps_nothing
     response = upload_csv(api_for(worker_a), STATIONS_CSV)
     assert response.status_code == 503, response.content
     body = response.json()
-    assert body["status"] == "failed" and "the job queue is unavailable" in body["error"]
-    assert body["detail"] == body["error"]
+    assert body["status"] == "failed" and body["error_code"] == "queue_unavailable"
+    assert body["detail"] == body["error"] == t(QUEUE_REFUSAL, error=REFUSED_BY_BROKER)
     job = ImportJob.objects.get()
     assert not job.chunks.exists() and Station.objects.count() == 0
+
+
+QUEUE_REFUSAL = (
+    "Not started: the job queue is unavailable (%(error)s). Upload the file again later."
+)
+REFUSED_BY_BROKER = "Error 111 connecting to 127.0.0.1:6379. Connection refused."
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_queue_refusal_is_known_by_its_code_and_worded_in_the_language_of_whoever_reads_it(
+    worker_a: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.utils import translation
+
+    from surveys.importing.jobs import refused_by_queue
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise BrokerUnavailable(REFUSED_BY_BROKER)
+
+    monkeypatch.setattr(tasks.run_import, "apply_async", refuse)
+    with translation.override("fr"):
+        assert upload_csv(api_for(worker_a), STATIONS_CSV).status_code == 503
+    job = ImportJob.objects.get()
+    assert job.error_code == "queue_unavailable" and job.error == REFUSED_BY_BROKER
+    assert refused_by_queue(job)
+    for language in ("en", "fr", "zh-hans"):
+        with translation.override(language):
+            assert job.error_message == t(QUEUE_REFUSAL, error=REFUSED_BY_BROKER)
+    with translation.override("fr"):
+        assert "job queue" not in job.error_message
 
 
 @pytest.mark.django_db(transaction=True)

@@ -24,7 +24,7 @@ from tests.i18n import t, tn
 CORPUS = Path(__file__).resolve().parent / "import_corpus"
 
 FORMULA = (
-    "%(text)r begins with %(first)r, which spreadsheets run as a formula; "
+    "“%(text)s” begins with “%(first)s”, which spreadsheets run as a formula; "
     "remove the leading character."
 )
 NOT_ONE_OF = "'%(value)s' is not one of %(allowed)s."
@@ -134,7 +134,7 @@ EXPECTED: dict[str, list[tuple[int, str, Reason]]] = {
         (
             2,
             "sampled_on",
-            msg("%(text)r is not a date in the form YYYY-MM-DD.", text="01/03/2024"),
+            msg("“%(text)s” is not a date in the form YYYY-MM-DD.", text="01/03/2024"),
         )
     ],
     "observations_future_date.csv": [
@@ -173,7 +173,7 @@ EXPECTED: dict[str, list[tuple[int, str, Reason]]] = {
             2,
             "unit",
             msg(
-                "unit %(unit)r cannot be converted to %(canonical)s for %(code)s; "
+                "unit “%(unit)s” cannot be converted to %(canonical)s for %(code)s; "
                 "accepted units: %(accepted)s.",
                 unit="mg/kg",
                 canonical="µg/dL",
@@ -226,7 +226,7 @@ EXPECTED: dict[str, list[tuple[int, str, Reason]]] = {
     ],
     "residents_bad_boolean.csv": [
         (2, "sex", msg(NOT_ONE_OF, value="X", allowed="F, M")),
-        (2, "works_at_site", msg("%(text)r is not true or false.", text="perhaps")),
+        (2, "works_at_site", msg("“%(text)s” is not true or false.", text="perhaps")),
     ],
     "residents_bad_study_id.csv": [
         (

@@ -8,9 +8,10 @@ import threading
 import pytest
 
 from surveys.importing import ImportReport, import_csv
+from surveys.importing.core import DATABASE_LOST
 from surveys.importing.locks import ImportBusy, import_lock
 from surveys.importing.reference import StationsImporter
-from tests.i18n import t
+from tests.i18n import t, tn
 
 STATIONS = b"station_code,name,medium,latitude,longitude\nW1,Well 1,water,25.0,110.0\n"
 
@@ -70,9 +71,16 @@ def test_a_dry_run_does_not_wait_for_a_running_import() -> None:
 @pytest.mark.django_db
 def test_the_second_import_of_a_file_says_nothing_new() -> None:
     first, second = import_stations(), import_stations()
-    assert "1 created" in first.summary()
-    assert second.summary() == (
-        "stations: 1 rows, nothing new: every row is already stored (1 unchanged)."
+    assert first.created == 1 and second.created == 0
+    assert second.summary() == tn(
+        "%(kind)s: %(rows)s row read, nothing new: every row is already stored "
+        "(unchanged: %(unchanged)s).",
+        "%(kind)s: %(rows)s rows read, nothing new: every row is already stored "
+        "(unchanged: %(unchanged)s).",
+        1,
+        kind="stations",
+        rows=1,
+        unchanged=1,
     )
 
 
@@ -91,8 +99,5 @@ def test_a_database_lost_during_the_write_refuses_the_file_in_words_and_stores_n
     monkeypatch.setattr(StationsImporter, "write", lost)
     report = import_stations()
     assert not report.ok and report.error_count == 1
-    assert report.errors[0].reason == t(
-        "the database could not be reached or restarted during the import, so nothing was "
-        "imported; import the file again when it is back (rows already stored count as unchanged)."
-    )
+    assert report.errors[0].reason == t(DATABASE_LOST)
     assert not Station.objects.exists() and not ImportRecord.objects.exists()

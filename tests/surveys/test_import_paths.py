@@ -169,22 +169,23 @@ class Msg(str):
 RANGE = Msg(
     "%(value)s %(unit)s is outside the valid range for %(code)s (%(low)s–%(high)s %(unit)s)."
 )
-NOT_A_DATE = Msg("%(text)r is not a date in the form YYYY-MM-DD.")
+NOT_A_DATE = Msg("“%(text)s” is not a date in the form YYYY-MM-DD.")
 FUTURE = Msg("%(date)s is in the future.")
 VALUE_REQUIRED = Msg("a value is required.")
-NOT_A_NUMBER = Msg("%(text)r is not a number.")
-NOT_FINITE = Msg("%(text)r is not a finite number.")
+NOT_A_NUMBER = Msg("“%(text)s” is not a number.")
+NOT_FINITE = Msg("“%(text)s” is not a finite number.")
 UNCONVERTIBLE = Msg(
-    "unit %(unit)r cannot be converted to %(canonical)s for %(code)s; accepted units: %(accepted)s."
+    "unit “%(unit)s” cannot be converted to %(canonical)s for %(code)s; "
+    "accepted units: %(accepted)s."
 )
 UNIT_REQUIRED = Msg("a unit is required for %(code)s (canonical: %(unit)s).")
 LOD_NEEDED = Msg("a result below the detection limit needs the limit (lod).")
 VALUE_WITH_LOD = Msg("leave the value empty when the result is below the detection limit.")
-NOT_BOOLEAN = Msg("%(text)r is not true or false.")
+NOT_BOOLEAN = Msg("“%(text)s” is not true or false.")
 YES_NO_UNIT = Msg("%(code)s is a yes/no code; leave the unit empty.")
 YES_NO_LOD = Msg("%(code)s is a yes/no code; it has no detection limit.")
 FORMULA = Msg(
-    "%(text)r begins with %(first)r, which spreadsheets run as a formula; "
+    "“%(text)s” begins with “%(first)s”, which spreadsheets run as a formula; "
     "remove the leading character."
 )
 # A secret column's value (the study ID) is not repeated in its reason.

@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+import re
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -31,7 +33,7 @@ from surveys.models import (
 )
 from surveys.pseudonyms import pseudonymize
 from surveys.services import AccessDenied
-from tests.i18n import rx, t
+from tests.i18n import rx, t, tn
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 RESIDENTS_HEADER = (
@@ -340,19 +342,61 @@ def test_every_error_of_every_row_is_reported_not_only_the_first(db: None) -> No
     assert Station.objects.count() == 0
 
 
+SUMMARY_WRITTEN = (
+    "%(kind)s: %(rows)s row read; new: %(created)s, unchanged: %(unchanged)s (written).",
+    "%(kind)s: %(rows)s rows read; new: %(created)s, unchanged: %(unchanged)s (written).",
+)
+SUMMARY_CHECKED = (
+    "%(kind)s: %(rows)s row read; new: %(created)s, unchanged: %(unchanged)s "
+    "(dry run, nothing written).",
+    "%(kind)s: %(rows)s rows read; new: %(created)s, unchanged: %(unchanged)s "
+    "(dry run, nothing written).",
+)
+
+
 def test_the_command_prints_a_summary(db: None) -> None:
     out = io.StringIO()
     call_command("import_csv", "sites", str(EXAMPLES / "sites.csv"), stdout=out)
-    assert "3 rows, 3 created, 0 unchanged" in out.getvalue()
+    assert tn(*SUMMARY_WRITTEN, 3, kind="sites", rows=3, created=3, unchanged=0) in out.getvalue()
     call_command("import_csv", "sites", str(EXAMPLES / "sites.csv"), "--dry-run", stdout=out)
-    assert "0 created, 3 unchanged (dry run" in out.getvalue()
+    checked = tn(*SUMMARY_CHECKED, 3, kind="sites", rows=3, created=0, unchanged=3)
+    assert checked in out.getvalue()
+
+
+@pytest.mark.parametrize("language", ["fr", "zh-hans"])
+def test_the_command_prints_its_summary_in_the_language_of_the_installation(
+    db: None, settings: Any, language: str
+) -> None:
+    from django.utils import translation
+
+    settings.LANGUAGE_CODE = language  # and no language activated, as in a shell
+    out = io.StringIO()
+    call_command("import_csv", "sites", str(EXAMPLES / "sites.csv"), stdout=out)
+    with translation.override(language):
+        summary = tn(*SUMMARY_WRITTEN, 3, kind="sites", rows=3, created=3, unchanged=0)
+        record = t(
+            "%(file)s: %(summary)s Import record #%(record)s.",
+            file="sites.csv",
+            summary=summary,
+            record=ImportRecord.objects.get().pk,
+        )
+    assert out.getvalue().strip() == record
+    assert "created" not in out.getvalue()
 
 
 def test_the_command_prints_every_error_and_fails(db: None, tmp_path: Path) -> None:
     path = tmp_path / "stations.csv"
     path.write_text("station_code,name,medium,latitude,longitude\nS1,One,mud,25,110\n")
     err = io.StringIO()
-    with pytest.raises(CommandError, match="1 errors in 1 rows; nothing was imported"):
+    refused = tn(
+        "%(file)s: %(errors)s error (rows read: %(rows)s); nothing was imported.",
+        "%(file)s: %(errors)s errors (rows read: %(rows)s); nothing was imported.",
+        1,
+        file="stations.csv",
+        errors=1,
+        rows=1,
+    )
+    with pytest.raises(CommandError, match=re.escape(refused)):
         call_command("import_csv", "stations", str(path), stderr=err)
     not_one_of = t(
         "'%(value)s' is not one of %(allowed)s.", value="mud", allowed="air, water, soil"

@@ -160,8 +160,12 @@ def test_a_big_upload_while_the_job_queue_is_down_fails_with_a_message_and_keeps
         )
     job = ImportJob.objects.get()
     assert response.status_code == 302
-    assert job.status == ImportJobStatus.FAILED and "the job queue is unavailable" in job.error
-    assert "the job queue is unavailable" in client.get(response["Location"]).content.decode()
+    assert job.status == ImportJobStatus.FAILED and job.error_code == "queue_unavailable"
+    refusal = h(
+        "Not started: the job queue is unavailable (%(error)s). Upload the file again later.",
+        error=job.error,
+    )
+    assert refusal in client.get(response["Location"]).content.decode()
     assert not job.chunks.exists()
 
 

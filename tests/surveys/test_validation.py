@@ -43,7 +43,7 @@ def test_a_unit_that_cannot_be_converted_is_refused_listing_the_accepted_units(
     assert value is None
     assert [e.field for e in errors] == ["lab.blood_lead.unit"]
     assert errors[0].message == t(
-        "unit %(unit)r cannot be converted to %(canonical)s for %(code)s; "
+        "unit “%(unit)s” cannot be converted to %(canonical)s for %(code)s; "
         "accepted units: %(accepted)s.",
         unit="mg/kg",
         canonical="µg/dL",
@@ -96,7 +96,7 @@ def test_dates_must_be_iso_and_not_in_the_future() -> None:
     assert parse_date("2026-11-29", today=today) == today
     with pytest.raises(ValueRuleError, match=rx("%(date)s is in the future.", date="2026-11-30")):
         parse_date("2026-11-30", today=today)
-    not_iso = rx("%(text)r is not a date in the form YYYY-MM-DD.", text="29/11/2026")
+    not_iso = rx("“%(text)s” is not a date in the form YYYY-MM-DD.", text="29/11/2026")
     with pytest.raises(ValueRuleError, match=not_iso):
         parse_date("29/11/2026", today=today)
 
@@ -117,10 +117,21 @@ def test_booleans_accept_the_usual_spellings_only() -> None:
 @pytest.mark.parametrize("text", ["=1+1", "+cmd", "-2+3", "@SUM(A1)"])
 def test_text_that_a_spreadsheet_would_run_as_a_formula_is_refused(text: str) -> None:
     formula = rx(
-        "%(text)r begins with %(first)r, which spreadsheets run as a formula; "
+        "“%(text)s” begins with “%(first)s”, which spreadsheets run as a formula; "
         "remove the leading character.",
         text=text,
         first=text[0],
     )
     with pytest.raises(ValueRuleError, match=formula):
         refuse_formula(text)
+
+
+def test_a_value_the_person_typed_is_shown_between_quotation_marks_not_as_python_wrote_it() -> None:
+    with pytest.raises(ValueRuleError) as refused:
+        parse_number("abc")
+    assert str(refused.value) == t("“%(text)s” is not a number.", text="abc")
+    assert "'abc'" not in str(refused.value)
+    with pytest.raises(ValueRuleError) as refused:
+        parse_bool("it's yes")
+    assert str(refused.value) == t("“%(text)s” is not true or false.", text="it's yes")
+    assert '"it' not in str(refused.value)

@@ -5,7 +5,7 @@ python manage.py import_csv KIND FILE [--dry-run] [--user USERNAME]
 Without --user the import runs as the operator (no area scope, no permission check); with it,
 as that user (their role and areas decide what they may import). On any error nothing is
 imported, every error is printed as "row N, column C, value 'V': reason", and the command
-exits non-zero.
+exits non-zero. What it prints is in the active language (LANGUAGE_CODE).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import gettext, ngettext
 
 from surveys.importing import KINDS, import_csv
 from surveys.services import AccessDenied
@@ -40,9 +41,9 @@ class Command(BaseCommand):
         if options["user"]:
             user = User.objects.filter(username=options["user"]).first()
             if user is None:
-                raise CommandError(f"No user {options['user']!r}.")
+                raise CommandError(gettext("No user “%(name)s”.") % {"name": options["user"]})
         if not path.is_file():
-            raise CommandError(f"No file {str(path)!r}.")
+            raise CommandError(gettext("No file “%(path)s”.") % {"path": path})
         try:
             with path.open("rb") as stream:
                 report = import_csv(
@@ -58,9 +59,14 @@ class Command(BaseCommand):
             for row_error in report.errors:
                 self.stderr.write(str(row_error))
             raise CommandError(
-                f"{path.name}: {report.error_count} errors in {report.rows} rows; "
-                "nothing was imported."
+                ngettext(
+                    "%(file)s: %(errors)s error (rows read: %(rows)s); nothing was imported.",
+                    "%(file)s: %(errors)s errors (rows read: %(rows)s); nothing was imported.",
+                    report.error_count,
+                )
+                % {"file": path.name, "errors": report.error_count, "rows": report.rows}
             )
         self.stdout.write(
-            f"{path.name}: {report.summary()} Import record #{report.import_record_id}."
+            gettext("%(file)s: %(summary)s Import record #%(record)s.")
+            % {"file": path.name, "summary": report.summary(), "record": report.import_record_id}
         )
