@@ -260,7 +260,9 @@ def result_set_datasets_unchanged(result_set: ResultSet, changed: str) -> Datase
 
 
 def analysis_run_execute_inline(*, run_id: int) -> AnalysisRun:
-    """Run everything in this process (demo loading, notebooks, tests without a worker)."""
+    """Run everything in this process (demo loading, notebooks, tests without a worker). The
+    charts in the languages besides the site's are left to a worker, as after any run
+    (`result_set_charts_translate`: drawing them takes ~30 s for the demo community)."""
     for part_name in analysis_run_start(run_id=run_id, enqueue=False):
         analysis_part_compute(run_id=run_id, part_name=part_name)
     return AnalysisRun.objects.get(pk=run_id)
@@ -378,9 +380,12 @@ def analysis_part_compute(*, run_id: int, part_name: str) -> None:
 
 
 def _render_charts(
-    part_name: str, rows: list[dict[str, Any]], parameters: dict[str, Any]
+    part_name: str,
+    rows: list[dict[str, Any]],
+    parameters: dict[str, Any],
+    language: str | None = None,
 ) -> list[outcome_charts.ChartSpec]:
-    """The part's charts, their text in the site's language (settings.LANGUAGE_CODE).
+    """The part's charts, their text in `language` (default: the site's, LANGUAGE_CODE).
 
     A chart that cannot be drawn never costs the part its statistics (an aberration part that
     failed over a drawing bug would store no outbreak alert): the error is logged, the part
@@ -389,7 +394,7 @@ def _render_charts(
     if part_name not in outcome_charts.RENDERERS:
         return []
     try:
-        with translation.override(settings.LANGUAGE_CODE):
+        with translation.override(language or settings.LANGUAGE_CODE):
             return outcome_charts.render_part(part_name, rows, selectors.chart_labels(parameters))
     except TRANSIENT_DATABASE_ERRORS:
         raise
@@ -399,11 +404,19 @@ def _render_charts(
 
 
 def _store_charts(
-    result_set: ResultSet, part_name: str, drawn: list[outcome_charts.ChartSpec]
+    result_set: ResultSet,
+    part_name: str,
+    drawn: list[outcome_charts.ChartSpec],
+    language: str | None = None,
 ) -> None:
-    """Replace the part's stored charts (in the caller's transaction): computed again, a part
-    leaves exactly its new charts under the unique key (result set, outcome, key, language)."""
-    ResultChart.objects.filter(result_set=result_set, part=part_name).delete()
+    """Replace the part's stored charts (in the caller's transaction). Without `language`
+    (the part was computed again): every language's charts of the part go, its new ones in the
+    site's language are stored (the other languages are drawn again after the run,
+    `result_set_charts_translate`). With `language`: only that language's are replaced."""
+    stored = ResultChart.objects.filter(result_set=result_set, part=part_name)
+    if language is not None:
+        stored = stored.filter(language=language)
+    stored.delete()
     ResultChart.objects.bulk_create(
         [
             ResultChart(
@@ -411,7 +424,7 @@ def _store_charts(
                 part=part_name,
                 outcome=chart.outcome,
                 key=chart.key,
-                language=settings.LANGUAGE_CODE,
+                language=language or settings.LANGUAGE_CODE,
                 position=chart.position,
                 title=chart.title[:300],
                 svg=chart.svg,
@@ -422,8 +435,9 @@ def _store_charts(
 
 
 def result_set_charts_render(*, result_set: ResultSet) -> int:
-    """Draw and store every chart of a complete result set from its stored rows (result sets
-    computed before charts were stored with the run). Re-runnable: replaces each part's charts."""
+    """Draw and store every chart of a complete result set from its stored rows, in every
+    shipped language (result sets computed before charts were stored with the run).
+    Re-runnable: replaces each part's charts."""
     total = 0
     for part_name in outcome_charts.RENDERERS:
         rows = list(
@@ -435,7 +449,54 @@ def result_set_charts_render(*, result_set: ResultSet) -> int:
         with transaction.atomic():
             _store_charts(result_set, part_name, drawn)
         total += len(drawn)
+    return total + result_set_charts_translate(result_set_id=result_set.pk)
+
+
+def _other_languages() -> list[str]:
+    return [code for code, _name in settings.LANGUAGES if code != settings.LANGUAGE_CODE]
+
+
+def result_set_charts_translate(*, result_set_id: int) -> int:
+    """Draw a complete result set's charts in every shipped language besides the site's, from
+    its stored rows, and store them beside the site-language ones (issue #15: a French
+    epidemiologist on an English site reads French charts; the outcome page serves what is
+    stored and never draws). Runs after the run has succeeded, off its critical path; until
+    it has, the page shows the site-language charts. Re-runnable: replaces each language's."""
+    result_set = ResultSet.objects.filter(pk=result_set_id, complete=True).first()
+    if result_set is None:
+        return 0  # not complete (yet), or gone: its completion enqueues this again
+    began = time.monotonic()
+    total = 0
+    for part_name in outcome_charts.RENDERERS:
+        rows = list(
+            ResultRow.objects.filter(result_set=result_set, part=part_name).values(
+                *suite.ROW_FIELDS
+            )
+        )
+        for language in _other_languages():
+            drawn = _render_charts(part_name, rows, result_set.parameters, language)
+            with transaction.atomic():
+                _store_charts(result_set, part_name, drawn, language)
+            total += len(drawn)
+    log.info(
+        "result set %s: %s charts drawn in %s other languages in %.1f s",
+        result_set_id,
+        total,
+        len(_other_languages()),
+        time.monotonic() - began,
+    )
     return total
+
+
+def _enqueue_charts_translate(result_set_id: int) -> None:
+    """A queue that cannot take it only costs the other languages their charts for now (the
+    page shows the site-language ones); `result_set_charts_render` draws them all again."""
+    from analytics.tasks import draw_charts_in_languages
+
+    try:
+        draw_charts_in_languages.apply_async((result_set_id,))
+    except Exception as error:
+        log.error("result set %s: charts in other languages not queued: %s", result_set_id, error)
 
 
 def _claim(part: RunPart) -> bool:
@@ -606,6 +667,8 @@ def _complete_if_done(result_set_id: int) -> None:
             result_set.completed_at = now
             result_set.save(update_fields=["complete", "completed_at"])
             transaction.on_commit(lambda: _cache_keep_latest(result_set.input_fingerprint))
+            if _other_languages():
+                transaction.on_commit(lambda: _enqueue_charts_translate(result_set.pk))
         for run in waiting:
             started = run.started_at or now
             AnalysisRun.objects.filter(pk=run.pk).update(

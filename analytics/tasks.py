@@ -32,6 +32,16 @@ def compute_part(run_id: int, part_name: str) -> None:
     services.analysis_part_compute(run_id=run_id, part_name=part_name)
 
 
+@shared_task(
+    name="analytics.tasks.draw_charts_in_languages",
+    autoretry_for=TRANSIENT,
+    retry_backoff=True,
+    max_retries=5,
+)
+def draw_charts_in_languages(result_set_id: int) -> None:
+    services.result_set_charts_translate(result_set_id=result_set_id)
+
+
 @shared_task(name="analytics.tasks.nightly_run")
 def nightly_run() -> None:
     services.analysis_run_request(user=None, trigger=RunTrigger.NIGHTLY)

@@ -186,22 +186,63 @@ def test_an_outcome_page_serves_the_charts_stored_with_the_run_and_draws_none(
     assert escape(lead_title) in lead
 
 
+# Two shipped languages are enough to see charts drawn per language (each takes ~0.1 s a chart).
+TWO_LANGUAGES = [("en", "English"), ("fr", "Français")]
+
+
+def other_language() -> str:
+    from django.conf import settings
+
+    return "fr" if settings.LANGUAGE_CODE != "fr" else "en"
+
+
 @pytest.mark.django_db
 def test_computing_a_part_again_replaces_its_stored_charts_without_duplicates(
-    finished_run: AnalysisRun,
+    finished_run: AnalysisRun, settings: Any
 ) -> None:
     from analytics.models import ResultChart
 
+    settings.LANGUAGES = [
+        *TWO_LANGUAGES,
+        *(
+            []
+            if settings.LANGUAGE_CODE in ("en", "fr")
+            else [(settings.LANGUAGE_CODE, settings.LANGUAGE_CODE)]
+        ),
+    ]
     result_set = finished_run.result_set
     assert result_set is not None
-    before = sorted(
-        ResultChart.objects.filter(result_set=result_set).values_list("outcome", "key", "svg")
-    )
+    site = ResultChart.objects.filter(result_set=result_set, language=settings.LANGUAGE_CODE)
+    before = sorted(site.values_list("outcome", "key", "svg"))
+    assert not ResultChart.objects.exclude(language=settings.LANGUAGE_CODE).exists()
     services.result_set_charts_render(result_set=result_set)
-    after = sorted(
-        ResultChart.objects.filter(result_set=result_set).values_list("outcome", "key", "svg")
-    )
+    after = sorted(site.values_list("outcome", "key", "svg"))
     assert after == before and len(after) > 5  # the same charts, drawn the same, once each
+    other = ResultChart.objects.filter(result_set=result_set, language=other_language())
+    assert sorted(other.values_list("outcome", "key")) == [(o, k) for o, k, _svg in before]
+
+
+@pytest.mark.django_db
+def test_a_reader_in_another_language_than_the_sites_gets_the_charts_drawn_in_theirs(
+    finished_run: AnalysisRun, epidemiologist: User, settings: Any
+) -> None:
+    from django.utils import translation
+
+    from analytics.models import ResultChart
+
+    settings.LANGUAGES = TWO_LANGUAGES
+    theirs = other_language()
+    assert finished_run.result_set_id is not None
+    client = client_for(epidemiologist)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = theirs
+    page = client.get("/analysis/outcomes/symptom.cough/", headers={"accept-language": theirs})
+    with translation.override(theirs):
+        title = chart_title("%(outcome)s: age-standardized rate, all areas")
+    assert title not in page.content.decode()  # until a worker draws them: the site's
+    drawn = services.result_set_charts_translate(result_set_id=finished_run.result_set_id)
+    assert drawn == ResultChart.objects.filter(language=theirs).count() > 5
+    page = client.get("/analysis/outcomes/symptom.cough/", headers={"accept-language": theirs})
+    assert title in page.content.decode()
 
 
 @pytest.mark.django_db
