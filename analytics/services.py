@@ -667,7 +667,7 @@ def _complete_if_done(result_set_id: int) -> None:
             result_set.completed_at = now
             result_set.save(update_fields=["complete", "completed_at"])
             transaction.on_commit(lambda: _cache_keep_latest(result_set.input_fingerprint))
-            if _other_languages():
+            if settings.HEALTHWATCH_CHARTS_IN_EVERY_LANGUAGE and _other_languages():
                 transaction.on_commit(lambda: _enqueue_charts_translate(result_set.pk))
         for run in waiting:
             started = run.started_at or now

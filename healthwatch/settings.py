@@ -63,6 +63,9 @@ HEALTHWATCH_DISCLOSURE_THRESHOLD = env_int("HEALTHWATCH_DISCLOSURE_THRESHOLD", 1
 HEALTHWATCH_REVIEW_QUORUM = env_int("HEALTHWATCH_REVIEW_QUORUM", 1, minimum=1)
 # After a CSV import: a debounced analysis run, and fresh open data when measurements changed.
 HEALTHWATCH_ANALYSE_AFTER_IMPORT = env_bool("HEALTHWATCH_ANALYSE_AFTER_IMPORT", True)
+# After a run: its staff charts drawn in every shipped language besides LANGUAGE_CODE, by a worker
+# (analytics.services.result_set_charts_translate; ~0.1 s a chart, ~70 charts per language).
+HEALTHWATCH_CHARTS_IN_EVERY_LANGUAGE = env_bool("HEALTHWATCH_CHARTS_IN_EVERY_LANGUAGE", True)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])

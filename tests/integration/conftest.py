@@ -76,6 +76,9 @@ class WorkerProcess:
             "DATABASE_URL": database_url,
             "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
             "CELERY_VISIBILITY_TIMEOUT": os.environ.get("CELERY_VISIBILITY_TIMEOUT", "10"),
+            # The one worker process is not kept busy drawing each run's charts in five more
+            # languages (~30 s) while a test waits for its next task (tests/analytics covers it).
+            "HEALTHWATCH_CHARTS_IN_EVERY_LANGUAGE": "false",
             # A part redelivered after the visibility timeout must find its dead worker's
             # heartbeat stale, or it would leave the part to that worker.
             "HEALTHWATCH_PART_HEARTBEAT_SECONDS": "1",
@@ -192,6 +195,12 @@ def residents(tiny_community: Path, vocabulary: None) -> Path:
     for kind in ("sites", "areas", "residents"):
         call_command("import_csv", kind, str(tiny_community / f"{kind}.csv"), verbosity=0)
     return tiny_community
+
+
+@pytest.fixture(autouse=True)
+def _no_chart_languages_after_runs(settings: Any) -> None:
+    """Runs completed in the test process enqueue no chart drawing for the worker either."""
+    settings.HEALTHWATCH_CHARTS_IN_EVERY_LANGUAGE = False
 
 
 # --- servers of our own, for the fault tests (never the shared ones on 5432 and 6379) ----------
