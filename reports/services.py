@@ -660,7 +660,9 @@ class BuildAbandoned(RuntimeError):
     """The sweep failed this build while it was still running: its draft is not kept."""
 
 
-QUEUE_UNAVAILABLE = "Not started: the job queue is unavailable ({error}). Build it again later."
+QUEUE_UNAVAILABLE = gettext_noop(
+    "Not started: the job queue is unavailable (%(error)s). Build it again later."
+)
 
 
 def release_build_request(
@@ -769,7 +771,7 @@ def _enqueue_build(build_id: int) -> None:
     try:
         build_release.apply_async((build_id,))
     except Exception as error:  # kombu/redis connection errors share no useful base
-        _fail_build(build_id, [QUEUE_UNAVAILABLE.format(error=type(error).__name__)])
+        _fail_build(build_id, [gettext(QUEUE_UNAVAILABLE) % {"error": type(error).__name__}])
 
 
 def _fail_build(build_id: int, problems: list[str], **fields: Any) -> None:
@@ -911,19 +913,24 @@ def public_comment_submit(
 ) -> PublicComment:
     errors = []
     if not release.is_public:
-        errors.append(FieldError("release", "Comments are open on published releases only."))
+        errors.append(FieldError("release", _("Comments are open on published releases only.")))
     if not body.strip():
-        errors.append(FieldError("body", "Write a comment."))
+        errors.append(FieldError("body", _("Write the comment.")))
     if len(body) > 4000:
-        errors.append(FieldError("body", "Keep the comment under 4,000 characters."))
+        errors.append(FieldError("body", _("Keep the comment under 4,000 characters.")))
     if len(author_name) > 80:
-        errors.append(FieldError("author_name", "Keep the name under 80 characters."))
+        errors.append(FieldError("author_name", _("Keep the name under 80 characters.")))
     fingerprint = client_fingerprint(address, timezone.now().date().isoformat())
     if PublicComment.objects.filter(client_hash=fingerprint).count() >= COMMENTS_PER_CLIENT_PER_DAY:
         errors.append(
             FieldError(
                 "body",
-                f"At most {COMMENTS_PER_CLIENT_PER_DAY} comments a day; please come back tomorrow.",
+                ngettext(
+                    "At most %(n)d comment a day; please come back tomorrow.",
+                    "At most %(n)d comments a day; please come back tomorrow.",
+                    COMMENTS_PER_CLIENT_PER_DAY,
+                )
+                % {"n": COMMENTS_PER_CLIENT_PER_DAY},
             )
         )
     if errors:
