@@ -30,7 +30,7 @@ from django.utils.translation import gettext as _
 
 from analytics.models import AnalysisRun, ResultRow, RunStatus
 from analytics.services import InputChanged, result_set_datasets_unchanged
-from healthwatch.roles import Role, has_role
+from healthwatch.roles import ROLE_LABELS, Role, has_role
 from notifications.services import notify_release_in_review
 from reports import printing, rendering
 from reports.layouts import (
@@ -75,7 +75,8 @@ class ReleaseStateError(ValidationProblem):
 
 def _require(user: User, *roles: Role) -> None:
     if not has_role(user, *roles):
-        raise PermissionError("This step is for: " + ", ".join(r.value for r in roles))
+        labels = ", ".join(str(ROLE_LABELS[role]) for role in roles)
+        raise PermissionError(_("This step is for: %(roles)s.") % {"roles": labels})
 
 
 # Bumped whenever the audit's rules or engine change what it accepts: a draft audited by an
@@ -186,15 +187,15 @@ def release_build_draft(
     _require(user, Role.EPIDEMIOLOGIST, Role.ADMIN)
     errors: list[FieldError] = []
     if run.status != RunStatus.SUCCEEDED or run.result_set is None:
-        errors.append(FieldError("run", f"Run #{run.pk} has not succeeded."))
+        errors.append(FieldError("run", _("That analysis run has not succeeded.")))
     site = ProductionSite.objects.filter(code=site_code).first()
     if site is None:
-        errors.append(FieldError("site_code", f"Unknown site {site_code!r}."))
+        errors.append(FieldError("site_code", _("Unknown site %(code)s.") % {"code": site_code}))
     threshold = threshold or settings.HEALTHWATCH_DISCLOSURE_THRESHOLD
     if late_data not in LateData.values:
-        errors.append(FieldError("late_data", f"{late_data!r} is not an option for late data."))
+        errors.append(FieldError("late_data", _("Choose one of the options for late data.")))
     if threshold < 5:
-        errors.append(FieldError("threshold", "The threshold T must be at least 5."))
+        errors.append(FieldError("threshold", _("The threshold T must be at least 5.")))
     if errors:
         raise ValidationProblem(errors)
     assert run.result_set is not None and site is not None
