@@ -30,7 +30,7 @@ from django.utils.translation import gettext as _
 
 from analytics.models import AnalysisRun, ResultRow, RunStatus
 from analytics.services import InputChanged, result_set_datasets_unchanged
-from healthwatch.roles import Role, has_role
+from healthwatch.roles import ROLE_LABELS, Role, has_role
 from notifications.services import notify_release_in_review
 from reports import printing, rendering
 from reports.layouts import (
@@ -75,7 +75,8 @@ class ReleaseStateError(ValidationProblem):
 
 def _require(user: User, *roles: Role) -> None:
     if not has_role(user, *roles):
-        raise PermissionError("This step is for: " + ", ".join(r.value for r in roles))
+        labels = ", ".join(str(ROLE_LABELS[role]) for role in roles)
+        raise PermissionError(_("This step is for: %(roles)s.") % {"roles": labels})
 
 
 # Bumped whenever the audit's rules or engine change what it accepts: a draft audited by an
@@ -195,15 +196,15 @@ def release_build_draft(
     _require(user, Role.EPIDEMIOLOGIST, Role.ADMIN)
     errors: list[FieldError] = []
     if run.status != RunStatus.SUCCEEDED or run.result_set is None:
-        errors.append(FieldError("run", f"Run #{run.pk} has not succeeded."))
+        errors.append(FieldError("run", _("That analysis run has not succeeded.")))
     site = ProductionSite.objects.filter(code=site_code).first()
     if site is None:
-        errors.append(FieldError("site_code", f"Unknown site {site_code!r}."))
+        errors.append(FieldError("site_code", _("Unknown site %(code)s.") % {"code": site_code}))
     threshold = threshold or settings.HEALTHWATCH_DISCLOSURE_THRESHOLD
     if late_data not in LateData.values:
-        errors.append(FieldError("late_data", f"{late_data!r} is not an option for late data."))
+        errors.append(FieldError("late_data", _("Choose one of the options for late data.")))
     if threshold < 5:
-        errors.append(FieldError("threshold", "The threshold T must be at least 5."))
+        errors.append(FieldError("threshold", _("The threshold T must be at least 5.")))
     if errors:
         raise ValidationProblem(errors)
     assert run.result_set is not None and site is not None
@@ -669,7 +670,9 @@ class BuildAbandoned(RuntimeError):
     """The sweep failed this build while it was still running: its draft is not kept."""
 
 
-QUEUE_UNAVAILABLE = "Not started: the job queue is unavailable ({error}). Build it again later."
+QUEUE_UNAVAILABLE = gettext_noop(
+    "Not started: the job queue is unavailable (%(error)s). Build it again later."
+)
 
 
 def release_build_request(
@@ -778,7 +781,7 @@ def _enqueue_build(build_id: int) -> None:
     try:
         build_release.apply_async((build_id,))
     except Exception as error:  # kombu/redis connection errors share no useful base
-        _fail_build(build_id, [QUEUE_UNAVAILABLE.format(error=type(error).__name__)])
+        _fail_build(build_id, [gettext(QUEUE_UNAVAILABLE) % {"error": type(error).__name__}])
 
 
 def _fail_build(build_id: int, problems: list[str], **fields: Any) -> None:
@@ -920,19 +923,24 @@ def public_comment_submit(
 ) -> PublicComment:
     errors = []
     if not release.is_public:
-        errors.append(FieldError("release", "Comments are open on published releases only."))
+        errors.append(FieldError("release", _("Comments are open on published releases only.")))
     if not body.strip():
-        errors.append(FieldError("body", "Write a comment."))
+        errors.append(FieldError("body", _("Write the comment.")))
     if len(body) > 4000:
-        errors.append(FieldError("body", "Keep the comment under 4,000 characters."))
+        errors.append(FieldError("body", _("Keep the comment under 4,000 characters.")))
     if len(author_name) > 80:
-        errors.append(FieldError("author_name", "Keep the name under 80 characters."))
+        errors.append(FieldError("author_name", _("Keep the name under 80 characters.")))
     fingerprint = client_fingerprint(address, timezone.now().date().isoformat())
     if PublicComment.objects.filter(client_hash=fingerprint).count() >= COMMENTS_PER_CLIENT_PER_DAY:
         errors.append(
             FieldError(
                 "body",
-                f"At most {COMMENTS_PER_CLIENT_PER_DAY} comments a day; please come back tomorrow.",
+                ngettext(
+                    "At most %(n)d comment a day; please come back tomorrow.",
+                    "At most %(n)d comments a day; please come back tomorrow.",
+                    COMMENTS_PER_CLIENT_PER_DAY,
+                )
+                % {"n": COMMENTS_PER_CLIENT_PER_DAY},
             )
         )
     if errors:

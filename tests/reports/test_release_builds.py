@@ -20,8 +20,15 @@ from reports.privacy import DisclosureError
 from surveys.models import ProductionSite
 from surveys.validation import ValidationProblem
 from tests.conftest import client_for
+from tests.i18n import bt, h, rx, t
 
-QUEUE_DOWN = "the job queue is unavailable"
+# The queue's refusal as the build stores it (the broker error's class name in brackets).
+QUEUE_DOWN = "Not started: the job queue is unavailable (%(error)s). Build it again later."
+UNSAFE = (
+    "These tables cannot be published safely: some hidden numbers could be worked out from what "
+    "this report (and earlier reports) would publish, and hiding more cells does not help. If "
+    "this is a correction, try publishing it at a coarser grouping, or wait for more data."
+)
 
 
 @pytest.fixture
@@ -63,9 +70,9 @@ def test_asking_for_a_report_answers_at_once_with_a_page_that_follows_the_build(
     page = client_for(epidemiologist).get(response["Location"])
     html = page.content.decode()
     assert page.status_code == 200 and 'http-equiv="refresh"' in html
-    assert "Waiting for a worker" in html and "no-store" in page["Cache-Control"]
+    assert h("Waiting for a worker") in html and "no-store" in page["Cache-Control"]
     site = ProductionSite.objects.get(code="RH-SEP")
-    assert f"The {site.name} 2025 report" in html  # the site by its name
+    assert bt("The %(site)s %(year)s report", site=site.name, year=2025) in html  # by its name
 
 
 @pytest.mark.django_db
@@ -79,7 +86,7 @@ def test_a_finished_build_takes_the_epidemiologist_to_the_draft(
     build = ReleaseBuild.objects.get()
     draft = Release.objects.get()
     assert build.status == BuildStatus.SUCCEEDED and build.release == draft
-    assert build.finished_at is not None and build.stage == "Built"
+    assert build.finished_at is not None and build.stage == t("Built")
     page = client_for(epidemiologist).get(response["Location"])
     assert page.status_code == 302 and page["Location"] == f"/review/releases/{draft.pk}/"
     followed = client_for(epidemiologist).get(page["Location"]).content.decode()
@@ -112,9 +119,10 @@ def test_a_build_that_cannot_be_queued_fails_with_a_message_and_no_server_error(
     response = ask(epidemiologist, finished_run, django_capture_on_commit_callbacks)
     build = ReleaseBuild.objects.get()
     assert response.status_code == 302
-    assert build.status == BuildStatus.FAILED and QUEUE_DOWN in build.problems[0]
+    refusal = t(QUEUE_DOWN, error="OperationalError")  # kombu's OperationalError
+    assert build.status == BuildStatus.FAILED and build.problems == [refusal]
     page = client_for(epidemiologist).get(response["Location"])
-    assert page.status_code == 200 and QUEUE_DOWN in page.content.decode()
+    assert page.status_code == 200 and h(refusal) in page.content.decode()
     assert 'http-equiv="refresh"' not in page.content.decode()
     # and the failed build does not block the next attempt once the queue is back
     assert ReleaseBuild.objects.filter(status__in=["queued", "running"]).count() == 0
@@ -156,11 +164,11 @@ def test_an_unprotectable_report_shows_plain_words_and_the_equations_behind_a_fo
     monkeypatch.setattr(services, "build_report", unprotectable)
     assert services.release_build_execute(build.pk) is None
     build.refresh_from_db()
-    assert build.status == BuildStatus.FAILED and "cannot be published safely" in build.problems[0]
+    assert build.status == BuildStatus.FAILED and build.problems == [t(UNSAFE)]
     html = client_for(epidemiologist).get(f"/review/builds/{build.pk}/").content.decode()
-    assert "cannot be published safely" in html
+    assert h(UNSAFE) in html
     fold = html.index("<details>")
-    assert html.index("pins x[3]") > fold and html.index("cannot be published safely") < fold
+    assert html.index("pins x[3]") > fold and html.index(h(UNSAFE)) < fold
 
 
 @pytest.mark.django_db
@@ -175,7 +183,7 @@ def test_a_build_a_lost_worker_left_running_is_sent_again_then_failed(
     assert services.release_builds_sweep() == {"builds_requeued": 1, "builds_failed": 0}
     build.refresh_from_db()
     assert build.status == BuildStatus.QUEUED and build.attempts == 2 and sent == [build.pk]
-    assert "trying again" in build.stage
+    assert build.stage == t("Worker lost or queue delayed: trying again")
     assert services.release_builds_sweep() == {"builds_requeued": 0, "builds_failed": 0}
 
     ReleaseBuild.objects.filter(pk=build.pk).update(
@@ -183,7 +191,12 @@ def test_a_build_a_lost_worker_left_running_is_sent_again_then_failed(
     )
     assert services.release_builds_sweep() == {"builds_requeued": 0, "builds_failed": 1}
     build.refresh_from_db()
-    assert build.status == BuildStatus.FAILED and "Not built after" in build.problems[0]
+    gave_up = t(
+        "Not built after %(n)d attempts: the job queue or its workers are unavailable. Build it "
+        "again when they are back.",
+        n=settings.HEALTHWATCH_RUN_MAX_ATTEMPTS,
+    )
+    assert build.status == BuildStatus.FAILED and build.problems == [gave_up]
 
 
 @pytest.mark.django_db
@@ -247,7 +260,8 @@ def test_a_different_build_of_the_same_report_waits_for_the_one_under_way(
         user=epidemiologist, run=finished_run, site_code="RH-SEP", year=2025
     )
     assert again == first and not new  # the same request: the build under way
-    with pytest.raises(ValidationProblem, match="Another build of this report is under way"):
+    under_way = "Another build of this report is under way; wait for it to finish, then ask again."
+    with pytest.raises(ValidationProblem, match=rx(under_way)):
         services.release_build_request(
             user=epidemiologist,
             run=finished_run,
@@ -278,7 +292,8 @@ def test_a_correction_of_a_release_retracted_before_the_worker_took_it_is_not_bu
     )
     assert services.release_build_execute(build.pk) is None
     build.refresh_from_db()
-    assert build.status == BuildStatus.FAILED and "no longer published" in build.problems[0]
+    retracted = t("The release to correct is no longer published (it was retracted).")
+    assert build.status == BuildStatus.FAILED and build.problems == [retracted]
     assert not Release.objects.filter(supersedes=published).exists()
 
 
@@ -288,7 +303,9 @@ def test_an_approval_sent_twice_at_once_moves_the_release_once(
 ) -> None:
     stale = Release.objects.get(pk=draft.pk)  # the second request read it as a draft too
     services.release_approve(user=epidemiologist, release=draft)
-    with pytest.raises(services.ReleaseStateError, match="already been approved"):
+    with pytest.raises(
+        services.ReleaseStateError, match=rx("This release has already been approved.")
+    ):
         services.release_approve(user=epidemiologist, release=stale)
 
 
@@ -344,7 +361,7 @@ def test_a_colleague_cannot_take_over_another_epidemiologists_form_key(
         user=epidemiologist, run=finished_run, site_code="RH-SEP", year=2025, request_key="k" * 32
     )
     assert new
-    with pytest.raises(ValidationProblem, match="already used"):
+    with pytest.raises(ValidationProblem, match=rx("This form was already used; reload the page.")):
         services.release_build_request(
             user=colleague, run=finished_run, site_code="RH-SEP", year=2025, request_key="k" * 32
         )

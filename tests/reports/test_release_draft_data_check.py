@@ -19,6 +19,7 @@ from reports import services
 from surveys.models import Resident
 from surveys.selectors import data_change_marker
 from surveys.validation import ValidationProblem
+from tests.i18n import t
 
 pytestmark = pytest.mark.django_db
 
@@ -65,7 +66,10 @@ def test_a_draft_after_new_data_is_refused_until_the_analysis_runs_again(
     Resident.objects.filter(pk=first.pk).update(birth_year=first.birth_year - 1)
     with pytest.raises(ValidationProblem) as refused:
         build(finished_run, epidemiologist)
-    assert "changed since this analysis ran" in refused.value.errors[0].message
+    assert refused.value.errors[0].message == t(
+        "The recorded data changed since this analysis ran; run the analysis again and build "
+        "the report from the new run."
+    )
 
 
 def test_a_write_that_left_the_data_as_it_was_costs_an_extraction_not_the_draft(

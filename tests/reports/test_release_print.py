@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tests.conftest import in_ci
+from tests.i18n import t
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -139,8 +140,12 @@ def test_a_map_or_pdf_that_cannot_be_made_stops_the_publication_and_nothing_is_p
         services.release_publish(user=epidemiologist, release_id=draft.pk)
     message = refused.value.errors[0].message
     assert refused.value.errors[0].field == "publication"
-    assert f"the {what} could not be made (disk full)" in message
-    assert "nothing was published" in message
+    assert message == t(
+        "Publication stopped, nothing was published: the %(what)s could not be made "
+        "(%(reason)s). Fix the cause and publish again.",
+        what=t(what),
+        reason="disk full",
+    )
 
     release = Release.objects.get(pk=draft.pk)
     assert release.status == ReleaseStatus.EPI_APPROVED
