@@ -8,16 +8,77 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.core.servers.basehttp import ThreadedWSGIServer
+from django.test.testcases import LiveServerThread
 
 from tests.conftest import in_ci
 
 # Playwright's sync API runs an event loop in the test thread; the ORM calls the tests make
 # there (creating users, reading rows) are ordinary synchronous code.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+class OneRequestAtATimeServer(ThreadedWSGIServer):
+    """pytest-django's live server, running the application for one request at a time.
+
+    On the SQLite default the test database is in memory, in SQLite's shared cache, and each
+    request thread of the live server opens its own connection to it. The shared cache locks
+    whole tables and does not wait for a lock: a request that meets another's write fails at
+    once with "database table is locked". A field page's offline precache (outbox.js fetches
+    several pages in the background) running beside the next login made that login fail, and
+    the test waited 30 s for a redirect that never came.
+
+    A connection still gets its own thread, so an idle socket Chromium opens ahead of time
+    blocks nothing; only the application, and the streaming of its response, take turns. The
+    turns cost nothing that matters on PostgreSQL, so they are taken there too.
+    """
+
+    def set_app(self, application: Any) -> None:
+        super().set_app(self._one_at_a_time(application))
+
+    @staticmethod
+    def _one_at_a_time(application: Any) -> Any:
+        turn = threading.Lock()
+
+        def app(environ: dict[str, Any], start_response: Any) -> _ReleasedWhenClosed:
+            turn.acquire()
+            try:
+                response = application(environ, start_response)
+            except BaseException:
+                turn.release()
+                raise
+            return _ReleasedWhenClosed(response, turn)
+
+        return app
+
+
+class _ReleasedWhenClosed:
+    """A WSGI response that gives the turn back when the server closes it (PEP 3333: the server
+    calls close() however the response ends, a client that hung up included)."""
+
+    def __init__(self, response: Any, turn: threading.Lock) -> None:
+        self.response = response
+        self.turn: threading.Lock | None = turn
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.response)
+
+    def close(self) -> None:
+        try:
+            if hasattr(self.response, "close"):
+                self.response.close()
+        finally:
+            turn, self.turn = self.turn, None  # once, however often close() is called
+            if turn is not None:
+                turn.release()
+
+
+LiveServerThread.server_class = OneRequestAtATimeServer  # type: ignore[attr-defined]
 
 CHROMIUM = os.environ.get("HEALTHWATCH_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
