@@ -30,6 +30,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError, connecti
 from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone, translation
+from django.utils.translation import gettext, gettext_noop, ngettext
 
 from analytics import outcome_charts, selectors, suite
 from analytics.extraction import Datasets, extract_all
@@ -43,6 +44,7 @@ from analytics.models import (
     RunStatus,
     RunTrigger,
 )
+from analytics.templatetags.analytics_labels import part_label
 from notifications.services import notify_alert_opened, notify_run_failed
 from surveys.selectors import data_change_marker
 
@@ -112,7 +114,9 @@ def _release_stale_debounce(key: str) -> None:
     debounce key for ever: every later import would coalesce into a run that never comes."""
     stale = timezone.now() - dt.timedelta(seconds=settings.HEALTHWATCH_RUN_QUEUED_STALE_SECONDS)
     for run in _queued_since_before(stale).filter(debounce_key=key):
-        _fail_run(run.pk, "Not started in time: the job queue or its workers were unavailable.")
+        _fail_run(
+            run.pk, gettext("Not started in time: the job queue or its workers were unavailable.")
+        )
 
 
 def _queued_since_before(moment: dt.datetime) -> QuerySet[AnalysisRun]:
@@ -123,7 +127,11 @@ def _queued_since_before(moment: dt.datetime) -> QuerySet[AnalysisRun]:
     )
 
 
-QUEUE_UNAVAILABLE = "Not started: the job queue is unavailable ({error}). Start it again later."
+# Failure texts are stored in the language active when the run fails: the asker's, when the queue
+# refuses their request; the server's (LANGUAGE_CODE) in the sweep, which no one is waiting on.
+QUEUE_UNAVAILABLE = gettext_noop(
+    "Not started: the job queue is unavailable (%(error)s). Start it again later."
+)
 
 
 def _fail_run(run_id: int, message: str) -> None:
@@ -142,7 +150,7 @@ def _enqueue_start(run_id: int, countdown: float = 0) -> None:
     try:
         start_run.apply_async((run_id,), countdown=countdown)
     except Exception as error:  # kombu/redis connection errors have no common base but this
-        _fail_run(run_id, QUEUE_UNAVAILABLE.format(error=_describe(error)))
+        _fail_run(run_id, gettext(QUEUE_UNAVAILABLE) % {"error": _describe(error)})
 
 
 def _enqueue_parts(run_id: int, names: list[str]) -> None:
@@ -574,8 +582,14 @@ def analysis_runs_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
         if run.attempts >= max_attempts:
             _fail_run(
                 run.pk,
-                f"Not started after {run.attempts} attempts: the job queue or its workers are "
-                "unavailable. Start the run again when they are back.",
+                ngettext(
+                    "Not started after %(n)d attempt: the job queue or its workers are "
+                    "unavailable. Start the run again when they are back.",
+                    "Not started after %(n)d attempts: the job queue or its workers are "
+                    "unavailable. Start the run again when they are back.",
+                    run.attempts,
+                )
+                % {"n": run.attempts},
             )
             done["runs_failed"] += 1
             continue
@@ -620,17 +634,24 @@ def analysis_runs_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
 
 
 def _fail_lost_part(part: RunPart, max_attempts: int) -> None:
-    message = (
-        f"worker lost {part.attempts} times (the limit is {max_attempts}); "
-        "the part may need more memory or time than a worker has"
-    )
+    message = ngettext(
+        "worker lost %(n)d time (the limit is %(limit)d); "
+        "the part may need more memory or time than a worker has",
+        "worker lost %(n)d times (the limit is %(limit)d); "
+        "the part may need more memory or time than a worker has",
+        part.attempts,
+    ) % {"n": part.attempts, "limit": max_attempts}
     RunPart.objects.filter(pk=part.pk).update(
         status=RunStatus.FAILED, error=message, finished_at=timezone.now()
     )
     for run in AnalysisRun.objects.filter(result_set_id=part.result_set_id).exclude(
         status__in=(RunStatus.SUCCEEDED, RunStatus.FAILED)
     ):
-        _fail_run(run.pk, f"Failed in part {part.name}: {message}.")
+        _fail_run(
+            run.pk,
+            gettext("Failed in part “%(part)s”: %(message)s.")
+            % {"part": part_label(part.name), "message": message},
+        )
 
 
 def _clean_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -81,7 +81,19 @@ class BuiltReport:
 
 
 class ReportInputError(ValueError):
-    """The report cannot be built from this input (the message says why)."""
+    """The report cannot be built from this input. The message is a catalogue msgid with its
+    values, so that the draft screen says why in the reader's language (`translated`); str()
+    is the English, for logs."""
+
+    def __init__(self, msgid: str, **params: object) -> None:
+        self.msgid = msgid
+        self.params = params
+        super().__init__(msgid % params if params else msgid)
+
+    def translated(self) -> str:
+        from django.utils.translation import gettext
+
+        return gettext(self.msgid) % self.params if self.params else gettext(self.msgid)
 
 
 @dataclass(frozen=True)
@@ -100,8 +112,11 @@ class LateDataRefusal(ReportInputError):
     def __init__(self, held: list[HeldRevision], threshold: int) -> None:
         self.held = held
         self.threshold = threshold
+        # Not shown as it is: the draft screen lists the held numbers (LateDataProblem).
         super().__init__(
-            f"{len(held)} published number(s) would change by fewer than {threshold} records"
+            "%(count)d published numbers would change by fewer than %(threshold)d records",
+            count=len(held),
+            threshold=threshold,
         )
 
 
@@ -109,7 +124,7 @@ def report_areas(data: ReportInput, site_code: str) -> pd.DataFrame:
     """Areas within REPORT_RADIUS_KM of the site, with their distance band (by centre)."""
     site = data.datasets.sites[data.datasets.sites["site_code"] == site_code]
     if site.empty:
-        raise ReportInputError(f"unknown site {site_code!r}")
+        raise ReportInputError(gettext_noop("There is no site %(site)s."), site=site_code)
     sites = data.datasets.sites
     nearest = haversine_km(
         data.datasets.areas["latitude"].tolist(),
@@ -126,7 +141,11 @@ def report_areas(data: ReportInput, site_code: str) -> pd.DataFrame:
     areas = data.datasets.areas.assign(distance_km=nearest, to_site_km=to_site)
     areas = areas[areas["to_site_km"] <= REPORT_RADIUS_KM].copy()
     if areas.empty:
-        raise ReportInputError(f"no area lies within {REPORT_RADIUS_KM:g} km of {site_code}")
+        raise ReportInputError(
+            gettext_noop("No area lies within %(km)s km of %(site)s."),
+            km=f"{REPORT_RADIUS_KM:g}",
+            site=site_code,
+        )
     near, far = data.parameters["near_km"], data.parameters["far_km"]
     areas["band"] = np.where(
         areas["distance_km"] < near, "near", np.where(areas["distance_km"] >= far, "far", "middle")
@@ -357,7 +376,11 @@ def build_tables(
     all_ry = suite.resident_years(data.datasets, params)
     ry = all_ry[all_ry["area_code"].isin(area_codes) & (all_ry["year"] <= year)]
     if ry.empty or year not in set(ry["year"]):
-        raise ReportInputError(f"no resident was visited in {year} in the areas of {site_code}")
+        raise ReportInputError(
+            gettext_noop("No resident was visited in %(year)s in the areas of %(site)s."),
+            year=year,
+            site=site_code,
+        )
     years = sorted(int(y) for y in ry["year"].unique())
     outcomes = suite.outcomes_of(data.datasets)
     counts = _Counts(ry, outcomes)

@@ -251,7 +251,7 @@ def release_build_draft(
     except LateDataRefusal as refusal:
         raise LateDataProblem(refusal) from None
     except ReportInputError as error:
-        raise ValidationProblem([FieldError("year", str(error))]) from None
+        raise ValidationProblem([FieldError("year", error.translated())]) from None
     except DisclosureError as error:
         raise DisclosureProblem(
             gettext(
@@ -888,9 +888,12 @@ def release_builds_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
             _fail_build(
                 build.pk,
                 [
-                    _(
+                    ngettext(
+                        "Not built after %(n)d attempt: the job queue or its workers are "
+                        "unavailable. Build it again when they are back.",
                         "Not built after %(n)d attempts: the job queue or its workers are "
-                        "unavailable. Build it again when they are back."
+                        "unavailable. Build it again when they are back.",
+                        build.attempts,
                     )
                     % {"n": build.attempts}
                 ],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 from typing import Any
 
@@ -10,16 +11,17 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.utils import timezone
+from django.utils.html import escape
 from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from analytics import services, suite, tasks
 from analytics.models import AnalysisRun, ResultSet, RunPart, RunStatus, RunTrigger
 from surveys.models import ImportRecord
 from tests.conftest import client_for
-from tests.i18n import h
+from tests.i18n import h, shape, t, tn
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
-QUEUE_DOWN = "the job queue is unavailable"
+QUEUE_DOWN = shape(services.QUEUE_UNAVAILABLE)  # the reason, whatever the broker said
 
 
 @pytest.fixture
@@ -75,10 +77,11 @@ def test_a_run_that_cannot_be_queued_is_failed_and_the_epidemiologist_is_told(
         response = client_for(epidemiologist).post("/analysis/runs/", form)
     run = AnalysisRun.objects.get()
     assert response.status_code == 302 and response["Location"] == f"/analysis/runs/{run.pk}/"
-    assert run.status == RunStatus.FAILED and QUEUE_DOWN in run.error
+    assert run.status == RunStatus.FAILED and re.fullmatch(QUEUE_DOWN, run.error)
+    assert "Connection refused" in run.error
     assert run.finished_at is not None
     page = client_for(epidemiologist).get(response["Location"]).content.decode()
-    assert QUEUE_DOWN in page
+    assert escape(run.error) in page
 
 
 @pytest.mark.django_db
@@ -90,7 +93,7 @@ def test_a_saved_import_stays_saved_when_its_after_import_run_cannot_be_queued(
         call_command("import_csv", "stations", str(EXAMPLES / "stations.csv"), verbosity=0)
     assert ImportRecord.objects.filter(kind="stations").exists()
     run = AnalysisRun.objects.get()
-    assert run.status == RunStatus.FAILED and QUEUE_DOWN in run.error
+    assert run.status == RunStatus.FAILED and re.fullmatch(QUEUE_DOWN, run.error)
     assert run.debounce_key is None  # the next import may trigger a run again
 
 
@@ -128,7 +131,15 @@ def test_the_sweep_requeues_a_run_queued_too_long_then_fails_it(
     AnalysisRun.objects.filter(pk=run.pk).update(queued_at=too_long)
     services.analysis_runs_sweep()
     run.refresh_from_db()
-    assert run.status == RunStatus.FAILED and "Not started" in run.error
+    assert run.status == RunStatus.FAILED
+    assert run.error == tn(
+        "Not started after %(n)d attempt: the job queue or its workers are "
+        "unavailable. Start the run again when they are back.",
+        "Not started after %(n)d attempts: the job queue or its workers are "
+        "unavailable. Start the run again when they are back.",
+        run.attempts,
+        n=run.attempts,
+    )
 
 
 @pytest.mark.django_db
@@ -149,7 +160,19 @@ def test_the_sweep_requeues_a_part_whose_worker_was_lost_and_fails_it_after_the_
     part.refresh_from_db()
     run.refresh_from_db()
     assert part.status == RunStatus.FAILED and run.status == RunStatus.FAILED
-    assert "worker lost" in run.error
+    lost_part = tn(
+        "worker lost %(n)d time (the limit is %(limit)d); "
+        "the part may need more memory or time than a worker has",
+        "worker lost %(n)d times (the limit is %(limit)d); "
+        "the part may need more memory or time than a worker has",
+        part.attempts,
+        n=part.attempts,
+        limit=settings.HEALTHWATCH_RUN_MAX_ATTEMPTS,
+    )
+    assert part.error == lost_part
+    assert run.error == t(
+        "Failed in part “%(part)s”: %(message)s.", part=t("Trends"), message=lost_part
+    )
     assert len(enqueued) == 1
 
 

@@ -20,7 +20,7 @@ from reports.privacy import DisclosureError
 from surveys.models import ProductionSite
 from surveys.validation import ValidationProblem
 from tests.conftest import client_for
-from tests.i18n import bt, h, rx, t
+from tests.i18n import bt, h, rx, t, tn
 
 # The queue's refusal as the build stores it (the broker error's class name in brackets).
 QUEUE_DOWN = "Not started: the job queue is unavailable (%(error)s). Build it again later."
@@ -191,9 +191,12 @@ def test_a_build_a_lost_worker_left_running_is_sent_again_then_failed(
     )
     assert services.release_builds_sweep() == {"builds_requeued": 0, "builds_failed": 1}
     build.refresh_from_db()
-    gave_up = t(
+    gave_up = tn(
+        "Not built after %(n)d attempt: the job queue or its workers are unavailable. Build it "
+        "again when they are back.",
         "Not built after %(n)d attempts: the job queue or its workers are unavailable. Build it "
         "again when they are back.",
+        settings.HEALTHWATCH_RUN_MAX_ATTEMPTS,
         n=settings.HEALTHWATCH_RUN_MAX_ATTEMPTS,
     )
     assert build.status == BuildStatus.FAILED and build.problems == [gave_up]

@@ -7,12 +7,13 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.utils import translation
 
 from reports import services
 from reports.models import AppendOnlyError, LedgerEntry, Release, ReleaseFile, ReleaseStatus
 from surveys.validation import ValidationProblem
 from tests.conftest import client_for
-from tests.i18n import bt, h, rx, tn
+from tests.i18n import bt, h, rx, t, tn
 
 pytestmark = pytest.mark.django_db
 
@@ -297,3 +298,20 @@ def test_a_draft_audited_by_an_older_auditor_is_audited_again_at_publication(
         user=epidemiologist, release_id=approved(draft, epidemiologist, community_reviewer).pk
     )
     assert audits == [1]  # the ledger did not grow, but the auditor changed
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_a_draft_for_a_year_without_visits_is_refused_in_the_epidemiologist_s_language(
+    finished_run: Any, epidemiologist: User, language: str
+) -> None:
+    english = "No resident was visited in %(year)s in the areas of %(site)s."
+    with translation.override(language):
+        with pytest.raises(ValidationProblem) as refused:
+            services.release_build_draft(
+                user=epidemiologist, run=finished_run, site_code="RH-SEP", year=1999
+            )
+        said = t(english, year=1999, site="RH-SEP")
+    [error] = refused.value.errors
+    assert error.field == "year" and error.message == said
+    assert (said == english % {"year": 1999, "site": "RH-SEP"}) == (language == "en")
