@@ -60,6 +60,11 @@ class ResultSet(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    charts_translate_attempts = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="How often the run sweep sent the drawing of the charts in the other "
+        "languages again (the queue could not take it at completion, or its worker was lost).",
+    )
 
     class Meta:
         ordering = ["-created_at"]

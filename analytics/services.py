@@ -27,7 +27,7 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.models import User as AuthUser
 from django.db import IntegrityError, InterfaceError, OperationalError, connections, transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone, translation
 from django.utils.translation import gettext, gettext_noop, ngettext
@@ -628,9 +628,42 @@ def analysis_runs_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
             )
         if requeued and _enqueue_part(waiting.pk, part.name):
             done["parts_requeued"] += 1
+    done["charts_requeued"] = _charts_in_languages_heal(now, max_attempts)
     if any(done.values()):
         log.warning("run sweep: %s", done)
     return done
+
+
+def _charts_in_languages_heal(now: dt.datetime, max_attempts: int) -> int:
+    """The charts of the result set the pages show, in the languages that lack them (the queue
+    could not take their drawing at completion, or its worker was lost): sent again, once per
+    HEALTHWATCH_RUN_QUEUED_STALE_SECONDS after completion, at most `max_attempts` times, so a
+    drawing that fails for good costs a bounded amount of work. Returns 1 when sent again."""
+    if not (settings.HEALTHWATCH_CHARTS_IN_EVERY_LANGUAGE and _other_languages()):
+        return 0
+    result_set = selectors.latest_complete_result_set()
+    if result_set is None or result_set.completed_at is None:
+        return 0
+    attempts = result_set.charts_translate_attempts
+    wait = dt.timedelta(seconds=settings.HEALTHWATCH_RUN_QUEUED_STALE_SECONDS)
+    if attempts >= max_attempts or now < result_set.completed_at + wait * (attempts + 1):
+        return 0
+    drawn = dict(
+        ResultChart.objects.filter(result_set=result_set)
+        .values("language")
+        .annotate(charts=Count("pk"))
+        .values_list("language", "charts")
+    )
+    site = drawn.get(settings.LANGUAGE_CODE, 0)
+    if all(drawn.get(language, 0) >= site for language in _other_languages()):
+        return 0
+    claimed = ResultSet.objects.filter(pk=result_set.pk, charts_translate_attempts=attempts).update(
+        charts_translate_attempts=attempts + 1
+    )
+    if not claimed:  # another sweep sent it just now
+        return 0
+    _enqueue_charts_translate(result_set.pk)
+    return 1
 
 
 def _fail_lost_part(part: RunPart, max_attempts: int) -> None:

@@ -154,7 +154,10 @@ def outcome_detail(request: HttpRequest, outcome: str) -> HttpResponse:
         messages.info(request, _("No analysis has finished yet: start a run first."))
         return redirect("analytics:workspace")
     rows = selectors.outcome_rows(result_set, outcome)
-    stored = selectors.stored_charts(result_set, outcome, translation.get_language())
+    language = translation.get_language()
+    stored = selectors.stored_charts(result_set, outcome, language)
+    # Until a worker draws them in the reader's language, the charts are the site's: say so.
+    charts_in = next((c.language for c in stored if c.language != language), "")
     if not rows and not stored:
         raise Http404("No results for this outcome.")
     labels = selectors.chart_labels(result_set.parameters)
@@ -192,6 +195,7 @@ def outcome_detail(request: HttpRequest, outcome: str) -> HttpResponse:
             "outcome": outcome,
             "outcome_label": labels.outcome(outcome),
             "figures": [c for c in stored if c.key not in outcome_charts.SCAN_ANALYSES],
+            "charts_in": translation.get_language_info(charts_in) if charts_in else None,
             "tables": tables,
             "scans": scans,
             "result_set": result_set,

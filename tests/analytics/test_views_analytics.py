@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import re
 from pathlib import Path
@@ -190,6 +191,11 @@ def test_an_outcome_page_serves_the_charts_stored_with_the_run_and_draws_none(
 TWO_LANGUAGES = [("en", "English"), ("fr", "Français")]
 
 
+def two_languages_with_the_sites(settings: Any) -> None:
+    site = settings.LANGUAGE_CODE
+    settings.LANGUAGES = [*TWO_LANGUAGES, *([] if site in ("en", "fr") else [(site, site)])]
+
+
 def other_language() -> str:
     from django.conf import settings
 
@@ -202,14 +208,7 @@ def test_computing_a_part_again_replaces_its_stored_charts_without_duplicates(
 ) -> None:
     from analytics.models import ResultChart
 
-    settings.LANGUAGES = [
-        *TWO_LANGUAGES,
-        *(
-            []
-            if settings.LANGUAGE_CODE in ("en", "fr")
-            else [(settings.LANGUAGE_CODE, settings.LANGUAGE_CODE)]
-        ),
-    ]
+    two_languages_with_the_sites(settings)
     result_set = finished_run.result_set
     assert result_set is not None
     site = ResultChart.objects.filter(result_set=result_set, language=settings.LANGUAGE_CODE)
@@ -239,10 +238,59 @@ def test_a_reader_in_another_language_than_the_sites_gets_the_charts_drawn_in_th
     with translation.override(theirs):
         title = chart_title("%(outcome)s: age-standardized rate, all areas")
     assert title not in page.content.decode()  # until a worker draws them: the site's
+    note = f'data-charts-language="{settings.LANGUAGE_CODE}"'
+    assert note in page.content.decode()  # and the page says so
     drawn = services.result_set_charts_translate(result_set_id=finished_run.result_set_id)
     assert drawn == ResultChart.objects.filter(language=theirs).count() > 5
     page = client.get("/analysis/outcomes/symptom.cough/", headers={"accept-language": theirs})
     assert title in page.content.decode()
+    assert "data-charts-language" not in page.content.decode()
+
+
+@pytest.fixture
+def charts_sent(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The result sets whose charts in other languages were sent to the queue."""
+    from analytics import tasks
+
+    sent: list[int] = []
+    monkeypatch.setattr(
+        tasks.draw_charts_in_languages, "apply_async", lambda args, **kw: sent.append(args[0])
+    )
+    return sent
+
+
+@pytest.mark.django_db
+def test_the_sweep_sends_the_charts_in_other_languages_again_a_bounded_number_of_times(
+    finished_run: AnalysisRun, settings: Any, charts_sent: list[int]
+) -> None:
+    two_languages_with_the_sites(settings)
+    result_set = finished_run.result_set
+    assert result_set is not None and result_set.completed_at is not None
+    done, wait = (
+        result_set.completed_at,
+        dt.timedelta(seconds=settings.HEALTHWATCH_RUN_QUEUED_STALE_SECONDS),
+    )
+    # The drawing queued at completion may still be on its way: not yet.
+    assert services.analysis_runs_sweep(now=done + wait / 2)["charts_requeued"] == 0
+    for attempt in range(1, settings.HEALTHWATCH_RUN_MAX_ATTEMPTS + 1):
+        assert services.analysis_runs_sweep(now=done + wait * attempt)["charts_requeued"] == 1
+        assert services.analysis_runs_sweep(now=done + wait * attempt)["charts_requeued"] == 0
+    # A drawing that fails for good is not sent for ever.
+    assert services.analysis_runs_sweep(now=done + wait * 100)["charts_requeued"] == 0
+    assert charts_sent == [result_set.pk] * settings.HEALTHWATCH_RUN_MAX_ATTEMPTS
+
+
+@pytest.mark.django_db
+def test_the_sweep_leaves_charts_drawn_in_every_language_alone(
+    finished_run: AnalysisRun, settings: Any, charts_sent: list[int]
+) -> None:
+    two_languages_with_the_sites(settings)
+    result_set = finished_run.result_set
+    assert result_set is not None and result_set.completed_at is not None
+    services.result_set_charts_translate(result_set_id=result_set.pk)
+    later = result_set.completed_at + dt.timedelta(hours=1)
+    assert services.analysis_runs_sweep(now=later)["charts_requeued"] == 0
+    assert charts_sent == []
 
 
 @pytest.mark.django_db
