@@ -8,6 +8,7 @@ its immutable snapshot (HTML, downloads, content hash) and its cells appended to
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
@@ -802,7 +803,21 @@ def release_build_execute(build_id: int) -> Release | None:
 
     A message delivered twice finds the build already claimed and does nothing; a refusal
     (late data, disclosure, changed data) is stored on the build for the epidemiologist.
+    Its stages and problems are worded in the requester's saved language (else the worker's);
+    the draft itself does not depend on the language (its texts are msgids, translated when
+    a page shows them).
     """
+    from healthwatch.i18n import saved_language
+
+    requester = (
+        ReleaseBuild.objects.filter(pk=build_id).values_list("requested_by", flat=True).first()
+    )
+    language = saved_language(requester) if requester else ""
+    with translation.override(language) if language else contextlib.nullcontext():
+        return _release_build_execute(build_id)
+
+
+def _release_build_execute(build_id: int) -> Release | None:
     claimed = ReleaseBuild.objects.filter(pk=build_id, status=BuildStatus.QUEUED).update(
         status=BuildStatus.RUNNING, started_at=timezone.now(), stage=str(_("Starting"))
     )

@@ -78,7 +78,16 @@ class _ReleasedWhenClosed:
                 turn.release()
 
 
-LiveServerThread.server_class = OneRequestAtATimeServer  # type: ignore[attr-defined]
+@pytest.fixture(scope="session", autouse=True)
+def _live_server_takes_turns() -> Iterator[None]:
+    """For the tests in this folder only (before their session's live server starts): the
+    integration suite imports log_in from here, and its double-tap tests need requests that
+    really run at the same time."""
+    original = LiveServerThread.server_class  # type: ignore[attr-defined]
+    LiveServerThread.server_class = OneRequestAtATimeServer  # type: ignore[attr-defined]
+    yield
+    LiveServerThread.server_class = original  # type: ignore[attr-defined]
+
 
 CHROMIUM = os.environ.get("HEALTHWATCH_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -71,9 +71,13 @@ def test_with_the_page_cache_redis_stopped_public_pages_answer_200_and_recover(
 def test_twenty_simultaneous_comments_from_one_client_store_exactly_the_daily_limit(
     published: Any, live_server: Any
 ) -> None:
+    from django.core.servers.basehttp import ThreadedWSGIServer
+
     from reports.models import PublicComment
     from reports.services import COMMENTS_PER_CLIENT_PER_DAY
 
+    # Requests that really run at once (the browser tests' live server takes turns).
+    assert type(live_server.thread.httpd) is ThreadedWSGIServer
     url = live_server.url + RELEASE + "comments/"
     # Each poster fetches the form first for its CSRF cookie, then all post at once. The cookie
     # is sent by hand: with DEBUG off it is marked Secure, and this live server speaks HTTP.

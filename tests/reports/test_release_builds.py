@@ -369,3 +369,45 @@ def test_a_colleague_cannot_take_over_another_epidemiologists_form_key(
             user=colleague, run=finished_run, site_code="RH-SEP", year=2025, request_key="k" * 32
         )
     assert ReleaseBuild.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_build_speaks_its_requester_s_saved_language_and_drafts_the_same_report(
+    finished_run: AnalysisRun, epidemiologist: User
+) -> None:
+    from django.utils import translation
+
+    from healthwatch.i18n import save_language
+    from healthwatch.roles import Role
+    from tests.conftest import make_user
+
+    theirs = "fr" if translation.get_language() != "fr" else "en"
+    colleague = make_user("epi_colleague", Role.EPIDEMIOLOGIST)
+    save_language(colleague, theirs)
+    refused, _ = services.release_build_request(
+        user=colleague, run=finished_run, site_code="RH-SEP", year=1999
+    )
+    services.release_build_execute(refused.pk)
+    refused.refresh_from_db()
+    with translation.override(theirs):
+        said = t(
+            "No resident was visited in %(year)s in the areas of %(site)s.",
+            year=1999,
+            site="RH-SEP",
+        )
+    assert refused.status == BuildStatus.FAILED and refused.problems == [said]
+
+    mine, _ = services.release_build_request(
+        user=epidemiologist, run=finished_run, site_code="RH-SEP", year=2025
+    )
+    draft = services.release_build_execute(mine.pk)
+    theirs_build, _ = services.release_build_request(
+        user=colleague, run=finished_run, site_code="RH-SEP", year=2025
+    )
+    assert theirs_build.pk != mine.pk  # the first one has finished: a new build
+    their_draft = services.release_build_execute(theirs_build.pk)
+    theirs_build.refresh_from_db()
+    with translation.override(theirs):
+        assert theirs_build.stage == t("Built")
+    assert draft is not None and their_draft is not None
+    assert their_draft.content == draft.content  # the draft does not depend on the language
