@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape
 
 import matplotlib
-from django.utils.translation import gettext
+from django.utils.translation import get_language, gettext
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
@@ -47,11 +47,35 @@ FONTS = {
     "HW-Sans-Bold": "DejaVuSans-Bold.ttf",
     "HW-Mono": "DejaVuSansMono.ttf",
 }
+# DejaVu has no Chinese glyphs: the Chinese PDF is set in the CJK font the charts use (Debian's
+# fonts-noto-cjk or fonts-wqy-microhei; analytics/charts.py), embedded like the others.
+CJK_FONT = "HW-CJK"
 MARGIN = 16 * mm
 
 
 class PrintError(RuntimeError):
     """The PDF cannot be made (the message says why)."""
+
+
+class NoFontForLanguage(PrintError):
+    """No installed font has the glyphs of the active language (Chinese without a CJK font)."""
+
+
+def _needs_cjk() -> bool:
+    return (get_language() or "").startswith("zh")
+
+
+def _register_cjk_font() -> None:
+    if CJK_FONT in pdfmetrics.getRegisteredFontNames():
+        return
+    from analytics.charts import CJK_FILES
+
+    path = next((path for path in CJK_FILES if path.exists()), None)
+    if path is None:
+        raise NoFontForLanguage(
+            gettext("no Chinese font is installed (apt-get install fonts-wqy-microhei)")
+        )
+    pdfmetrics.registerFont(TTFont(CJK_FONT, str(path), subfontIndex=0))
 
 
 def _register_fonts() -> None:
@@ -63,19 +87,20 @@ def _register_fonts() -> None:
                 raise PrintError(gettext("the font file %(path)s is missing") % {"path": path})
             pdfmetrics.registerFont(TTFont(name, str(path)))
     pdfmetrics.registerFontFamily("HW-Sans", normal="HW-Sans", bold="HW-Sans-Bold")
+    if _needs_cjk():
+        _register_cjk_font()
 
 
 def _styles() -> dict[str, ParagraphStyle]:
-    base = ParagraphStyle("body", fontName="HW-Sans", fontSize=10, leading=13)
+    sans, bold = ("HW-Sans", "HW-Sans-Bold") if not _needs_cjk() else (CJK_FONT, CJK_FONT)
+    base = ParagraphStyle("body", fontName=sans, fontSize=10, leading=13)
     return {
         "body": base,
-        "title": ParagraphStyle(
-            "title", parent=base, fontName="HW-Sans-Bold", fontSize=17, leading=21
-        ),
+        "title": ParagraphStyle("title", parent=base, fontName=bold, fontSize=17, leading=21),
         "h2": ParagraphStyle(
             "h2",
             parent=base,
-            fontName="HW-Sans-Bold",
+            fontName=bold,
             fontSize=13,
             leading=16,
             spaceBefore=10,
@@ -84,16 +109,14 @@ def _styles() -> dict[str, ParagraphStyle]:
         "h3": ParagraphStyle(
             "h3",
             parent=base,
-            fontName="HW-Sans-Bold",
+            fontName=bold,
             fontSize=11,
             leading=14,
             spaceBefore=8,
             spaceAfter=3,
         ),
         "cell": ParagraphStyle("cell", parent=base, fontSize=7.5, leading=9),
-        "head": ParagraphStyle(
-            "head", parent=base, fontName="HW-Sans-Bold", fontSize=7.5, leading=9
-        ),
+        "head": ParagraphStyle("head", parent=base, fontName=bold, fontSize=7.5, leading=9),
         "small": ParagraphStyle("small", parent=base, fontSize=8, leading=10),
         "hash": ParagraphStyle("hash", parent=base, fontName="HW-Mono", fontSize=8.5, leading=11),
     }
@@ -132,9 +155,10 @@ def _table(
 
 
 def release_pdf(release: Release, release_map: dict[str, Any], labels: Labels) -> bytes:
-    """The release as an A4 PDF, its tables named as the web's table pages name them
-    (``labels``: the publication's, read once for the page, the table pages and this)."""
-    from reports.rendering import display_table
+    """The release as an A4 PDF in the active language, its tables named as the web's table
+    pages name them (``labels``: the publication's, read once for the page, the table pages
+    and this; ``release_map``: the map's text drawn in the same language)."""
+    from reports.rendering import display_table, findings
 
     try:
         _register_fonts()
@@ -169,10 +193,10 @@ def release_pdf(release: Release, release_map: dict[str, Any], labels: Labels) -
         _p(release.content_hash, styles["hash"]),
         _p(gettext("Key findings"), styles["h2"]),
         ListFlowable(
-            [ListItem(_p(f, styles["body"]), leftIndent=12) for f in content["findings"]],
+            [ListItem(_p(f, styles["body"]), leftIndent=12) for f in findings(content, labels)],
             bulletType="bullet",
             start="•",
-            bulletFontName="HW-Sans",
+            bulletFontName=styles["body"].fontName,
         ),
     ]
     # The map's text equivalent (the SVG map itself is on the web page).
@@ -233,7 +257,8 @@ def release_pdf(release: Release, release_map: dict[str, Any], labels: Labels) -
             for line in shown["lines"]
         ]
         fixed = "; ".join(f"{f['title']}: {f['value']}" for f in shown["fixed"])
-        story.append(KeepTogether([_p(content["table_titles"].get(name, name), styles["h3"])]))
+        title_of_table = gettext(content["table_titles"].get(name, name))
+        story.append(KeepTogether([_p(title_of_table, styles["h3"])]))
         if fixed:
             story.append(_p(fixed, styles["small"]))
         story.append(_table(header, lines, styles))
@@ -259,7 +284,7 @@ def release_pdf(release: Release, release_map: dict[str, Any], labels: Labels) -
 
     def decorate(canvas: Any, document: Any) -> None:
         canvas.saveState()
-        canvas.setFont("HW-Sans", 7.5)
+        canvas.setFont(styles["body"].fontName, 7.5)
         canvas.drawString(MARGIN, 9 * mm, footer % {"page": document.page})
         canvas.restoreState()
 

@@ -443,38 +443,59 @@ def _release_map(release: Release) -> dict[str, Any]:
 
 def publication_artefacts(release: Release) -> PublicationArtefacts:
     """The snapshot of a release being published (its content hash and published_at set):
-    the page with its map and the table pages in every shipped language, the table downloads
-    and zip (language-neutral), the map as SVG and the printable PDF (English)."""
+    the page with its map, the table pages and the printable PDF in every shipped language,
+    the table downloads and zip (language-neutral) and the map as SVG."""
     try:
         return _publication_artefacts(release)
     except _ArtefactFailed as failed:
         raise PublicationArtefactError(gettext(failed.what), failed.reason) from failed
 
 
+def pdf_name(language: str) -> str:
+    """The printable PDF's download name: "release.pdf" in English (its name since before
+    #15), "release-fr.pdf" in French and so on."""
+    return "release.pdf" if language == "en" else f"release-{language}.pdf"
+
+
+def _release_pdf(release: Release, release_map: dict[str, Any], labels: Any) -> bytes | None:
+    """The PDF in the active language; None when no installed font can print it (that
+    language's page then links the English PDF: a missing font must not stop a publication)."""
+    try:
+        return printing.release_pdf(release, release_map, labels)
+    except printing.NoFontForLanguage as missing:
+        log.warning("PDF of release %s in %s: %s", release.pk, translation.get_language(), missing)
+        return None
+    except Exception as error:
+        log.exception("PDF of release %s", release.pk)
+        raise _ArtefactFailed(gettext_noop("printable PDF"), str(error)) from error
+
+
 def _publication_artefacts(release: Release) -> PublicationArtefacts:
     translated: dict[str, dict[str, Any]] = {}
+    pdfs: list[tuple[str, str, bytes]] = []
     for language, _name in settings.LANGUAGES:
         if language == "en":
             continue
         with translation.override(language):
-            pages = rendering.render_pages(
-                release, rendering.publication_labels(release.content), _release_map(release)
-            )
+            labels_here = rendering.publication_labels(release.content)
+            map_here = _release_map(release)
+            pages = rendering.render_pages(release, labels_here, map_here)
+            pdf_here = _release_pdf(release, map_here, labels_here)
         translated[language] = {"html": pages.html, "tables": pages.tables}
+        if pdf_here is not None:
+            pdfs.append((pdf_name(language), "application/pdf", pdf_here))
     with translation.override("en"):
         release_map = _release_map(release)
         labels = rendering.publication_labels(release.content)
         english = rendering.render_pages(release, labels, release_map)
     html, tables = english.html, english.tables
     files = rendering.release_files(release)
-    try:
-        with translation.override("en"):
-            pdf = printing.release_pdf(release, release_map, labels)
-    except Exception as error:
-        log.exception("PDF of release %s", release.pk)
-        raise _ArtefactFailed(gettext_noop("printable PDF"), str(error)) from error
+    with translation.override("en"):
+        pdf = _release_pdf(release, release_map, labels)
+    assert pdf is not None  # DejaVu, which matplotlib ships, prints English
     files.append(("map.svg", "image/svg+xml", release_map["svg"].encode("utf-8")))
-    files.append(("release.pdf", "application/pdf", pdf))
+    files.append((pdf_name("en"), "application/pdf", pdf))
+    files.extend(pdfs)
     return PublicationArtefacts(html=html, tables=tables, translated=translated, files=files)
 
 

@@ -99,8 +99,11 @@ def public_release(request: HttpRequest, site_code: str, year: int, version: int
                 "release": release,
                 "body": release.page_html,  # type: ignore[attr-defined]
                 "files": files,
-                # The print branch's PDF, when publication produced one (else no link).
-                "pdf_name": PDF_NAME if PDF_NAME in files else None,
+                # The PDF in the page's language, else the English one (else no link).
+                "pdf_name": next(
+                    (name for name in (services.pdf_name(language), PDF_NAME) if name in files),
+                    None,
+                ),
                 "comments": selectors.approved_comments(release),
                 "current": selectors.current_version(release),
             },

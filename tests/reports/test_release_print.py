@@ -159,3 +159,61 @@ def test_a_map_or_pdf_that_cannot_be_made_stops_the_publication_and_nothing_is_p
     published = services.release_publish(user=epidemiologist, release_id=draft.pk)
     assert published.status == ReleaseStatus.PUBLISHED
     assert ReleaseFile.objects.filter(release=release, name="release.pdf").count() == 1
+
+
+def _pdf_text(pdf: bytes, tmp_path: Path, name: str) -> str:
+    path = tmp_path / name
+    path.write_bytes(pdf)
+    return subprocess.run(
+        [_poppler("pdftotext"), "-layout", str(path), "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
+def test_the_printable_pdf_is_made_in_every_shipped_language_and_the_page_links_its_own(
+    published: Release, tmp_path: Path, client: Client, settings: Any
+) -> None:
+    from django.utils import translation
+
+    from reports.services import pdf_name
+
+    names = set(published.files.values_list("name", flat=True))
+    base = f"/reports/{published.site_code}/{published.year}/v{published.version}/"
+    for language, _name in settings.LANGUAGES:
+        assert pdf_name(language) in names, language
+        text = _pdf_text(_file(published, pdf_name(language)), tmp_path, f"{language}.pdf")
+        with translation.override(language):
+            heading, note = t("Key findings"), t("Tables")
+        # Printed in the language, with glyphs that come back out as text (Chinese included).
+        assert heading in text and note in text, (language, text[:400])
+        assert published.content_hash in text.replace(" ", "")
+        page = client.get(base, headers={"accept-language": language}).content.decode()
+        assert f'href="{pdf_name(language)}"' in page
+        response = client.get(base + pdf_name(language))
+        assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
+    assert pdf_name("en") == "release.pdf"  # the English one keeps its name of before
+
+
+def test_without_a_chinese_font_a_release_publishes_and_its_chinese_page_links_the_english_pdf(
+    draft: Release,
+    epidemiologist: User,
+    community_reviewer: User,
+    monkeypatch: pytest.MonkeyPatch,
+    client: Client,
+) -> None:
+    from reports import printing, services
+
+    def no_font() -> None:
+        raise printing.NoFontForLanguage("no Chinese font is installed")
+
+    monkeypatch.setattr(printing, "_register_cjk_font", no_font)
+    services.release_approve(user=epidemiologist, release=draft)
+    services.release_review(user=community_reviewer, release=draft, decision="approve", body="ok")
+    published = services.release_publish(user=epidemiologist, release_id=draft.pk)
+    names = set(published.files.values_list("name", flat=True))
+    assert "release-zh-hans.pdf" not in names and {"release.pdf", "release-fr.pdf"} <= names
+    base = f"/reports/{published.site_code}/{published.year}/v{published.version}/"
+    page = client.get(base, headers={"accept-language": "zh-hans"}).content.decode()
+    assert 'href="release.pdf"' in page
