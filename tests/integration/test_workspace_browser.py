@@ -7,9 +7,12 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.utils import translation
 
+from analytics.models import RunStatus
 from tests.browser.conftest import log_in
 from tests.conftest import load_community
+from tests.i18n import t
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -24,12 +27,16 @@ def test_a_run_started_from_the_dashboard_shows_progress_then_results_and_charts
 ) -> None:
     load_community(tiny_community)
     start_worker("browser")
-    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    # The browser asks for the suite's language (Accept-Language), so the page is in it.
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, locale=translation.get_language()
+    )
+    page = context.new_page()
     page.set_default_timeout(30_000)
     log_in(page, live_server, "epi")
     page.wait_for_url(f"{live_server.url}/analysis/")
-    assert page.locator("h1").inner_text() == "Analysis workspace"
-    page.click("text=Start a run of the standard suite")
+    assert page.locator("h1").inner_text() == t("Analysis workspace")
+    page.click(f"text={t('Start a run of the standard suite')}")
     page.wait_for_url(f"{live_server.url}/analysis/runs/*/")
     progress = page.locator("#run-progress")
     assert progress.count() == 1
@@ -42,7 +49,7 @@ def test_a_run_started_from_the_dashboard_shows_progress_then_results_and_charts
             seen.add(progress.get_attribute("value"))
         page.wait_for_timeout(500)
     assert page.locator("[data-results] a").count() >= 5, page.content()[:2000]
-    assert "Succeeded" in page.locator("[data-run-status]").inner_text()
+    assert str(RunStatus.SUCCEEDED.label) in page.locator("[data-run-status]").inner_text()
     assert len(seen) >= 1
     page.goto(f"{live_server.url}/analysis/")
     page.click("a[href$='/analysis/outcomes/symptom.cough/']")  # shown by its label
