@@ -65,6 +65,11 @@ class ResultSet(models.Model):
         help_text="How often the run sweep sent the drawing of the charts in the other "
         "languages again (the queue could not take it at completion, or its worker was lost).",
     )
+    charts_translate_sent_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the run sweep last sent that drawing again (the next waits from it).",
+    )
 
     class Meta:
         ordering = ["-created_at"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Q, QuerySet
 
 from analytics import outcome_charts, suite
@@ -126,4 +127,15 @@ def chart_labels(parameters: dict[str, Any]) -> outcome_charts.Labels:
         areas={a["code"]: a for a in Area.objects.values(*places)},
         sites={s["code"]: s for s in ProductionSite.objects.values(*places)},
         per=float(parameters.get("per", suite.DEFAULT_PARAMETERS["per"])),
+    )
+
+
+def charts_in_languages_may_come(result_set: ResultSet | None) -> bool:
+    """Whether a worker may still draw charts in the languages besides the site's (for
+    `result_set`: its re-sends are not used up)."""
+    if not (settings.HEALTHWATCH_CHARTS_IN_EVERY_LANGUAGE and len(settings.LANGUAGES) > 1):
+        return False
+    return (
+        result_set is None
+        or result_set.charts_translate_attempts < settings.HEALTHWATCH_RUN_MAX_ATTEMPTS
     )

@@ -496,15 +496,18 @@ def result_set_charts_translate(*, result_set_id: int) -> int:
     return total
 
 
-def _enqueue_charts_translate(result_set_id: int) -> None:
+def _enqueue_charts_translate(result_set_id: int) -> bool:
     """A queue that cannot take it only costs the other languages their charts for now (the
-    page shows the site-language ones); `result_set_charts_render` draws them all again."""
+    page shows the site-language ones and says so; the run sweep sends it again). Returns
+    whether the queue took it."""
     from analytics.tasks import draw_charts_in_languages
 
     try:
         draw_charts_in_languages.apply_async((result_set_id,))
     except Exception as error:
         log.error("result set %s: charts in other languages not queued: %s", result_set_id, error)
+        return False
+    return True
 
 
 def _claim(part: RunPart) -> bool:
@@ -636,17 +639,20 @@ def analysis_runs_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
 
 def _charts_in_languages_heal(now: dt.datetime, max_attempts: int) -> int:
     """The charts of the result set the pages show, in the languages that lack them (the queue
-    could not take their drawing at completion, or its worker was lost): sent again, once per
-    HEALTHWATCH_RUN_QUEUED_STALE_SECONDS after completion, at most `max_attempts` times, so a
-    drawing that fails for good costs a bounded amount of work. Returns 1 when sent again."""
-    if not (settings.HEALTHWATCH_CHARTS_IN_EVERY_LANGUAGE and _other_languages()):
+    could not take their drawing at completion, or its worker was lost): sent again, at most
+    `max_attempts` times, each after the last one had time to wait in the queue and run (so a
+    drawing that fails for good costs a bounded amount of work). A queue that refuses the
+    message costs no attempt: the next sweep tries again. Returns 1 when sent again."""
+    if not selectors.charts_in_languages_may_come(None):
         return 0
     result_set = selectors.latest_complete_result_set()
     if result_set is None or result_set.completed_at is None:
         return 0
-    attempts = result_set.charts_translate_attempts
-    wait = dt.timedelta(seconds=settings.HEALTHWATCH_RUN_QUEUED_STALE_SECONDS)
-    if attempts >= max_attempts or now < result_set.completed_at + wait * (attempts + 1):
+    attempts, last = result_set.charts_translate_attempts, result_set.charts_translate_sent_at
+    wait = dt.timedelta(
+        seconds=max(settings.HEALTHWATCH_RUN_QUEUED_STALE_SECONDS, settings.CELERY_TASK_TIME_LIMIT)
+    )
+    if attempts >= max_attempts or now < (last or result_set.completed_at) + wait:
         return 0
     drawn = dict(
         ResultChart.objects.filter(result_set=result_set)
@@ -657,13 +663,15 @@ def _charts_in_languages_heal(now: dt.datetime, max_attempts: int) -> int:
     site = drawn.get(settings.LANGUAGE_CODE, 0)
     if all(drawn.get(language, 0) >= site for language in _other_languages()):
         return 0
-    claimed = ResultSet.objects.filter(pk=result_set.pk, charts_translate_attempts=attempts).update(
-        charts_translate_attempts=attempts + 1
+    mine = ResultSet.objects.filter(pk=result_set.pk, charts_translate_attempts=attempts)
+    if not mine.update(charts_translate_attempts=attempts + 1, charts_translate_sent_at=now):
+        return 0  # another sweep sent it just now
+    if _enqueue_charts_translate(result_set.pk):
+        return 1
+    ResultSet.objects.filter(pk=result_set.pk, charts_translate_attempts=attempts + 1).update(
+        charts_translate_attempts=attempts, charts_translate_sent_at=last
     )
-    if not claimed:  # another sweep sent it just now
-        return 0
-    _enqueue_charts_translate(result_set.pk)
-    return 1
+    return 0
 
 
 def _fail_lost_part(part: RunPart, max_attempts: int) -> None:
@@ -741,9 +749,16 @@ def _describe(error: BaseException) -> str:
 def analysis_run_fail(*, run_id: int, error: BaseException, part: str | None = None) -> None:
     where = f" in part {part}" if part else ""
     log.error("analysis run %s failed%s: %s", run_id, where, _describe(error))
+    # The error's own text stays as the method or library wrote it (English, for the log too).
+    said = (
+        gettext("Failed in part “%(part)s”: %(message)s.")
+        % {"part": part_label(part), "message": _describe(error)}
+        if part
+        else gettext("Failed: %(message)s.") % {"message": _describe(error)}
+    )
     AnalysisRun.objects.filter(pk=run_id).exclude(status=RunStatus.SUCCEEDED).update(
         status=RunStatus.FAILED,
-        error=f"Failed{where}: {_describe(error)}",
+        error=said,
         finished_at=timezone.now(),
         debounce_key=None,
     )

@@ -196,6 +196,7 @@ def outcome_detail(request: HttpRequest, outcome: str) -> HttpResponse:
             "outcome_label": labels.outcome(outcome),
             "figures": [c for c in stored if c.key not in outcome_charts.SCAN_ANALYSES],
             "charts_in": translation.get_language_info(charts_in) if charts_in else None,
+            "charts_may_come": selectors.charts_in_languages_may_come(result_set),
             "tables": tables,
             "scans": scans,
             "result_set": result_set,

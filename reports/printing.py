@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape
 
 import matplotlib
+from django.utils.formats import number_format
 from django.utils.translation import get_language, gettext
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.pdfbase.ttfonts import TTFError, TTFont
 from reportlab.platypus import (
     KeepTogether,
     ListFlowable,
@@ -47,8 +48,8 @@ FONTS = {
     "HW-Sans-Bold": "DejaVuSans-Bold.ttf",
     "HW-Mono": "DejaVuSansMono.ttf",
 }
-# DejaVu has no Chinese glyphs: the Chinese PDF is set in the CJK font the charts use (Debian's
-# fonts-noto-cjk or fonts-wqy-microhei; analytics/charts.py), embedded like the others.
+# DejaVu has no Chinese glyphs: the Chinese PDF is set in Debian's fonts-wqy-microhei (which
+# `make browser-deps` and .ci/run install for the charts, analytics/charts.py), embedded.
 CJK_FONT = "HW-CJK"
 MARGIN = 16 * mm
 
@@ -70,12 +71,19 @@ def _register_cjk_font() -> None:
         return
     from analytics.charts import CJK_FILES
 
-    path = next((path for path in CJK_FILES if path.exists()), None)
-    if path is None:
-        raise NoFontForLanguage(
-            gettext("no Chinese font is installed (apt-get install fonts-wqy-microhei)")
-        )
-    pdfmetrics.registerFont(TTFont(CJK_FONT, str(path), subfontIndex=0))
+    # ReportLab embeds TrueType outlines only: WenQuanYi Micro Hei loads, Noto Sans CJK (CFF
+    # outlines) does not, so each installed file is tried, WenQuanYi first.
+    for path in sorted(CJK_FILES, key=lambda path: "wqy" not in path.name):
+        if not path.exists():
+            continue
+        try:
+            pdfmetrics.registerFont(TTFont(CJK_FONT, str(path), subfontIndex=0))
+        except TTFError:
+            continue
+        return
+    raise NoFontForLanguage(
+        gettext("no Chinese font is installed (apt-get install fonts-wqy-microhei)")
+    )
 
 
 def _register_fonts() -> None:
@@ -218,7 +226,7 @@ def release_pdf(release: Release, release_map: dict[str, Any], labels: Labels) -
             [
                 [
                     row["name"],
-                    gettext("%(km)s km") % {"km": f"{row['distance_km']:.1f}"},
+                    gettext("%(km)s km") % {"km": number_format(row["distance_km"], 1)},
                     _map_value(row),
                 ]
                 for row in release_map["areas"]
@@ -313,4 +321,5 @@ def _map_value(row: dict[str, Any]) -> str:
         return gettext("suppressed")
     if row["state"] == maps.NOT_PUBLISHED:
         return gettext("%(cases)s cases; no rate published") % {"cases": row["cases"]}
-    return f"{row['rate']:,.1f} ({row['cases']})"
+    rate = number_format(row["rate"], decimal_pos=1, force_grouping=True)
+    return f"{rate} ({row['cases']})"

@@ -828,14 +828,19 @@ def release_build_execute(build_id: int) -> Release | None:
     the draft itself does not depend on the language (its texts are msgids, translated when
     a page shows them).
     """
-    from healthwatch.i18n import saved_language
-
     requester = (
         ReleaseBuild.objects.filter(pk=build_id).values_list("requested_by", flat=True).first()
     )
-    language = saved_language(requester) if requester else ""
-    with translation.override(language) if language else contextlib.nullcontext():
+    with _requester_language(requester):
         return _release_build_execute(build_id)
+
+
+def _requester_language(requester_id: int | None) -> contextlib.AbstractContextManager[None]:
+    """The requester's saved language for what a build says (else the worker's)."""
+    from healthwatch.i18n import saved_language
+
+    language = saved_language(requester_id) if requester_id else ""
+    return translation.override(language) if language else contextlib.nullcontext()
 
 
 def _release_build_execute(build_id: int) -> Release | None:
@@ -921,19 +926,20 @@ def release_builds_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
     )
     for build in left:
         if build.attempts >= settings.HEALTHWATCH_RUN_MAX_ATTEMPTS:
-            _fail_build(
-                build.pk,
-                [
-                    ngettext(
-                        "Not built after %(n)d attempt: the job queue or its workers are "
-                        "unavailable. Build it again when they are back.",
-                        "Not built after %(n)d attempts: the job queue or its workers are "
-                        "unavailable. Build it again when they are back.",
-                        build.attempts,
-                    )
-                    % {"n": build.attempts}
-                ],
-            )
+            with _requester_language(build.requested_by_id):
+                _fail_build(
+                    build.pk,
+                    [
+                        ngettext(
+                            "Not built after %(n)d attempt: the job queue or its workers are "
+                            "unavailable. Build it again when they are back.",
+                            "Not built after %(n)d attempts: the job queue or its workers are "
+                            "unavailable. Build it again when they are back.",
+                            build.attempts,
+                        )
+                        % {"n": build.attempts}
+                    ],
+                )
             done["builds_failed"] += 1
             continue
         sent_again = ReleaseBuild.objects.filter(

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.utils import translation
 from django.utils.formats import get_format, number_format
 from django.utils.html import escape
 
@@ -18,7 +19,7 @@ from analytics import services
 from analytics.models import Alert, AnalysisRun, RunStatus
 from surveys.models import DataQualityFlag
 from tests.conftest import client_for
-from tests.i18n import h, label_of, t, tn
+from tests.i18n import bt, h, label_of, t, tn
 
 ACUTE_RESPIRATORY = "Acute respiratory infection (new J06 or J20 diagnosis)"
 """How the workspace names the acute-respiratory outcome (analytics.outcome_charts.Labels)."""
@@ -259,25 +260,68 @@ def charts_sent(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return sent
 
 
+def redraw_wait(settings: Any) -> dt.timedelta:
+    """How long a drawing may take before the sweep counts it lost: queued, then run."""
+    return dt.timedelta(
+        seconds=max(settings.HEALTHWATCH_RUN_QUEUED_STALE_SECONDS, settings.CELERY_TASK_TIME_LIMIT)
+    )
+
+
 @pytest.mark.django_db
 def test_the_sweep_sends_the_charts_in_other_languages_again_a_bounded_number_of_times(
-    finished_run: AnalysisRun, settings: Any, charts_sent: list[int]
+    finished_run: AnalysisRun,
+    epidemiologist: User,
+    settings: Any,
+    charts_sent: list[int],
 ) -> None:
     two_languages_with_the_sites(settings)
     result_set = finished_run.result_set
     assert result_set is not None and result_set.completed_at is not None
-    done, wait = (
-        result_set.completed_at,
-        dt.timedelta(seconds=settings.HEALTHWATCH_RUN_QUEUED_STALE_SECONDS),
-    )
+    wait = redraw_wait(settings)
     # The drawing queued at completion may still be on its way: not yet.
-    assert services.analysis_runs_sweep(now=done + wait / 2)["charts_requeued"] == 0
-    for attempt in range(1, settings.HEALTHWATCH_RUN_MAX_ATTEMPTS + 1):
-        assert services.analysis_runs_sweep(now=done + wait * attempt)["charts_requeued"] == 1
-        assert services.analysis_runs_sweep(now=done + wait * attempt)["charts_requeued"] == 0
-    # A drawing that fails for good is not sent for ever.
-    assert services.analysis_runs_sweep(now=done + wait * 100)["charts_requeued"] == 0
+    moment = result_set.completed_at
+    assert services.analysis_runs_sweep(now=moment + wait / 2)["charts_requeued"] == 0
+    for _attempt in range(settings.HEALTHWATCH_RUN_MAX_ATTEMPTS):
+        moment += wait
+        assert services.analysis_runs_sweep(now=moment)["charts_requeued"] == 1
+        # Each re-send has its own time to wait in the queue and run: none bunched after it.
+        assert services.analysis_runs_sweep(now=moment + wait / 2)["charts_requeued"] == 0
+    # A drawing that fails for good is not sent for ever, and the page stops promising it.
+    assert services.analysis_runs_sweep(now=moment + wait * 100)["charts_requeued"] == 0
     assert charts_sent == [result_set.pk] * settings.HEALTHWATCH_RUN_MAX_ATTEMPTS
+    client = client_for(epidemiologist)
+    theirs = other_language()
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = theirs
+    page = client.get("/analysis/outcomes/symptom.cough/", headers={"accept-language": theirs})
+    with translation.override(theirs):
+        language = str(translation.get_language_info(settings.LANGUAGE_CODE)["name_translated"])
+        never = bt(
+            "The charts on this page are in %(language)s: they are not drawn in your language.",
+            language=language,
+        )
+    assert never in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_queue_that_refuses_the_re_send_costs_no_attempt(
+    finished_run: AnalysisRun, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kombu.exceptions import OperationalError as BrokerUnavailable
+
+    from analytics import tasks
+    from analytics.models import ResultSet
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise BrokerUnavailable("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(tasks.draw_charts_in_languages, "apply_async", refuse)
+    two_languages_with_the_sites(settings)
+    result_set = finished_run.result_set
+    assert result_set is not None and result_set.completed_at is not None
+    later = result_set.completed_at + redraw_wait(settings)
+    assert services.analysis_runs_sweep(now=later)["charts_requeued"] == 0
+    stored = ResultSet.objects.get(pk=result_set.pk)
+    assert (stored.charts_translate_attempts, stored.charts_translate_sent_at) == (0, None)
 
 
 @pytest.mark.django_db

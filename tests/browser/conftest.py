@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 from django.core.servers.basehttp import ThreadedWSGIServer
-from django.test.testcases import LiveServerThread
 
 from tests.conftest import in_ci
 
@@ -24,19 +23,21 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 class OneRequestAtATimeServer(ThreadedWSGIServer):
-    """pytest-django's live server, running the application for one request at a time.
+    """The browser tests' live server, running the application for one request at a time.
 
-    On the SQLite default the test database is in memory, in SQLite's shared cache, and each
-    request thread of the live server opens its own connection to it. The shared cache locks
-    whole tables and does not wait for a lock: a request that meets another's write fails at
-    once with "database table is locked". A field page's offline precache (outbox.js fetches
-    several pages in the background) running beside the next login made that login fail, and
-    the test waited 30 s for a redirect that never came.
+    On the SQLite default the test database is in memory. Depending on whether the database
+    was set up before the live server started, the request threads either share the test's
+    one connection or each open their own to SQLite's shared cache, which locks whole tables
+    and does not wait: two requests at once interleave their transactions on one connection,
+    or one fails at once with "database table is locked". A field page's offline precache
+    (outbox.js fetches several pages in the background) running beside the next login made
+    that login fail, and the test waited 30 s for a redirect that never came (CI, stop 28).
 
     A connection still gets its own thread, so an idle socket Chromium opens ahead of time
-    blocks nothing; only the application, and the streaming of its response, take turns. The
-    turns cost nothing that matters on PostgreSQL, so they are taken there too.
+    blocks nothing; only the application, and the streaming of its response, take turns.
     """
+
+    TURN_TIMEOUT = 60.0  # seconds; a turn never given back fails loudly instead of hanging
 
     def set_app(self, application: Any) -> None:
         super().set_app(self._one_at_a_time(application))
@@ -46,7 +47,11 @@ class OneRequestAtATimeServer(ThreadedWSGIServer):
         turn = threading.Lock()
 
         def app(environ: dict[str, Any], start_response: Any) -> _ReleasedWhenClosed:
-            turn.acquire()
+            if not turn.acquire(timeout=OneRequestAtATimeServer.TURN_TIMEOUT):
+                raise RuntimeError(
+                    "the live server's previous response was never closed: its turn was not "
+                    "given back (tests/browser/conftest.py)"
+                )
             try:
                 response = application(environ, start_response)
             except BaseException:
@@ -78,15 +83,24 @@ class _ReleasedWhenClosed:
                 turn.release()
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _live_server_takes_turns() -> Iterator[None]:
-    """For the tests in this folder only (before their session's live server starts): the
-    integration suite imports log_in from here, and its double-tap tests need requests that
-    really run at the same time."""
-    original = LiveServerThread.server_class  # type: ignore[attr-defined]
-    LiveServerThread.server_class = OneRequestAtATimeServer  # type: ignore[attr-defined]
-    yield
-    LiveServerThread.server_class = original  # type: ignore[attr-defined]
+@pytest.fixture(scope="session")
+def live_server(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """pytest-django's live server (same address rules), taking turns: for the tests in this
+    folder only, whatever ran first in the session. The integration suite, which imports
+    log_in from here, keeps pytest-django's: its double-tap tests need requests that really
+    run at the same time."""
+    from pytest_django.live_server_helper import LiveServer
+
+    address = (
+        request.config.getvalue("liveserver")
+        or os.getenv("DJANGO_LIVE_TEST_SERVER_ADDRESS")
+        or "localhost"
+    )
+    server = LiveServer(address, start=False)
+    server.thread.server_class = OneRequestAtATimeServer  # type: ignore[attr-defined]
+    server.start()
+    yield server
+    server.stop()
 
 
 CHROMIUM = os.environ.get("HEALTHWATCH_CHROMIUM", "/usr/bin/chromium")

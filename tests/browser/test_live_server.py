@@ -66,3 +66,13 @@ def test_the_live_server_of_the_browser_tests_takes_turns(live_server: Any) -> N
     httpd = live_server.thread.httpd
     assert isinstance(httpd, OneRequestAtATimeServer)
     assert getattr(httpd.get_app(), "__qualname__", "").endswith("_one_at_a_time.<locals>.app")
+
+
+def test_a_turn_never_given_back_fails_the_next_request_loudly_instead_of_hanging(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(OneRequestAtATimeServer, "TURN_TIMEOUT", 0.2)
+    app = OneRequestAtATimeServer._one_at_a_time(_hello)
+    app({}, lambda *_: None)  # never closed
+    with pytest.raises(RuntimeError, match="never closed"):
+        app({}, lambda *_: None)
