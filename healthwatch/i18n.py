@@ -7,6 +7,7 @@ authentication) then applies a signed-in user's saved choice, which it reads fro
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -52,6 +53,13 @@ def saved_language(user: Any) -> str:
 
     profile = UserProfile.objects.filter(user=user).only("language").first()
     return profile.language if profile else ""
+
+
+def in_saved_language(user: Any) -> contextlib.AbstractContextManager[Any]:
+    """Work a worker does for `user` (a user or its id), worded in their saved language; in
+    the worker's own (LANGUAGE_CODE) when there is no user or no saved choice."""
+    language = saved_language(user) if user else ""
+    return translation.override(language) if language else contextlib.nullcontext()
 
 
 @receiver(user_logged_in)

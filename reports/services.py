@@ -8,7 +8,6 @@ its immutable snapshot (HTML, downloads, content hash) and its cells appended to
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import hmac
@@ -31,6 +30,7 @@ from django.utils.translation import gettext as _
 
 from analytics.models import AnalysisRun, ResultRow, RunStatus
 from analytics.services import InputChanged, result_set_datasets_unchanged
+from healthwatch.i18n import in_saved_language
 from healthwatch.roles import ROLE_LABELS, Role, has_role
 from notifications.services import notify_release_in_review
 from reports import printing, rendering
@@ -831,16 +831,8 @@ def release_build_execute(build_id: int) -> Release | None:
     requester = (
         ReleaseBuild.objects.filter(pk=build_id).values_list("requested_by", flat=True).first()
     )
-    with _requester_language(requester):
+    with in_saved_language(requester):
         return _release_build_execute(build_id)
-
-
-def _requester_language(requester_id: int | None) -> contextlib.AbstractContextManager[None]:
-    """The requester's saved language for what a build says (else the worker's)."""
-    from healthwatch.i18n import saved_language
-
-    language = saved_language(requester_id) if requester_id else ""
-    return translation.override(language) if language else contextlib.nullcontext()
 
 
 def _release_build_execute(build_id: int) -> Release | None:
@@ -926,7 +918,7 @@ def release_builds_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
     )
     for build in left:
         if build.attempts >= settings.HEALTHWATCH_RUN_MAX_ATTEMPTS:
-            with _requester_language(build.requested_by_id):
+            with in_saved_language(build.requested_by_id):
                 _fail_build(
                     build.pk,
                     [

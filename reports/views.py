@@ -112,7 +112,7 @@ def public_release(request: HttpRequest, site_code: str, year: int, version: int
     return _cacheable(request, response)
 
 
-PDF_NAME = "release.pdf"
+PDF_NAME = services.pdf_name("en")  # the English PDF, the fallback of every language
 
 
 def _language_suffix(language: str) -> str:

@@ -10,7 +10,6 @@ stored" make the second pass store nothing new.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
 import tempfile
@@ -22,7 +21,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Q
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext
 
 from surveys.importing.core import import_csv, may_import
@@ -98,11 +97,10 @@ def import_job_run(*, job_id: int) -> None:
     """Import the job's file (in a worker), then delete it. Idempotent.
 
     The report's reasons are worded in the requester's saved language (else the worker's)."""
-    from healthwatch.i18n import saved_language
+    from healthwatch.i18n import in_saved_language
 
     job = ImportJob.objects.select_related("requested_by").get(pk=job_id)
-    language = saved_language(job.requested_by) if job.requested_by else ""
-    with translation.override(language) if language else contextlib.nullcontext():
+    with in_saved_language(job.requested_by):
         _run(job)
 
 
