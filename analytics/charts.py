@@ -7,6 +7,7 @@ global state), which is safe in threaded web servers.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import math
 from collections.abc import Sequence
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+from django.utils.formats import date_format
 from django.utils.translation import gettext
 from matplotlib import font_manager
 from matplotlib.figure import Figure
@@ -125,6 +127,14 @@ def trend_chart(points: Sequence[dict[str, Any]], *, title: str, ylabel: str) ->
     return _svg(figure, title)
 
 
+def week_label(period: Any) -> str:
+    """A week's period (its ISO first day, 2025-10-13) as the reader's language writes a date."""
+    try:
+        return date_format(dt.date.fromisoformat(str(period)), "SHORT_DATE_FORMAT")
+    except ValueError:
+        return str(period)
+
+
 def weekly_chart(weeks: Sequence[dict[str, Any]], *, title: str) -> str:
     """Weekly observed counts, expected, the upper bound, and alarms marked."""
     figure = Figure(figsize=(7.2, 3.0))
@@ -175,7 +185,8 @@ def weekly_chart(weeks: Sequence[dict[str, Any]], *, title: str) -> str:
             label=gettext("alarm"),
         )
     step = max(1, len(weeks) // 8)
-    axes.set_xticks(x[::step], [str(w["period"]) for w in weeks][::step], rotation=30, ha="right")
+    ticks = [week_label(w["period"]) for w in weeks][::step]
+    axes.set_xticks(x[::step], ticks, rotation=30, ha="right")
     axes.set_ylabel(gettext("cases per week"))
     axes.legend(frameon=False, ncol=4, loc="upper left", fontsize=8)
     axes.set_title(title, loc="left", color=INK)

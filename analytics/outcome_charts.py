@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.utils.formats import number_format
+from django.utils.formats import date_format, number_format
 from django.utils.translation import gettext as _
 
 from analytics import charts, suite
@@ -235,7 +235,7 @@ def weekly_figures(outcome: str, rows: Sequence[dict[str, Any]], labels: Labels)
         title = _("%(outcome)s: weekly cases in %(area)s, weeks to %(last)s") % {
             "outcome": labels.outcome(outcome),
             "area": labels.area(area),
-            "last": shown[-1]["period"],
+            "last": charts.week_label(shown[-1]["period"]),
         }
         svg = charts.weekly_chart(shown, title=title)
         figures.append(ChartSpec(outcome, f"weekly:{area}", WEEKLY + i, title, svg))
@@ -403,4 +403,4 @@ def data_end_note(data_end: dt.date | None) -> str:
     return _(
         "Data up to %(date)s: a year, month or week that ends after this date is incomplete, "
         "left out of trend fits and alert detection, and marked where it is shown."
-    ) % {"date": data_end.isoformat()}
+    ) % {"date": date_format(data_end, "SHORT_DATE_FORMAT")}

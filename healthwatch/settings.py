@@ -173,6 +173,9 @@ LANGUAGES = [
     ("sw", "Kiswahili"),
 ]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Dates per locale (Django's formats), with ISO short dates in English and formats for Swahili,
+# which Django lacks: healthwatch/formats/.
+FORMAT_MODULE_PATH = ["healthwatch.formats"]
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True

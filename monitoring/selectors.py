@@ -141,7 +141,7 @@ def _plain_line(reading: Reading, guidelines: list[Guideline], exceeded: list[Gu
         "pollutant": reading.pollutant.display_label,
         "value": "—" if reading.value is None else localized_decimal(reading.value),
         "unit": reading.pollutant.canonical_unit,
-        "date": reading.measured_at.date().isoformat(),
+        "date": formats.date_format(reading.measured_at.date(), "SHORT_DATE_FORMAT"),
         "status": STATUS_WORDS.get(reading.status, reading.status),
     }
     if reading.value is None:

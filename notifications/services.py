@@ -27,6 +27,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -252,7 +253,7 @@ def notify_alert_opened(*, alert_id: int) -> list[int]:
             what = {
                 "outcome": outcome_label(alert.outcome),
                 "area": area_label(alert.area_code),
-                "week": alert.week.isoformat(),
+                "week": date_format(alert.week, "SHORT_DATE_FORMAT"),
             }
             subject = _("Outbreak alert: %(outcome)s in %(area)s, week of %(week)s") % what
             observed = _(
@@ -359,7 +360,10 @@ def notify_run_failed(*, run_id: int) -> list[int]:
                 [
                     _("Started: %(when)s (%(trigger)s).")
                     % {
-                        "when": f"{run.created_at:%Y-%m-%d %H:%M} UTC",
+                        "when": date_format(
+                            run.created_at.astimezone(dt.UTC), "SHORT_DATETIME_FORMAT"
+                        )
+                        + " UTC",
                         "trigger": run.get_trigger_display(),
                     },
                     _("What went wrong: %(error)s") % {"error": run.error or _("not recorded")},
@@ -489,7 +493,7 @@ def _exceedance_message(reading: Any, guidelines: list[Any], unit: str) -> tuple
         % {
             "value": f"{reading.value:g}",
             "unit": unit,
-            "when": reading.measured_at.date().isoformat(),
+            "when": date_format(timezone.localtime(reading.measured_at), "SHORT_DATE_FORMAT"),
         },
         *[
             _("Above %(source)s: %(limit)s %(unit)s (%(averaging)s).")

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape
 
 import matplotlib
-from django.utils.formats import number_format
+from django.utils.formats import date_format, number_format
+from django.utils.timezone import localtime
 from django.utils.translation import get_language, gettext
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
@@ -187,7 +188,7 @@ def release_pdf(release: Release, release_map: dict[str, Any], labels: Labels) -
     version = gettext("Version %(version)s") % {"version": release.version}
     if release.published_at:
         version += ", " + gettext("published %(date)s") % {
-            "date": release.published_at.strftime("%Y-%m-%d")
+            "date": date_format(localtime(release.published_at), "DATE_FORMAT")
         }
     story: list[Any] = [_p(title, styles["title"]), Spacer(1, 3 * mm), _p(version, styles["body"])]
     if release.erratum:

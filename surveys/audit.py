@@ -214,7 +214,7 @@ class _Names:
 
 
 def _date(value: dt.date) -> str:
-    return formats.date_format(value, "j M Y")
+    return formats.date_format(value, "DATE_FORMAT")
 
 
 def _number(value: float) -> str:
@@ -256,7 +256,7 @@ def _field_text(name: str, value: Any, names: _Names) -> str:
     if isinstance(value, bool):
         return _yes_no(value)
     if isinstance(value, dt.datetime):
-        return formats.date_format(value, "j M Y H:i")
+        return formats.date_format(value, "DATETIME_FORMAT")
     if isinstance(value, dt.date):
         return _date(value)
     if isinstance(value, float):

@@ -21,6 +21,7 @@ from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.formats import date_format
 from django.utils.translation import gettext, ngettext
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
@@ -212,7 +213,8 @@ def visit_create(request: HttpRequest, pk: int) -> HttpResponse:
             else:
                 messages.success(
                     request,
-                    gettext("Visit of %(date)s saved.") % {"date": visit.visited_on.isoformat()},
+                    gettext("Visit of %(date)s saved.")
+                    % {"date": date_format(visit.visited_on, "SHORT_DATE_FORMAT")},
                 )
                 return redirect("surveys:visit", pk=visit.pk)
         return _invalid(

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.core import mail
+from django.utils.formats import date_format
 
 from analytics import services
 from analytics.models import Alert, AnalysisRun
@@ -65,7 +66,7 @@ def test_the_planted_outbreak_mails_each_epidemiologist_once_per_alert_even_when
     assert len(mail.outbox) == len(alerts)  # one e-mail per alert, to the one epidemiologist
     assert {m.to[0] for m in mail.outbox} == {epidemiologist.email}
     area_name = Area.objects.get(code=outbreak["area_code"]).name
-    week = planted[0].week.isoformat()
+    week = date_format(planted[0].week, "SHORT_DATE_FORMAT")
     about_planted = [m for m in mail.outbox if area_name in m.subject and week in m.subject]
     assert len(about_planted) == 1, [m.subject for m in mail.outbox]
     assert outbreak["area_code"] not in about_planted[0].subject  # the area's name, not code

@@ -3,6 +3,7 @@ switcher; vocabulary labels as data; numbers typed in the locale's notation."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
@@ -151,3 +152,26 @@ def test_a_stored_value_is_shown_back_in_the_locales_notation() -> None:
         assert localized_decimal(23.4) == "23,4"
     with translation.override("en"):
         assert localized_decimal(23.4) == "23.4"
+
+
+@pytest.mark.parametrize(
+    ("language", "short", "long"),
+    [
+        # ISO in English (healthwatch/formats/en): 03/01/2024 would read as January to most.
+        ("en", "2024-03-01", "March 1, 2024"),
+        ("fr", "01/03/2024", "1 mars 2024"),
+        ("pt-br", "01/03/2024", "1 de Março de 2024"),
+        ("zh-hans", "2024年3月1日", "2024年3月1日"),
+        ("ms", "01/03/2024", "1 Mac 2024"),  # healthwatch/formats/ms: the month written out
+        # Django ships no Swahili formats: healthwatch/formats/sw, day first.
+        ("sw", "01/03/2024", "1 Machi 2024"),
+    ],
+)
+def test_dates_are_written_as_each_shipped_language_writes_them(
+    language: str, short: str, long: str
+) -> None:
+    from django.template import Context, Template
+
+    template = Template('{{ day|date:"SHORT_DATE_FORMAT" }}|{{ day|date:"DATE_FORMAT" }}')
+    with translation.override(language):
+        assert template.render(Context({"day": dt.date(2024, 3, 1)})) == f"{short}|{long}"

@@ -15,6 +15,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.core import mail
 from django.test import override_settings
+from django.utils.formats import date_format
 
 from analytics import services as analytics_services
 from analytics.models import Alert, AnalysisRun, RunStatus
@@ -67,7 +68,7 @@ def test_a_new_alert_mails_every_epidemiologist_with_labels_not_codes(
         "Outbreak alert: %(outcome)s in %(area)s, week of %(week)s",
         outcome=t("Acute respiratory infection (new J06 or J20 diagnosis)"),
         area="A01",
-        week="2025-06-02",
+        week=date_format(dt.date(2025, 6, 2), "SHORT_DATE_FORMAT"),
     )
     assert t("Farrington flexible (Noufaily 2013)") in message.body
     assert "farrington_flexible" not in message.body and "acute_respiratory" not in message.body
@@ -242,7 +243,7 @@ def test_each_e_mail_is_written_in_the_language_its_recipient_saved_not_the_work
                 "Outbreak alert: %(outcome)s in %(area)s, week of %(week)s",
                 outcome=t("Acute respiratory infection (new J06 or J20 diagnosis)"),
                 area="A01",
-                week="2025-06-02",
+                week=date_format(dt.date(2025, 6, 2), "SHORT_DATE_FORMAT"),
             )
         assert subjects[user.email] == subject
     assert subjects[epidemiologist.email] != subjects[chinese.email]

@@ -29,7 +29,7 @@ BMI = "vital.bmi"
 
 def day(year: int, month: int, date: int) -> str:
     """A day as the audit trail writes it, in the active language."""
-    return date_format(dt.date(year, month, date), "j M Y")
+    return date_format(dt.date(year, month, date), "DATE_FORMAT")
 
 
 def resident_of(area: Area, user: User) -> Resident:
@@ -196,7 +196,7 @@ def test_the_page_reads_as_sentences_and_a_worker_gets_404_for_a_colleagues_reco
             who="worker_a",
             action=t("created"),
             record=record,
-            day=date_format(created, "j M Y, H:i"),
+            day=date_format(created, "DATETIME_FORMAT"),
         )
         in html
     )

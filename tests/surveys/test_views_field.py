@@ -14,6 +14,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
+from django.utils import translation
 from django.utils.formats import date_format
 from django.utils.html import escape
 from django.utils.timezone import localtime
@@ -415,7 +416,7 @@ def test_the_resident_audit_trail_shows_who_created_it_without_the_pseudonym(
                 area="Area A",
                 year=1975,
             ),
-            day=date_format(created, "j M Y, H:i"),
+            day=date_format(created, "DATETIME_FORMAT"),
         )
         in html
     )
@@ -545,3 +546,19 @@ def test_a_visit_form_sent_twice_stores_one_visit_and_both_answers_lead_to_it(
     assert first.status_code == again.status_code == 302
     assert first["Location"] == again["Location"] == reverse("surveys:visit", args=[visit.pk])
     assert Observation.objects.filter(visit=visit, code__code="lab.blood_lead").count() == 1
+
+
+@pytest.mark.parametrize(
+    ("language", "day"), [("en", "2024-03-01"), ("fr", "01/03/2024"), ("zh-hans", "2024年3月1日")]
+)
+def test_a_visit_page_writes_its_date_as_the_readers_language_does(
+    worker_a: User, area_a: Area, language: str, day: str
+) -> None:
+    visit = record(worker_a, register(worker_a, area_a))
+    client = client_for(worker_a)
+    client.post("/i18n/setlang/", {"language": language, "next": "/"})
+    html = client.get(reverse("surveys:visit", args=[visit.pk])).content.decode()
+    with translation.override(language):
+        assert f"<h1>{h('Visit of %(day)s', day=day)}</h1>" in html
+    resident_page = client.get(reverse("surveys:resident", args=[visit.resident_id]))
+    assert f">{day}</a>" in resident_page.content.decode()
