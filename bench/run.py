@@ -13,7 +13,7 @@ prefix from BENCH_DB_PREFIX), then
 2. suite: a run requested with analysis_run_request and executed by a real Celery worker
    (`--concurrency=2`, Redis db BENCH_REDIS_URL, default redis://127.0.0.1:6379/14, flushed),
    from the request to status succeeded; then bench/reference_suite.py, an independent minimal
-   implementation of rates, trends and crude exposure ratios (one aggregating SQL statement,
+   implementation of rates, trends and exposure, every row (aggregating SQL statements,
    vectorised formulas), timed interleaved with the suite's own extraction and part functions
    in one process: each part's ratio and the whole's, and its rows checked against the run's;
 3. page: the published release page under 32 connections (wrk, or bench/page_load.py's client)
