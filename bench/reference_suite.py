@@ -26,11 +26,11 @@ What the reference covers (rows compared, 1e-9 relative, keys and flags equal):
   the score test with Brent's method); the adjusted rate ratio per 10 µg/m³ of PM10 modelled by
   IDW at each resident-year's grid cell (methods.md §7; level rounded to 1/100 of the unit; as
   in the suite, this row names no family). Two edge rules follow the suite rather than the
-  letter of methods.md, so that the rows compare: an outcome whose Pearson dispersion exceeds
-  1.5 but whose likelihood has no overdispersion at all (θ = ∞, where methods.md's LR test would
-  keep the Poisson fit) gets no adjusted rows (the suite reports its crude ratios only: dx.L30
-  at 2,000 bench residents); and the stations' annual means count a value below the LOD as
-  LOD/√2 (the environment part's means use LOD/2, methods.md §8). No exposure row is left out.
+  letter of methods.md, so that the rows compare: the stations' annual means count a value
+  below the LOD as LOD/√2 (the environment part's means use LOD/2, methods.md §8). An outcome
+  whose Pearson dispersion exceeds 1.5 but whose likelihood has no overdispersion at all (θ = ∞)
+  keeps its Poisson fit, as methods.md's LR test says (the suite dropped its adjusted rows until
+  2026-12-04: dx.L30 at 2,000 bench residents). No exposure row is left out.
 
 The bench then times, in this process and interleaved with the reference (best of --repeat),
 the suite's own extraction (analytics.extraction.extract_all) and the suite's functions for the
@@ -497,7 +497,11 @@ def pollutant_levels(patterns: Strata, stations: pd.DataFrame) -> np.ndarray:
 
 
 class NotEstimable(ValueError):
-    """A model the suite does not report (no events, a missing reference level, θ = ∞)."""
+    """A model the suite does not report (no events, a missing reference level, θ → 0)."""
+
+
+class NoOverdispersion(NotEstimable):
+    """The NB2 likelihood is highest at θ = ∞, i.e. at the Poisson model: the LR statistic is 0."""
 
 
 def treatment_design(frame: pd.DataFrame, covariates: list[str]) -> tuple[np.ndarray, list[str]]:
@@ -573,7 +577,7 @@ def _theta_ml(y: np.ndarray, mu: np.ndarray, start: float) -> float:
     while _theta_score(math.exp(hi), y, mu) >= 0:
         hi += 2.0
         if hi > 30:
-            raise NotEstimable("negative binomial θ → ∞ (no overdispersion)")
+            raise NoOverdispersion("negative binomial θ → ∞")
     return math.exp(
         optimize.brentq(lambda t: _theta_score(math.exp(t), y, mu), lo, hi, xtol=1e-15, rtol=1e-15)
     )
@@ -597,10 +601,10 @@ def negative_binomial_theta(
     """θ by maximum likelihood as MASS::glm.nb does it: alternate θ's ML equation at the fitted
     means and the coefficients' IRLS at θ until θ stops moving, from the Poisson fit ``beta``.
     Returns θ and the maximised log-likelihood. θ = ∞ (no overdispersion: the likelihood's
-    slope in 1/θ at the Poisson fit, ½Σ[(y − μ)² − y], is not positive) is NotEstimable."""
+    slope in 1/θ at the Poisson fit, ½Σ[(y − μ)² − y], is not positive) is NoOverdispersion."""
     mu = np.exp(x @ beta + offset)
     if np.sum((y - mu) ** 2 - y) <= 0:
-        raise NotEstimable("negative binomial θ → ∞ (no overdispersion)")
+        raise NoOverdispersion("negative binomial θ → ∞")
     theta = _theta_ml(y, mu, len(y) / float(np.sum((y / mu - 1) ** 2)))
     for _ in range(100):
         beta = _nb_irls(y, x, offset, theta, beta)
@@ -626,7 +630,10 @@ def rate_model(
     mu = person_years * np.exp(x @ beta)
     dispersion = float(np.sum((y - mu) ** 2 / mu)) / (n - p) if n > p else math.nan
     if dispersion > DISPERSION_THRESHOLD:
-        theta, loglik_nb = negative_binomial_theta(y, x, offset, beta)
+        try:
+            theta, loglik_nb = negative_binomial_theta(y, x, offset, beta)
+        except NoOverdispersion:  # LR = 0: methods.md's rule keeps the Poisson fit
+            return RateModel("poisson", beta, np.asarray(poisson.bse, dtype=float), names)
         lr = 2 * (loglik_nb - float(np.sum(stats.poisson.logpmf(y, mu))))
         if lr > 0 and 0.5 * float(stats.chi2.sf(lr, 1)) < NB_LR_ALPHA:
             nb = _glm(y, x, offset, 1.0 / theta)

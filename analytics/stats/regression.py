@@ -213,8 +213,14 @@ def poisson_regression(
     use_nb = family == "negative_binomial"
     theta = None
     if family == "auto" and disp > DISPERSION_THRESHOLD:
-        theta, llf_nb = _nb_theta(y, x, offset)
-        lr = 2 * (llf_nb - pois.llf)
+        try:
+            theta, llf_nb = _nb_theta(y, x, offset)
+            lr = 2 * (llf_nb - pois.llf)
+        except StatsInputError:
+            # θ = ∞: the NB likelihood is highest at the Poisson model itself (a large Pearson χ²
+            # from a few small expected counts, not overdispersion), so the LR statistic is 0 and
+            # the rule keeps the Poisson fit; before, the whole model was dropped.
+            theta, lr = None, 0.0
         p_lr = 0.5 * float(stats.chi2.sf(lr, 1)) if lr > 0 else 1.0
         use_nb = p_lr < 0.05
         notes.append(f"nb_lr_p={p_lr:.4g}")

@@ -292,12 +292,11 @@ def test_the_reference_negative_binomial_fit_equals_the_suites_on_overdispersed_
         assert ours.theta == pytest.approx(theirs.theta, rel=1e-9)
 
 
-def test_the_reference_drops_the_adjusted_model_where_the_suite_finds_no_overdispersion() -> None:
+def test_a_large_pearson_dispersion_without_overdispersion_keeps_the_poisson_fit() -> None:
     """Pearson dispersion above 1.5 from one event on little person-time, yet the likelihood's
-    slope in 1/θ is negative (θ = ∞): the suite's regression refuses the fit (its exposure part
-    then reports crude ratios only), and so does the reference."""
+    slope in 1/θ is negative (θ = ∞, the LR statistic 0): methods.md §3's rule keeps the Poisson
+    fit. The suite used to refuse the model (its exposure part then had crude ratios only)."""
     from analytics import suite
-    from analytics.stats.errors import StatsInputError
     from analytics.stats.regression import poisson_regression
 
     reference = load_reference()
@@ -307,15 +306,20 @@ def test_the_reference_drops_the_adjusted_model_where_the_suite_finds_no_overdis
     covariates = ["distance_band", *reference.COVARIATES]
     x, names = reference.treatment_design(frame, covariates)
     y, t = frame["events"].to_numpy(float), frame["person_years"].to_numpy(float)
-    fitted = t * np.exp(x @ reference._glm(y, x, np.log(t), None).params)
+    poisson = reference._glm(y, x, np.log(t), None)
+    fitted = t * np.exp(x @ poisson.params)
     assert np.sum((y - fitted) ** 2 / fitted) / (len(y) - x.shape[1]) > 1.5
-    with pytest.raises(StatsInputError, match="not estimable"):
-        poisson_regression(
-            frame,
-            events="events",
-            person_time="person_years",
-            covariates=covariates,
-            reference=suite.REFERENCE,
-        )
-    with pytest.raises(reference.NotEstimable):
-        reference.rate_model(y, t, x, names)
+    with pytest.raises(reference.NoOverdispersion):
+        reference.negative_binomial_theta(y, x, np.log(t), np.asarray(poisson.params))
+    ours = poisson_regression(
+        frame,
+        events="events",
+        person_time="person_years",
+        covariates=covariates,
+        reference=suite.REFERENCE,
+    )
+    theirs = reference.rate_model(y, t, x, names)
+    assert ours.family == theirs.family == "poisson"
+    assert "nb_lr_p=1" in ours.notes
+    for k, name in enumerate(names):
+        assert ours.coefficients[name] == pytest.approx(float(theirs.params[k]), rel=1e-9)
