@@ -28,6 +28,10 @@ class AllZeroBaselineError(StatsInputError):
     """The baseline (reference) data are all zero, so no expectation can be formed."""
 
 
+class NoOverdispersionError(StatsInputError):
+    """The negative binomial likelihood is highest at θ = ∞, i.e. at the Poisson model itself."""
+
+
 class MismatchedStrataError(StatsInputError):
     """Parallel inputs (e.g. counts and populations by age band) differ in length or labels."""
 

@@ -45,6 +45,7 @@ from analytics.stats.errors import (
     EmptyInputError,
     MismatchedStrataError,
     MissingValueError,
+    NoOverdispersionError,
     StatsInputError,
 )
 from analytics.stats.results import Estimate
@@ -213,13 +214,19 @@ def poisson_regression(
     use_nb = family == "negative_binomial"
     theta = None
     if family == "auto" and disp > DISPERSION_THRESHOLD:
+        mu = t * np.exp(x @ pois.params)
         try:
+            if np.sum((y - mu) ** 2 - y) <= 0:
+                # The score for α = 1/θ at the Poisson fit, ½Σ[(y − μ)² − y] (Cameron & Trivedi
+                # 2013 §3.4), is not positive: the NB likelihood peaks at θ = ∞ (a large Pearson
+                # χ² from a few small expected counts, not overdispersion). statsmodels' NB fit
+                # diverges there, so it is not asked.
+                raise NoOverdispersionError("negative binomial θ = ∞ (no overdispersion)")
             theta, llf_nb = _nb_theta(y, x, offset)
             lr = 2 * (llf_nb - pois.llf)
-        except StatsInputError:
-            # θ = ∞: the NB likelihood is highest at the Poisson model itself (a large Pearson χ²
-            # from a few small expected counts, not overdispersion), so the LR statistic is 0 and
-            # the rule keeps the Poisson fit; before, the whole model was dropped.
+        except NoOverdispersionError:
+            # the LR statistic is 0 and the rule keeps the Poisson fit (before 2026-12-04 the
+            # whole model was refused and the exposure part showed crude ratios only)
             theta, lr = None, 0.0
         p_lr = 0.5 * float(stats.chi2.sf(lr, 1)) if lr > 0 else 1.0
         use_nb = p_lr < 0.05
@@ -314,8 +321,11 @@ def _nb_theta(y: FloatArray, x: FloatArray, offset: FloatArray) -> tuple[float, 
         res = model.fit(disp=0, maxiter=200, method="bfgs", gtol=1e-10)
         res = model.fit(start_params=res.params, disp=0, maxiter=100, method="newton", tol=1e-12)
     alpha = float(res.params[-1])
-    if not alpha > 0:
-        raise StatsInputError("negative binomial θ not estimable (no overdispersion)")
+    if not (np.isfinite(alpha) and np.isfinite(res.llf)):
+        # a fit that failed is not evidence of "no overdispersion": the model is refused
+        raise StatsInputError("negative binomial θ not estimable (the fit did not converge)")
+    if alpha <= 0:
+        raise NoOverdispersionError("negative binomial θ = ∞ (no overdispersion)")
     return 1.0 / alpha, float(res.llf)
 
 
