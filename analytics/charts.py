@@ -7,7 +7,6 @@ global state), which is safe in threaded web servers.
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import math
 from collections.abc import Sequence
@@ -15,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
-from django.utils.formats import date_format
+from django.utils.formats import get_format
 from django.utils.translation import gettext
 from matplotlib import font_manager
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, NullFormatter
+from matplotlib.ticker import FuncFormatter, NullFormatter, ScalarFormatter
+
+from healthwatch.i18n import short_date
 
 INK = "#1b1f24"
 ACCENT = "#0f4c5c"
@@ -62,7 +63,33 @@ matplotlib.rcParams.update(
 )
 
 
+class _LocalizedScalarFormatter(ScalarFormatter):
+    """Matplotlib's default tick numbers with the reader's decimal separator (23,4 in French)."""
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        return super().__call__(x, pos).replace(".", str(get_format("DECIMAL_SEPARATOR")))
+
+
+def _localize_tick_numbers(figure: Figure) -> None:
+    """Matplotlib's default tick numbers in the language's notation (a chart's own number
+    formatter is built with _number_ticks). Date and text ticks are left alone."""
+    if get_format("DECIMAL_SEPARATOR") == ".":
+        return
+    for axes in figure.axes:
+        for axis in (axes.xaxis, axes.yaxis):
+            if type(axis.get_major_formatter()) is ScalarFormatter:
+                axis.set_major_formatter(_LocalizedScalarFormatter())
+
+
+def _number_ticks(func: Any) -> FuncFormatter:
+    """A tick formatter of numbers whose "." becomes the reader's decimal separator."""
+    return FuncFormatter(
+        lambda value, pos: func(value, pos).replace(".", str(get_format("DECIMAL_SEPARATOR")))
+    )
+
+
 def _svg(figure: Figure, title: str) -> str:
+    _localize_tick_numbers(figure)
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
     svg = buffer.getvalue()
@@ -127,14 +154,6 @@ def trend_chart(points: Sequence[dict[str, Any]], *, title: str, ylabel: str) ->
     return _svg(figure, title)
 
 
-def week_label(period: Any) -> str:
-    """A week's period (its ISO first day, 2025-10-13) as the reader's language writes a date."""
-    try:
-        return date_format(dt.date.fromisoformat(str(period)), "SHORT_DATE_FORMAT")
-    except ValueError:
-        return str(period)
-
-
 def weekly_chart(weeks: Sequence[dict[str, Any]], *, title: str) -> str:
     """Weekly observed counts, expected, the upper bound, and alarms marked."""
     figure = Figure(figsize=(7.2, 3.0))
@@ -185,7 +204,7 @@ def weekly_chart(weeks: Sequence[dict[str, Any]], *, title: str) -> str:
             label=gettext("alarm"),
         )
     step = max(1, len(weeks) // 8)
-    ticks = [week_label(w["period"]) for w in weeks][::step]
+    ticks = [short_date(str(w["period"])) for w in weeks][::step]
     axes.set_xticks(x[::step], ticks, rotation=30, ha="right")
     axes.set_ylabel(gettext("cases per week"))
     axes.legend(frameon=False, ncol=4, loc="upper left", fontsize=8)
@@ -207,7 +226,7 @@ def forest_chart(estimates: Sequence[dict[str, Any]], *, title: str, xlabel: str
     axes.set_xscale("log")
     # plain numbers (0.5, 1, 2) rather than 10^x: easier to read, and no mathtext to typeset
     # (it was a third of the time of drawing the chart)
-    axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:g}"))
+    axes.xaxis.set_major_formatter(_number_ticks(lambda value, _pos: f"{value:g}"))
     axes.xaxis.set_minor_formatter(NullFormatter())
     axes.set_xlabel(xlabel or gettext("rate ratio"))
     axes.set_title(title, loc="left", color=INK)

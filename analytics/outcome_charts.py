@@ -16,12 +16,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.utils.formats import date_format, number_format
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
 from analytics import charts, suite
 from analytics.extraction import ACUTE_RESPIRATORY_LABEL
 from analytics.stats import periods
+from healthwatch.i18n import short_date
 
 WEEKLY_CHART_WEEKS = 52
 """The aberration charts show the latest complete weeks with data, one year of them; the whole
@@ -235,7 +236,7 @@ def weekly_figures(outcome: str, rows: Sequence[dict[str, Any]], labels: Labels)
         title = _("%(outcome)s: weekly cases in %(area)s, weeks to %(last)s") % {
             "outcome": labels.outcome(outcome),
             "area": labels.area(area),
-            "last": charts.week_label(shown[-1]["period"]),
+            "last": short_date(str(shown[-1]["period"])),
         }
         svg = charts.weekly_chart(shown, title=title)
         figures.append(ChartSpec(outcome, f"weekly:{area}", WEEKLY + i, title, svg))
@@ -293,8 +294,8 @@ def scan_section(
         position = _cell_position(code)
         if position is not None:
             return _("grid cell at %(lat)s, %(lon)s") % {
-                "lat": number_format(position[0], 4),
-                "lon": number_format(position[1], 4),
+                "lat": number_format(round(position[0], 4), 4),
+                "lon": number_format(round(position[1], 4), 4),
             }, *position
         return code, None, None
 
@@ -403,4 +404,4 @@ def data_end_note(data_end: dt.date | None) -> str:
     return _(
         "Data up to %(date)s: a year, month or week that ends after this date is incomplete, "
         "left out of trend fits and alert detection, and marked where it is shown."
-    ) % {"date": date_format(data_end, "SHORT_DATE_FORMAT")}
+    ) % {"date": short_date(data_end)}

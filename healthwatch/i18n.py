@@ -8,6 +8,7 @@ authentication) then applies a signed-in user's saved choice, which it reads fro
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +17,7 @@ from django.contrib.auth.signals import user_logged_in
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponseBase
 from django.utils import translation
+from django.utils.formats import date_format, get_format
 from django.views import i18n as i18n_views
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
@@ -23,6 +25,24 @@ from django.views.decorators.http import require_POST
 from healthwatch.roles import public
 
 SESSION_KEY = "healthwatch_language"
+
+
+def localized_decimal(number: float, places: int | None = None) -> str:
+    """`number` in its shortest form (23.4, 5, 0.05), or rounded to `places` decimals (2.0), with
+    the active language's separator. (Django's number_format truncates: 2.46 → "2,4".)"""
+    text = f"{number:g}" if places is None else f"{number:.{places}f}"
+    return text.replace(".", str(get_format("DECIMAL_SEPARATOR")))
+
+
+def short_date(day: dt.date | str) -> str:
+    """A day as the active language writes it (SHORT_DATE_FORMAT: 01/03/2024, 2024年3月1日, ISO in
+    English); a stored ISO text ("2024-03-01") is read first, and any other text is shown as is."""
+    if isinstance(day, str):
+        try:
+            return date_format(dt.date.fromisoformat(day), "SHORT_DATE_FORMAT")
+        except ValueError:
+            return day
+    return date_format(day, "SHORT_DATE_FORMAT")
 
 
 def shipped_language(code: str | None) -> str | None:

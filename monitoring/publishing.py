@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 from django.template.loader import render_to_string
-from django.utils import translation
+from django.utils import timezone, translation
 
 from monitoring import selectors
 from monitoring.charts import guideline_chart
@@ -93,7 +93,7 @@ def _complaints() -> list[dict[str, Any]]:
         {
             "kind": _in_every_language(c.get_kind_display),
             "place": c.place,
-            "occurred_on": c.occurred_at.date().isoformat(),
+            "occurred_on": timezone.localtime(c.occurred_at).date().isoformat(),
             "description": c.description,
             "samples": [s.code for s in c.samples.all()],
         }

@@ -7,10 +7,11 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
-from django.utils import formats
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from healthwatch.i18n import short_date
 from healthwatch.roles import ROLE_LABELS, STAFF_ROLES, Role, has_role
 from monitoring.models import (
     Complaint,
@@ -141,7 +142,7 @@ def _plain_line(reading: Reading, guidelines: list[Guideline], exceeded: list[Gu
         "pollutant": reading.pollutant.display_label,
         "value": "—" if reading.value is None else localized_decimal(reading.value),
         "unit": reading.pollutant.canonical_unit,
-        "date": formats.date_format(reading.measured_at.date(), "SHORT_DATE_FORMAT"),
+        "date": short_date(timezone.localtime(reading.measured_at).date()),
         "status": STATUS_WORDS.get(reading.status, reading.status),
     }
     if reading.value is None:

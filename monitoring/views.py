@@ -20,6 +20,7 @@ from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from healthwatch.i18n import short_date
 from healthwatch.locks import transaction_lock
 from healthwatch.roles import Role, has_role, public, role_required
 from healthwatch.security import client_address
@@ -469,7 +470,10 @@ def public_stations(request: HttpRequest) -> HttpResponse:
         {
             "snapshot": snapshot,
             "stations": [_in_language(s, "medium") for s in snapshot.stations] if snapshot else [],
-            "complaints": [_in_language(c, "kind") for c in snapshot.complaints]
+            "complaints": [
+                {**_in_language(c, "kind"), "occurred_on": short_date(c["occurred_on"])}
+                for c in snapshot.complaints
+            ]
             if snapshot
             else [],
         },

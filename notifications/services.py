@@ -31,6 +31,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from healthwatch.i18n import localized_decimal
 from healthwatch.roles import Role
 from notifications.models import (
     Channel,
@@ -265,8 +266,8 @@ def notify_alert_opened(*, alert_id: int) -> list[int]:
                     observed
                     % {
                         "observed": f"{alert.observed:.0f}",
-                        "expected": f"{alert.expected:.1f}",
-                        "upper": f"{alert.upper_bound:.1f}",
+                        "expected": localized_decimal(alert.expected, places=1),
+                        "upper": localized_decimal(alert.upper_bound, places=1),
                     },
                     _("Method: %(method)s.") % {"method": method_label(alert.method)},
                     "",
@@ -491,7 +492,7 @@ def _exceedance_message(reading: Any, guidelines: list[Any], unit: str) -> tuple
     lines = [
         _("Validated value: %(value)s %(unit)s, measured %(when)s.")
         % {
-            "value": f"{reading.value:g}",
+            "value": localized_decimal(reading.value),
             "unit": unit,
             "when": date_format(timezone.localtime(reading.measured_at), "SHORT_DATE_FORMAT"),
         },
@@ -499,7 +500,7 @@ def _exceedance_message(reading: Any, guidelines: list[Any], unit: str) -> tuple
             _("Above %(source)s: %(limit)s %(unit)s (%(averaging)s).")
             % {
                 "source": g.source,
-                "limit": f"{g.value:g}",
+                "limit": localized_decimal(g.value),
                 "unit": g.unit,
                 "averaging": g.averaging,
             }

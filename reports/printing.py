@@ -227,7 +227,7 @@ def release_pdf(release: Release, release_map: dict[str, Any], labels: Labels) -
             [
                 [
                     row["name"],
-                    gettext("%(km)s km") % {"km": number_format(row["distance_km"], 1)},
+                    gettext("%(km)s km") % {"km": number_format(round(row["distance_km"], 1), 1)},
                     _map_value(row),
                 ]
                 for row in release_map["areas"]
@@ -322,5 +322,6 @@ def _map_value(row: dict[str, Any]) -> str:
         return gettext("suppressed")
     if row["state"] == maps.NOT_PUBLISHED:
         return gettext("%(cases)s cases; no rate published") % {"cases": row["cases"]}
-    rate = number_format(row["rate"], decimal_pos=1, force_grouping=True)
+    # rounded first: Django's number_format cuts a float's digits (0.96 → "0.9")
+    rate = number_format(round(row["rate"], 1), decimal_pos=1, force_grouping=True)
     return f"{rate} ({row['cases']})"

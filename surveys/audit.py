@@ -25,6 +25,7 @@ from django.utils import formats
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from healthwatch.i18n import localized_decimal
 from healthwatch.roles import Role, has_role
 from surveys.models import (
     Area,
@@ -218,7 +219,7 @@ def _date(value: dt.date) -> str:
 
 
 def _number(value: float) -> str:
-    return f"{value:g}"
+    return localized_decimal(value)
 
 
 def _yes_no(value: bool | None) -> str:

@@ -18,6 +18,7 @@ from django.utils import formats
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from healthwatch.i18n import localized_decimal
 from healthwatch.text import validate_identifier
 from surveys.audit import RECORD_TYPES, AuditFilter
 from surveys.models import (
@@ -76,11 +77,6 @@ def normalize_decimal(text: str) -> str:
     if separator != "." and separator in text and "." not in text:
         text = text.replace(separator, ".", 1) if text.count(separator) == 1 else text
     return text
-
-
-def localized_decimal(number: float) -> str:
-    """`number` as the form shows it: shortest form, the active language's separator."""
-    return f"{number:g}".replace(".", str(formats.get_format("DECIMAL_SEPARATOR")))
 
 
 class DecimalTextField(forms.CharField):

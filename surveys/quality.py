@@ -32,6 +32,7 @@ from django.db.models.functions import ExtractYear, Ln
 from django.utils.formats import get_format
 from django.utils.translation import gettext, gettext_noop
 
+from healthwatch.i18n import short_date
 from surveys.labels import translated_by_english_label
 from surveys.models import (
     AGE_BANDS,
@@ -99,7 +100,11 @@ def detail_text(detail: str) -> str:
         if match is None:
             continue
         params = {
-            name: _decimal(text) if name in _NUMBERS else text
+            name: _decimal(text)
+            if name in _NUMBERS
+            else short_date(text)
+            if name == "date"
+            else text
             for name, text in match.groupdict().items()
         }
         if "label" in params:  # one cached look-up per language, not a query per flag
@@ -110,6 +115,13 @@ def detail_text(detail: str) -> str:
 
 _NUMBERS = frozenset({"value", "multiple", "reference", "distance", "mean"})
 _DECIMAL = re.compile(r"-?\d+\.\d+")
+
+
+def _shown(name: str, text: str) -> str:
+    """A detail's parameter in the reader's notation: numbers, the date; the rest as stored."""
+    if name in _NUMBERS:
+        return _decimal(text)
+    return short_date(text) if name == "date" else text
 
 
 def _decimal(text: str) -> str:

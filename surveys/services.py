@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
+from healthwatch.i18n import short_date
 from surveys.geo import coarse_location
 from surveys.models import (
     REASON_MAX_LENGTH,
@@ -381,7 +382,8 @@ def visit_submit(
         errors.append(
             FieldError(
                 "visited_on",
-                _("The resident was enrolled on %(date)s.") % {"date": resident.enrolled_on},
+                _("The resident was enrolled on %(date)s.")
+                % {"date": short_date(resident.enrolled_on)},
             )
         )
     ready, problems = _validated_observations(observations)
@@ -649,7 +651,11 @@ def measurement_record(
                 FieldError(
                     "sampled_on",
                     _("%(pollutant)s at %(station)s on %(date)s is already recorded.")
-                    % {"pollutant": pollutant, "station": station.code, "date": sampled_on},
+                    % {
+                        "pollutant": pollutant,
+                        "station": station.code,
+                        "date": short_date(sampled_on),
+                    },
                 )
             )
     if errors:

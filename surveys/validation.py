@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from django.utils.translation import gettext as _
 
+from healthwatch.i18n import short_date
 from surveys.models import CodeKind, VocabularyCode
 
 TRUE_WORDS = frozenset({"true", "1", "yes", "y"})
@@ -86,7 +87,7 @@ def parse_date(text: str | dt.date, *, today: dt.date | None = None) -> dt.date:
                 _("“%(text)s” is not a date in the form YYYY-MM-DD.") % {"text": text}
             ) from None
     if value > (today or dt.date.today()):
-        raise ValueRuleError(_("%(date)s is in the future.") % {"date": value.isoformat()})
+        raise ValueRuleError(_("%(date)s is in the future.") % {"date": short_date(value)})
     return value
 
 

@@ -9,6 +9,7 @@ monitor's pages, whose outbox holds samples and sensor readings rather than visi
 from __future__ import annotations
 
 from django import template
+from django.utils.formats import get_format
 from django.utils.translation import gettext
 
 register = template.Library()
@@ -17,9 +18,34 @@ register = template.Library()
 @register.simple_tag
 def outbox_text(kind: str = "visits") -> dict[str, str]:
     texts = _visit_texts()
+    texts["date_pattern"] = date_pattern(str(get_format("SHORT_DATE_FORMAT")))
     if kind == "entries":
         texts.update(_entry_texts())
     return texts
+
+
+# Django's date format characters the script can fill from an ISO day (2024-03-01).
+_DAY_PARTS = {"Y": "{Y}", "m": "{m}", "d": "{d}", "n": "{n}", "j": "{j}", "y": "{y}"}
+
+
+def date_pattern(django_format: str) -> str:
+    """SHORT_DATE_FORMAT as the script's pattern ("d/m/Y" → "{d}/{m}/{Y}"), so a visit waiting
+    on the phone shows its day as the pages do. A format naming months or weekdays (F, M, D…)
+    would need the script to know their names: ISO then."""
+    pattern, escaped = [], False
+    for char in django_format:
+        if escaped:
+            pattern.append(char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char in _DAY_PARTS:
+            pattern.append(_DAY_PARTS[char])
+        elif char.isalpha() and char.isascii():
+            return "{Y}-{m}-{d}"
+        else:
+            pattern.append(char)
+    return "".join(pattern)
 
 
 def _entry_texts() -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import pytest
@@ -48,3 +49,28 @@ def test_a_font_installed_after_matplotlib_cached_its_list_is_found_by_its_file(
     ]
     monkeypatch.setattr(charts.font_manager.fontManager, "ttflist", cached)
     assert set(charts.font_families()) & set(charts.CJK_FAMILIES)
+
+
+def _tick_texts(svg: str) -> list[str]:
+    return re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+
+
+def test_tick_numbers_and_week_days_are_written_as_the_readers_language_does() -> None:
+    from django.utils import translation
+
+    points = [
+        {"period": "2024", "estimate": 0.31, "ci_lower": 0.20, "ci_upper": 0.42},
+        {"period": "2025", "estimate": 0.34, "ci_lower": 0.22, "ci_upper": 0.46},
+    ]
+    weeks = [
+        {"period": "2025-10-06", "observed": 3, "expected": 2.5, "upper_bound": 6.0},
+        {"period": "2025-10-13", "observed": 4, "expected": 2.5, "upper_bound": 6.0},
+    ]
+    drawn = {}
+    for language in ("fr", "en"):
+        with translation.override(language):
+            drawn[language] = _tick_texts(charts.trend_chart(points, title="t", ylabel="y"))
+            drawn[language] += _tick_texts(charts.weekly_chart(weeks, title="w"))
+    assert "0,3" in drawn["fr"] and "0.3" in drawn["en"]  # the trend's y axis
+    assert not [text for text in drawn["fr"] if re.fullmatch(r"[\d.]+\.\d+", text)]
+    assert "13/10/2025" in drawn["fr"] and "2025-10-13" in drawn["en"]

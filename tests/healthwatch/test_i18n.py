@@ -158,7 +158,7 @@ def test_a_stored_value_is_shown_back_in_the_locales_notation() -> None:
     ("language", "short", "long"),
     [
         # ISO in English (healthwatch/formats/en): 03/01/2024 would read as January to most.
-        ("en", "2024-03-01", "March 1, 2024"),
+        ("en", "2024-03-01", "1 Mar 2024"),
         ("fr", "01/03/2024", "1 mars 2024"),
         ("pt-br", "01/03/2024", "1 de Março de 2024"),
         ("zh-hans", "2024年3月1日", "2024年3月1日"),
@@ -175,3 +175,11 @@ def test_dates_are_written_as_each_shipped_language_writes_them(
     template = Template('{{ day|date:"SHORT_DATE_FORMAT" }}|{{ day|date:"DATE_FORMAT" }}')
     with translation.override(language):
         assert template.render(Context({"day": dt.date(2024, 3, 1)})) == f"{short}|{long}"
+
+
+def test_a_swahili_date_typed_as_shown_is_read_day_first() -> None:
+    from django import forms
+
+    with translation.override("sw"):
+        assert forms.DateField().clean("04/12/2026") == dt.date(2026, 12, 4)
+        assert forms.DateField().clean("2026-12-04") == dt.date(2026, 12, 4)

@@ -16,6 +16,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import translation
 from django.utils.formats import date_format
+from django.utils.timezone import localtime
 
 from monitoring import services
 from monitoring.models import Reading, Sample
@@ -147,7 +148,7 @@ def test_the_public_station_page_shows_the_validated_exceedance_its_history_and_
         "%(pollutant)s on %(date)s was %(value)s %(unit)s: %(times)s times the %(source)s "
         "value of %(limit)s %(unit)s (%(averaging)s) (%(status)s).",
         pollutant=label_of("fluoride"),
-        date=date_format(reading.measured_at.date(), "SHORT_DATE_FORMAT"),
+        date=date_format(localtime(reading.measured_at).date(), "SHORT_DATE_FORMAT"),
         value=dec("2.4"),
         unit="mg/L",
         times=dec("1.6"),  # 2.4 / 1.5, in the reader's notation

@@ -11,6 +11,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from django.utils.formats import date_format
 from kombu.exceptions import OperationalError as BrokerUnavailable
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -317,8 +318,10 @@ def test_service_problems_come_back_as_json_naming_each_field(
     assert errors["symptom.nosebleed.code"] == t(
         "unknown code '%(code)s'.", code="symptom.nosebleed"
     )
-    future = (dt.date.today() + dt.timedelta(days=3)).isoformat()
-    assert errors["visited_on"] == t("%(date)s is in the future.", date=future)
+    future = dt.date.today() + dt.timedelta(days=3)
+    assert errors["visited_on"] == t(
+        "%(date)s is in the future.", date=date_format(future, "SHORT_DATE_FORMAT")
+    )
     assert Visit.objects.count() == 2
 
 

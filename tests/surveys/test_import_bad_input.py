@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 import pytest
 from django.core.management import call_command
+from django.utils.formats import date_format
 
 from surveys.importing import ImportReport, import_csv
 from surveys.models import Area, ImportRecord, ProductionSite, Resident, Station
@@ -138,7 +139,14 @@ EXPECTED: dict[str, list[tuple[int, str, Reason]]] = {
         )
     ],
     "observations_future_date.csv": [
-        (2, "observed_on", msg("%(date)s is in the future.", date="2999-01-01"))
+        (
+            2,
+            "observed_on",
+            msg(
+                "%(date)s is in the future.",
+                date=date_format(dt.date(2999, 1, 1), "SHORT_DATE_FORMAT"),
+            ),
+        )
     ],
     "observations_out_of_range.csv": [
         (

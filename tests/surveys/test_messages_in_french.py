@@ -163,7 +163,7 @@ def test_a_stored_flag_detail_is_shown_in_the_readers_language_with_the_codes_la
         )
         assert "à 3,5 écarts-types de la moyenne 4,1 de la tranche d’âge 55-59" in shown
         same_day = detail_text(DETAIL_SAME_DAY % {"date": dt.date(2024, 3, 1)})
-    assert same_day == "Une autre visite de cet habitant est enregistrée le 2024-03-01."
+    assert same_day == "Une autre visite de cet habitant est enregistrée le 01/03/2024."
     with translation.override("en"):
         assert detail_text(stored) == stored  # English: the stored words themselves
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from typing import Any
 
@@ -229,3 +230,32 @@ def test_the_service_worker_is_served_from_the_field_pages_and_not_cached(
     assert response["Content-Type"].startswith("text/javascript")
     assert response["Cache-Control"] == "no-cache"
     assert b'addEventListener("fetch"' in response.content
+
+
+@pytest.mark.parametrize(
+    ("language", "pattern"),
+    [
+        ("en", "{Y}-{m}-{d}"),
+        ("fr", "{d}/{m}/{Y}"),
+        ("zh-hans", "{Y}年{n}月{j}日"),
+        ("sw", "{d}/{m}/{Y}"),
+    ],
+)
+def test_the_phone_is_told_how_the_readers_language_writes_a_day(
+    worker_a: User, language: str, pattern: str
+) -> None:
+    """outbox.js fills this pattern from a waiting visit's ISO day, as the pages write dates."""
+    client = client_for(worker_a)
+    client.post("/i18n/setlang/", {"language": language, "next": "/"})
+    page = client.get(reverse("surveys:workspace")).content.decode()
+    texts = json.loads(
+        page.split('id="outbox-text" type="application/json">')[1].split("</script>")[0]
+    )
+    assert texts["date_pattern"] == pattern
+
+
+def test_a_date_format_naming_months_falls_back_to_iso_on_the_phone() -> None:
+    from surveys.templatetags.outbox import date_pattern
+
+    assert date_pattern(r"j \d\e F \d\e Y") == "{Y}-{m}-{d}"  # the script knows no month names
+    assert date_pattern(r"d.m.Y \r") == "{d}.{m}.{Y} r"  # an escaped letter is kept

@@ -30,6 +30,14 @@
   const C = config.dataset;
   const CACHE = "healthwatch-field";
   const fill = (text, values) => text.replace(/\{(\w+)\}/g, (m, k) => (k in values ? values[k] : m));
+  // An ISO day (the date input's value) as the pages write it: T.date_pattern is the
+  // language's SHORT_DATE_FORMAT ("{d}/{m}/{Y}"), filled in here.
+  const shortDate = (iso) => {
+    const day = /^(\d{4})-(\d{2})-(\d{2})$/.exec(iso || "");
+    if (!day) return iso;
+    const [, Y, m, d] = day;
+    return fill(T.date_pattern || "{Y}-{m}-{d}", { Y, m, d, y: Y.slice(2), n: String(+m), j: String(+d) });
+  };
 
   // --- IndexedDB: "items" (outbox visits, keyed by submission key), "residents" (provisional).
   function openDb() {
@@ -106,7 +114,7 @@
       li.dataset.outboxItem = item.key;
       li.dataset.state = item.state;
       const title = document.createElement("strong");
-      title.textContent = item.url ? item.title : item.visitedOn + " — " + (await residentLabel(item));
+      title.textContent = item.url ? item.title : shortDate(item.visitedOn) + " — " + (await residentLabel(item));
       const state = document.createElement("span");
       state.className = "muted";
       state.textContent = " " + (T["state_" + item.state] || T.state_waiting);
