@@ -34,7 +34,8 @@ class RunForm(forms.Form):
             "Years, months and weeks ending after this date are incomplete: left out of trends "
             "and alert detection and marked where shown. Empty: the latest visit date recorded."
         ),
-        widget=forms.DateInput(attrs={"type": "date"}),
+        # ISO value whatever the language: a date input refuses 01/03/2024
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
 
     def clean(self) -> dict[str, Any]:

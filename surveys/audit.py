@@ -21,7 +21,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
-from django.utils import formats
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -257,7 +257,8 @@ def _field_text(name: str, value: Any, names: _Names) -> str:
     if isinstance(value, bool):
         return _yes_no(value)
     if isinstance(value, dt.datetime):
-        return formats.date_format(value, "DATETIME_FORMAT")
+        local = timezone.localtime(value) if timezone.is_aware(value) else value
+        return formats.date_format(local, "DATETIME_FORMAT")
     if isinstance(value, dt.date):
         return _date(value)
     if isinstance(value, float):
