@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,6 +21,42 @@ from tests.conftest import in_ci
 # Playwright's sync API runs an event loop in the test thread; the ORM calls the tests make
 # there (creating users, reading rows) are ordinary synchronous code.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+class _InFlight:
+    """The requests the live server is serving or about to serve (waiting for their turn)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.changed = threading.Condition()
+
+    def enter(self) -> None:
+        with self.changed:
+            self.count += 1
+
+    def leave(self) -> None:
+        with self.changed:
+            self.count -= 1
+            self.changed.notify_all()
+
+    def wait_until_idle(self, timeout: float, settle: float = 0.2) -> bool:
+        """True once no request has been in flight for `settle` seconds (a request accepted
+        just before the browser closed reaches the application a moment later)."""
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while True:
+                while self.count:
+                    left = deadline - time.monotonic()
+                    if left <= 0 or not self.changed.wait(left):
+                        return False
+                if not self.changed.wait(settle) and self.count == 0:
+                    return True
+
+
+# One for the session's live server: the page fixtures wait on it before the test's database
+# is flushed, so that a page's background requests (outbox.js precaching the field pages) never
+# run beside the flush ("database table is locked" at teardown on the in-memory SQLite).
+IN_FLIGHT = _InFlight()
 
 
 class OneRequestAtATimeServer(ThreadedWSGIServer):
@@ -47,7 +84,9 @@ class OneRequestAtATimeServer(ThreadedWSGIServer):
         turn = threading.Lock()
 
         def app(environ: dict[str, Any], start_response: Any) -> _ReleasedWhenClosed:
+            IN_FLIGHT.enter()
             if not turn.acquire(timeout=OneRequestAtATimeServer.TURN_TIMEOUT):
+                IN_FLIGHT.leave()
                 raise RuntimeError(
                     "the live server's previous response was never closed: its turn was not "
                     "given back (tests/browser/conftest.py)"
@@ -56,6 +95,7 @@ class OneRequestAtATimeServer(ThreadedWSGIServer):
                 response = application(environ, start_response)
             except BaseException:
                 turn.release()
+                IN_FLIGHT.leave()
                 raise
             return _ReleasedWhenClosed(response, turn)
 
@@ -81,6 +121,7 @@ class _ReleasedWhenClosed:
             turn, self.turn = self.turn, None  # once, however often close() is called
             if turn is not None:
                 turn.release()
+                IN_FLIGHT.leave()
 
 
 @pytest.fixture(scope="session")
@@ -133,6 +174,15 @@ def browser() -> Iterator[Any]:
         browser.close()
 
 
+@pytest.fixture(autouse=True)
+def _requests_done_before_the_flush() -> Iterator[None]:
+    """A test's own browser contexts (closed in the test) leave no request running into the
+    flush of its database."""
+    yield
+    if not IN_FLIGHT.wait_until_idle(timeout=OneRequestAtATimeServer.TURN_TIMEOUT):
+        pytest.fail("the live server was still serving requests 60 s after the test")
+
+
 @pytest.fixture
 def phone_page(browser: Any) -> Iterator[Any]:
     """A fresh browser context with a 360 px wide viewport, as on a health worker's phone."""
@@ -140,7 +190,7 @@ def phone_page(browser: Any) -> Iterator[Any]:
     page = context.new_page()
     page.set_default_timeout(15_000)
     yield page
-    context.close()
+    _close(context)
 
 
 @pytest.fixture
@@ -149,7 +199,15 @@ def desktop_page(browser: Any) -> Iterator[Any]:
     page = context.new_page()
     page.set_default_timeout(15_000)
     yield page
+    _close(context)
+
+
+def _close(context: Any) -> None:
+    """Close the browser, then let the requests it left behind finish before the test's database
+    is flushed (the page fixtures are torn down before the database)."""
     context.close()
+    if not IN_FLIGHT.wait_until_idle(timeout=OneRequestAtATimeServer.TURN_TIMEOUT):
+        pytest.fail("the live server was still serving requests 60 s after the browser closed")
 
 
 def log_in(page: Any, live_server: Any, username: str, password: str = "test-password-123") -> None:

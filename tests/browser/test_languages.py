@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.utils import translation
+from django.utils.formats import date_format
 
 from surveys.models import Area, AreaAssignment, Observation, ProductionSite
 from tests.browser.conftest import log_in, publish_tiny_release
@@ -68,6 +70,14 @@ def test_a_health_worker_switches_to_french_and_types_a_decimal_comma(
     stored = Observation.objects.get(code__code="lab.blood_lead")
     assert stored.value == pytest.approx(23.4)
     assert page.locator("html").get_attribute("lang") == "fr"  # remembered for this user
+
+    # and shown back as a French reader writes it: the day first, a decimal comma
+    page.goto(f"{live_server.url}/field/visits/{stored.visit_id}/")
+    with translation.override("fr"):
+        day = date_format(stored.visit.visited_on, "SHORT_DATE_FORMAT")
+    assert re.fullmatch(r"\d\d/\d\d/\d{4}", day)
+    assert day in page.locator("h1").inner_text()
+    assert "23,4" in page.locator("main").inner_text()
 
 
 def test_the_public_release_page_in_chinese_and_swahili_and_the_downloads_unchanged(

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import OneRequestAtATimeServer
+from tests.browser.conftest import IN_FLIGHT, OneRequestAtATimeServer
 
 
 def _hello(environ: dict[str, Any], start_response: Any) -> list[bytes]:
@@ -73,6 +73,17 @@ def test_a_turn_never_given_back_fails_the_next_request_loudly_instead_of_hangin
 ) -> None:
     monkeypatch.setattr(OneRequestAtATimeServer, "TURN_TIMEOUT", 0.2)
     app = OneRequestAtATimeServer._one_at_a_time(_hello)
-    app({}, lambda *_: None)  # never closed
+    held = app({}, lambda *_: None)  # not closed
     with pytest.raises(RuntimeError, match="never closed"):
         app({}, lambda *_: None)
+    assert IN_FLIGHT.count == 1  # the refused request is not left counted; the held one is
+    held.close()
+    assert IN_FLIGHT.wait_until_idle(timeout=1.0)
+
+
+def test_the_wait_before_the_flush_sees_a_request_in_flight_until_it_is_closed() -> None:
+    app = OneRequestAtATimeServer._one_at_a_time(_hello)
+    response = app({}, lambda *_: None)
+    assert not IN_FLIGHT.wait_until_idle(timeout=0.3)
+    threading.Timer(0.2, response.close).start()
+    assert IN_FLIGHT.wait_until_idle(timeout=5.0)
