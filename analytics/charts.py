@@ -20,7 +20,7 @@ from matplotlib import font_manager
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullFormatter, ScalarFormatter
 
-from healthwatch.i18n import short_date
+from healthwatch.i18n import short_date, with_decimal_separator
 
 INK = "#1b1f24"
 ACCENT = "#0f4c5c"
@@ -67,7 +67,7 @@ class _LocalizedScalarFormatter(ScalarFormatter):
     """Matplotlib's default tick numbers with the reader's decimal separator (23,4 in French)."""
 
     def __call__(self, x: float, pos: int | None = None) -> str:
-        return super().__call__(x, pos).replace(".", str(get_format("DECIMAL_SEPARATOR")))
+        return with_decimal_separator(super().__call__(x, pos))
 
 
 def _localize_tick_numbers(figure: Figure) -> None:
@@ -83,9 +83,7 @@ def _localize_tick_numbers(figure: Figure) -> None:
 
 def _number_ticks(func: Any) -> FuncFormatter:
     """A tick formatter of numbers whose "." becomes the reader's decimal separator."""
-    return FuncFormatter(
-        lambda value, pos: func(value, pos).replace(".", str(get_format("DECIMAL_SEPARATOR")))
-    )
+    return FuncFormatter(lambda value, pos: with_decimal_separator(func(value, pos)))
 
 
 def _svg(figure: Figure, title: str) -> str:

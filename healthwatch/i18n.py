@@ -30,7 +30,11 @@ SESSION_KEY = "healthwatch_language"
 def localized_decimal(number: float, places: int | None = None) -> str:
     """`number` in its shortest form (23.4, 5, 0.05), or rounded to `places` decimals (2.0), with
     the active language's separator. (Django's number_format truncates: 2.46 → "2,4".)"""
-    text = f"{number:g}" if places is None else f"{number:.{places}f}"
+    return with_decimal_separator(f"{number:g}" if places is None else f"{number:.{places}f}")
+
+
+def with_decimal_separator(text: str) -> str:
+    """A number written with a point ("3.5") in the active language's notation ("3,5")."""
     return text.replace(".", str(get_format("DECIMAL_SEPARATOR")))
 
 

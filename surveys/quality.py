@@ -29,10 +29,9 @@ from django.db.models import (
     Sum,
 )
 from django.db.models.functions import ExtractYear, Ln
-from django.utils.formats import get_format
 from django.utils.translation import gettext, gettext_noop
 
-from healthwatch.i18n import short_date
+from healthwatch.i18n import short_date, with_decimal_separator
 from surveys.labels import translated_by_english_label
 from surveys.models import (
     AGE_BANDS,
@@ -128,7 +127,7 @@ def _decimal(text: str) -> str:
     """A stored decimal number ("3.5") with the active language's decimal separator."""
     if _DECIMAL.fullmatch(text) is None:
         return text
-    return text.replace(".", str(get_format("DECIMAL_SEPARATOR")))
+    return with_decimal_separator(text)
 
 
 def log_scale_ids(codes: Iterable[VocabularyCode]) -> frozenset[int]:
