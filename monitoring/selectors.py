@@ -7,11 +7,11 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
-from django.utils import formats, timezone
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from healthwatch.i18n import short_date
+from healthwatch.i18n import localized_decimal, short_date
 from healthwatch.roles import ROLE_LABELS, STAFF_ROLES, Role, has_role
 from monitoring.models import (
     Complaint,
@@ -22,7 +22,6 @@ from monitoring.models import (
     Sample,
 )
 from monitoring.places import public_coordinate
-from surveys.forms import localized_decimal
 from surveys.models import MeasurementStatus, Station
 
 User = AbstractBaseUser | AnonymousUser
@@ -36,10 +35,6 @@ def role_label(code: str) -> str:
         return _("Unknown")
 
 
-def _separator() -> str:
-    return str(formats.get_format("DECIMAL_SEPARATOR"))
-
-
 def place_label(reading: Reading | Sample) -> str:
     """Where a reading or sample was taken, as the public may read it: an ad-hoc GPS point only
     on the public grid (monitoring.places), since it may be where a complainant stood."""
@@ -47,8 +42,8 @@ def place_label(reading: Reading | Sample) -> str:
         assert reading.station is not None
         return reading.station.name
     return _("GPS point %(lat)s, %(lon)s") % {
-        "lat": f"{public_coordinate(reading.latitude) or 0.0:.2f}".replace(".", _separator()),
-        "lon": f"{public_coordinate(reading.longitude) or 0.0:.2f}".replace(".", _separator()),
+        "lat": localized_decimal(public_coordinate(reading.latitude) or 0.0, 2),
+        "lon": localized_decimal(public_coordinate(reading.longitude) or 0.0, 2),
     }
 
 
@@ -162,7 +157,7 @@ def _plain_line(reading: Reading, guidelines: list[Guideline], exceeded: list[Gu
         ) % {
             **what,
             # rounded as %.1f rounds (Django's number_format cuts the digits off instead)
-            "times": f"{value / worst.value:.1f}".replace(".", _separator()),
+            "times": localized_decimal(value / worst.value, 1),
             "source": worst.source,
             "limit": localized_decimal(worst.value),
             "averaging": averaging_label(worst.averaging),

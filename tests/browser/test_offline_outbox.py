@@ -88,6 +88,24 @@ def outbox_items(page: Any) -> Any:
     return page.locator("[data-outbox-item]")
 
 
+def known_resident(worker: User, area: Area, study_id: str) -> Resident:
+    """A resident registered online before the network goes (their visit form can be cached)."""
+    import datetime as dt
+
+    from surveys import services
+
+    return services.resident_register(
+        user=worker,
+        study_id=study_id,
+        area=area,
+        birth_year=1950,
+        sex="M",
+        enrolled_on=dt.date(2024, 1, 10),
+        latitude=None,
+        longitude=None,
+    )
+
+
 def test_visits_recorded_offline_are_sent_once_when_the_network_returns(
     phone: tuple[Any, Any], live_server: Any, worker_a: User, area_a: Area
 ) -> None:
@@ -214,23 +232,7 @@ def test_a_send_whose_answer_is_lost_is_sent_again_and_stored_once(
 def test_a_known_residents_visit_form_works_offline_and_posts_as_before_online(
     phone: tuple[Any, Any], live_server: Any, worker_a: User, area_a: Area
 ) -> None:
-    import datetime as dt
-
-    from surveys import services
-
-    known = [
-        services.resident_register(
-            user=worker_a,
-            study_id=study_id,
-            area=area_a,
-            birth_year=1950,
-            sex="M",
-            enrolled_on=dt.date(2024, 1, 10),
-            latitude=None,
-            longitude=None,
-        )
-        for study_id in ("KNOWN-1", "KNOWN-2")
-    ]
+    known = [known_resident(worker_a, area_a, study_id) for study_id in ("KNOWN-1", "KNOWN-2")]
     context, page = phone
     log_in(page, live_server, "worker_a")
     page.wait_for_url(f"{live_server.url}/field/")
@@ -345,3 +347,41 @@ def test_the_field_pages_with_the_outbox_script_stay_small(
     for path, (raw, zipped) in weights.items():
         print(f"field page weight {path}: {raw:,} bytes ({zipped:,} gzip)")
     assert all(raw < PAGE_BUDGET_BYTES for raw, _ in weights.values()), weights
+
+
+def test_a_visit_waiting_on_a_french_phone_shows_its_day_as_a_french_reader_writes_it(
+    phone: tuple[Any, Any], live_server: Any, worker_a: User, area_a: Area
+) -> None:
+    import datetime as dt
+
+    from django.utils import translation
+    from django.utils.formats import date_format
+    from django.utils.translation import gettext
+
+    from healthwatch.models import UserProfile
+
+    UserProfile.objects.create(user=worker_a, language="fr")
+    known = known_resident(worker_a, area_a, "KNOWN-FR")
+    context, page = phone
+    log_in(page, live_server, "worker_a")
+    page.wait_for_url(f"{live_server.url}/field/")
+    page.wait_for_selector('html[lang="fr"][data-outbox-ready]', state="attached")
+
+    context.set_offline(True)
+    page.goto(f"{live_server.url}/field/residents/{known.pk}/visits/new/")
+    page.wait_for_selector('html[lang="fr"]', state="attached")  # the phone's French copy
+    page.fill("#id_visited_on", "2024-03-09")
+    page.click("form.visit-form button[type=submit]")
+    with translation.override("fr"):
+        waiting = gettext("1 visit waiting to be sent.")
+    assert waiting != "1 visit waiting to be sent."  # the French catalogue is there
+    page.wait_for_selector(f"#outbox-status:has-text({json.dumps(waiting, ensure_ascii=False)})")
+    page.goto(f"{live_server.url}/field/")
+    page.wait_for_selector("[data-outbox-list][data-count='1']", state="attached")
+
+    with translation.override("fr"):
+        day = date_format(dt.date(2024, 3, 9), "SHORT_DATE_FORMAT")
+    assert day == "09/03/2024"  # day first; the pattern is Django's, the test pins its shape
+    title = outbox_items(page).first.inner_text()
+    assert title.startswith(f"{day} — "), title
+    assert "2024-03-09" not in title
