@@ -9,6 +9,7 @@ from django.db import connection
 
 from healthwatch.models import QueuePing
 from tests.conftest import client_for
+from tests.i18n import bt
 from tests.integration.conftest import WorkerProcess
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -41,4 +42,4 @@ def test_a_task_enqueued_by_a_web_request_runs_in_a_separate_worker_process(
     assert executed.worker_pid not in (None, os.getpid())
     assert "healthwatch.tasks.execute_ping" in worker.log_text()
     page = client_for(admin_user).get("/system/").content.decode()
-    assert f"pid {executed.worker_pid}" in page
+    assert bt("pid %(pid)s", pid=executed.worker_pid) in page
