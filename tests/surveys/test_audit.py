@@ -19,7 +19,7 @@ from surveys.audit import AuditFilter
 from surveys.models import Area, RecordAccess, Resident, Visit
 from surveys.services import ObservationInput
 from tests.conftest import client_for
-from tests.i18n import bt, label_of, t
+from tests.i18n import bt, dec, label_of, t
 from tests.surveys.test_views_field import register
 
 pytestmark = pytest.mark.django_db
@@ -80,7 +80,7 @@ def test_one_save_of_a_visit_and_its_observations_is_one_entry_in_words(
     changes = {(c.label, c.old, c.new) for c in change.changes}
     named = {
         (t("Visit date"), day(2024, 3, 1), day(2024, 3, 2)),
-        (label_of(BMI), "23.4 kg/m²", "24 kg/m²"),
+        (label_of(BMI), f"{dec('23.4')} kg/m²", "24 kg/m²"),
         (label_of("symptom.cough"), "", t("yes")),
     }
     assert named <= changes
