@@ -14,8 +14,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from analytics.charts import ACCENT, ALARM, INK, _svg
+from healthwatch.i18n import localized_decimal
 from monitoring.models import Guideline, Reading
-from surveys.forms import localized_decimal
 from surveys.models import MeasurementStatus
 
 
