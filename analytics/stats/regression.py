@@ -188,6 +188,7 @@ def poisson_regression(
     reference: Mapping[str, Any] | None = None,
     family: Family = "auto",
     conf: float = 0.95,
+    design: tuple[FloatArray, list[str]] | None = None,
 ) -> RegressionResult:
     """Log-linear rate model ``log E[y] = log(T) + Xβ``; rate ratios ``exp(β)`` per term.
 
@@ -196,6 +197,8 @@ def poisson_regression(
         events: column with event counts; person_time: column with person-years (> 0).
         covariates: e.g. ``["age_band", "sex", "smoking", "works_at_site"]``.
         family: ``"poisson"``, ``"negative_binomial"`` or ``"auto"`` (the overdispersion rule).
+        design: ``design_matrix(data, covariates, reference=reference)`` when the caller has
+            it already (several outcomes fitted on the same rows build it once).
 
     Raises:
         AllZeroBaselineError: no events at all.
@@ -205,7 +208,9 @@ def poisson_regression(
     t = as_positive(data[person_time].to_numpy(), person_time)
     if y.sum() == 0:
         raise AllZeroBaselineError("no events: rate ratios cannot be estimated")
-    x, names = design_matrix(data, covariates, reference=reference)
+    x, names = design or design_matrix(data, covariates, reference=reference)
+    if len(x) != len(y):
+        raise MismatchedStrataError("the design matrix has another number of rows than data")
     offset = np.log(t)
     n, p = x.shape
     pois = _poisson_fit(y, x, t)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pandas as pd
 import pytest
 
+from analytics.extraction import Datasets
 from tests.analytics.conftest import CommunityResults
 
 # The community is imported into the test database (and rolled back) once per session.
@@ -380,3 +382,66 @@ def test_the_resident_year_frame_from_the_index_equals_the_observations_grouped(
         suite._resident_years_grouped(shuffled, params),
         check_exact=True,
     )
+
+
+def _same_strata(data: Datasets, params: dict[str, Any]) -> None:
+    from analytics import suite
+
+    fast = suite.exposure_strata(data, params)
+    grouped = suite.exposure_strata_grouped(data, params)
+    pd.testing.assert_series_equal(fast.totals, grouped.totals, check_names=False)
+    pd.testing.assert_frame_equal(fast.by_band, grouped.by_band)
+    pd.testing.assert_series_equal(fast.band_sizes, grouped.band_sizes)
+    assert fast.period == grouped.period
+
+    def texts(frame: pd.DataFrame) -> pd.DataFrame:  # categories vs text columns: same values
+        keys = [c for c in ("distance_band", *suite.COVARIATES) if c in frame]
+        return frame.astype(dict.fromkeys(keys, str))
+
+    pd.testing.assert_frame_equal(
+        texts(fast.banded), texts(grouped.banded), check_dtype=False, check_exact=True
+    )
+    assert (fast.levelled is None) == (grouped.levelled is None)
+    if fast.levelled is not None and grouped.levelled is not None:
+        assert len(fast.levelled) > 1
+        pd.testing.assert_frame_equal(
+            texts(fast.levelled), texts(grouped.levelled), check_dtype=False, check_exact=True
+        )
+
+
+def test_the_exposure_strata_from_the_index_equal_the_resident_year_frame_grouped(
+    community_results: CommunityResults,
+) -> None:
+    from dataclasses import replace
+
+    import numpy as np
+
+    from analytics import suite
+
+    data, params = community_results.datasets, suite.clean_parameters({})
+    _same_strata(data, params)
+    # residents without a distance (left out) or a grid cell (no modelled level), and a year
+    # without the pollutant's measurements (no level that year)
+    residents = data.residents.copy()
+    residents.loc[residents.index[::7], "distance_km"] = np.nan
+    residents.loc[residents.index[3::5], ["grid_latitude", "grid_longitude"]] = np.nan
+    years = data.measurements["sampled_on"].dt.year
+    assert (years == 2023).any() and (years != 2023).any()
+    measurements = data.measurements[years != 2023]
+    changed = replace(data, residents=residents, measurements=measurements)
+    _same_strata(changed, params)
+    # other bands: everyone near or middle (no "far" band, the reference level)
+    _same_strata(data, suite.clean_parameters({"near_km": 3.0, "far_km": 500.0}))
+
+
+def test_the_exposure_part_gives_the_same_rows_from_the_index_as_from_the_grouped_frame(
+    community_results: CommunityResults, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from analytics import suite
+
+    data, params = community_results.datasets, suite.clean_parameters({})
+    fast = suite.part_exposure(data, params).rows
+    monkeypatch.setattr(suite, "exposure_strata", suite.exposure_strata_grouped)
+    grouped = suite.part_exposure(data, params).rows
+    assert len(fast) > 20 and fast["measure"].str.startswith("adjusted_rate_ratio").any()
+    pd.testing.assert_frame_equal(fast, grouped, check_exact=True)

@@ -284,3 +284,32 @@ def test_a_covariate_level_without_events_gives_an_unbounded_interval_not_a_cras
     empty = fit.estimate("group=empty")
     assert empty.estimate < 1e-6
     assert empty.ci_upper == float("inf") or empty.ci_upper > 1e6
+
+
+def test_a_design_matrix_built_once_gives_the_fit_built_from_the_data() -> None:
+    from analytics.stats.regression import design_matrix
+
+    df = pd.DataFrame(
+        {
+            "y": [3, 9, 4, 12, 6, 2],
+            "t": [100.0, 120.0, 90.0, 110.0, 130.0, 80.0],
+            "band": ["far", "near", "far", "near", "middle", "middle"],
+        }
+    )
+    design = design_matrix(df, ["band"], reference={"band": "far"})
+    given = poisson_regression(
+        df,
+        events="y",
+        person_time="t",
+        covariates=["band"],
+        reference={"band": "far"},
+        design=design,
+    )
+    built = poisson_regression(
+        df, events="y", person_time="t", covariates=["band"], reference={"band": "far"}
+    )
+    assert given == built
+    with pytest.raises(StatsInputError, match="another number of rows"):
+        poisson_regression(
+            df.iloc[:4], events="y", person_time="t", covariates=["band"], design=design
+        )
