@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from analytics import suite
+from analytics import extraction, suite
 from analytics.extraction import extract_all
 from tests.conftest import load_community
 
@@ -36,11 +36,21 @@ print(json.dumps({{"fingerprint": data.fingerprint(),
 """
 
 
+# PostgreSQL reads the observations in one stream below HALVES_FROM_RESIDENTS residents and
+# in two halves side by side above it: both ways must give SQLite's frames.
+@pytest.mark.parametrize("halves_from", [2, 10**9], ids=["in-halves", "in-one-stream"])
 def test_extraction_and_results_are_identical_on_sqlite_and_postgresql(
-    tiny_community: Path, vocabulary: None, tmp_path: Path
+    tiny_community: Path,
+    vocabulary: None,
+    tmp_path: Path,
+    halves_from: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     assert connection.vendor == "postgresql"
     load_community(tiny_community)
+    monkeypatch.setattr(extraction, "HALVES_FROM_RESIDENTS", halves_from)
+    halves = extraction._middle_resident() is not None
+    assert halves == (halves_from == 2)
     data = extract_all()
     rates = suite.part_rates(data, suite.clean_parameters({})).rows
     here = {
