@@ -784,6 +784,8 @@ def _modelled_level(
     located = ~(np.isnan(latitude) | np.isnan(longitude))
     # a grid cell as one complex number: np.unique sorts those by latitude, then longitude
     points, cell_of = np.unique(latitude[located] + 1j * longitude[located], return_inverse=True)
+    if not len(points):  # no resident has a grid cell
+        return np.zeros(0), no_level
     resident_cell = np.full(len(latitude), -1, dtype=np.int64)
     resident_cell[located] = cell_of.reshape(-1)
     cell = resident_cell[ry_rows]
@@ -792,7 +794,7 @@ def _modelled_level(
     stations = data.stations.set_index("station_code")
     for j, year in enumerate(year_list):
         year_means = means[means["year"] == year]
-        if year_means.empty or not len(points):
+        if year_means.empty:
             continue
         station_rows = stations.loc[year_means["station_code"]]
         estimate = idw(
@@ -815,6 +817,8 @@ def _modelled_level(
 
 
 def _design(patterns: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, list[str]] | None:
+    if patterns.empty:  # nothing to fit (no resident-year with a known distance band)
+        return None
     try:
         return regression.design_matrix(patterns, keys, reference=REFERENCE)
     except StatsInputError:

@@ -430,6 +430,11 @@ def test_the_exposure_strata_from_the_index_equal_the_resident_year_frame_groupe
     measurements = data.measurements[years != 2023]
     changed = replace(data, residents=residents, measurements=measurements)
     _same_strata(changed, params)
+    # no resident with a grid cell (no modelled level at all); no PM10 measured at all
+    ungridded = residents.assign(grid_latitude=np.nan, grid_longitude=np.nan)
+    _same_strata(replace(data, residents=ungridded), params)
+    no_pm10 = data.measurements[data.measurements["pollutant"].astype(str) != "pm10"]
+    _same_strata(replace(data, measurements=no_pm10), params)
     # other bands: everyone near or middle (no "far" band, the reference level)
     _same_strata(data, suite.clean_parameters({"near_km": 3.0, "far_km": 500.0}))
 
@@ -445,3 +450,17 @@ def test_the_exposure_part_gives_the_same_rows_from_the_index_as_from_the_groupe
     grouped = suite.part_exposure(data, params).rows
     assert len(fast) > 20 and fast["measure"].str.startswith("adjusted_rate_ratio").any()
     pd.testing.assert_frame_equal(fast, grouped, check_exact=True)
+
+
+def test_the_exposure_part_of_residents_without_a_known_distance_has_no_rows(
+    community_results: CommunityResults,
+) -> None:
+    from dataclasses import replace
+
+    import numpy as np
+
+    from analytics import suite
+
+    data = community_results.datasets
+    nowhere = replace(data, residents=data.residents.assign(distance_km=np.nan))
+    assert suite.part_exposure(nowhere, suite.clean_parameters({})).rows.empty
