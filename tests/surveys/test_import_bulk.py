@@ -49,6 +49,10 @@ def decode(data: bytes, pg_types: list[str], count: int) -> list[list[Any]]:
             if length == -1:
                 row.append(None)
                 continue
+            if pg_type == "text":  # the UTF-8 bytes, as long as the length says
+                row.append(data[position : position + length].decode("utf-8"))
+                position += length
+                continue
             assert length == struct.calcsize(WIRE[pg_type]), pg_type
             (value,) = struct.unpack_from(WIRE[pg_type], data, position)
             position += length
@@ -126,6 +130,39 @@ def test_a_scalar_column_repeats_its_value_in_every_row() -> None:
 
 def test_no_rows_make_no_bytes() -> None:
     assert binary_copy_rows([Column("int8", np.zeros(0, dtype=np.int64))], 0) == b""
+    text = Column("text", np.zeros(0, dtype=np.int16), texts=["mg/L"])
+    assert binary_copy_rows([text], 0) == b""
+
+
+def test_rows_with_their_own_nulls_and_texts_are_each_as_long_as_their_fields() -> None:
+    values = np.array([1.5, math.nan, -2.0, math.nan, 0.0])
+    booleans = np.array([-1, 1, -1, 0, -1], dtype=np.int8)
+    units = ["µg/L", "", "%", "µg/dL"]  # "µ" is two bytes in UTF-8
+    unit = np.array([0, 1, 2, 3, 0], dtype=np.int16)
+    columns = [
+        Column("int8", np.array([11, 12, 13, 14, 15], dtype=np.int64)),
+        Column("float8", values, null=np.isnan(values)),
+        Column("bool", booleans == 1, null=booleans < 0),
+        Column("text", unit, texts=units),
+        Column("int4", 7),
+        Column("float8", None),
+    ]
+    pg_types = ["int8", "float8", "bool", "text", "int4", "float8"]
+    data = binary_copy_rows(columns, 5)
+    assert decode(data, pg_types, 5) == [
+        [11, 1.5, None, "µg/L", 7, None],
+        [12, None, 1, "", 7, None],
+        [13, -2.0, None, "%", 7, None],
+        [14, None, 0, "µg/dL", 7, None],
+        [15, 0.0, None, "µg/L", 7, None],
+    ]
+    # the first row: count, id, 1.5, NULL, "µg/L" (5 bytes), 7, NULL; the second starts after
+    first = 2 + (4 + 8) + (4 + 8) + 4 + (4 + 5) + (4 + 4) + 4
+    assert data[first : first + 2 + 4 + 8 + 4] == (
+        b"\x00\x06" + struct.pack(">i", 8) + struct.pack(">q", 12) + b"\xff\xff\xff\xff"
+    )
+    with pytest.raises(ValueError, match="text index"):
+        binary_copy_rows([Column("text", np.array([0, 4], dtype=np.int16), texts=units)], 2)
 
 
 def test_the_copy_signature_and_trailer_are_the_protocols() -> None:
