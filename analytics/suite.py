@@ -199,11 +199,7 @@ def resident_years(data: Datasets, params: dict[str, Any]) -> pd.DataFrame:
     of codes that are not yes/no outcomes)."""
     index = data.resident_year_index()
     outcomes = boolean_outcomes(data)
-    if (
-        not len(index.year)
-        or not index.observations_sorted
-        or not set(index.codes) <= set(outcomes)
-    ):
+    if not _index_stands_for_frame(index, outcomes):
         return _resident_years_grouped(data, params)
     out = pd.DataFrame({"resident_id": index.resident_id, "year": index.year})
     columns = {}
@@ -216,6 +212,12 @@ def resident_years(data: Datasets, params: dict[str, Any]) -> pd.DataFrame:
         if code not in out:
             out[code] = np.int8(0)
     return _with_resident_info(out, data.residents.iloc[index.resident_row], params)
+
+
+def _index_stands_for_frame(index: ResidentYearIndex, outcomes: list[str]) -> bool:
+    """Whether the resident-year index gives what grouping the observations gives: it has
+    resident-years, they came in extraction order, and every positive code is an outcome."""
+    return bool(len(index.year)) and index.observations_sorted and set(index.codes) <= set(outcomes)
 
 
 def _resident_years_grouped(data: Datasets, params: dict[str, Any]) -> pd.DataFrame:
@@ -510,33 +512,42 @@ def _station_annual_means(data: Datasets, pollutant: str) -> pd.DataFrame:
     )
 
 
+def _year_idw(
+    means: pd.DataFrame, stations: pd.DataFrame, year: int, points: np.ndarray
+) -> np.ndarray | None:
+    """The IDW of ``year``'s station means (``_station_annual_means``; ``stations`` indexed by
+    code) at each point (rows of latitude, longitude); None when no station was measured."""
+    year_means = means[means["year"] == year]
+    if year_means.empty:
+        return None
+    station_rows = stations.loc[year_means["station_code"]]
+    return idw(
+        points[:, 0].tolist(),
+        points[:, 1].tolist(),
+        station_rows["latitude"].tolist(),
+        station_rows["longitude"].tolist(),
+        year_means["mean"].tolist(),
+    ).value
+
+
 def modelled_pollutant(ry: pd.DataFrame, data: Datasets, params: dict[str, Any]) -> pd.Series:
     """IDW annual mean of the chosen pollutant at each resident-year's grid cell."""
     means = _station_annual_means(data, params["pollutant"])
     stations = data.stations.set_index("station_code")
     result = pd.Series(np.nan, index=ry.index)
     for year, group in ry.groupby("year"):
-        year_means = means[means["year"] == year]
-        if year_means.empty:
-            continue
         located = group.dropna(subset=["grid_latitude", "grid_longitude"])
         if located.empty:
             continue
-        station_rows = stations.loc[year_means["station_code"]]
         # once per distinct grid cell (a few hundred), not per resident-year
         points, where = np.unique(
             located[["grid_latitude", "grid_longitude"]].to_numpy(dtype=float),
             axis=0,
             return_inverse=True,
         )
-        estimate = idw(
-            points[:, 0].tolist(),
-            points[:, 1].tolist(),
-            station_rows["latitude"].tolist(),
-            station_rows["longitude"].tolist(),
-            year_means["mean"].tolist(),
-        )
-        result.loc[located.index] = estimate.value[where.reshape(-1)]
+        value = _year_idw(means, stations, int(year), points)
+        if value is not None:
+            result.loc[located.index] = value[where.reshape(-1)]
     return result
 
 
@@ -631,16 +642,12 @@ def exposure_strata(data: Datasets, params: dict[str, Any]) -> ExposureStrata:
     (the keys' sorted ranks, so its order is the grouped frame's), and events and
     resident-years are counted with bincount. The modelled pollutant is computed once per
     distinct grid cell and year. The same frames as exposure_strata_grouped (checked in
-    tests/analytics/test_suite_exposure_strata.py), without a resident-year DataFrame of text
+    tests/analytics/test_suite.py), without a resident-year DataFrame of text
     columns (at 100,000 residents the grouped path took ~1 s of the part's 1.2 s)."""
     index = data.resident_year_index()
     outcomes = outcomes_of(data)
     residents = data.residents
-    if (
-        not len(index.year)
-        or not index.observations_sorted
-        or not set(index.codes) <= set(outcomes)
-    ):
+    if not _index_stands_for_frame(index, outcomes):
         return exposure_strata_grouped(data, params)
     sex, smoking = _category_of(residents["sex"]), _category_of(residents["smoking"])
     if sex is None or smoking is None:
@@ -751,8 +758,8 @@ def _patterns(
     for (_ranks, values), column in reversed(list(zip(keys, [name, *COVARIATES], strict=True))):
         codes = remainder % len(values)
         remainder = remainder // len(values)
-        if column == "pollutant_level":
-            columns[column] = values[codes].astype(np.float64)
+        if values.dtype.kind == "f":  # a numeric key (the modelled level) stays a number
+            columns[column] = values[codes]
         else:
             # categories: the values present, sorted, which are the levels design_matrix
             # makes dummies of (as it does for a text column's sorted distinct values)
@@ -783,9 +790,10 @@ def _modelled_level(
     longitude = residents["grid_longitude"].to_numpy(dtype=float)
     located = ~(np.isnan(latitude) | np.isnan(longitude))
     # a grid cell as one complex number: np.unique sorts those by latitude, then longitude
-    points, cell_of = np.unique(latitude[located] + 1j * longitude[located], return_inverse=True)
-    if not len(points):  # no resident has a grid cell
+    cells, cell_of = np.unique(latitude[located] + 1j * longitude[located], return_inverse=True)
+    if not len(cells):  # no resident has a grid cell
         return np.zeros(0), no_level
+    points = np.column_stack([cells.real, cells.imag])
     resident_cell = np.full(len(latitude), -1, dtype=np.int64)
     resident_cell[located] = cell_of.reshape(-1)
     cell = resident_cell[ry_rows]
@@ -793,18 +801,9 @@ def _modelled_level(
     table = np.full((len(year_list), len(points)), np.nan)
     stations = data.stations.set_index("station_code")
     for j, year in enumerate(year_list):
-        year_means = means[means["year"] == year]
-        if year_means.empty:
-            continue
-        station_rows = stations.loc[year_means["station_code"]]
-        estimate = idw(
-            points.real.tolist(),
-            points.imag.tolist(),
-            station_rows["latitude"].tolist(),
-            station_rows["longitude"].tolist(),
-            year_means["mean"].tolist(),
-        )
-        table[j] = estimate.value
+        value = _year_idw(means, stations, int(year), points)
+        if value is not None:
+            table[j] = value
     table = np.round(table / params["pollutant_per"], 2)
     finite = ~np.isnan(table)
     values, rank = np.unique(table[finite], return_inverse=True)
@@ -830,13 +829,12 @@ def part_exposure(data: Datasets, params: dict[str, Any]) -> PartOutput:
     conf = params["conf"]
     frames = []
     strata = exposure_strata(data, params)
-    banded_keys, level_keys = BANDED_KEYS, LEVEL_KEYS
     outcomes = outcomes_of(data)
     totals, by_band, band_sizes = strata.totals, strata.by_band, strata.band_sizes
     banded, levelled = strata.banded, strata.levelled
     # one design matrix per frame for every outcome (None: not estimable, each fit says why)
-    banded_design = _design(banded, banded_keys)
-    level_design = _design(levelled, level_keys) if levelled is not None else None
+    banded_design = _design(banded, BANDED_KEYS)
+    level_design = _design(levelled, LEVEL_KEYS) if levelled is not None else None
     for outcome in outcomes:
         if totals[outcome] == 0:
             continue
@@ -867,7 +865,7 @@ def part_exposure(data: Datasets, params: dict[str, Any]) -> PartOutput:
                 banded,
                 events=outcome,
                 person_time="person_years",
-                covariates=banded_keys,
+                covariates=BANDED_KEYS,
                 reference=REFERENCE,
                 conf=conf,
                 design=banded_design,
@@ -911,7 +909,7 @@ def part_exposure(data: Datasets, params: dict[str, Any]) -> PartOutput:
                     levelled,
                     events=outcome,
                     person_time="person_years",
-                    covariates=level_keys,
+                    covariates=LEVEL_KEYS,
                     reference=REFERENCE,
                     conf=conf,
                     design=level_design,

@@ -60,35 +60,12 @@ class Column(NamedTuple):
 def binary_copy_rows(columns: Sequence[Column], count: int) -> bytes:
     """The tuples of a binary COPY (without its signature and trailer), built by numpy.
 
-    When every row has the same layout (no per-row NULLs, no text) the rows are one packed
-    structured array: field count, then (length, value) per column. Otherwise each row's
-    length is computed and every field is scattered into one byte array at its offset.
+    Every row is laid out at its widest in one packed structured array: the field count, then
+    per column its length word and its value's slot (a text's slot as long as the longest
+    text). When no column has per-row NULLs or texts that is the wire format already; otherwise
+    the bytes a row does not send (a NULL's value, a shorter text's padding) are dropped with
+    one boolean mask over the whole array, which keeps the rows and fields in order.
     """
-    if any(c.null is not None or c.pg_type == "text" for c in columns):
-        return _variable_rows(columns, count)
-    fields: list[tuple[str, str]] = [("count", ">i2")]
-    for i, column in enumerate(columns):
-        fields.append((f"length{i}", ">i4"))
-        if column.values is not None:
-            fields.append((f"value{i}", _WIRE[column.pg_type]))
-    rows = np.empty(count, dtype=np.dtype(fields))
-    rows["count"] = len(columns)
-    for i, column in enumerate(columns):
-        if column.values is None:
-            rows[f"length{i}"] = -1
-        else:
-            rows[f"length{i}"] = np.dtype(_WIRE[column.pg_type]).itemsize
-            rows[f"value{i}"] = column.values
-    return rows.tobytes()
-
-
-def _variable_rows(columns: Sequence[Column], count: int) -> bytes:
-    """binary_copy_rows for rows whose fields differ in length (NULLs, texts).
-
-    Every row is first laid out at its widest (each value's full slot, each text's slot as long
-    as the longest text) in one structured array, with the real length in each field's length
-    word; then the bytes a row does not send (a NULL's value, a shorter text's padding) are
-    dropped with one boolean mask over the whole array, which keeps the rows in order."""
     fields: list[tuple[Any, ...]] = [("count", ">i2")]
     texts: list[list[bytes]] = []
     for i, column in enumerate(columns):
@@ -102,14 +79,15 @@ def _variable_rows(columns: Sequence[Column], count: int) -> bytes:
         else:
             fields.append((f"value{i}", _WIRE[column.pg_type]))
     dtype = np.dtype(fields)
-    rows = np.zeros(count, dtype=dtype)
+    rows = np.empty(count, dtype=dtype)
     rows["count"] = len(columns)
-    keep = np.ones((count, dtype.itemsize), dtype=bool)
+    keep: np.ndarray | None = None  # per byte: sent; None while every byte is
     for i, (column, encoded) in enumerate(zip(columns, texts, strict=True)):
         if column.values is None:
             rows[f"length{i}"] = -1
             continue
         offset = dtype.fields[f"value{i}"][1]  # type: ignore[index]
+        used: np.ndarray | None = None  # per row and byte of the slot: sent
         if column.pg_type == "text":
             width = dtype.fields[f"value{i}"][0].itemsize  # type: ignore[index]
             index = np.broadcast_to(np.asarray(column.values, dtype=np.int64), (count,))
@@ -125,12 +103,17 @@ def _variable_rows(columns: Sequence[Column], count: int) -> bytes:
             width = np.dtype(_WIRE[column.pg_type]).itemsize
             rows[f"value{i}"] = column.values
             length = np.full(count, width, dtype=np.int64)
-            used = np.ones((count, width), dtype=bool)
         if column.null is not None:
             length = np.where(column.null, -1, length)
-            used = used & ~column.null[:, None]
+            not_null = ~column.null[:, None]
+            used = not_null if used is None else used & not_null
         rows[f"length{i}"] = length
-        keep[:, offset : offset + width] = used
+        if used is not None:
+            if keep is None:
+                keep = np.ones((count, dtype.itemsize), dtype=bool)
+            keep[:, offset : offset + width] = used
+    if keep is None:
+        return rows.tobytes()
     return rows.view(np.uint8).reshape(count, dtype.itemsize)[keep].tobytes()
 
 
@@ -236,18 +219,18 @@ def insert_observations(rows: ObservationRows) -> None:
         return
     # (visit, code) order, as the unique index on them is kept: its pages fill left to right
     order = np.lexsort((rows.code_ids, rows.visit_ids))
-    booleans = rows.booleans[order]
+    values, booleans, lods = rows.values[order], rows.booleans[order], rows.lods[order]
     _copy_binary(
         Observation._meta.db_table,
         ["visit_id", "code_id", "value", "value_boolean", "entered_unit", "below_lod", "lod"],
         [
             Column("int8", rows.visit_ids[order]),
             Column("int8", rows.code_ids[order]),
-            Column("float8", rows.values[order], null=np.isnan(rows.values[order])),
-            Column("bool", booleans == 1, null=booleans < 0),
+            Column("float8", values, null=np.isnan(values)),  # NaN: no number
+            Column("bool", booleans == 1, null=booleans < 0),  # -1: no yes/no
             Column("text", rows.unit_index[order], texts=rows.units),
             Column("bool", rows.below_lod[order]),
-            Column("float8", rows.lods[order], null=np.isnan(rows.lods[order])),
+            Column("float8", lods, null=np.isnan(lods)),
         ],
         count,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -296,18 +297,12 @@ def test_a_design_matrix_built_once_gives_the_fit_built_from_the_data() -> None:
             "band": ["far", "near", "far", "near", "middle", "middle"],
         }
     )
+    model: dict[str, Any] = {
+        "events": "y", "person_time": "t", "covariates": ["band"], "reference": {"band": "far"}
+    }  # fmt: skip
     design = design_matrix(df, ["band"], reference={"band": "far"})
-    given = poisson_regression(
-        df,
-        events="y",
-        person_time="t",
-        covariates=["band"],
-        reference={"band": "far"},
-        design=design,
-    )
-    built = poisson_regression(
-        df, events="y", person_time="t", covariates=["band"], reference={"band": "far"}
-    )
+    given = poisson_regression(df, **model, design=design)
+    built = poisson_regression(df, **model)
     assert given == built
     with pytest.raises(StatsInputError, match="another number of rows"):
         poisson_regression(
