@@ -15,6 +15,7 @@ from analytics.models import (
     ResultChart,
     ResultRow,
     ResultSet,
+    RunPart,
     RunStatus,
 )
 
@@ -31,6 +32,26 @@ def latest_complete_result_set() -> ResultSet | None:
         .first()
     )
     return run.result_set if run else None
+
+
+def part_seconds_lately(names: list[str]) -> dict[str, float]:
+    """Each part's time (seconds) when it last succeeded, for the parts that ever did."""
+    seconds = {}
+    for name in names:
+        last = (
+            RunPart.objects.filter(
+                name=name,
+                status=RunStatus.SUCCEEDED,
+                started_at__isnull=False,
+                finished_at__isnull=False,
+            )
+            .order_by("-finished_at", "-id")
+            .values_list("started_at", "finished_at")
+            .first()
+        )
+        if last is not None and last[0] is not None and last[1] is not None:
+            seconds[name] = (last[1] - last[0]).total_seconds()
+    return seconds
 
 
 def open_alerts() -> QuerySet[Alert]:

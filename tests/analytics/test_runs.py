@@ -173,3 +173,34 @@ def test_an_import_triggers_one_debounced_analysis_run(
     run = AnalysisRun.objects.get()
     assert run.trigger == "import" and run.status == "queued"
     assert started == [(run.pk, services.IMPORT_DEBOUNCE_SECONDS)]
+
+
+@pytest.mark.django_db
+def test_parts_are_queued_longest_first_by_their_last_time_and_unknown_parts_lead(
+    community: Path,
+    quick_parts: None,
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    # never run: every time unknown, the suite's order
+    assert services.longest_first(["environment", "trends"]) == ["trends", "environment"]
+    first = run_inline()
+    began = timezone.now() - dt.timedelta(minutes=5)
+    for name, seconds in (("trends", 1.0), ("environment", 9.0)):
+        RunPart.objects.filter(result_set=first.result_set, name=name).update(
+            started_at=began, finished_at=began + dt.timedelta(seconds=seconds)
+        )
+    assert services.longest_first(["trends", "environment"]) == ["environment", "trends"]
+    assert services.longest_first(["trends", "scan", "environment"]) == [
+        "scan",  # never ran: its time is unknown, so it goes before any known one
+        "environment",
+        "trends",
+    ]
+    queued: list[list[str]] = []
+    monkeypatch.setattr(services, "_enqueue_parts", lambda run_id, names: queued.append(names))
+    Observation.objects.filter(pk=Observation.objects.order_by("pk")[0].pk).delete()
+    run = services.analysis_run_request(user=None, parameters={}, enqueue=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        pending = services.analysis_run_start(run_id=run.pk)
+    assert pending == ["environment", "trends"]
+    assert queued == [["environment", "trends"]]
