@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
-import shutil
+import struct
 import tempfile
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from functools import partial
@@ -85,33 +84,14 @@ def _frame(queryset: QuerySet[Any, Any], columns: dict[str, str]) -> pd.DataFram
 _CSV_DTYPES = {"int": "int64", "int32": "int32", "float": "float64"}
 
 
-def _frame_by_copy(
-    queryset: QuerySet[Any, Any],
-    columns: dict[str, str],
-    beside: tuple[SideBySide, list[QuerySet[Any, Any]]] | None = None,
-) -> pd.DataFrame:
+def _frame_by_copy(queryset: QuerySet[Any, Any], columns: dict[str, str]) -> pd.DataFrame:
     """PostgreSQL: the same frame as _frame, through COPY … TO STDOUT and pandas' CSV parser.
 
-    Converting millions of rows from Python tuples took most of an analysis run's extraction
-    (at 100,000 residents ~30 s of ~35 s); the server writes CSV and pandas parses it in C. The
-    CSV goes through a temporary file, so memory holds the parsed columns, not the text.
-
-    ``beside``: querysets whose rows follow the queryset's, each read on another connection
-    of the SideBySide (same snapshot) at the same time; one frame of all the rows in order.
+    Converting rows from Python tuples is slow; the server writes CSV and pandas parses it in
+    C. The CSV goes through a temporary file, so memory holds the parsed columns, not the text.
     """
     names = list(columns)
-    side, rest = beside if beside is not None else (None, [])
-    later = [
-        side.pool.submit(_on_its_own_connection, partial(_copy_to_file, qs), side)
-        for qs in rest
-        if side is not None
-    ]
     with _copy_to_file(queryset) as buffer:
-        buffer.seek(0, os.SEEK_END)
-        for future in later:  # the rows of the later querysets, in order
-            with future.result() as part:
-                shutil.copyfileobj(part, buffer)
-        buffer.seek(0)
         raw = pd.read_csv(
             buffer,
             header=None,
@@ -126,7 +106,7 @@ def _frame_by_copy(
 
 
 def _copy_to_file(queryset: QuerySet[Any, Any]) -> IO[bytes]:
-    """The queryset's rows as CSV in a temporary file (at its end; the caller closes it)."""
+    """The queryset's rows as CSV in a temporary file, at its start (the caller closes it)."""
     sql, params = queryset.query.sql_with_params()
     buffer = tempfile.TemporaryFile()  # noqa: SIM115 - returned open, the caller closes it
     try:
@@ -142,6 +122,113 @@ def _copy_to_file(queryset: QuerySet[Any, Any]) -> IO[bytes]:
         raise
     buffer.seek(0)
     return buffer
+
+
+_PGCOPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+_PGCOPY_END = -1  # the field count that ends a binary COPY
+
+
+class CopyFormatError(ValueError):
+    """A binary COPY stream is not the layout its reader expects."""
+
+
+def _column_arrays(sql: str, fields: dict[str, str]) -> dict[str, np.ndarray]:
+    """The columns of a binary COPY whose rows each hold one array per field, every row's
+    arrays of one length (``array_agg`` over the same rows): the rows' arrays joined, one numpy
+    array (native byte order) per field.
+
+    ``fields`` maps each field's name to the numpy type of its elements' binary form (">i8"
+    bigint, ">i4" integer or date, ">i2" smallint, ">f8" double precision, "?" boolean). The
+    elements must not be NULL (coalesce them): each is then a 4-byte length and a value of
+    one width, and an array is one numpy view. A NULL field (``array_agg`` of no rows) is an
+    empty array.
+
+    Raises:
+        CopyFormatError: the stream is not that layout.
+    """
+    columns: dict[str, list[np.ndarray]] = {name: [] for name in fields}
+    rest = b""
+    header = True
+    ended = False
+    with connection.cursor() as cursor:
+        copy_sql = f"COPY ({sql}) TO STDOUT (FORMAT binary)"
+        with cursor.copy(copy_sql) as copy:  # type: ignore[attr-defined]
+            for block in _copy_blocks(copy):
+                data = rest + bytes(block) if rest else bytes(block)
+                at = 0
+                if header:
+                    if len(data) < 19:
+                        rest = data
+                        continue
+                    if data[:11] != _PGCOPY_SIGNATURE:
+                        raise CopyFormatError("not a binary COPY stream")
+                    at = 19 + int.from_bytes(data[15:19], "big")
+                    header = False
+                at, ended = _array_rows(data, at, fields, columns)
+                rest = data[at:]
+    if not ended or rest:
+        raise CopyFormatError("the binary COPY stream ended inside a row")
+    return {
+        name: (
+            np.concatenate(parts)
+            if parts
+            else np.empty(0, np.dtype(fields[name]).newbyteorder("="))
+        )
+        for name, parts in columns.items()
+    }
+
+
+def _array_rows(
+    data: bytes, at: int, fields: dict[str, str], columns: dict[str, list[np.ndarray]]
+) -> tuple[int, bool]:
+    """Parse the whole rows in ``data`` from ``at`` into ``columns``; (where the first row
+    not whole begins, whether the end of the COPY was read)."""
+    while at + 2 <= len(data):
+        count = int.from_bytes(data[at : at + 2], "big", signed=True)
+        if count == _PGCOPY_END:
+            return at + 2, True
+        if count != len(fields):
+            raise CopyFormatError(f"a row of {count} fields, not {len(fields)}")
+        row: dict[str, np.ndarray] = {}
+        position = at + 2
+        for name, kind in fields.items():
+            parsed = _array_field(data, position, kind)
+            if parsed is None:
+                return at, False  # the row goes on in the next block
+            row[name], position = parsed
+        if len({len(values) for values in row.values()}) > 1:
+            raise CopyFormatError("the arrays of a row differ in length")
+        for name, values in row.items():
+            columns[name].append(values)
+        at = position
+    return at, False
+
+
+def _array_field(data: bytes, at: int, kind: str) -> tuple[np.ndarray, int] | None:
+    """One field holding a one-dimensional array without NULLs: (its values, the offset after
+    it), or None if ``data`` ends before it does."""
+    if at + 4 > len(data):
+        return None
+    length = int.from_bytes(data[at : at + 4], "big", signed=True)
+    native = np.dtype(kind).newbyteorder("=")
+    if length == -1:  # NULL: array_agg of no rows
+        return np.empty(0, native), at + 4
+    end = at + 4 + length
+    if end > len(data):
+        return None
+    dimensions, has_nulls = struct.unpack_from(">ii", data, at + 4)
+    if dimensions == 0:
+        return np.empty(0, native), end
+    if dimensions != 1 or has_nulls:
+        raise CopyFormatError("an array field that is not one-dimensional without NULLs")
+    size = struct.unpack_from(">i", data, at + 16)[0]
+    element = np.dtype([("length", ">i4"), ("value", kind)])
+    if length != 20 + size * element.itemsize:
+        raise CopyFormatError(f"array elements of another width than {kind}")
+    elements = np.frombuffer(data, dtype=element, count=size, offset=at + 24)
+    if (elements["length"] != np.dtype(kind).itemsize).any():
+        raise CopyFormatError(f"array elements of another width than {kind}")
+    return elements["value"].astype(native), end
 
 
 COPY_BLOCK_ROWS = 100_000
@@ -492,37 +579,13 @@ def extract_residents() -> pd.DataFrame:
     )
 
 
-def extract_observations(
-    codes: Iterable[str] | None = None, *, side: SideBySide | None = None
-) -> pd.DataFrame:
-    """The observations, sorted by resident, visit date, code and visit. With ``side``: the
-    residents' second half read on another connection at the same time (resident first in
-    the order, so the halves' rows follow each other)."""
-    observations = Observation.objects.all()
-    if codes is not None:
-        observations = observations.filter(code__code__in=list(codes))
-    halves: tuple[SideBySide, list[QuerySet[Any, Any]]] | None = None
-    middle = _middle_resident() if side is not None else None
-    if side is not None and middle is not None:
-        halves = (side, [_observation_rows(observations.filter(visit__resident_id__gte=middle))])
-        observations = observations.filter(visit__resident_id__lt=middle)
-    qs = _observation_rows(observations)
+def extract_observations(*, side: SideBySide | None = None) -> pd.DataFrame:
+    """The observations, sorted by resident, visit date, code and visit (a total order: a
+    visit has one observation per code). On PostgreSQL, with ``side``, the table's second
+    half is read on another connection at the same time."""
     if connection.vendor != "postgresql":
-        return _frame(qs, OBSERVATION_COLUMNS)
-    return _frame_by_copy(qs, OBSERVATION_COLUMNS, halves)
-
-
-# Below this many residents the observations are read in one stream: a second connection and
-# its snapshot cost more than they save (make bench, 3,000 residents: 0.19 s in one stream vs
-# 0.22 s in halves; 100,000: 6.9 s vs 6.1 s).
-HALVES_FROM_RESIDENTS = 10_000
-
-
-def _middle_resident() -> int | None:
-    """The resident id that splits the residents in halves; None when one stream is better."""
-    ids = Resident.objects.order_by("id").values_list("id", flat=True)
-    count = ids.count()
-    return int(ids[count // 2]) if count >= max(HALVES_FROM_RESIDENTS, 2) else None
+        return _frame(_observation_rows(Observation.objects.all()), OBSERVATION_COLUMNS)
+    return _observations_by_copy(side)
 
 
 def _observation_rows(observations: QuerySet[Any, Any]) -> QuerySet[Any, Any]:
@@ -538,6 +601,160 @@ def _observation_rows(observations: QuerySet[Any, Any]) -> QuerySet[Any, Any]:
         "below_lod",
         "lod",
     )
+
+
+# PostgreSQL: the observations are read as the table stores them, with no join and no ORDER
+# BY, then joined to their visits and codes and sorted here, in numpy. The server aggregates
+# each stretch of CHUNK_PAGES pages into one row of arrays (a TID range scan, fixed-width
+# elements with NULL as NaN or -1), so that the rows do not come one message each: at 100,000
+# residents the joined, sorted query cost the server ~14 CPU-seconds (a nested loop over
+# 514,000 visits, a sort on the code's text, parallel workers merging 4.7 M rows) and the
+# 4.7 M messages ~3 s of Python here; these reads cost ~2 s in all (issue #20).
+_OBSERVATION_ARRAYS = {
+    "visit_id": ("visit_id", ">i8"),
+    "code_id": ("code_id", ">i8"),
+    "value": ("coalesce(value, 'NaN')", ">f8"),
+    "value_boolean": ("coalesce(value_boolean::int, -1)::int2", ">i2"),  # 1, 0, -1 for NULL
+    "below_lod": ("below_lod", "?"),
+    "lod": ("coalesce(lod, 'NaN')", ">f8"),
+}
+_VISIT_ARRAYS = {
+    "visit_id": ("id", ">i8"),
+    "resident_id": ("resident_id", ">i8"),
+    "visited_on": ("visited_on", ">i4"),  # days from PostgreSQL's epoch
+}
+_POSTGRES_EPOCH = np.datetime64("2000-01-01", "D")
+# Pages (8 KiB) per row of arrays: ≤ ~300 tuples a page, so an array stays far below
+# PostgreSQL's 1 GB limit for a value, and a row far below the memory a worker has.
+CHUNK_PAGES = 4_096
+# From this many pages of observations the table is read in two halves at once, on two
+# connections; below it one stream costs less than a second connection.
+HALVES_FROM_PAGES = 8_192
+
+
+def _chunked_select(
+    table: str, arrays: dict[str, tuple[str, str]], pages: tuple[int, int | None], total: int
+) -> str:
+    """One SELECT of array_agg rows over the table's pages from pages[0] to pages[1] (None: to
+    its end, however long it has grown since ``total`` pages were counted), a row per
+    CHUNK_PAGES pages (a TID range scan each)."""
+    aggregates = ", ".join(f"array_agg({expression})" for expression, _ in arrays.values())
+    first, last = pages
+    starts = list(range(first, max(last if last is not None else total, first + 1), CHUNK_PAGES))
+    selects = []
+    for k, start in enumerate(starts):
+        end = starts[k + 1] if k + 1 < len(starts) else last
+        where = f"ctid >= '({start},0)'::tid"
+        if end is not None:
+            where += f" AND ctid < '({end},0)'::tid"
+        selects.append(f"(SELECT {aggregates} FROM {table} WHERE {where})")  # noqa: S608 - constants and ints
+    return " UNION ALL ".join(selects)
+
+
+def _table_arrays(
+    table: str,
+    arrays: dict[str, tuple[str, str]],
+    pages: tuple[int, int | None],
+    total: int,
+    *,
+    own_transaction: bool = False,
+) -> dict[str, np.ndarray]:
+    if own_transaction:  # short scans: compiling them to machine code costs more than it saves
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL jit = off")
+    fields = {name: kind for name, (_, kind) in arrays.items()}
+    return _column_arrays(_chunked_select(table, arrays, pages, total), fields)
+
+
+def _table_pages(table: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_relation_size(%s::regclass) / current_setting('block_size')::int", [table]
+        )
+        return int(cursor.fetchone()[0])
+
+
+def _observations_by_copy(side: SideBySide | None) -> pd.DataFrame:
+    """The observations on PostgreSQL. With ``side`` every read runs in a transaction of the
+    extraction's own (extract_all), else in the caller's."""
+    pages = _table_pages("surveys_observation")
+    half = pages // 2 if side is not None and pages >= max(HALVES_FROM_PAGES, 2) else None
+    ours = side is not None
+    read = partial(
+        _table_arrays, "surveys_observation", _OBSERVATION_ARRAYS, total=pages, own_transaction=ours
+    )
+    pending = None
+    if side is not None and half is not None:
+        pending = side.pool.submit(_on_its_own_connection, partial(read, (half, None)), side)
+    raw = read((0, half))
+    visit_pages = _table_pages("surveys_visit")
+    visits = _table_arrays(
+        "surveys_visit", _VISIT_ARRAYS, (0, None), visit_pages, own_transaction=ours
+    )
+    code_text = dict(VocabularyCode.objects.values_list("id", "code"))
+    if pending is not None:
+        rest = pending.result()
+        raw = {name: np.concatenate([raw[name], rest[name]]) for name in raw}
+    return _observations_frame(raw, visits, code_text)
+
+
+def _observations_frame(
+    raw: dict[str, np.ndarray], visits: dict[str, np.ndarray], code_text: dict[int, str]
+) -> pd.DataFrame:
+    """The observations frame of the raw rows: what _observation_rows gives through _frame.
+
+    Raises:
+        ValueError: an observation of a visit or a code that was not read (cannot happen when
+            every read sees one snapshot: the foreign keys hold).
+    """
+    if not len(raw["visit_id"]):
+        return pd.DataFrame(
+            {name: _convert([], kind) for name, kind in OBSERVATION_COLUMNS.items()},
+            columns=list(OBSERVATION_COLUMNS),
+        )
+    by_id = np.argsort(visits["visit_id"], kind="stable")
+    visit_ids = visits["visit_id"][by_id]
+    at = np.minimum(np.searchsorted(visit_ids, raw["visit_id"]), max(len(visit_ids) - 1, 0))
+    if not len(visit_ids) or (visit_ids[at] != raw["visit_id"]).any():
+        raise ValueError("observations of visits that were not read")
+    visit_row = by_id[at]
+    days, day_of_visit = np.unique(visits["visited_on"], return_inverse=True)
+    day = day_of_visit.reshape(-1)[visit_row]  # the rank of the visit's date
+    resident = visits["resident_id"][visit_row]
+    present = np.unique(raw["code_id"])
+    if any(int(code_id) not in code_text for code_id in present):
+        raise ValueError("observations of codes that were not read")
+    texts = sorted(code_text[int(code_id)] for code_id in present)  # the sorted categories
+    rank = np.asarray([texts.index(code_text[int(i)]) for i in present], dtype=np.int64)
+    code = rank[np.searchsorted(present, raw["code_id"])]
+    order = _observation_order(resident, day, code, raw["visit_id"])
+    # each distinct date converted once, as _frame converts the text of a date
+    dates = _convert([str(d) for d in _POSTGRES_EPOCH + days.astype("timedelta64[D]")], "date")
+    value_boolean = raw["value_boolean"][order]
+    frame = {
+        "resident_id": resident[order],
+        "visit_id": raw["visit_id"][order],
+        "visited_on": pd.Series(dates.to_numpy()[day[order]]),
+        "code": pd.Categorical.from_codes(code[order], categories=texts),
+        "value": raw["value"][order],
+        "value_boolean": pd.arrays.BooleanArray(value_boolean == 1, value_boolean == -1),
+        "below_lod": raw["below_lod"][order],
+        "lod": raw["lod"][order],
+    }
+    return pd.DataFrame(frame, columns=list(OBSERVATION_COLUMNS))
+
+
+def _observation_order(
+    resident: np.ndarray, day: np.ndarray, code: np.ndarray, visit: np.ndarray
+) -> np.ndarray:
+    """The permutation that sorts by resident, date rank, code rank, then visit: the first three
+    folded into one int64 key when they fit, lexsort on all four otherwise."""
+    low, high = int(resident.min()), int(resident.max())
+    days, codes = int(day.max()) + 1, int(code.max()) + 1
+    if (high - low + 1) * days * codes < 2**62:
+        key = ((resident - low) * days + day) * codes + code
+        return np.lexsort((visit, key))
+    return np.lexsort((visit, code, day, resident))
 
 
 OBSERVATION_COLUMNS = {
@@ -647,8 +864,8 @@ def _read_side_by_side() -> bool:
     )
 
 
-# The observations take most of the extraction: they are read in halves (by resident) beside
-# each other, and the seven other datasets beside them.
+# The observations take most of the extraction: they are read in halves beside each other,
+# and the seven other datasets beside them.
 READ_SIDE_BY_SIDE = True
 
 

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -36,22 +37,41 @@ print(json.dumps({{"fingerprint": data.fingerprint(),
 """
 
 
-# PostgreSQL reads the observations in one stream below HALVES_FROM_RESIDENTS residents and
-# in two halves side by side above it: both ways must give SQLite's frames.
-@pytest.mark.parametrize("halves_from", [2, 10**9], ids=["in-halves", "in-one-stream"])
+# PostgreSQL reads the observations in one stream below HALVES_FROM_PAGES pages and in two
+# halves side by side above it, a row of arrays per CHUNK_PAGES pages: every way must give
+# SQLite's frames (the tiny community fills a few pages; one page a chunk makes many chunks).
+@pytest.mark.parametrize(
+    ("halves_from", "chunk_pages"),
+    [(2, 1), (10**9, 1), (10**9, extraction.CHUNK_PAGES)],
+    ids=["in-halves-page-by-page", "in-one-stream-page-by-page", "in-one-stream-one-chunk"],
+)
 def test_extraction_and_results_are_identical_on_sqlite_and_postgresql(
     tiny_community: Path,
     vocabulary: None,
     tmp_path: Path,
     halves_from: int,
+    chunk_pages: int,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     assert connection.vendor == "postgresql"
     load_community(tiny_community)
-    monkeypatch.setattr(extraction, "HALVES_FROM_RESIDENTS", halves_from)
-    halves = extraction._middle_resident() is not None
-    assert halves == (halves_from == 2)
+    monkeypatch.setattr(extraction, "HALVES_FROM_PAGES", halves_from)
+    monkeypatch.setattr(extraction, "CHUNK_PAGES", chunk_pages)
+    pages = extraction._table_pages("surveys_observation")
+    assert pages >= 3, "the community must fill pages enough for halves and chunks"
+    reads: list[str] = []
+    read = extraction._column_arrays
+
+    def recorded(sql: str, fields: dict[str, str]) -> dict[str, Any]:
+        reads.append(sql)
+        return read(sql, fields)
+
+    monkeypatch.setattr(extraction, "_column_arrays", recorded)
     data = extract_all()
+    observation_reads = [sql for sql in reads if "surveys_observation" in sql]
+    assert len(observation_reads) == (2 if halves_from == 2 else 1)
+    chunks = sum(sql.count("UNION ALL") + 1 for sql in observation_reads)
+    assert chunks == (pages if chunk_pages == 1 else 1)
     rates = suite.part_rates(data, suite.clean_parameters({})).rows
     here = {
         "fingerprint": data.fingerprint(),
