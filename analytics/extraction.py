@@ -1,6 +1,8 @@
-"""Extraction: one set-based query per dataset into a compact pandas DataFrame.
+"""Extraction: set-based reads of each dataset into a compact pandas DataFrame.
 
-No per-row ORM: each dataset is a single SELECT streamed with fetchmany into column arrays.
+No per-row ORM: each small dataset is one SELECT (COPY on PostgreSQL, fetchmany on SQLite)
+into column arrays; on PostgreSQL the observations come as arrays of raw table rows and are
+joined to their visits and codes and sorted in numpy (_observations_by_copy).
 Values are normalized (dates → datetime64, booleans → bool, decimals → float, text →
 category) so that SQLite and PostgreSQL give identical frames, and so identical fingerprints.
 Invalid measurements are excluded here, once, for every analysis.
@@ -8,6 +10,7 @@ Invalid measurements are excluded here, once, for every analysis.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import struct
@@ -869,11 +872,25 @@ def _read_side_by_side() -> bool:
 READ_SIDE_BY_SIDE = True
 
 
+@contextlib.contextmanager
+def _one_snapshot() -> Iterator[None]:
+    """On PostgreSQL outside a transaction: one repeatable-read transaction, so that every read
+    sees one state of the data (the observations and their visits are two reads). Within a
+    caller's transaction its isolation level decides; SQLite's reads are serialized."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        yield
+        return
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        yield
+
+
 def extract_all() -> Datasets:
     """Every dataset, and the resident-year index derived from them (grouped once here, as a
     server-side GROUP BY would, not once per part)."""
     if not _read_side_by_side():
-        datasets = Datasets(observations=extract_observations(), **_small_datasets())
+        with _one_snapshot():
+            datasets = Datasets(observations=extract_observations(), **_small_datasets())
         datasets.resident_year_index()
         return datasets
     with transaction.atomic(), ThreadPoolExecutor(max_workers=2) as pool:

@@ -153,22 +153,6 @@ def _enqueue_start(run_id: int, countdown: float = 0) -> None:
         _fail_run(run_id, gettext(QUEUE_UNAVAILABLE) % {"error": _describe(error)})
 
 
-def longest_first(names: list[str]) -> list[str]:
-    """The parts in the order to queue them: the longest when they last ran first, those
-    never run before them all (their time is unknown), ties in the suite's order.
-
-    Workers take the queue in order, so the longest part started last would finish alone
-    while the other workers idle: with two workers at 100,000 residents, the scan (4.4 s, the
-    last of the suite's order) started after 4 s of other parts and the suite ended ~2 s after
-    the other worker had run out of parts (issue #20). Longest first is within 4/3 of the best
-    possible finish (Graham 1969, "Bounds on multiprocessing timing anomalies")."""
-    seconds = selectors.part_seconds_lately(names)
-    order = {name: k for k, name in enumerate(suite.PARTS)}
-    return sorted(
-        names, key=lambda name: (-seconds.get(name, float("inf")), order.get(name, len(order)))
-    )
-
-
 def _enqueue_parts(run_id: int, names: list[str]) -> None:
     """Fan the parts out. A queue that cannot take them leaves them queued: the sweep sends
     them again when the queue is back (the run is already running on a worker)."""
@@ -354,7 +338,7 @@ def analysis_run_start(*, run_id: int, enqueue: bool = True) -> list[str]:
         if not pending:  # every part already done by another run: complete now
             _complete_if_done(result_set.pk)
             return []
-        pending = longest_first(pending)
+        pending = selectors.parts_longest_first(pending)
         if enqueue:
             transaction.on_commit(lambda: _enqueue_parts(run_id, pending))
         return pending

@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from analytics import services, suite
+from analytics import selectors, services, suite
 from analytics.models import Alert, AnalysisRun, ResultRow, ResultSet, RunPart, RunStatus
 from surveys.models import Observation
 from tests.i18n import t
@@ -183,15 +183,15 @@ def test_parts_are_queued_longest_first_by_their_last_time_and_unknown_parts_lea
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     # never run: every time unknown, the suite's order
-    assert services.longest_first(["environment", "trends"]) == ["trends", "environment"]
+    assert selectors.parts_longest_first(["environment", "trends"]) == ["trends", "environment"]
     first = run_inline()
     began = timezone.now() - dt.timedelta(minutes=5)
     for name, seconds in (("trends", 1.0), ("environment", 9.0)):
         RunPart.objects.filter(result_set=first.result_set, name=name).update(
             started_at=began, finished_at=began + dt.timedelta(seconds=seconds)
         )
-    assert services.longest_first(["trends", "environment"]) == ["environment", "trends"]
-    assert services.longest_first(["trends", "scan", "environment"]) == [
+    assert selectors.parts_longest_first(["trends", "environment"]) == ["environment", "trends"]
+    assert selectors.parts_longest_first(["trends", "scan", "environment"]) == [
         "scan",  # never ran: its time is unknown, so it goes before any known one
         "environment",
         "trends",

@@ -41,9 +41,19 @@ print(json.dumps({{"fingerprint": data.fingerprint(),
 # halves side by side above it, a row of arrays per CHUNK_PAGES pages: every way must give
 # SQLite's frames (the tiny community fills a few pages; one page a chunk makes many chunks).
 @pytest.mark.parametrize(
-    ("halves_from", "chunk_pages"),
-    [(2, 1), (10**9, 1), (10**9, extraction.CHUNK_PAGES)],
-    ids=["in-halves-page-by-page", "in-one-stream-page-by-page", "in-one-stream-one-chunk"],
+    ("halves_from", "chunk_pages", "side_by_side"),
+    [
+        (2, 1, True),
+        (10**9, 1, True),
+        (10**9, extraction.CHUNK_PAGES, True),
+        (2, 1, False),
+    ],
+    ids=[
+        "in-halves-page-by-page",
+        "in-one-stream-page-by-page",
+        "in-one-stream-one-chunk",
+        "one-connection-one-snapshot",
+    ],
 )
 def test_extraction_and_results_are_identical_on_sqlite_and_postgresql(
     tiny_community: Path,
@@ -51,12 +61,14 @@ def test_extraction_and_results_are_identical_on_sqlite_and_postgresql(
     tmp_path: Path,
     halves_from: int,
     chunk_pages: int,
+    side_by_side: bool,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     assert connection.vendor == "postgresql"
     load_community(tiny_community)
     monkeypatch.setattr(extraction, "HALVES_FROM_PAGES", halves_from)
     monkeypatch.setattr(extraction, "CHUNK_PAGES", chunk_pages)
+    monkeypatch.setattr(extraction, "READ_SIDE_BY_SIDE", side_by_side)
     pages = extraction._table_pages("surveys_observation")
     assert pages >= 3, "the community must fill pages enough for halves and chunks"
     reads: list[str] = []
@@ -69,7 +81,7 @@ def test_extraction_and_results_are_identical_on_sqlite_and_postgresql(
     monkeypatch.setattr(extraction, "_column_arrays", recorded)
     data = extract_all()
     observation_reads = [sql for sql in reads if "surveys_observation" in sql]
-    assert len(observation_reads) == (2 if halves_from == 2 else 1)
+    assert len(observation_reads) == (2 if halves_from == 2 and side_by_side else 1)
     chunks = sum(sql.count("UNION ALL") + 1 for sql in observation_reads)
     assert chunks == (pages if chunk_pages == 1 else 1)
     rates = suite.part_rates(data, suite.clean_parameters({})).rows
