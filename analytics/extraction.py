@@ -131,6 +131,16 @@ _PGCOPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 _PGCOPY_END = -1  # the field count that ends a binary COPY
 
 
+# The PostgreSQL types (pg_type oids) each element kind of _column_arrays reads.
+_ARRAY_ELEMENT_TYPES = {
+    ">i8": {20},  # bigint
+    ">i4": {23, 1082},  # integer, date
+    ">i2": {21},  # smallint
+    ">f8": {701},  # double precision
+    "?": {16},  # boolean
+}
+
+
 class CopyFormatError(ValueError):
     """A binary COPY stream is not the layout its reader expects."""
 
@@ -160,11 +170,11 @@ def _column_arrays(sql: str, fields: dict[str, str]) -> dict[str, np.ndarray]:
                 data = rest + bytes(block) if rest else bytes(block)
                 at = 0
                 if header:
-                    if len(data) < 19:
-                        rest = data
+                    if len(data) < 19 or len(data) < 19 + int.from_bytes(data[15:19], "big"):
+                        rest = data  # the header goes on in the next block
                         continue
-                    if data[:11] != _PGCOPY_SIGNATURE:
-                        raise CopyFormatError("not a binary COPY stream")
+                    if data[:11] != _PGCOPY_SIGNATURE or int.from_bytes(data[11:15], "big"):
+                        raise CopyFormatError("not a binary COPY stream without OIDs")
                     at = 19 + int.from_bytes(data[15:19], "big")
                     header = False
                 at, ended = _array_rows(data, at, fields, columns)
@@ -216,13 +226,17 @@ def _array_field(data: bytes, at: int, kind: str) -> tuple[np.ndarray, int] | No
     native = np.dtype(kind).newbyteorder("=")
     if length == -1:  # NULL: array_agg of no rows
         return np.empty(0, native), at + 4
+    if length < 12:
+        raise CopyFormatError(f"a field of {length} bytes is not an array")
     end = at + 4 + length
     if end > len(data):
         return None
-    dimensions, has_nulls = struct.unpack_from(">ii", data, at + 4)
+    dimensions, has_nulls, element_type = struct.unpack_from(">iii", data, at + 4)
+    if element_type not in _ARRAY_ELEMENT_TYPES[kind]:
+        raise CopyFormatError(f"array elements of type {element_type}, not {kind}")
     if dimensions == 0:
         return np.empty(0, native), end
-    if dimensions != 1 or has_nulls:
+    if dimensions != 1 or has_nulls or length < 20:
         raise CopyFormatError("an array field that is not one-dimensional without NULLs")
     size = struct.unpack_from(">i", data, at + 16)[0]
     element = np.dtype([("length", ">i4"), ("value", kind)])
@@ -705,6 +719,7 @@ def _observations_frame(
     raw: dict[str, np.ndarray], visits: dict[str, np.ndarray], code_text: dict[int, str]
 ) -> pd.DataFrame:
     """The observations frame of the raw rows: what _observation_rows gives through _frame.
+    ``raw`` is consumed: its arrays are taken out of it as they are gathered.
 
     Raises:
         ValueError: an observation of a visit or a code that was not read (cannot happen when
@@ -721,30 +736,38 @@ def _observations_frame(
     if not len(visit_ids) or (visit_ids[at] != raw["visit_id"]).any():
         raise ValueError("observations of visits that were not read")
     visit_row = by_id[at]
-    days, day_of_visit = np.unique(visits["visited_on"], return_inverse=True)
-    day = day_of_visit.reshape(-1)[visit_row]  # the rank of the visit's date
+    visit_day = visits["visited_on"][visit_row]
+    used = np.zeros(len(visit_ids), dtype=bool)
+    used[visit_row] = True
+    # the dates of visits with observations only (a visit without any is not converted)
+    days = np.unique(visits["visited_on"][used])
+    day = np.searchsorted(days, visit_day)  # the rank of the visit's date
     resident = visits["resident_id"][visit_row]
     present = np.unique(raw["code_id"])
     if any(int(code_id) not in code_text for code_id in present):
         raise ValueError("observations of codes that were not read")
     texts = sorted(code_text[int(code_id)] for code_id in present)  # the sorted categories
     rank = np.asarray([texts.index(code_text[int(i)]) for i in present], dtype=np.int64)
-    code = rank[np.searchsorted(present, raw["code_id"])]
+    code = rank[np.searchsorted(present, raw.pop("code_id"))]
     order = _observation_order(resident, day, code, raw["visit_id"])
     # each distinct date converted once, as _frame converts the text of a date
     dates = _convert([str(d) for d in _POSTGRES_EPOCH + days.astype("timedelta64[D]")], "date")
-    value_boolean = raw["value_boolean"][order]
-    frame = {
-        "resident_id": resident[order],
-        "visit_id": raw["visit_id"][order],
-        "visited_on": pd.Series(dates.to_numpy()[day[order]]),
-        "code": pd.Categorical.from_codes(code[order], categories=texts),
-        "value": raw["value"][order],
-        "value_boolean": pd.arrays.BooleanArray(value_boolean == 1, value_boolean == -1),
-        "below_lod": raw["below_lod"][order],
-        "lod": raw["lod"][order],
-    }
-    return pd.DataFrame(frame, columns=list(OBSERVATION_COLUMNS))
+    # Column by column, each raw array let go once gathered: at 100,000 residents a full copy
+    # of the columns is ~200 MB.
+    frame: dict[str, Any] = {"resident_id": resident[order]}
+    del resident, visit_row, visit_day
+    frame["visit_id"] = raw.pop("visit_id")[order]
+    frame["visited_on"] = pd.Series(dates.to_numpy()[day[order]])
+    del day
+    frame["code"] = pd.Categorical.from_codes(code[order], categories=texts)
+    del code
+    frame["value"] = raw.pop("value")[order]
+    value_boolean = raw.pop("value_boolean")[order]
+    frame["value_boolean"] = pd.arrays.BooleanArray(value_boolean == 1, value_boolean == -1)
+    del value_boolean
+    frame["below_lod"] = raw.pop("below_lod")[order]
+    frame["lod"] = raw.pop("lod")[order]
+    return pd.DataFrame(frame, columns=list(OBSERVATION_COLUMNS), copy=False)
 
 
 def _observation_order(

@@ -98,9 +98,18 @@ def test_a_null_aggregate_of_no_rows_is_an_empty_column() -> None:
         (row(array("q", [1, 2], null_at=1), array("d", [1.0, 2.0])), "NULL"),
         (row(array("q", [1, 2]), array("d", [1.0])), "differ in length"),
         (row(array("q", [1])), "1 fields, not 2"),
-        (row(array("h", [1]), array("d", [1.0])), "width"),
+        (row(array("h", [1]), array("d", [1.0])), "not >i8"),
+        (row(array("d", [1.0]), array("d", [1.0])), "type 701, not >i8"),
+        (row(struct.pack(">q", 5), array("d", [1.0])), "not an array"),
     ],
-    ids=["a NULL element", "arrays of two lengths", "a missing field", "a narrower element"],
+    ids=[
+        "a NULL element",
+        "arrays of two lengths",
+        "a missing field",
+        "a narrower element",
+        "elements of another type of the same width",
+        "a number, not an array",
+    ],
 )
 def test_a_stream_of_another_layout_is_refused_with_what_is_wrong(
     data: bytes, message: str
@@ -149,8 +158,8 @@ def test_raw_observations_are_joined_and_sorted_as_the_ordered_query_would(
     farthest: int,
 ) -> None:
     raw, visits, code_text = raw_observations(np.random.default_rng(3), 3000, farthest)
-    frame = _observations_frame(raw, visits, code_text)
     expected = frame_by_pandas(raw, visits, code_text)
+    frame = _observations_frame(dict(raw), visits, code_text)
     assert list(frame.columns) == list(OBSERVATION_COLUMNS)
     assert len(frame) == len(expected) > 1000
     for column in ("resident_id", "visit_id", "below_lod"):
@@ -180,3 +189,16 @@ def test_an_observation_of_a_visit_not_read_is_refused() -> None:
     raw["visit_id"][0] = 999_999
     with pytest.raises(ValueError, match="visits that were not read"):
         _observations_frame(raw, visits, code_text)
+
+
+def test_a_visit_without_observations_is_not_read_into_the_frame_whatever_its_date() -> None:
+    raw, visits, code_text = raw_observations(np.random.default_rng(9), 300, 40)
+    expected = frame_by_pandas(raw, visits, code_text)
+    far = {  # year 10000 and later: no datetime64[us] holds it; no observation refers to it
+        "visit_id": np.r_[visits["visit_id"], 999_999],
+        "resident_id": np.r_[visits["resident_id"], 1],
+        "visited_on": np.r_[visits["visited_on"], 3_000_000].astype(np.int32),
+    }
+    frame = _observations_frame(dict(raw), far, code_text)
+    assert frame["visit_id"].tolist() == expected["visit_id"].tolist()
+    assert (frame["visited_on"] == expected["visited_on"]).all()
