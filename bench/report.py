@@ -27,6 +27,13 @@ OUTCOME_PAGE_MS = 50.0  # issue #20 Deliver 4 (issue #17 asked ≤ 300 ms)
 OUTCOME_PAGE_BYTES = 100_000
 
 
+def _disturbed(scale: dict[str, Any]) -> bool:
+    """A two-worker speed-up above the bound the one-worker run's busy CPUs set (5 % for the
+    sampling of /proc/stat) cannot be the layouts' own: the machine was not the same machine
+    in both (a VM's neighbours, caches)."""
+    return bool(scale["speedup"] > 1.05 * scale["speedup_bound"])
+
+
 def _row(
     figure: str,
     size: str,
@@ -166,7 +173,9 @@ def figures(results: dict[str, Any]) -> list[dict[str, Any]]:
                     "s",
                     scale["speedup"],
                     f"≥ {SCALE_TARGET:g}× at 100k" if at_target_size else "context",
-                    scale["speedup"] >= SCALE_TARGET if at_target_size else None,
+                    scale["speedup"] >= SCALE_TARGET and not _disturbed(scale)
+                    if at_target_size
+                    else None,
                 )
             )
         outcome = data.get("outcome_page")
@@ -418,6 +427,13 @@ def markdown(results: dict[str, Any], rows: list[dict[str, Any]]) -> str:
                 f"{scale['speedup_bound']:.2f}× faster than that. With the extraction serial "
                 "and everything after it split perfectly in two, the bound is "
                 f"{scale['amdahl_bound']:.2f}× (Amdahl)."
+                + (
+                    " **The ratio is above what the CPUs allow: the machine's speed changed "
+                    "between the rounds (another tenant, the page cache), so this measurement "
+                    "does not count as met.**"
+                    if _disturbed(scale)
+                    else ""
+                )
             )
         page = data.get("page")
         if page:

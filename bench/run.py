@@ -237,9 +237,12 @@ def bench_suite(env: dict[str, str], name: str) -> dict[str, Any]:
     return result
 
 
-#: Scale-out: the same suite computed afresh by one worker process, then by two (each with one
-#: pool process, as two machines would run them), alternating, best of SCALE_ROUNDS each.
-SCALE_ROUNDS = 2
+#: Scale-out: the same suite computed afresh by one worker process and by two (each with one
+#: pool process, as two machines would run them), after one untimed run that warms the caches
+#: (the first run after the other steps read the tables from disk and was up to 2.5× slower),
+#: in the order one, two, two, one (ABBA: a drift of the machine's speed during the rounds
+#: weighs on both sides alike), best of each side.
+SCALE_ORDER = ("one worker", "two workers", "two workers", "one worker")
 SCALE_LAYOUTS = {"one worker": 1, "two workers": 2}
 
 
@@ -248,42 +251,44 @@ def bench_scale_out(env: dict[str, str], size: int) -> dict[str, Any]:
     each round forgets the stored result sets (steps.py suite --fresh) so that everything is
     computed again on the same data."""
     rounds: dict[str, list[dict[str, Any]]] = {layout: [] for layout in SCALE_LAYOUTS}
-    for round_number in range(1, SCALE_ROUNDS + 1):
-        for layout, processes in SCALE_LAYOUTS.items():
-            flush_redis()
-            log(f"scale-out round {round_number}: {layout} (--concurrency=1 each)")
-            workers = [
-                start_worker(env, f"scale-{size}-{processes}-{i}", concurrency=1)
-                for i in range(processes)
-            ]
-            busy_before, all_before = cpu_seconds()
-            try:
-                result = run_step(
-                    "suite",
-                    env,
-                    ["--fresh", "--timeout", str(SUITE_TIMEOUT_S)],
-                    SUITE_TIMEOUT_S + 60,
-                )
-            finally:
-                busy_after, all_after = cpu_seconds()
-                for worker in workers:
-                    worker.stop()
-            # the whole machine's busy CPUs over the run (worker, PostgreSQL, this bench):
-            # what one worker already uses of the machine bounds what a second can add
-            busy_share = (busy_after - busy_before) / (all_after - all_before)
-            busy_cpus = (os.cpu_count() or 1) * busy_share
-            log(
-                f"{layout}: {result['seconds']:.1f} s (extract {result['extract_seconds']:.1f} s)"
-                f"; {busy_cpus:.2f} of {os.cpu_count()} CPUs busy on average"
+    for round_number, layout in enumerate(("warm-up", *SCALE_ORDER)):
+        processes = SCALE_LAYOUTS.get(layout, 1)
+        flush_redis()
+        log(f"scale-out round {round_number}: {layout} (--concurrency=1 each)")
+        workers = [
+            start_worker(env, f"scale-{size}-{processes}-{i}", concurrency=1)
+            for i in range(processes)
+        ]
+        busy_before, all_before = cpu_seconds()
+        try:
+            result = run_step(
+                "suite",
+                env,
+                ["--fresh", "--timeout", str(SUITE_TIMEOUT_S)],
+                SUITE_TIMEOUT_S + 60,
             )
-            rounds[layout].append(
-                {
-                    "seconds": result["seconds"],
-                    "extract_seconds": result["extract_seconds"],
-                    "busy_cpus": busy_cpus,
-                    "parts": {name: part["seconds"] for name, part in result["parts"].items()},
-                }
-            )
+        finally:
+            busy_after, all_after = cpu_seconds()
+            for worker in workers:
+                worker.stop()
+        # the whole machine's busy CPUs over the run (worker, PostgreSQL, this bench):
+        # what one worker already uses of the machine bounds what a second can add
+        busy_share = (busy_after - busy_before) / (all_after - all_before)
+        busy_cpus = (os.cpu_count() or 1) * busy_share
+        log(
+            f"{layout}: {result['seconds']:.1f} s (extract {result['extract_seconds']:.1f} s)"
+            f"; {busy_cpus:.2f} of {os.cpu_count()} CPUs busy on average"
+        )
+        if layout == "warm-up":
+            continue
+        rounds[layout].append(
+            {
+                "seconds": result["seconds"],
+                "extract_seconds": result["extract_seconds"],
+                "busy_cpus": busy_cpus,
+                "parts": {name: part["seconds"] for name, part in result["parts"].items()},
+            }
+        )
     best = {layout: min(r["seconds"] for r in runs) for layout, runs in rounds.items()}
     fastest_one = min(rounds["one worker"], key=lambda r: r["seconds"])
     return {
